@@ -1,0 +1,27 @@
+"""Frozen-weight evaluation of a trained bandit agent (the analysis of seed 001).
+
+python main.py --config=configs/bandit_eval.py --config.params_path=RUN/params.pickle
+Writes eval_data.pickle, eval_summary.csv, bandit_actions.png and regret.png into
+`run_dir` (default: a new eval_<time> folder beside the params file).
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.name = 'bandit_eval'
+  c.mode = 'eval'
+  c.seed = 12345  # draws the episodes' arm probabilities and the agent's actions
+  c.params_path = ''
+  c.run_dir = ''
+  c.num_episodes = 2000
+  c.log_dynamics = True  # also save the LSTM activity `hidden` [E, T, H]
+
+  c.env = ml_collections.ConfigDict()
+  c.env.name = 'bandit'
+  c.env.num_arms = 2
+  c.env.reward_structure = 'independent'
+  c.env.trials_per_episode = 100
+  c.env.fixed_probs = ()
+  return c

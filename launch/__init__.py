@@ -1,0 +1,1 @@
+"""Processes: how metarl's pure pieces run on cores (manager, workers, evaluators)."""

@@ -1,0 +1,85 @@
+"""Evaluation: the evaluator process of a training run, and offline evaluation of saved
+params (`configs/*_eval.py`).
+
+During training the evaluator waits for params the manager publishes when an evaluation is
+due, runs `config.eval.num_episodes` frozen-weight episodes (no parameter updates) and sends
+the environment's episode metrics back; the manager writes them to eval.csv.
+"""
+
+import os
+
+import jax
+import ml_collections
+from absl import logging
+
+from metarl import envs
+from metarl.agents import a3c
+from metarl.analysis import registry as analyses
+from metarl.evaluation import make_evaluator
+from metarl.io import RunFileError, load_pickle, save_json, timestamped_dir
+
+
+def evaluator_key(seed: int, evaluator_id: int):
+  return jax.random.fold_in(jax.random.PRNGKey(seed), 2000 + evaluator_id)
+
+
+def make_training_evaluator(config):
+  """The jitted `evaluate(params, key)` used by the evaluator and by inline evaluation."""
+  env = envs.make(config.env)
+  networks = a3c.make_networks(config, env)
+  return make_evaluator(env, a3c.make_actor(networks), config.eval.num_episodes)
+
+
+def run_evaluator(ctx, config, evaluator_id: int) -> None:
+  """The evaluator loop (runs in a child process; see `launch.backends.mp`)."""
+  evaluate = make_training_evaluator(config)
+  base_key = evaluator_key(config.seed, evaluator_id)
+  while not ctx.should_stop():
+    message = ctx.wait_params(config.launch.queue_timeout_s)
+    if message is None:
+      continue
+    result = evaluate(message['params'], jax.random.fold_in(base_key, message['version']))
+    metrics = {k: float(v) for k, v in jax.device_get(result.metrics).items()}
+    ctx.send({'kind': 'eval', 'metrics': metrics,
+              **{k: message[k] for k in ('version', 'env_steps', 'wall_time')}})
+
+
+def load_params(path: str):
+  """Loads a params.pickle written by training: (params, training ConfigDict, payload)."""
+  payload = load_pickle(path, required_keys=('params', 'config', 'env_steps'))
+  try:
+    train_config = ml_collections.ConfigDict(payload['config'])
+  except Exception as e:
+    raise RunFileError(f'{path}: its config cannot be read ({e})')
+  return payload['params'], train_config, payload
+
+
+def evaluation_dir(config) -> str:
+  """`config.run_dir`, or a new `eval_<time>` folder beside the params file."""
+  if config.run_dir:
+    return config.run_dir
+  return timestamped_dir(os.path.dirname(os.path.abspath(config.params_path)), 'eval')
+
+
+def run_offline_evaluation(config) -> str:
+  """Runs the frozen agent of `config.params_path` and writes the env's analysis files.
+
+  Returns:
+    The directory written to.
+  """
+  params, train_config, payload = load_params(config.params_path)
+  env = envs.make(config.env)
+  train_env = envs.make(train_config.env)
+  if env.spec != train_env.spec:
+    raise RunFileError(
+        f'config.env gives observations {env.spec.observation_shape} and '
+        f'{env.spec.num_actions} actions, but the params were trained with '
+        f'{train_env.spec.observation_shape} and {train_env.spec.num_actions}')
+  networks = a3c.make_networks(train_config, train_env)
+  out_dir = evaluation_dir(config)
+  os.makedirs(out_dir, exist_ok=True)
+  save_json(os.path.join(out_dir, 'config.json'), config.to_dict())
+  logging.info('evaluating %s (trained %d env steps) into %s', config.params_path,
+               payload['env_steps'], out_dir)
+  analyses.analyze(config, env, networks, params, out_dir)
+  return out_dir

@@ -1,0 +1,323 @@
+"""The manager: owns params and optimizer state, runs the training loop, writes the run.
+
+Two layouts, one set of outputs:
+  launch.num_workers == 0: training runs here, `updates_per_call` rollout+update iterations
+    fused per jitted call (the fastest layout on few cores).
+  launch.num_workers > 0: spawned workers send gradients computed on the newest params they
+    hold; the manager applies each one as it arrives and publishes versioned params (A3C).
+Evaluation runs in a spawned evaluator (launch.num_evaluators = 1) fed with params whenever
+`eval.every_env_steps` have passed, or inline (0). Files in `run_dir`: config.json, log.txt,
+train.csv, eval.csv, params.pickle.
+"""
+
+import os
+import sys
+import time
+from typing import Any, Dict, Optional
+
+import jax
+from absl import logging
+
+from launch import evaluator as evaluator_lib
+from launch import worker as worker_lib
+from launch.backends import ChildFailed, make_backend
+from metarl import envs, io
+from metarl.agents import a3c
+
+EVALUATOR = 'evaluator-0'
+
+
+class TrainingInterrupted(Exception):
+  pass
+
+
+def prepare_run_dir(config) -> str:
+  """Creates the run directory (a fresh timestamped one when `config.run_dir` is empty),
+  writes config.json and sends absl logging to log.txt as well."""
+  with config.unlocked():
+    if not config.run_dir:
+      config.run_dir = io.timestamped_dir('runs', config.name)
+  os.makedirs(config.run_dir, exist_ok=True)
+  io.save_json(os.path.join(config.run_dir, 'config.json'), io.config_to_dict(config))
+  add_log_file(os.path.join(config.run_dir, 'log.txt'))
+  return config.run_dir
+
+
+def add_log_file(path: str) -> None:
+  import logging as py_logging
+  handler = py_logging.FileHandler(path)
+  handler.setFormatter(logging.PythonFormatter())
+  logging.get_absl_logger().addHandler(handler)
+  logging.set_verbosity(logging.INFO)
+  logging.set_stderrthreshold(logging.WARNING)  # the terminal shows the progress line
+
+
+class Progress:
+  """A one-line progress display (tqdm) with env-steps/s and the latest evaluation."""
+
+  def __init__(self, total: int):
+    from tqdm import tqdm
+    self._bar = tqdm(total=total, unit='step', unit_scale=True, dynamic_ncols=True,
+                     mininterval=1.0, file=sys.stderr)
+    self._sps = 0.0
+    self._eval = ''
+
+  def update(self, env_steps: int, steps_per_sec: Optional[float] = None,
+             eval_metrics: Optional[Dict[str, float]] = None) -> None:
+    if steps_per_sec is not None:
+      self._sps = steps_per_sec
+    if eval_metrics:
+      self._eval = ' '.join(f'{k}={v:.3g}' for k, v in eval_metrics.items())
+    self._bar.set_postfix_str(f'{self._sps:,.0f} env-steps/s | eval: {self._eval or "-"}',
+                              refresh=False)
+    self._bar.update(max(0, min(env_steps, self._bar.total) - self._bar.n))
+
+  def close(self) -> None:
+    self._bar.close()
+
+
+class RunLogs:
+  """train.csv and eval.csv of a run, and the periodic aggregation of training metrics."""
+
+  def __init__(self, config, start_time: float):
+    self._run_dir = config.run_dir
+    self._log_every = config.log_every_env_steps
+    self._next_log = self._log_every
+    self._start = start_time
+    self._sums: Dict[str, float] = {}
+    self._count = 0
+    self._last_steps, self._last_time = 0, start_time
+    self.train: Optional[io.CsvLog] = None
+    self.eval: Optional[io.CsvLog] = None
+    self.last_eval: Dict[str, float] = {}
+    self.steps_per_sec = 0.0
+
+  def elapsed(self) -> float:
+    return time.time() - self._start
+
+  def add_train(self, metrics: Dict[str, float], env_steps: int, updates: int) -> None:
+    """Adds one update's metrics; writes a train.csv row once a logging period is over."""
+    for k, v in metrics.items():
+      self._sums[k] = self._sums.get(k, 0.0) + float(v)
+    self._count += 1
+    if env_steps >= self._next_log:
+      self.flush_train(env_steps, updates)
+
+  def flush_train(self, env_steps: int, updates: int) -> None:
+    """Writes the row of the metrics gathered since the last one, if any."""
+    if not self._count:
+      return
+    now = time.time()
+    self.steps_per_sec = (env_steps - self._last_steps) / max(now - self._last_time, 1e-9)
+    row = dict(env_steps=env_steps, updates=updates, wall_time=now - self._start,
+               env_steps_per_sec=self.steps_per_sec)
+    row.update({k: v / self._count for k, v in sorted(self._sums.items())})
+    if self.train is None:
+      self.train = io.CsvLog(os.path.join(self._run_dir, 'train.csv'), list(row))
+    self.train.write(row)
+    logging.info('train: %s', _fmt_row(row))
+    self._sums, self._count = {}, 0
+    self._last_steps, self._last_time = env_steps, now
+    while self._next_log <= env_steps:
+      self._next_log += self._log_every
+
+  def add_eval(self, env_steps: int, updates: int, wall_time: float,
+               metrics: Dict[str, float]) -> None:
+    row = dict(env_steps=env_steps, updates=updates, wall_time=wall_time)
+    row.update(sorted(metrics.items()))
+    if self.eval is None:
+      self.eval = io.CsvLog(os.path.join(self._run_dir, 'eval.csv'), list(row))
+    self.eval.write(row)
+    self.last_eval = dict(metrics)
+    logging.info('eval: %s', _fmt_row(row))
+
+  def close(self) -> None:
+    for log in (self.train, self.eval):
+      if log is not None:
+        log.close()
+
+
+def _fmt_row(row: Dict[str, Any]) -> str:
+  return ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
+                  for k, v in row.items())
+
+
+class Trainer:
+  """State and bookkeeping of one training run (one manager process)."""
+
+  def __init__(self, config):
+    self.config = config
+    self.env = envs.make(config.env)
+    self.agent = a3c.make_agent(config, self.env)
+    params_key, rollout_key = jax.random.split(jax.random.PRNGKey(config.seed))
+    self.state = self.agent.init(params_key)
+    self.rollout_key = rollout_key
+    self.env_steps = 0
+    self.updates = 0
+    self.start = time.time()
+    self.logs = RunLogs(config, self.start)
+    self.progress = Progress(config.total_env_steps)
+    self.backend = make_backend(config)
+    self._next_eval = config.eval.every_env_steps
+    self._inline_eval = None
+    self._last_eval_version = -1
+    self._evaluated_version = -1
+
+  # Evaluation -----------------------------------------------------------------------
+
+  def _params_message(self) -> Dict[str, Any]:
+    return dict(params=io.to_numpy(self.state.params), version=self.updates,
+                env_steps=self.env_steps, wall_time=self.logs.elapsed())
+
+  def maybe_evaluate(self, final: bool = False) -> None:
+    """Starts an evaluation if one is due (always when `final`)."""
+    if final and self._last_eval_version == self.updates:
+      return  # the newest params are already being (or have been) evaluated
+    if not final and self.env_steps < self._next_eval:
+      return
+    while self._next_eval <= self.env_steps:
+      self._next_eval += self.config.eval.every_env_steps
+    self._last_eval_version = self.updates
+    message = self._params_message()
+    if self.config.launch.num_evaluators:
+      self.backend.publish(EVALUATOR, message)
+      return
+    if self._inline_eval is None:
+      self._inline_eval = evaluator_lib.make_training_evaluator(self.config)
+    key = jax.random.fold_in(evaluator_lib.evaluator_key(self.config.seed, 0),
+                             message['version'])
+    metrics = jax.device_get(self._inline_eval(message['params'], key).metrics)
+    self.record_eval(dict(version=self.updates, env_steps=self.env_steps,
+                          wall_time=message['wall_time'],
+                          metrics={k: float(v) for k, v in metrics.items()}))
+
+  def record_eval(self, message: Dict[str, Any]) -> None:
+    self._evaluated_version = message['version']
+    self.logs.add_eval(message['env_steps'], message['version'], message['wall_time'],
+                       message['metrics'])
+    self.progress.update(self.env_steps, eval_metrics=message['metrics'])
+
+  def handle(self, message: Optional[Dict[str, Any]]) -> None:
+    """Acts on one message from a child (None: nothing arrived in time)."""
+    if message is None:
+      self.backend.check_children()
+    elif message['kind'] == 'eval':
+      self.record_eval(message)
+    elif message['kind'] == 'grads':
+      self.state = self.agent.apply_gradients(self.state, message['grads'])
+      self.updates += 1
+      self.env_steps += message['env_steps']
+      self.after_update(message['metrics'])
+
+  def after_update(self, metrics: Dict[str, float]) -> None:
+    self.logs.add_train(metrics, self.env_steps, self.updates)
+    self.progress.update(self.env_steps, steps_per_sec=self.logs.steps_per_sec)
+    self.maybe_evaluate()
+
+  # Training loops ---------------------------------------------------------------------
+
+  def train_in_process(self) -> None:
+    rollout_state = self.agent.rollout.init(self.rollout_key)
+    steps_per_call = self.agent.steps_per_update * self.config.launch.updates_per_call
+    while self.updates < self.agent.total_updates:
+      self.state, rollout_state, metrics = self.agent.train_many(self.state, rollout_state)
+      self.updates += self.config.launch.updates_per_call
+      self.env_steps += steps_per_call
+      self.after_update({k: float(v) for k, v in jax.device_get(metrics).items()})
+      self._poll_evaluator()
+
+  def _poll_evaluator(self) -> None:
+    if self.config.launch.num_evaluators:
+      self.handle_nonblocking()
+
+  def handle_nonblocking(self) -> None:
+    while True:
+      message = self.backend.receive(timeout=0.0001)
+      if message is None:
+        self.backend.check_children()
+        return
+      self.handle(message)
+
+  def train_distributed(self) -> None:
+    names = [f'worker-{i}' for i in range(self.config.launch.num_workers)]
+    for i, name in enumerate(names):
+      self.backend.start(name, worker_lib.run_worker, self.config, i)
+    self.publish_to_workers(names)
+    last_grads = time.monotonic()
+    while self.updates < self.agent.total_updates:
+      message = self.backend.receive(self.config.launch.queue_timeout_s)
+      self.handle(message)
+      if message is not None and message['kind'] == 'grads':
+        last_grads = time.monotonic()
+        self.publish_to_workers([message['source']])
+      elif time.monotonic() - last_grads > self.config.launch.startup_timeout_s:
+        raise ChildFailed(f'no gradients from any worker for '
+                          f'{self.config.launch.startup_timeout_s:.0f}s')
+
+  def publish_to_workers(self, names) -> None:
+    message = dict(params=io.to_numpy(self.state.params), version=self.updates)
+    for name in names:
+      self.backend.publish(name, message)
+
+  def wait_final_eval(self) -> None:
+    if not self.config.launch.num_evaluators:
+      return
+    deadline = time.monotonic() + self.config.launch.startup_timeout_s
+    while self._evaluated_version != self.updates and time.monotonic() < deadline:
+      message = self.backend.receive(self.config.launch.queue_timeout_s)
+      if message is None:
+        self.backend.check_children()
+      elif message['kind'] == 'eval':
+        self.record_eval(message)
+    if self._evaluated_version != self.updates:
+      raise ChildFailed('the evaluator did not return the final evaluation in '
+                      f'{self.config.launch.startup_timeout_s:.0f}s')
+
+  def save_params(self, path: Optional[str] = None, **extra) -> str:
+    path = path or os.path.join(self.config.run_dir, 'params.pickle')
+    io.save_pickle(path, dict(params=io.to_numpy(self.state.params),
+                              config=io.config_to_dict(self.config),
+                              env_steps=self.env_steps, updates=self.updates,
+                              agent=self.config.agent.name, **extra))
+    return path
+
+  def run(self) -> str:
+    logging.info('training %s in %s: %d env steps, %d updates of %d steps, %d workers',
+                 self.config.name, self.config.run_dir, self.config.total_env_steps,
+                 self.agent.total_updates, self.agent.steps_per_update,
+                 self.config.launch.num_workers)
+    try:
+      if self.config.launch.num_evaluators:
+        self.backend.start(EVALUATOR, evaluator_lib.run_evaluator, self.config, 0)
+      if self.config.launch.num_workers:
+        self.train_distributed()
+      else:
+        self.train_in_process()
+      self.logs.flush_train(self.env_steps, self.updates)
+      path = self.save_params()
+      self.maybe_evaluate(final=True)
+      self.wait_final_eval()
+      logging.info('done: %d env steps in %.1fs; params in %s', self.env_steps,
+                   self.logs.elapsed(), path)
+    except KeyboardInterrupt:
+      path = self.save_params()
+      logging.warning('interrupted at %d env steps; params saved to %s', self.env_steps,
+                      path)
+      raise
+    except ChildFailed:
+      path = self.save_params()
+      logging.error('a child process failed at %d env steps; params saved to %s',
+                    self.env_steps, path)
+      raise
+    finally:
+      self.backend.shutdown()
+      self.progress.close()
+      self.logs.close()
+    return self.config.run_dir
+
+
+def train(config) -> str:
+  """Trains as `config` says; returns the run directory."""
+  prepare_run_dir(config)
+  return Trainer(config).run()
+

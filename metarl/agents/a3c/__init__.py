@@ -1,0 +1,67 @@
+"""A3C / A2C recurrent actor-critic (meta-RL agent of Wang et al. 2016, 2018).
+
+`make_agent(config, env)` builds every pure piece from the config: networks, actor, loss,
+optimizer, rollout and the jitted learning functions. The launch layer only calls these.
+"""
+
+import math
+from typing import Any, Callable, NamedTuple
+
+
+from metarl.agents.a3c.acting import make_actor
+from metarl.agents.a3c.learning import (TrainingState, init_training_state,
+                                        linear_or_constant, make_learning_fns,
+                                        make_optimizer)
+from metarl.agents.a3c.losses import make_loss
+from metarl.envs.base import Environment
+from metarl.networks.policy_value import PolicyValueNetworks, make_policy_value_networks
+from metarl.rollout import Actor, Rollout, make_rollout
+
+
+class A3CAgent(NamedTuple):
+  networks: PolicyValueNetworks
+  actor: Actor
+  loss_fn: Callable
+  optimizer: Any
+  rollout: Rollout
+  steps_per_update: int  # env steps behind one gradient: num_envs * unroll_length
+  total_updates: int
+  compute_gradients: Callable  # jitted (params, rollout_state, step) -> (grads, rs, metrics)
+  apply_gradients: Callable  # jitted (training_state, grads) -> training_state
+  train_many: Callable  # jitted (training_state, rollout_state) -> (ts, rs, metrics)
+
+  def init(self, key) -> TrainingState:
+    return init_training_state(self.networks.init(key), self.optimizer)
+
+
+def make_networks(config, env: Environment) -> PolicyValueNetworks:
+  spec = env.spec
+  return make_policy_value_networks(
+      num_actions=spec.num_actions, observation_shape=spec.observation_shape,
+      core_type=config.network.core, hidden_size=config.network.hidden_size,
+      torso_sizes=tuple(config.network.torso_sizes))
+
+
+def make_agent(config, env: Environment) -> A3CAgent:
+  """Builds the A3C agent for `env` from `config.agent`, `config.network` and the budget."""
+  agent_cfg = config.agent
+  networks = make_networks(config, env)
+  steps_per_update = agent_cfg.num_envs * agent_cfg.unroll_length
+  total_updates = max(1, math.ceil(config.total_env_steps / steps_per_update))
+  entropy_schedule = linear_or_constant(agent_cfg.entropy_coef, agent_cfg.entropy_coef_end,
+                                        agent_cfg.entropy_schedule, total_updates)
+  loss_fn = make_loss(networks, gamma=agent_cfg.gamma, n_step=agent_cfg.n_step,
+                      value_coef=agent_cfg.value_coef, entropy_schedule=entropy_schedule)
+  optimizer = make_optimizer(agent_cfg, total_updates)
+  actor = make_actor(networks)
+  rollout = make_rollout(env, actor, agent_cfg.num_envs, agent_cfg.unroll_length)
+  compute_gradients, apply_gradients, train_many = make_learning_fns(
+      loss_fn, optimizer, rollout, config.launch.updates_per_call)
+  return A3CAgent(networks=networks, actor=actor, loss_fn=loss_fn, optimizer=optimizer,
+                  rollout=rollout, steps_per_update=steps_per_update,
+                  total_updates=total_updates, compute_gradients=compute_gradients,
+                  apply_gradients=apply_gradients, train_many=train_many)
+
+
+__all__ = ['A3CAgent', 'TrainingState', 'make_agent', 'make_networks', 'make_actor',
+           'make_loss', 'make_optimizer']

@@ -1,0 +1,97 @@
+"""A3C learning: optimizer, training state, gradients, updates, and the fused train step.
+
+Three entry points serve the three ways a run can be laid out on processes:
+  `compute_gradients` (workers: rollout on their params, gradient of the loss),
+  `apply_gradients` (the manager: clip, optimizer step, new params),
+  `train_many` (one process: many rollout + update iterations fused in one jitted scan).
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from metarl.rollout import Rollout, RolloutState
+from metarl.types import Array, Params
+
+
+class TrainingState(NamedTuple):
+  params: Params
+  opt_state: Any
+  step: Array  # int32: optimizer updates applied so far
+
+
+def linear_or_constant(start: float, end: float, kind: str,
+                       total_updates: int) -> optax.Schedule:
+  """A schedule over updates: `constant` (start) or `linear` from start to end."""
+  if kind == 'constant':
+    return optax.constant_schedule(start)
+  if kind == 'linear':
+    return optax.linear_schedule(start, end, transition_steps=max(1, total_updates))
+  raise ValueError(f"schedule must be 'constant' or 'linear', got {kind!r}")
+
+
+def make_optimizer(agent_config, total_updates: int) -> optax.GradientTransformation:
+  """Global-norm clipping of the gradients, then Adam or RMSProp on a schedule.
+
+  Clipping comes first, so it clips gradients (seed 001 chained it after Adam, clipping
+  updates). The learning-rate schedule counts optimizer updates, so `linear` reaches its end
+  value exactly at the last update (seed 001's reached 0 halfway through training).
+  """
+  lr = linear_or_constant(agent_config.learning_rate, agent_config.learning_rate_end,
+                          agent_config.learning_rate_schedule, total_updates)
+  if agent_config.optimizer == 'adam':
+    opt = optax.adam(lr, eps=agent_config.optimizer_eps)
+  elif agent_config.optimizer == 'rmsprop':
+    opt = optax.rmsprop(lr, decay=0.99, eps=agent_config.optimizer_eps)
+  else:
+    raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {agent_config.optimizer!r}")
+  return optax.chain(optax.clip_by_global_norm(agent_config.max_grad_norm), opt)
+
+
+def init_training_state(params: Params, optimizer: optax.GradientTransformation,
+                        ) -> TrainingState:
+  return TrainingState(params=params, opt_state=optimizer.init(params),
+                       step=jnp.zeros((), jnp.int32))
+
+
+def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout: Rollout,
+                      updates_per_call: int):
+  """Returns jitted (compute_gradients, apply_gradients, train_many).
+
+  compute_gradients(params, rollout_state, step) -> (grads, rollout_state, metrics)
+  apply_gradients(training_state, grads) -> training_state
+  train_many(training_state, rollout_state) -> (training_state, rollout_state, metrics):
+    `updates_per_call` iterations of rollout, gradient and update in one `lax.scan`;
+    metrics are averaged over them.
+  """
+  grad_fn = jax.grad(loss_fn, has_aux=True)
+
+  def compute_gradients(params, rollout_state: RolloutState, step):
+    rollout_state, trajectory = rollout.unroll(params, rollout_state)
+    grads, metrics = grad_fn(params, trajectory, step)
+    metrics = dict(metrics, mean_reward=trajectory.reward.mean(),
+                   grad_norm=optax.global_norm(grads))
+    return grads, rollout_state, metrics
+
+  def apply_gradients(state: TrainingState, grads) -> TrainingState:
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    return TrainingState(params=optax.apply_updates(state.params, updates),
+                         opt_state=opt_state, step=state.step + 1)
+
+  def train_many(state: TrainingState, rollout_state: RolloutState):
+
+    def one_update(carry, _):
+      state, rollout_state = carry
+      grads, rollout_state, metrics = compute_gradients(state.params, rollout_state,
+                                                        state.step)
+      return (apply_gradients(state, grads), rollout_state), metrics
+
+    (state, rollout_state), metrics = jax.lax.scan(
+        one_update, (state, rollout_state), None, length=updates_per_call)
+    return state, rollout_state, jax.tree_util.tree_map(jnp.mean, metrics)
+
+  return (jax.jit(compute_gradients), jax.jit(apply_gradients),
+          jax.jit(train_many, donate_argnums=(0, 1)))
+

@@ -1,0 +1,1 @@
+"""Analyses of trained agents: bandit baselines and regret, plots."""

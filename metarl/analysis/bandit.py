@@ -1,0 +1,76 @@
+"""Bandit analysis of a frozen meta-RL agent (the figures of seed 001 / Wang et al. 2018).
+
+The agent and the classic baselines play the same arm probabilities (drawn once from the
+configured distribution), so their regrets compare like for like. Writes:
+  eval_data.pickle   actions [E, T], rewards [E, T], arm_probs [E, N], regret [E, T],
+                     baseline_regret {name: [E, T]}, hidden [E, T, H] if config.log_dynamics
+  eval_summary.csv   method, mean cumulative regret (and its standard error), reward per
+                     trial, ratio to Thompson sampling
+  bandit_actions.png one row per episode sorted by arm-1 probability, a cell per trial
+                     coloured by the chosen arm
+  regret.png         mean cumulative regret against trial: agent vs baselines
+"""
+
+import os
+
+import jax
+import numpy as np
+
+from metarl.agents.a3c import make_actor
+from metarl.analysis import plots
+from metarl.analysis.bandit_baselines import BASELINES, run_baseline
+from metarl.envs.bandit import Bandit, BanditParams, cumulative_regret
+from metarl.evaluation import make_evaluator
+from metarl.io import CsvLog, save_pickle
+
+
+def analyze(config, env: Bandit, networks, params, out_dir: str) -> dict:
+  """Evaluates the agent on `config.num_episodes` episodes and writes the files above.
+
+  Returns:
+    The summary: {method: mean cumulative regret}.
+  """
+  num_episodes, trials = config.num_episodes, env.trials_per_episode
+  key = jax.random.PRNGKey(config.seed)
+  probs_key, agent_key, baseline_key = jax.random.split(key, 3)
+  default = env.default_params()
+  arm_probs = jax.vmap(env.sample_probs, in_axes=(0, None))(
+      jax.random.split(probs_key, num_episodes), default)
+  fixed_env = Bandit(env.num_arms, 'fixed', trials)
+  evaluate = make_evaluator(fixed_env, make_actor(networks, record=config.log_dynamics),
+                            num_episodes, env_params=BanditParams(fixed_probs=arm_probs))
+  result = jax.device_get(evaluate(params, agent_key))
+  arm_probs = np.asarray(arm_probs)
+  actions = np.asarray(result.trajectory.action).T  # [E, T]
+  rewards = np.asarray(result.trajectory.reward).T
+  regret = np.asarray(cumulative_regret(arm_probs[:, None, :], actions))
+  data = dict(actions=actions, rewards=rewards, arm_probs=arm_probs, regret=regret,
+              baseline_regret={})
+  if config.log_dynamics:
+    data['hidden'] = np.swapaxes(np.asarray(result.trajectory.extras['hidden']), 0, 1)
+  rewards_by_method = {'agent': rewards}
+  for i, name in enumerate(BASELINES):
+    _, b_rewards, b_regret = run_baseline(name, jax.random.fold_in(baseline_key, i),
+                                          arm_probs, trials)
+    data['baseline_regret'][name] = np.asarray(b_regret)
+    rewards_by_method[name] = np.asarray(b_rewards)
+  save_pickle(os.path.join(out_dir, 'eval_data.pickle'), data)
+
+  regrets = {'agent': regret, **data['baseline_regret']}
+  totals = {m: r.sum(axis=1) for m, r in regrets.items()}
+  thompson = totals['thompson'].mean()
+  summary = CsvLog(os.path.join(out_dir, 'eval_summary.csv'),
+                   ['method', 'mean_cumulative_regret', 'sem_cumulative_regret',
+                    'mean_reward_per_trial', 'ratio_to_thompson', 'num_episodes'])
+  for method, total in totals.items():
+    summary.write(dict(method=method, mean_cumulative_regret=total.mean(),
+                       sem_cumulative_regret=total.std(ddof=1) / np.sqrt(len(total))
+                       if len(total) > 1 else 0.0,
+                       mean_reward_per_trial=rewards_by_method[method].mean(),
+                       ratio_to_thompson=total.mean() / thompson if thompson > 0 else '',
+                       num_episodes=len(total)))
+  summary.close()
+  plots.bandit_actions(os.path.join(out_dir, 'bandit_actions.png'), actions, arm_probs)
+  plots.regret_curves(os.path.join(out_dir, 'regret.png'),
+                      {m: np.cumsum(r, axis=1) for m, r in regrets.items()})
+  return {m: float(t.mean()) for m, t in totals.items()}

@@ -1,0 +1,59 @@
+"""Figures written next to evaluation data (matplotlib, no display needed)."""
+
+import os
+from typing import Dict
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+
+from metarl.io import atomic_write_bytes  # noqa: E402
+
+
+def _save(fig, path: str) -> None:
+  import io
+  buf = io.BytesIO()
+  fig.savefig(buf, format=os.path.splitext(path)[1][1:] or 'png', dpi=120,
+              bbox_inches='tight')
+  plt.close(fig)
+  atomic_write_bytes(path, buf.getvalue())
+
+
+def bandit_actions(path: str, actions: np.ndarray, arm_probs: np.ndarray) -> None:
+  """Seed 001's raster: one row per episode (sorted by arm-1 probability, highest on top),
+  one cell per trial coloured by the chosen arm."""
+  order = np.argsort(-arm_probs[:, 0], kind='stable')
+  num_arms = arm_probs.shape[1]
+  colors = ['#1f77b4', '#9e9e9e'] if num_arms == 2 else plt.cm.tab10.colors[:num_arms]
+  fig, ax = plt.subplots(figsize=(7, 6))
+  ax.imshow(actions[order], aspect='auto', interpolation='nearest',
+            cmap=ListedColormap(colors), vmin=-0.5, vmax=num_arms - 0.5)
+  ticks = np.linspace(0, len(order) - 1, 5).astype(int)
+  ax.set_yticks(ticks)
+  ax.set_yticklabels([f'{arm_probs[order[t], 0]:.2f}' for t in ticks])
+  ax.set_ylabel('p(arm 1) of the episode')
+  ax.set_xlabel('trial')
+  handles = [plt.Rectangle((0, 0), 1, 1, color=colors[i]) for i in range(num_arms)]
+  ax.legend(handles, [f'arm {i + 1}' for i in range(num_arms)], loc='upper right',
+            fontsize='small', framealpha=0.9)
+  ax.set_title('actions of the frozen agent, one episode per row')
+  _save(fig, path)
+
+
+def regret_curves(path: str, cumulative: Dict[str, np.ndarray]) -> None:
+  """Mean cumulative regret (+/- s.e.m.) against trial for each method ([E, T] arrays)."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for name, values in cumulative.items():
+    mean = values.mean(axis=0)
+    sem = values.std(axis=0) / np.sqrt(max(1, values.shape[0]))
+    trials = np.arange(1, values.shape[1] + 1)
+    ax.plot(trials, mean, label=name, lw=2.5 if name == 'agent' else 1.2)
+    ax.fill_between(trials, mean - sem, mean + sem, alpha=0.2)
+  ax.set_xlabel('trial')
+  ax.set_ylabel('cumulative regret')
+  ax.legend()
+  ax.grid(alpha=0.3)
+  _save(fig, path)

@@ -1,0 +1,136 @@
+"""Meta-RL Bernoulli bandits (Wang et al. 2016, "Learning to reinforcement learn";
+Wang et al. 2018, "Prefrontal cortex as a meta-reinforcement learning system").
+
+An episode is `trials_per_episode` pulls of one of N arms whose win probabilities are drawn
+at the episode start and hidden from the agent. The observation is the one-hot previous action
+and the previous reward (all zeros on the first trial), so an agent can only do well by
+learning, within the episode, which arm pays.
+
+Arm-probability distributions (`reward_structure`):
+  independent: p_i ~ U(0, 1) for each arm.
+  correlated:  p_1 ~ U(0, 1), p_2 = 1 - p_1 (Wang 2016's dependent arms; 2 arms only).
+  normalized:  u ~ U(0, 1)^N, p = u / sum(u) (what seed 001's code called "correlated").
+  fixed:       p = params.fixed_probs (evaluation grids; vmap over params for many episodes).
+
+Random stream contract (the numpy reference in tests relies on it): `step` splits its key
+into (reward key, reset key); the reward is `uniform(reward key) < p[action]`; `reset` draws
+the probabilities from its own key.
+"""
+
+from typing import Dict, Tuple
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from metarl.envs import base
+from metarl.types import Array, PRNGKey, TimeStep
+
+REWARD_STRUCTURES = ('independent', 'correlated', 'normalized', 'fixed')
+
+
+@chex.dataclass(frozen=True)
+class BanditParams:
+  """Per-copy task settings: the probabilities used by the `fixed` structure."""
+  fixed_probs: Array  # [num_arms]
+
+
+@chex.dataclass(frozen=True)
+class BanditState:
+  probs: Array  # [num_arms] win probability of each arm this episode
+  trial: Array  # int32, trials already played in this episode
+
+
+class Bandit(base.Environment):
+  """N-armed Bernoulli bandit with a new arm distribution every episode."""
+
+  def __init__(self, num_arms: int = 2, reward_structure: str = 'independent',
+               trials_per_episode: int = 100, fixed_probs=None):
+    if reward_structure not in REWARD_STRUCTURES:
+      raise ValueError(f'reward_structure must be one of {REWARD_STRUCTURES}, '
+                       f'got {reward_structure!r}')
+    if reward_structure == 'correlated' and num_arms != 2:
+      raise ValueError('the correlated reward structure has exactly 2 arms')
+    self.num_arms = num_arms
+    self.reward_structure = reward_structure
+    self.trials_per_episode = trials_per_episode
+    if fixed_probs is None or len(fixed_probs) == 0:
+      fixed_probs = jnp.full((num_arms,), 0.5)
+    self._fixed_probs = jnp.asarray(fixed_probs, jnp.float32)
+    chex.assert_shape(self._fixed_probs, (num_arms,))
+
+  @property
+  def spec(self) -> base.EnvSpec:
+    return base.EnvSpec(observation_shape=(self.num_arms + 1,),
+                        num_actions=self.num_arms)
+
+  @property
+  def max_episode_steps(self) -> int:
+    return self.trials_per_episode
+
+  def default_params(self) -> BanditParams:
+    return BanditParams(fixed_probs=self._fixed_probs)
+
+  def sample_probs(self, key: PRNGKey, params: BanditParams) -> Array:
+    """Draws one episode's arm probabilities from the configured structure."""
+    n = self.num_arms
+    if self.reward_structure == 'independent':
+      return jax.random.uniform(key, (n,))
+    if self.reward_structure == 'correlated':
+      p1 = jax.random.uniform(key, ())
+      return jnp.stack([p1, 1.0 - p1])
+    if self.reward_structure == 'normalized':
+      u = jax.random.uniform(key, (n,))
+      return u / jnp.sum(u)
+    return params.fixed_probs.astype(jnp.float32)
+
+  def reset(self, key: PRNGKey, params: BanditParams) -> Tuple[BanditState, TimeStep]:
+    state = BanditState(probs=self.sample_probs(key, params),
+                        trial=jnp.zeros((), jnp.int32))
+    timestep = TimeStep(
+        observation=jnp.zeros(self.spec.observation_shape, jnp.float32),
+        reward=jnp.zeros((), jnp.float32),
+        discount=jnp.ones((), jnp.float32),
+        first=jnp.ones((), bool),
+        last=jnp.zeros((), bool))
+    return state, timestep
+
+  def step(self, key: PRNGKey, state: BanditState, action: Array,
+           params: BanditParams) -> Tuple[BanditState, TimeStep]:
+    reward_key, reset_key = jax.random.split(key)
+    reward = (jax.random.uniform(reward_key) < state.probs[action]).astype(jnp.float32)
+    trial = state.trial + 1
+    last = trial >= self.trials_per_episode
+    observation = jnp.concatenate(
+        [jax.nn.one_hot(action, self.num_arms, dtype=jnp.float32), reward[None]])
+    reset_state, reset_timestep = self.reset(reset_key, params)
+    next_state = jax.tree_util.tree_map(
+        lambda r, c: jnp.where(last, r, c), reset_state,
+        BanditState(probs=state.probs, trial=trial))
+    timestep = TimeStep(
+        observation=jnp.where(last, reset_timestep.observation, observation),
+        reward=reward,
+        discount=1.0 - last.astype(jnp.float32),
+        first=last,
+        last=last)
+    return next_state, timestep
+
+  def episode_metrics(self, states: BanditState, actions: Array,
+                      rewards: Array) -> Dict[str, Array]:
+    """Mean reward per trial and mean cumulative (expected) regret per episode.
+
+    regret_t = max(p) - p[a_t]; summed over the trials of an episode, averaged over
+    episodes. `states`, `actions` and `rewards` are [T, B] over whole episodes.
+    """
+    regret = cumulative_regret(states.probs, actions)  # [T, B]
+    num_episodes = actions.size / self.trials_per_episode
+    return {
+        'mean_reward_per_trial': rewards.mean(),
+        'mean_cumulative_regret': regret.sum() / num_episodes,
+    }
+
+
+def cumulative_regret(probs: Array, actions: Array) -> Array:
+  """Per-step expected regret max(p) - p[a] for probs [..., N] and actions [...]."""
+  chosen = jnp.take_along_axis(probs, actions[..., None].astype(jnp.int32), axis=-1)
+  return probs.max(axis=-1) - chosen[..., 0]

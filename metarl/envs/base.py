@@ -1,0 +1,70 @@
+"""The functional environment interface every metarl task implements.
+
+Environments are pure (gymnax style): `reset(key, params)` and `step(key, state, action,
+params)` return `(state, TimeStep)`, jit and vmap over keys, states and params, and reset
+automatically at the end of an episode (see `metarl.types.TimeStep` for the convention).
+Static settings that fix array shapes (number of arms, episode length) live on the
+environment object; numbers that may differ between vmapped copies live in `EnvParams`.
+"""
+
+import abc
+from typing import Any, Dict, NamedTuple, Optional, Tuple
+
+import jax
+
+from metarl.types import Array, PRNGKey, TimeStep
+
+
+class EnvSpec(NamedTuple):
+  """What an agent needs to know to be built for an environment."""
+  observation_shape: Tuple[int, ...]
+  num_actions: int  # number of discrete actions
+
+
+class Environment(abc.ABC):
+  """A pure, jittable, auto-resetting environment."""
+
+  @property
+  @abc.abstractmethod
+  def spec(self) -> EnvSpec:
+    """Observation shape and number of actions."""
+
+  @property
+  def max_episode_steps(self) -> Optional[int]:
+    """Steps in every episode when that number is fixed, else None."""
+    return None
+
+  @abc.abstractmethod
+  def default_params(self) -> Any:
+    """The `EnvParams` of the configured task distribution."""
+
+  @abc.abstractmethod
+  def reset(self, key: PRNGKey, params: Any) -> Tuple[Any, TimeStep]:
+    """Starts an episode: returns its state and a time step with `first=True`."""
+
+  @abc.abstractmethod
+  def step(self, key: PRNGKey, state: Any, action: Array,
+           params: Any) -> Tuple[Any, TimeStep]:
+    """Applies `action`; starts the next episode itself when this one ends."""
+
+  def episode_metrics(self, states: Any, actions: Array,
+                      rewards: Array) -> Dict[str, Array]:
+    """Scalar quality measures of whole episodes, for evaluation.
+
+    Args:
+      states: env states before each action, leaves shaped [T, B, ...] where T covers
+        whole episodes starting at a reset.
+      actions: [T, B] actions taken.
+      rewards: [T, B] rewards received for them.
+
+    Returns:
+      A flat dict of scalar arrays (averaged over episodes).
+    """
+    del states, actions
+    return {'mean_reward_per_step': rewards.mean()}
+
+
+def batch_params(params: Any, batch_size: int) -> Any:
+  """Stacks one `EnvParams` `batch_size` times, for envs vmapped over params."""
+  return jax.tree_util.tree_map(
+      lambda x: jax.numpy.broadcast_to(x, (batch_size,) + jax.numpy.shape(x)), params)

@@ -1,0 +1,48 @@
+"""Frozen-weight evaluation: whole episodes with the same rollout as training.
+
+The agent acts (sampling from its policy) with fixed params in `num_episodes` copies of the
+environment from a reset, for exactly one episode each; the environment's
+`episode_metrics` turns the recorded states, actions and rewards into scalars.
+"""
+
+from typing import Any, Callable, Dict, NamedTuple, Optional
+
+import jax
+
+from metarl.envs.base import Environment
+from metarl.rollout import Actor, Trajectory, make_rollout
+from metarl.types import Array, Params, PRNGKey
+
+
+class EvalResult(NamedTuple):
+  metrics: Dict[str, Array]
+  trajectory: Trajectory  # [T, E]: one whole episode per column, env states recorded
+
+
+def make_evaluator(env: Environment, actor: Actor, num_episodes: int,
+                   env_params: Optional[Any] = None,
+                   num_steps: Optional[int] = None) -> Callable[[Params, PRNGKey], EvalResult]:
+  """Returns a jitted `evaluate(params, key) -> EvalResult`.
+
+  Args:
+    env: the environment.
+    actor: acting functions (e.g. `make_actor(networks, record=True)` for hidden states).
+    num_episodes: E, episodes run side by side.
+    env_params: shared or per-episode ([E]-batched) `EnvParams`, e.g. fixed arm
+      probabilities to compare the agent and baselines on the same tasks.
+    num_steps: steps to run (default: the environment's fixed episode length).
+  """
+  num_steps = num_steps or env.max_episode_steps
+  if not num_steps:
+    raise ValueError('this environment has no fixed episode length: pass num_steps')
+  rollout = make_rollout(env, actor, num_episodes, num_steps, env_params=env_params,
+                         record_env_state=True)
+
+  @jax.jit
+  def evaluate(params: Params, key: PRNGKey) -> EvalResult:
+    _, trajectory = rollout.unroll(params, rollout.init(key))
+    metrics = env.episode_metrics(trajectory.env_state, trajectory.action,
+                                  trajectory.reward)
+    return EvalResult(metrics=metrics, trajectory=trajectory)
+
+  return evaluate

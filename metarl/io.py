@@ -1,0 +1,132 @@
+"""Run directories, CSV logs and pickles, written so that nothing is left half-written.
+
+Every whole-file write goes to a temporary file in the same directory and is moved into place
+with `os.replace` (atomic on POSIX). CSV rows are appended with a single `write` of a whole
+line and flushed, so a crash can at worst lose the row being written.
+"""
+
+import csv
+import datetime
+import io
+import json
+import os
+import pickle
+import tempfile
+from typing import Any, Dict, Iterable, Optional
+
+import numpy as np
+
+
+class RunFileError(Exception):
+  """A file given to metarl cannot be read as what it should be."""
+
+
+def timestamped_dir(parent: str, name: str) -> str:
+  """A new, not yet existing directory path `parent/<YYYYmmdd-HHMMSS>_<name>[_k]`."""
+  stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+  path = os.path.join(parent, f'{stamp}_{name}')
+  candidate, k = path, 1
+  while os.path.exists(candidate):
+    k += 1
+    candidate = f'{path}_{k}'
+  return candidate
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+  directory = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.',
+                             suffix='.tmp')
+  try:
+    with os.fdopen(fd, 'wb') as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def save_pickle(path: str, obj: Any) -> None:
+  """Pickles `obj` to `path` atomically."""
+  atomic_write_bytes(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def save_json(path: str, obj: Any) -> None:
+  atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) +
+                            '\n').encode())
+
+
+def load_pickle(path: str, required_keys: Iterable[str] = ()) -> Any:
+  """Loads a pickle, turning every way it can be wrong into one `RunFileError` line."""
+  if not os.path.isfile(path):
+    raise RunFileError(f'{path}: no such file')
+  try:
+    with open(path, 'rb') as f:
+      obj = pickle.load(f)
+  except Exception as e:  # corrupt, truncated or foreign pickles fail in many ways
+    raise RunFileError(f'{path}: not a readable metarl pickle ({type(e).__name__}: {e})')
+  missing = [k for k in required_keys if not (isinstance(obj, dict) and k in obj)]
+  if missing:
+    raise RunFileError(f'{path}: not a metarl params pickle (missing {missing})')
+  return obj
+
+
+def to_numpy(tree: Any) -> Any:
+  """A pytree with every array leaf as a numpy array (what crosses processes and disks)."""
+  import jax  # local: io is also used by code that never touches JAX arrays
+  return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))
+
+
+class CsvLog:
+  """Appends rows with fixed columns to a CSV file, one flushed line per row."""
+
+  def __init__(self, path: str, columns: Iterable[str]):
+    self.path = path
+    self.columns = list(columns)
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
+    self._file = open(path, 'a', encoding='utf-8', newline='')
+    if new:
+      self._write_line(self.columns)
+
+  def _write_line(self, values) -> None:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator='\n').writerow(values)
+    self._file.write(buf.getvalue())
+    self._file.flush()
+
+  def write(self, row: Dict[str, Any]) -> None:
+    self._write_line([_fmt(row.get(c, '')) for c in self.columns])
+
+  def close(self) -> None:
+    if not self._file.closed:
+      self._file.close()
+
+
+def _fmt(value: Any) -> Any:
+  if isinstance(value, (float, np.floating)):
+    return f'{float(value):.6g}'
+  if isinstance(value, np.integer):
+    return int(value)
+  return value
+
+
+def config_to_dict(config) -> Dict[str, Any]:
+  """A plain, JSON-able dict of a ConfigDict (tuples become lists)."""
+  return json.loads(config.to_json_best_effort())
+
+
+def check_writable_dir(path: str) -> Optional[str]:
+  """None if `path` is (or can be created as) a writable directory, else why not."""
+  probe = os.path.abspath(path)
+  while not os.path.exists(probe):
+    parent = os.path.dirname(probe)
+    if parent == probe:
+      break
+    probe = parent
+  if not os.path.isdir(probe):
+    return f'{probe} is not a directory'
+  if not os.access(probe, os.W_OK | os.X_OK):
+    return f'{probe} is not writable'
+  return None

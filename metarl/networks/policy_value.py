@@ -1,0 +1,88 @@
+"""Recurrent policy-value network: optional MLP torso, reset core, softmax and value heads.
+
+This is the network of Wang et al. (2018) for meta-RL (an LSTM whose input is the previous
+action and reward, with a linear policy head and a linear value head), as a factory that
+returns pure functions: `init`, `initial_state`, `step` (one time step, batched) and
+`unroll` (a whole [T, B] sequence with resets, `hk.dynamic_unroll`).
+"""
+
+from typing import Any, Callable, NamedTuple, Sequence
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from metarl.networks.cores import make_core
+from metarl.types import Array, Params, PRNGKey
+
+
+class PolicyValueOutput(NamedTuple):
+  logits: Array  # [..., num_actions]
+  value: Array  # [...]
+  hidden: Array  # [..., hidden_size] core activity after this step
+
+
+class PolicyValueNetworks(NamedTuple):
+  """Pure functions of the network (all batched over a leading B axis)."""
+  init: Callable[[PRNGKey], Params]
+  initial_state: Callable[[int], Any]
+  step: Callable[..., Any]  # (params, obs [B,D], first [B], state) -> (output, state)
+  unroll: Callable[..., Any]  # (params, obs [T,B,D], first [T,B], state) -> (output, state)
+
+
+def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int],
+                               core_type: str = 'lstm', hidden_size: int = 48,
+                               torso_sizes: Sequence[int] = ()) -> PolicyValueNetworks:
+  """Builds the recurrent actor-critic network as pure functions."""
+
+  def modules():
+    torso = hk.nets.MLP(list(torso_sizes), activate_final=True) if torso_sizes else None
+    core = make_core(core_type, hidden_size)
+    policy_head = hk.Linear(num_actions, name='policy')
+    value_head = hk.Linear(1, name='value')
+    return torso, core, policy_head, value_head
+
+  def heads(policy_head, value_head, h):
+    return PolicyValueOutput(logits=policy_head(h), value=value_head(h)[..., 0],
+                             hidden=h)
+
+  def embed(torso, obs):
+    x = obs.reshape(obs.shape[:-len(observation_shape)] + (-1,)).astype(jnp.float32)
+    return torso(x) if torso is not None else x
+
+  def step_fn(obs, first, state):
+    torso, core, policy_head, value_head = modules()
+    h, state = core((embed(torso, obs), first), state)
+    return heads(policy_head, value_head, h), state
+
+  def unroll_fn(obs, first, state):
+    torso, core, policy_head, value_head = modules()
+    x = hk.BatchApply(lambda o: embed(torso, o))(obs) if torso is not None else embed(
+        None, obs)
+    hs, state = hk.dynamic_unroll(core, (x, first), state)
+    return heads(policy_head, value_head, hs), state
+
+  def initial_state_fn(batch_size):
+    _, core, _, _ = modules()
+    return core.initial_state(batch_size)
+
+  step_t = hk.without_apply_rng(hk.transform(step_fn))
+  unroll_t = hk.without_apply_rng(hk.transform(unroll_fn))
+  state_t = hk.without_apply_rng(hk.transform(initial_state_fn))
+
+  def init(key: PRNGKey) -> Params:
+    obs = jnp.zeros((1, 1) + tuple(observation_shape), jnp.float32)
+    first = jnp.ones((1, 1), bool)
+    state = state_t.apply({}, 1)
+    return unroll_t.init(key, obs, first, state)
+
+  def initial_state(batch_size: int):
+    return state_t.apply({}, batch_size)
+
+  return PolicyValueNetworks(init=init, initial_state=initial_state,
+                             step=step_t.apply, unroll=unroll_t.apply)
+
+
+def sample_action(key: PRNGKey, logits: Array) -> Array:
+  """Samples from a softmax policy."""
+  return jax.random.categorical(key, logits).astype(jnp.int32)

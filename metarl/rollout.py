@@ -1,0 +1,116 @@
+"""The one jitted, vmapped unroll of an agent in an environment.
+
+`num_envs` copies of an environment (vmapped over keys, states and `EnvParams`) step together
+for `unroll_length` steps inside one `lax.scan`; the agent acts on all of them with one batched
+network call per step. Workers, evaluators and single-process training all use this function,
+so what is measured is what is trained.
+
+The carried `RolloutState` is a NamedTuple (not a positional tuple) so that the state of a
+run is readable: env states, the current time steps, the agent's recurrent state, and a key.
+"""
+
+from typing import Any, Callable, Dict, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from metarl.envs.base import Environment, batch_params
+from metarl.types import Array, Params, PRNGKey, TimeStep
+
+
+class Actor(NamedTuple):
+  """What the rollout needs from an agent.
+
+  initial_state(batch_size) -> recurrent state.
+  step(params, key, timestep [B], state) -> (action [B], extras dict of [B, ...], state):
+    acts on `timestep.observation`, resetting the state first where `timestep.first`.
+  """
+  initial_state: Callable[[int], Any]
+  step: Callable[..., Any]
+
+
+class RolloutState(NamedTuple):
+  env_state: Any  # [B, ...]
+  timestep: TimeStep  # [B]: the time step the agent acts on next
+  core_state: Any  # [B, ...]: agent state before acting on `timestep`
+  key: PRNGKey
+
+
+class Trajectory(NamedTuple):
+  """A [T, B] chunk. Index t: the agent saw observation[t] (first[t]), took action[t],
+  then got reward[t], discount[t] and last[t]. observation/first have T + 1 entries:
+  the last is where the next chunk starts (for bootstrapping)."""
+  observation: Array  # [T + 1, B, ...]
+  first: Array  # [T + 1, B]
+  action: Array  # [T, B]
+  reward: Array  # [T, B]
+  discount: Array  # [T, B]
+  last: Array  # [T, B]
+  extras: Dict[str, Array]  # [T, B, ...] what the actor reported (logits, values, ...)
+  core_state: Any  # [B, ...] agent state before observation[0]
+  env_state: Optional[Any] = None  # [T, B, ...] env states acted in, when recorded
+
+
+class Rollout(NamedTuple):
+  init: Callable[[PRNGKey], RolloutState]
+  unroll: Callable[[Params, RolloutState], Any]  # -> (RolloutState, Trajectory)
+
+
+def make_rollout(env: Environment, actor: Actor, num_envs: int, unroll_length: int,
+                 env_params: Any = None, record_env_state: bool = False) -> Rollout:
+  """Builds the init and unroll functions of a batched rollout (not jitted: callers jit
+  at their own boundary, so the unroll can be fused with a loss and an update).
+
+  Args:
+    env: the environment.
+    actor: the agent's acting functions.
+    num_envs: B, the number of environment copies stepped together.
+    unroll_length: T, steps per `unroll` call.
+    env_params: one `EnvParams` shared by all copies (default: `env.default_params()`), or
+      params already batched with a leading [B] axis (e.g. one fixed task per copy).
+    record_env_state: also return the env state of every step (for evaluation metrics).
+
+  Returns:
+    `Rollout(init(key) -> RolloutState, unroll(params, state) -> (state, Trajectory))`.
+  """
+  if env_params is None:
+    env_params = env.default_params()
+  leaves = jax.tree_util.tree_leaves(env_params)
+  default_ndim = [jnp.ndim(x) for x in jax.tree_util.tree_leaves(env.default_params())]
+  if not [jnp.ndim(x) for x in leaves] == [d + 1 for d in default_ndim]:
+    env_params = batch_params(env_params, num_envs)
+  v_reset = jax.vmap(env.reset)
+  v_step = jax.vmap(env.step)
+
+  def init(key: PRNGKey) -> RolloutState:
+    key, reset_key = jax.random.split(key)
+    env_state, timestep = v_reset(jax.random.split(reset_key, num_envs), env_params)
+    return RolloutState(env_state=env_state, timestep=timestep,
+                        core_state=actor.initial_state(num_envs), key=key)
+
+  def unroll(params: Params, state: RolloutState):
+
+    def one_step(carry: RolloutState, _):
+      key, act_key, env_key = jax.random.split(carry.key, 3)
+      action, extras, core_state = actor.step(params, act_key, carry.timestep,
+                                              carry.core_state)
+      env_state, timestep = v_step(jax.random.split(env_key, num_envs), carry.env_state,
+                                   action, env_params)
+      out = dict(observation=carry.timestep.observation, first=carry.timestep.first,
+                 action=action, reward=timestep.reward, discount=timestep.discount,
+                 last=timestep.last, extras=extras)
+      if record_env_state:
+        out['env_state'] = carry.env_state
+      return RolloutState(env_state, timestep, core_state, key), out
+
+    new_state, out = jax.lax.scan(one_step, state, None, length=unroll_length)
+    trajectory = Trajectory(
+        observation=jnp.concatenate(
+            [out['observation'], new_state.timestep.observation[None]]),
+        first=jnp.concatenate([out['first'], new_state.timestep.first[None]]),
+        action=out['action'], reward=out['reward'], discount=out['discount'],
+        last=out['last'], extras=out['extras'], core_state=state.core_state,
+        env_state=out.get('env_state'))
+    return new_state, trajectory
+
+  return Rollout(init=init, unroll=unroll)
