@@ -4,6 +4,8 @@ The config's `mode` picks what runs: 'train' (the manager and its processes) or 
 (offline analysis of saved params). The config is validated in full before anything starts.
 """
 
+import ast
+import re
 import sys
 
 from absl import app, flags, logging
@@ -15,6 +17,31 @@ from metarl.validation import ConfigError, validate
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file (configs/*.py).', lock_config=True)
 flags.mark_flags_as_required(['config'])
+
+
+def parse_flags(argv):
+  """absl flag parsing, with a one-line message for an unknown config field.
+
+  ml_collections refuses overrides of fields the config does not have by raising inside
+  flag parsing; absl would print that as a traceback.
+  """
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f'metarl: {e}\nPass --helpfull to see the flags.')
+  except (AttributeError, KeyError) as e:
+    text = str(e)
+    try:  # ml_collections nests the repr of its message
+      text = str(ast.literal_eval(text))
+    except (ValueError, SyntaxError):
+      pass
+    found = re.search(r"'([^']+)'", text)
+    key = found.group(1) if found else text
+    hint = text.split('\n', 1)[1] if '\n' in text else ''
+    bad = [a.split('=')[0] for a in argv[1:]
+           if a.startswith('--config.') and key in a.split('=')[0].split('.')]
+    where = bad[0] if bad else 'a --config override'
+    sys.exit(f'metarl: {where}: the config has no field {key!r}. {hint}'.strip())
 
 
 def main(argv) -> None:
@@ -42,4 +69,4 @@ def main(argv) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

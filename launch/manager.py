@@ -200,8 +200,8 @@ class Trainer:
   def handle(self, message: Optional[Dict[str, Any]]) -> None:
     """Acts on one message from a child (None: nothing arrived in time)."""
     if message is None:
-      self.backend.check_children()
-    elif message['kind'] == 'eval':
+      return
+    if message['kind'] == 'eval':
       self.record_eval(message)
     elif message['kind'] == 'grads':
       self.state = self.agent.apply_gradients(self.state, message['grads'])
@@ -234,7 +234,6 @@ class Trainer:
     while True:
       message = self.backend.receive(timeout=0.0001)
       if message is None:
-        self.backend.check_children()
         return
       self.handle(message)
 
@@ -265,9 +264,7 @@ class Trainer:
     deadline = time.monotonic() + self.config.launch.startup_timeout_s
     while self._evaluated_version != self.updates and time.monotonic() < deadline:
       message = self.backend.receive(self.config.launch.queue_timeout_s)
-      if message is None:
-        self.backend.check_children()
-      elif message['kind'] == 'eval':
+      if message is not None and message['kind'] == 'eval':
         self.record_eval(message)
     if self._evaluated_version != self.updates:
       raise ChildFailed('the evaluator did not return the final evaluation in '

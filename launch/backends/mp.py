@@ -22,6 +22,8 @@ import time
 import traceback
 from typing import Any, Callable, Dict, Optional
 
+from absl import logging
+
 _POLL_S = 0.2
 
 
@@ -98,7 +100,7 @@ class MPBackend:
     self._inbox = self._ctx.Queue(maxsize=max(8, 4 * (config.launch.num_workers + 1)))
     self._children: Dict[str, Any] = {}
     self._param_queues: Dict[str, Any] = {}
-    self._failed: Optional[str] = None
+    self._last_check = time.monotonic()
 
   @property
   def children(self):
@@ -111,6 +113,7 @@ class MPBackend:
         args=(target, name, config, child_id, params_queue, self._inbox, self._stop,
               os.getpid()))
     proc.start()
+    logging.info('started %s (pid %d)', name, proc.pid)
     self._children[name] = proc
     self._param_queues[name] = params_queue
 
@@ -130,11 +133,16 @@ class MPBackend:
     """The next message from any child, or None after `timeout` seconds.
 
     Raises:
-      ChildFailed: the message was a child's error report.
+      ChildFailed: the message was a child's error report, or a child died.
     """
+    now = time.monotonic()
+    if now - self._last_check > _POLL_S:  # even while messages keep coming
+      self._last_check = now
+      self.check_children()
     try:
       message = self._inbox.get(timeout=timeout)
     except queue.Empty:
+      self.check_children()
       return None
     if message.get('kind') == 'error':
       raise ChildFailed(f"{message['source']} raised:\n{message['traceback']}")

@@ -1,0 +1,109 @@
+"""Config validation (in-process and through main.py) and run-file helpers."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from configs import bandit_eval, bandit_train
+from metarl import io
+from metarl.validation import ConfigError, validate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('env.num_arms', 0, 'integer >= 2'),
+    ('env.num_arms', 1, 'integer >= 2'),
+    ('launch.num_workers', -1, 'integer >= 0'),
+    ('env.name', 'slots', "['bandit']"),
+    ('env.reward_structure', 'weird', "'independent', 'correlated'"),
+    ('agent.gamma', 1.5, '<= 1.0'),
+    ('agent.learning_rate', 0.0, '> 0.0'),
+    ('network.core', 'transformer', "['lstm', 'gru']"),
+    ('agent.num_envs', 0, 'integer >= 1'),
+])
+def test_invalid_values_name_the_field_and_what_is_allowed(field, value, message):
+  config = bandit_train.get_config()
+  section, name = field.split('.')
+  config[section][name] = value
+  with pytest.raises(ConfigError) as e:
+    validate(config)
+  assert f'config.{field}' in str(e.value) and message in str(e.value)
+
+
+def test_correlated_needs_two_arms_and_fixed_needs_probabilities():
+  config = bandit_train.get_config()
+  config.env.reward_structure, config.env.num_arms = 'correlated', 3
+  with pytest.raises(ConfigError, match='exactly 2 arms'):
+    validate(config)
+  config.env.reward_structure, config.env.num_arms = 'fixed', 2
+  with pytest.raises(ConfigError, match='config.env.fixed_probs'):
+    validate(config)
+  config.env.fixed_probs = (0.2, 0.9)
+  validate(config)
+
+
+def test_eval_config_needs_existing_params(tmp_path):
+  config = bandit_eval.get_config()
+  config.params_path = str(tmp_path / 'missing.pickle')
+  with pytest.raises(ConfigError, match='config.params_path'):
+    validate(config)
+
+
+def run_main(*args, cwd):
+  return subprocess.run([sys.executable, os.path.join(ROOT, 'main.py'), *args], cwd=cwd,
+                        capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize('override,expected', [
+    ('--config.env.num_arm=5', 'num_arm'),  # misspelt
+    ('--config.env.num_arms=abc', 'num_arms'),  # ill-typed
+    ('--config.env.num_arms=0', 'config.env.num_arms = 0 is invalid'),
+    ('--config.launch.num_workers=-2', 'config.launch.num_workers = -2 is invalid'),
+    ('--config.env.reward_structure=zigzag', 'allowed values are'),
+])
+def test_main_refuses_bad_overrides_before_starting_anything(tmp_path, override, expected):
+  result = run_main(f'--config={ROOT}/configs/bandit_train.py', override, cwd=tmp_path)
+  assert result.returncode != 0
+  assert expected in result.stderr
+  assert 'Traceback' not in result.stderr
+  assert not os.path.exists(tmp_path / 'runs')  # nothing was created or started
+
+
+def test_atomic_pickle_and_clear_errors_for_bad_pickles(tmp_path):
+  path = str(tmp_path / 'p.pickle')
+  io.save_pickle(path, {'params': 1, 'config': {}, 'env_steps': 3})
+  assert io.load_pickle(path, ('params',))['env_steps'] == 3
+  assert [f for f in os.listdir(tmp_path) if f.endswith('.tmp')] == []
+  with open(path, 'wb') as f:
+    f.write(b'\x80\x05garbage')
+  with pytest.raises(io.RunFileError, match='not a readable metarl pickle'):
+    io.load_pickle(path)
+  with open(path, 'wb') as f:
+    pickle.dump([1, 2], f)
+  with pytest.raises(io.RunFileError, match='missing'):
+    io.load_pickle(path, ('params',))
+
+
+def test_corrupt_params_give_one_line_error_from_main(tmp_path):
+  bad = tmp_path / 'params.pickle'
+  bad.write_bytes(b'not a pickle')
+  result = run_main(f'--config={ROOT}/configs/bandit_eval.py', f'--config.params_path={bad}',
+                    cwd=tmp_path)
+  assert result.returncode != 0
+  assert 'not a readable metarl pickle' in result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+def test_csv_log_appends_whole_rows(tmp_path):
+  path = str(tmp_path / 'x.csv')
+  log = io.CsvLog(path, ['a', 'b'])
+  log.write({'a': 1, 'b': 0.5})
+  log.close()
+  log = io.CsvLog(path, ['a', 'b'])  # reopening does not repeat the header
+  log.write({'a': 2})
+  log.close()
+  assert open(path).read() == 'a,b\n1,0.5\n2,\n'
