@@ -32,24 +32,24 @@ class TrainingInterrupted(Exception):
 
 
 def prepare_run_dir(config) -> str:
-  """Creates the run directory (a fresh timestamped one when `config.run_dir` is empty),
-  writes config.json and sends absl logging to log.txt as well."""
+  """Creates the run directory (a fresh timestamped one when `config.run_dir` is empty)
+  and writes config.json into it."""
   with config.unlocked():
     if not config.run_dir:
       config.run_dir = io.timestamped_dir('runs', config.name)
   os.makedirs(config.run_dir, exist_ok=True)
   io.save_json(os.path.join(config.run_dir, 'config.json'), io.config_to_dict(config))
-  add_log_file(os.path.join(config.run_dir, 'log.txt'))
   return config.run_dir
 
 
-def add_log_file(path: str) -> None:
+def add_log_file(path: str):
+  """Copies absl logging into `path`; returns the handler (remove it when done)."""
   import logging as py_logging
   handler = py_logging.FileHandler(path)
   handler.setFormatter(logging.PythonFormatter())
   logging.get_absl_logger().addHandler(handler)
   logging.set_verbosity(logging.INFO)
-  logging.set_stderrthreshold(logging.WARNING)  # the terminal shows the progress line
+  return handler
 
 
 class Progress:
@@ -316,5 +316,10 @@ class Trainer:
 def train(config) -> str:
   """Trains as `config` says; returns the run directory."""
   prepare_run_dir(config)
-  return Trainer(config).run()
+  handler = add_log_file(os.path.join(config.run_dir, 'log.txt'))
+  try:
+    return Trainer(config).run()
+  finally:
+    logging.get_absl_logger().removeHandler(handler)
+    handler.close()
 

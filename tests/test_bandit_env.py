@@ -84,10 +84,9 @@ def test_reward_frequency_follows_arm_probability():
   env = Bandit(2, 'fixed', 100, fixed_probs=(0.3, 0.8))
   state, _ = env.reset(jax.random.PRNGKey(0), env.default_params())
   keys = jax.random.split(jax.random.PRNGKey(3), 20000)
-  batch_state = jax.tree_util.tree_map(lambda x: jnp.stack([x] * 20000), state)
+  step = jax.jit(jax.vmap(env.step, in_axes=(0, None, None, None)))
   for arm, p in ((0, 0.3), (1, 0.8)):
-    _, ts = jax.vmap(env.step, in_axes=(0, 0, None, None))(
-        keys, batch_state, jnp.int32(arm), env.default_params())
+    _, ts = step(keys, state, jnp.int32(arm), env.default_params())
     assert abs(float(ts.reward.mean()) - p) < 0.015
 
 
