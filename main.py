@@ -6,11 +6,13 @@ The config's `mode` picks what runs: 'train' (the manager and its processes) or 
 
 import ast
 import re
+import signal
 import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from launch.backends import ChildFailed
 from metarl.io import RunFileError
 from metarl.validation import ConfigError, validate
 
@@ -44,6 +46,11 @@ def parse_flags(argv):
     sys.exit(f'metarl: {where}: the config has no field {key!r}. {hint}'.strip())
 
 
+def _raise_interrupt(signum, frame):
+  del signum, frame
+  raise KeyboardInterrupt
+
+
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -53,6 +60,7 @@ def main(argv) -> None:
   except ConfigError as e:
     sys.exit(f'metarl: {e}')
   logging.set_verbosity(logging.INFO)
+  signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops a run like Ctrl-C
   try:
     if config.mode == 'train':
       from launch.manager import train
@@ -62,7 +70,7 @@ def main(argv) -> None:
       from launch.evaluator import run_offline_evaluation
       out_dir = run_offline_evaluation(config)
       print(f'evaluation written to {out_dir}')
-  except RunFileError as e:
+  except (RunFileError, ChildFailed) as e:
     sys.exit(f'metarl: {e}')
   except KeyboardInterrupt:
     sys.exit('metarl: interrupted; children stopped, params saved')

@@ -135,13 +135,14 @@ def test_a_killed_worker_stops_the_run_with_a_clear_error(tmp_path):
   assert os.path.exists(os.path.join(run_dir, 'params.pickle'))
 
 
-def test_ctrl_c_stops_children_and_saves_params(tmp_path):
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_children_and_saves_params(tmp_path, signum):
   run_dir = str(tmp_path / 'interrupted')
   proc = start_long_run(run_dir, '--config.log_every_env_steps=2000')
   try:
     wait_until_training(run_dir)
     pids = child_pids(run_dir)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=60)
   finally:
     proc.kill()
