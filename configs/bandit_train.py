@@ -12,7 +12,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.mode = 'train'
   c.seed = 0
   c.run_dir = ''  # '' -> runs/<timestamp>_<name>
-  c.total_env_steps = 60_000_000
+  c.total_env_steps = 100_000_000
   c.log_every_env_steps = 1_000_000
 
   c.env = ml_collections.ConfigDict()
