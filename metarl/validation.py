@@ -127,7 +127,8 @@ def validate_launch(config) -> None:
   _real_in(config, 'launch.startup_timeout_s', 0.0, low_open=True)
 
 
-def _validate_run_dir(config, field: str = 'run_dir') -> None:
+def _validate_run_dir(config, default_parent: str, field: str = 'run_dir') -> None:
+  """run_dir must be new or empty and writable; if unset, `default_parent` writable."""
   run_dir = _check(config, field, lambda v: isinstance(v, str), 'a path string is required')
   if run_dir:
     problem = check_writable_dir(run_dir)
@@ -137,9 +138,9 @@ def _validate_run_dir(config, field: str = 'run_dir') -> None:
       raise ConfigError(field, run_dir, 'an empty or new directory is required (this one '
                         'holds files of another run; leave run_dir empty for a fresh one)')
   else:
-    problem = check_writable_dir('runs')
+    problem = check_writable_dir(default_parent)
     if problem:
-      raise ConfigError(field, run_dir, f'runs/ under the working directory: {problem}')
+      raise ConfigError(field, run_dir, f'the default parent {default_parent}: {problem}')
 
 
 def validate(config) -> None:
@@ -155,11 +156,12 @@ def validate(config) -> None:
     validate_launch(config)
     _int_at_least(config, 'eval.every_env_steps', 1)
     _int_at_least(config, 'eval.num_episodes', 1)
-    _validate_run_dir(config)
+    _validate_run_dir(config, default_parent='runs')
   else:
     _check(config, 'params_path', lambda v: isinstance(v, str) and os.path.isfile(v),
            'the path of an existing params.pickle is required')
     _int_at_least(config, 'num_episodes', 1)
     _check(config, 'log_dynamics', lambda v: isinstance(v, bool), 'True or False')
-    _validate_run_dir(config)
+    _validate_run_dir(config, default_parent=os.path.dirname(
+        os.path.abspath(config.params_path)))
 

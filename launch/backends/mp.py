@@ -102,10 +102,6 @@ class MPBackend:
     self._param_queues: Dict[str, Any] = {}
     self._last_check = time.monotonic()
 
-  @property
-  def children(self):
-    return dict(self._children)
-
   def start(self, name: str, target: Callable, config, child_id: int) -> None:
     params_queue = self._ctx.Queue(maxsize=1)
     proc = self._ctx.Process(

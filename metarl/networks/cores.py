@@ -28,7 +28,3 @@ def make_core(core_type: str, hidden_size: int) -> hk.RNNCore:
     raise ValueError(f'core type must be one of {CORE_TYPES}, got {core_type!r}')
   return hk.ResetCore(core)
 
-
-def core_hidden(state) -> object:
-  """The unit activity h of a core state (LSTMState.hidden, or the GRU state itself)."""
-  return getattr(state, 'hidden', state)
