@@ -70,7 +70,7 @@ def main(argv) -> None:
       from launch.evaluator import run_offline_evaluation
       out_dir = run_offline_evaluation(config)
       print(f'evaluation written to {out_dir}')
-  except (RunFileError, ChildFailed) as e:
+  except (RunFileError, ChildFailed, ConfigError) as e:
     sys.exit(f'metarl: {e}')
   except KeyboardInterrupt:
     sys.exit('metarl: interrupted; children stopped, params saved')

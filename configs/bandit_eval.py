@@ -6,6 +6,7 @@ Writes eval_data.pickle, eval_summary.csv, bandit_actions.png and regret.png int
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -18,10 +19,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.num_episodes = 2000
   c.log_dynamics = True  # also save the LSTM activity `hidden` [E, T, H]
 
+  # Unset env fields (None) are taken from the trained run's config; set one to evaluate
+  # on another task, e.g. --config.env.reward_structure=correlated.
   c.env = ml_collections.ConfigDict()
-  c.env.name = 'bandit'
-  c.env.num_arms = 2
-  c.env.reward_structure = 'independent'
-  c.env.trials_per_episode = 100
-  c.env.fixed_probs = ()
+  c.env.name = config_dict.placeholder(str)
+  c.env.num_arms = config_dict.placeholder(int)
+  c.env.reward_structure = config_dict.placeholder(str)
+  c.env.trials_per_episode = config_dict.placeholder(int)
+  c.env.fixed_probs = config_dict.placeholder(tuple)
   return c

@@ -17,6 +17,7 @@ from metarl.agents import a3c
 from metarl.analysis import registry as analyses
 from metarl.evaluation import make_evaluator
 from metarl.io import RunFileError, load_pickle, save_json, timestamped_dir
+from metarl.validation import validate_env
 
 
 def evaluator_key(seed: int, evaluator_id: int):
@@ -54,6 +55,15 @@ def load_params(path: str):
   return payload['params'], train_config, payload
 
 
+def resolve_env(eval_env, trained_env) -> ml_collections.ConfigDict:
+  """The trained run's env config with every field the evaluation config sets (not None)."""
+  env = ml_collections.ConfigDict(trained_env.to_dict())
+  for key, value in eval_env.items():
+    if value is not None:
+      env[key] = value
+  return env
+
+
 def evaluation_dir(config) -> str:
   """`config.run_dir`, or a new `eval_<time>` folder beside the params file."""
   if config.run_dir:
@@ -68,6 +78,9 @@ def run_offline_evaluation(config) -> str:
     The directory written to.
   """
   params, train_config, payload = load_params(config.params_path)
+  with config.unlocked():
+    config.env = resolve_env(config.env, train_config.env)
+  validate_env(config)
   env = envs.make(config.env)
   train_env = envs.make(train_config.env)
   if env.spec != train_env.spec:

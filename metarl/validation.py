@@ -147,8 +147,8 @@ def validate(config) -> None:
   """Raises `ConfigError` on the first invalid field of an experiment config."""
   mode = _one_of(config, 'mode', MODES)
   _int_at_least(config, 'seed', 0)
-  validate_env(config)
   if mode == 'train':
+    validate_env(config)
     _int_at_least(config, 'total_env_steps', 1)
     _int_at_least(config, 'log_every_env_steps', 1)
     validate_network(config)
@@ -157,7 +157,7 @@ def validate(config) -> None:
     _int_at_least(config, 'eval.every_env_steps', 1)
     _int_at_least(config, 'eval.num_episodes', 1)
     _validate_run_dir(config, default_parent='runs')
-  else:
+  else:  # env fields left unset come from the trained run: checked once merged
     _check(config, 'params_path', lambda v: isinstance(v, str) and os.path.isfile(v),
            'the path of an existing params.pickle is required')
     _int_at_least(config, 'num_episodes', 1)

@@ -107,3 +107,15 @@ def test_csv_log_appends_whole_rows(tmp_path):
   log.write({'a': 2})
   log.close()
   assert open(path).read() == 'a,b\n1,0.5\n2,\n'
+
+
+def test_eval_env_defaults_to_the_trained_env_and_takes_overrides():
+  from launch.evaluator import resolve_env
+  trained = bandit_train.get_config().env
+  trained.num_arms = 5
+  config = bandit_eval.get_config()
+  env = resolve_env(config.env, trained)
+  assert env.num_arms == 5 and env.reward_structure == 'independent'
+  config.env.reward_structure = 'normalized'
+  env = resolve_env(config.env, trained)
+  assert env.num_arms == 5 and env.reward_structure == 'normalized'
