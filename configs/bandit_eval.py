@@ -2,7 +2,7 @@
 
 python main.py --config=configs/bandit_eval.py --config.params_path=RUN/params.pickle
 Writes eval_data.pickle, eval_summary.csv, bandit_actions.png and regret.png into
-`run_dir` (default: a new eval_<time> folder beside the params file).
+`run_dir` (default: a new <time>_eval folder beside the params file).
 """
 
 import ml_collections

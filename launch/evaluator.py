@@ -16,7 +16,8 @@ from metarl import envs
 from metarl.agents import a3c
 from metarl.analysis import registry as analyses
 from metarl.evaluation import make_evaluator
-from metarl.io import RunFileError, load_pickle, save_json, timestamped_dir
+from metarl.io import (RunFileError, config_to_dict, load_pickle, save_json,
+                       timestamped_dir)
 from metarl.validation import validate_env
 
 
@@ -65,7 +66,7 @@ def resolve_env(eval_env, trained_env) -> ml_collections.ConfigDict:
 
 
 def evaluation_dir(config) -> str:
-  """`config.run_dir`, or a new `eval_<time>` folder beside the params file."""
+  """`config.run_dir`, or a new `<time>_eval` folder beside the params file."""
   if config.run_dir:
     return config.run_dir
   return timestamped_dir(os.path.dirname(os.path.abspath(config.params_path)), 'eval')
@@ -91,7 +92,7 @@ def run_offline_evaluation(config) -> str:
   networks = a3c.make_networks(train_config, train_env)
   out_dir = evaluation_dir(config)
   os.makedirs(out_dir, exist_ok=True)
-  save_json(os.path.join(out_dir, 'config.json'), config.to_dict())
+  save_json(os.path.join(out_dir, 'config.json'), config_to_dict(config))
   logging.info('evaluating %s (trained %d env steps) into %s', config.params_path,
                payload['env_steps'], out_dir)
   analyses.analyze(config, env, networks, params, out_dir)
