@@ -27,10 +27,6 @@ from metarl.agents import a3c
 EVALUATOR = 'evaluator-0'
 
 
-class TrainingInterrupted(Exception):
-  pass
-
-
 def prepare_run_dir(config) -> str:
   """Creates the run directory (a fresh timestamped one when `config.run_dir` is empty)
   and writes config.json into it."""
@@ -270,12 +266,12 @@ class Trainer:
       raise ChildFailed('the evaluator did not return the final evaluation in '
                       f'{self.config.launch.startup_timeout_s:.0f}s')
 
-  def save_params(self, path: Optional[str] = None, **extra) -> str:
-    path = path or os.path.join(self.config.run_dir, 'params.pickle')
+  def save_params(self) -> str:
+    path = os.path.join(self.config.run_dir, 'params.pickle')
     io.save_pickle(path, dict(params=io.to_numpy(self.state.params),
                               config=io.config_to_dict(self.config),
                               env_steps=self.env_steps, updates=self.updates,
-                              agent=self.config.agent.name, **extra))
+                              agent=self.config.agent.name))
     return path
 
   def run(self) -> str:
