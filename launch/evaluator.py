@@ -13,8 +13,9 @@ import ml_collections
 from absl import logging
 
 from metarl import envs
-from metarl.agents import a3c
+from metarl.agents import a3c, td
 from metarl.analysis import registry as analyses
+from metarl.analysis import value as value_analysis
 from metarl.evaluation import make_evaluator
 from metarl.io import (RunFileError, config_to_dict, load_pickle, save_json,
                        timestamped_dir)
@@ -89,11 +90,22 @@ def run_offline_evaluation(config) -> str:
         f'config.env gives observations {env.spec.observation_shape} and '
         f'{env.spec.num_actions} actions, but the params were trained with '
         f'{train_env.spec.observation_shape} and {train_env.spec.num_actions}')
-  networks = a3c.make_networks(train_config, train_env)
   out_dir = evaluation_dir(config)
   os.makedirs(out_dir, exist_ok=True)
   save_json(os.path.join(out_dir, 'config.json'), config_to_dict(config))
   logging.info('evaluating %s (trained %d env steps) into %s', config.params_path,
                payload['env_steps'], out_dir)
-  analyses.analyze(config, env, networks, params, out_dir)
+  if payload.get('agent') == 'td':
+    networks = td.make_networks(train_config, train_env)
+    try:
+      params = td.match_params(params, networks.init(jax.random.PRNGKey(0)),
+                               len(payload['seeds']), config.params_path)
+    except ValueError as e:
+      raise RunFileError(str(e))
+    value_analysis.analyze(env, networks, params, out_dir, train_config.agent.gamma,
+                           config.num_episodes, jax.random.PRNGKey(config.seed),
+                           payload['seeds'], write_eval_csv=True)
+  else:
+    networks = a3c.make_networks(train_config, train_env)
+    analyses.analyze(config, env, networks, params, out_dir)
   return out_dir

@@ -51,10 +51,11 @@ def add_log_file(path: str):
 class Progress:
   """A one-line progress display (tqdm) with env-steps/s and the latest evaluation."""
 
-  def __init__(self, total: int):
+  def __init__(self, total: int, unit: str = 'step', rate_label: str = 'env-steps/s'):
     from tqdm import tqdm
-    self._bar = tqdm(total=total, unit='step', unit_scale=True, dynamic_ncols=True,
+    self._bar = tqdm(total=total, unit=unit, unit_scale=True, dynamic_ncols=True,
                      mininterval=1.0, file=sys.stderr)
+    self._rate_label = rate_label
     self._sps = 0.0
     self._eval = ''
 
@@ -64,8 +65,8 @@ class Progress:
       self._sps = steps_per_sec
     if eval_metrics:
       self._eval = ' '.join(f'{k}={v:.3g}' for k, v in eval_metrics.items())
-    self._bar.set_postfix_str(f'{self._sps:,.0f} env-steps/s | eval: {self._eval or "-"}',
-                              refresh=False)
+    self._bar.set_postfix_str(f'{self._sps:,.1f} {self._rate_label} | eval: '
+                              f'{self._eval or "-"}', refresh=False)
     self._bar.update(max(0, min(env_steps, self._bar.total) - self._bar.n))
 
   def close(self) -> None:
@@ -314,6 +315,9 @@ def train(config) -> str:
   prepare_run_dir(config)
   handler = add_log_file(os.path.join(config.run_dir, 'log.txt'))
   try:
+    if config.agent.name == 'td':
+      from launch.td_trainer import TDTrainer
+      return TDTrainer(config).run()
     return Trainer(config).run()
   finally:
     logging.get_absl_logger().removeHandler(handler)

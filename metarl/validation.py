@@ -13,10 +13,13 @@ from typing import Any, Callable, Sequence
 
 from metarl.envs import ENV_NAMES
 from metarl.envs.bandit import REWARD_STRUCTURES
+from metarl.envs.cue_reward import ITI_DISTRIBUTIONS
 from metarl.io import check_writable_dir
 from metarl.networks.cores import CORE_TYPES
+from metarl.networks.value import READOUTS
 
-AGENTS = ('a3c',)
+AGENTS = ('a3c', 'td')
+AGENT_ENVS = {'a3c': ('bandit',), 'td': ('cue_reward',)}
 BACKENDS = ('mp',)
 MODES = ('train', 'eval')
 SCHEDULES = ('constant', 'linear')
@@ -88,6 +91,31 @@ def validate_env(config) -> None:
                         f"reward_structure 'fixed' needs one probability per arm ({arms})")
     if probs and not all(_is_real(p) and 0 <= p <= 1 for p in probs):
       raise ConfigError('env.fixed_probs', probs, 'probabilities must lie in [0, 1]')
+  elif config.env.name == 'cue_reward':
+    delays = _check(config, 'env.cue_delays',
+                    lambda v: isinstance(v, (tuple, list)) and len(v) >= 1 and
+                    all(_is_int(d) and d >= 1 for d in v),
+                    'one reward delay (an integer >= 1) per cue is required, e.g. 10,15')
+    probs = _check(config, 'env.cue_probs',
+                   lambda v: not v or (isinstance(v, (tuple, list)) and
+                                       all(_is_real(p) and p >= 0 for p in v)),
+                   'empty (cues equally likely) or one probability >= 0 per cue')
+    if probs and (len(probs) != len(delays) or sum(probs) <= 0):
+      raise ConfigError('env.cue_probs', probs,
+                        f'one probability per cue ({len(delays)}), not all zero')
+    _one_of(config, 'env.iti_distribution', ITI_DISTRIBUTIONS)
+    _real_in(config, 'env.iti_p', 0.0, 1.0, low_open=True)
+    iti_min = _check(config, 'env.iti_min', lambda v: _is_int(v) and v >= 1,
+                     'an integer >= 1 is required (a trial starts with an empty step)')
+    _check(config, 'env.iti_max', lambda v: _is_int(v) and iti_min <= v <= 1000,
+           f'an integer from env.iti_min ({iti_min}) to 1000 is required')
+    jitter = _int_at_least(config, 'env.delay_jitter', 0)
+    if min(delays) - jitter < 1:
+      raise ConfigError('env.delay_jitter', jitter,
+                        f'the shortest delay ({min(delays)}) minus the jitter must be >= 1')
+    _real_in(config, 'env.omission_prob', 0.0, 1.0)
+    _check(config, 'env.reward_in_observation', lambda v: isinstance(v, bool),
+           'True or False')
 
 
 def validate_network(config) -> None:
@@ -114,6 +142,70 @@ def validate_agent(config) -> None:
   _real_in(config, 'agent.learning_rate_end', 0.0)
   _one_of(config, 'agent.learning_rate_schedule', SCHEDULES)
   _real_in(config, 'agent.max_grad_norm', 0.0, low_open=True)
+
+
+def validate_td(config) -> None:
+  """The `td` agent's network, agent, launch and logging fields."""
+  _one_of(config, 'network.core', CORE_TYPES)
+  _int_at_least(config, 'network.hidden_size', 1)
+  _one_of(config, 'network.readout', READOUTS)
+  _real_in(config, 'network.cell_bias', -10.0, 10.0)
+  _int_at_least(config, 'num_seeds', 1)
+  _real_in(config, 'agent.gamma', 0.0, 1.0)
+  _one_of(config, 'agent.optimizer', OPTIMIZERS)
+  _real_in(config, 'agent.optimizer_eps', 0.0, low_open=True)
+  _real_in(config, 'agent.learning_rate', 0.0, low_open=True)
+  _real_in(config, 'agent.learning_rate_end', 0.0)
+  _one_of(config, 'agent.learning_rate_schedule', SCHEDULES)
+  _real_in(config, 'agent.max_grad_norm', 0.0)
+  trials = _int_at_least(config, 'agent.num_trials', 1)
+  _check(config, 'agent.batch_size', lambda v: _is_int(v) and 1 <= v <= trials,
+         f'an integer from 1 to agent.num_trials ({trials}) is required')
+  _check(config, 'agent.resample_trials', lambda v: isinstance(v, bool), 'True or False')
+  _int_at_least(config, 'agent.epochs', 1)
+  _validate_freeze(config)
+  _check(config, 'launch.num_workers', lambda v: v == 0,
+         'the td agent trains every seed in one process (seeds are vmapped): use 0')
+  _check(config, 'launch.num_evaluators', lambda v: v == 0,
+         'the td agent evaluates inside the manager: use 0')
+  _int_at_least(config, 'log_every_epochs', 1)
+  _int_at_least(config, 'eval.every_epochs', 1)
+  _int_at_least(config, 'eval.num_episodes', 1)
+  _check(config, 'eval.analyze_at_end', lambda v: isinstance(v, bool), 'True or False')
+  _check(config, 'init_params_path',
+         lambda v: isinstance(v, str) and (not v or os.path.isfile(v)),
+         "'' or the path of an existing params.pickle is required")
+
+
+def _validate_freeze(config) -> None:
+  import re
+
+  import jax
+
+  from metarl import envs
+  from metarl.agents import td
+  from metarl.agents.freeze import param_paths
+  names = _check(config, 'agent.freeze',
+                 lambda v: isinstance(v, (tuple, list)) and all(isinstance(n, str) for n in v),
+                 f'a list of parameter groups {list(td.PARAM_GROUPS)} or regexes over '
+                 'parameter paths')
+  if not names:
+    return
+  paths = param_paths(td.make_networks(config, envs.make(config.env)).init(
+      jax.random.PRNGKey(0)))
+  for name, pattern in zip(names, td.freeze_patterns(names)):
+    try:
+      regex = re.compile(pattern)
+    except re.error as e:
+      raise ConfigError('agent.freeze', tuple(names), f'{name!r} is not a regex ({e})')
+    if not any(regex.search(p) for p in paths):
+      raise ConfigError('agent.freeze', tuple(names),
+                        f'{name!r} matches no parameter; groups are '
+                        f'{list(td.PARAM_GROUPS)}, parameters are {paths}')
+  patterns = [re.compile(p) for p in td.freeze_patterns(names)]
+  if all(any(r.search(p) for r in patterns) for p in paths):
+    raise ConfigError('agent.freeze', tuple(names), 'every parameter would be frozen '
+                      '(with readout relu_sum only the core has parameters)')
 
 
 def validate_launch(config) -> None:
@@ -149,6 +241,14 @@ def validate(config) -> None:
   _int_at_least(config, 'seed', 0)
   if mode == 'train':
     validate_env(config)
+    agent = _one_of(config, 'agent.name', AGENTS)
+    if config.env.name not in AGENT_ENVS[agent]:
+      raise ConfigError('env.name', config.env.name,
+                        f'the {agent} agent runs on {list(AGENT_ENVS[agent])}')
+    if agent == 'td':
+      validate_td(config)
+      _validate_run_dir(config, default_parent='runs')
+      return
     _int_at_least(config, 'total_env_steps', 1)
     _int_at_least(config, 'log_every_env_steps', 1)
     validate_network(config)

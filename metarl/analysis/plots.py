@@ -57,3 +57,58 @@ def regret_curves(path: str, cumulative: Dict[str, np.ndarray]) -> None:
   ax.legend()
   ax.grid(alpha=0.3)
   _save(fig, path)
+
+
+def _mark_events(ax, trials, n: int, y: float) -> None:
+  """Squares at the cue, a star at the reward (when delivered) of trial `n`."""
+  iti, delay = int(trials.iti[n]), int(trials.delay[n])
+  ax.plot([iti], [y], 's', color='k', ms=7, label='cue')
+  if not trials.omitted[n]:
+    ax.plot([iti + delay], [y], '*', color='k', ms=11, label='reward')
+
+
+def value_vs_truth(path: str, result, trials, picks, seeds) -> None:
+  """Seed 000's value figure: per cue, Vhat(t) of every seed on one trial (colour) and the
+  true value (black dashed)."""
+  fig, axes = plt.subplots(1, len(picks), figsize=(4.5 * len(picks), 3.5), squeeze=False,
+                           sharey=True)
+  for c, (ax, n) in enumerate(zip(axes[0], picks)):
+    if n is None:
+      ax.set_title(f'cue {c}: no trial')
+      continue
+    length = int(trials.length[n])
+    t = np.arange(length)
+    color = plt.cm.tab10(c % 10)
+    for s in range(len(seeds)):
+      ax.plot(t, result.value[s, n, :length], color=color, lw=1.5,
+              alpha=1.0 if len(seeds) == 1 else 0.5,
+              label='Vhat (each seed)' if s == 0 else None)
+    ax.plot(t, result.true_value[0, n, :length], 'k--', lw=1.2, label='true value')
+    _mark_events(ax, trials, n, -0.08)
+    ax.set_title(f'cue {c} (reward {int(trials.delay[n])} steps after the cue)')
+    ax.set_xlabel('time step in trial')
+    ax.grid(alpha=0.3)
+  axes[0, 0].set_ylabel('value')
+  axes[0, 0].legend(fontsize='small', loc='upper left')
+  _save(fig, path)
+
+
+def hidden_units(path: str, result, trials, picks, seed: int) -> None:
+  """Seed 000's activity figure: per cue, h_j(t) of every unit of the first seed."""
+  fig, axes = plt.subplots(1, len(picks), figsize=(4.5 * len(picks), 3.5), squeeze=False,
+                           sharey=True)
+  for c, (ax, n) in enumerate(zip(axes[0], picks)):
+    if n is None:
+      continue
+    length = int(trials.length[n])
+    hidden = result.hidden[0, n, :length]
+    for j in range(hidden.shape[1]):
+      ax.plot(np.arange(length), hidden[:, j], lw=1.5, label=f'unit {j + 1}')
+    ax.axhline(0.0, color='gray', lw=0.8)
+    _mark_events(ax, trials, n, float(hidden.min()) - 0.1)
+    ax.set_title(f'cue {c}, seed {seed}')
+    ax.set_xlabel('time step in trial')
+    ax.grid(alpha=0.3)
+  axes[0, 0].set_ylabel('hidden activity h(t)')
+  axes[0, 0].legend(fontsize='small', loc='upper left')
+  _save(fig, path)

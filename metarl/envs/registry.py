@@ -1,6 +1,6 @@
 """Builds an environment from the `config.env` section by name."""
 
-from metarl.envs import bandit
+from metarl.envs import bandit, cue_reward
 from metarl.envs.base import Environment
 
 
@@ -12,7 +12,16 @@ def _make_bandit(env_config) -> Environment:
       fixed_probs=tuple(env_config.get('fixed_probs', ()) or ()))
 
 
-_REGISTRY = {'bandit': _make_bandit}
+def _make_cue_reward(env_config) -> Environment:
+  return cue_reward.CueReward(
+      cue_delays=tuple(env_config.cue_delays), cue_probs=tuple(env_config.cue_probs or ()),
+      iti_distribution=env_config.iti_distribution, iti_p=env_config.iti_p,
+      iti_min=env_config.iti_min, iti_max=env_config.iti_max,
+      delay_jitter=env_config.delay_jitter, omission_prob=env_config.omission_prob,
+      reward_in_observation=env_config.reward_in_observation)
+
+
+_REGISTRY = {'bandit': _make_bandit, 'cue_reward': _make_cue_reward}
 ENV_NAMES = tuple(_REGISTRY)
 
 

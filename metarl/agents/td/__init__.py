@@ -1,0 +1,116 @@
+"""TD value learning: value RNNs trained with semi-gradient TD(0) on cue-reward trials
+(seed 000; Sutton 1988; value RNNs of Starkweather et al. 2017 and Hennig et al. 2023).
+
+`make_agent(config, env)` builds the pure pieces; `config.num_seeds` independent networks
+(seeds `config.seed`, `config.seed + 1`, ...) train together in one jitted, vmapped call, and
+every state here has a leading seed axis.
+"""
+
+from typing import Any, Callable, NamedTuple, Sequence
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metarl.agents.freeze import trainable_mask
+from metarl.agents.td.evaluation import ValueEval, make_value_evaluator, value_mse
+from metarl.agents.td.learning import DataState, TrainingState, make_learning_fns, \
+    make_optimizer
+from metarl.agents.td.losses import make_loss, td_terms
+from metarl.envs.cue_reward import CueReward
+from metarl.networks.value import ValueNetworks, make_value_networks
+from metarl.types import Params
+
+# Names users give in `agent.freeze`, and the parameter paths they stand for.
+PARAM_GROUPS = {'core': r'^(lstm|gru)/', 'readout': r'^readout/'}
+
+
+class TDAgent(NamedTuple):
+  networks: ValueNetworks
+  loss_fn: Callable
+  optimizer: Any
+  trainable: Params  # bool mask (one seed's shapes)
+  batches_per_epoch: int
+  init_data: Callable  # jitted (keys [S]) -> DataState
+  train_epochs: Callable  # jitted (TrainingState, DataState, num_epochs) -> (ts, ds, metrics)
+
+  def init(self, keys, params: Params = None) -> TrainingState:
+    """TrainingState for each seed key ([S] keys), from `params` ([S, ...]) if given."""
+    if params is None:
+      params = jax.jit(jax.vmap(self.networks.init))(keys)
+    opt_state = jax.jit(jax.vmap(self.optimizer.init))(params)
+    return TrainingState(params=params, opt_state=opt_state,
+                         step=jnp.zeros((keys.shape[0],), jnp.int32))
+
+
+def seed_keys(seed: int, num_seeds: int):
+  """Per-seed (params keys, data keys): seed i of a run is `seed + i` on its own."""
+  keys = jnp.stack([jax.random.PRNGKey(seed + i) for i in range(num_seeds)])
+  split = jax.vmap(jax.random.split)(keys)
+  return split[:, 0], split[:, 1]
+
+
+def freeze_patterns(names: Sequence[str]) -> list:
+  """Regexes for `agent.freeze` entries: group names or regexes over parameter paths."""
+  return [PARAM_GROUPS.get(n, n) for n in names]
+
+
+def make_networks(config, env: CueReward) -> ValueNetworks:
+  net = config.network
+  return make_value_networks(env.spec.observation_shape, core_type=net.core,
+                             hidden_size=net.hidden_size, readout=net.readout,
+                             cell_bias=net.cell_bias)
+
+
+def make_agent(config, env: CueReward) -> TDAgent:
+  agent_cfg = config.agent
+  networks = make_networks(config, env)
+  loss_fn = make_loss(networks, agent_cfg.gamma)
+  template = networks.init(jax.random.PRNGKey(0))
+  mask = trainable_mask(template, freeze_patterns(agent_cfg.freeze))
+  batches_per_epoch = agent_cfg.num_trials // agent_cfg.batch_size
+  optimizer = make_optimizer(agent_cfg, agent_cfg.epochs * batches_per_epoch,
+                             mask if agent_cfg.freeze else None)
+  init_data, train_epochs = make_learning_fns(
+      loss_fn, optimizer, env, agent_cfg.num_trials, agent_cfg.batch_size,
+      agent_cfg.resample_trials)
+  return TDAgent(networks=networks, loss_fn=loss_fn, optimizer=optimizer, trainable=mask,
+                 batches_per_epoch=batches_per_epoch,
+                 init_data=init_data, train_epochs=train_epochs)
+
+
+def match_params(loaded: Params, template: Params, num_seeds: int, source: str) -> Params:
+  """Checks saved params against the network's own and gives them `num_seeds` rows.
+
+  Raises:
+    ValueError: naming the first parameter whose path or shape differs.
+  """
+  flat_t = {f'{m}/{n}': v.shape for m, n, v in _traverse(template)}
+  try:
+    flat_l = {f'{m}/{n}': np.shape(v) for m, n, v in _traverse(loaded)}
+  except Exception as e:
+    raise ValueError(f'{source}: params are not a Haiku params dict ({e})')
+  if set(flat_t) != set(flat_l):
+    raise ValueError(f'{source}: parameters {sorted(flat_l)} do not match this network\'s '
+                     f'{sorted(flat_t)} (check config.network)')
+  saved = {p: s[1:] == flat_t[p] and len(s) == len(flat_t[p]) + 1 for p, s in flat_l.items()}
+  bad = [p for p, ok in saved.items() if not ok]
+  if bad:
+    raise ValueError(f'{source}: {bad[0]} has shape {flat_l[bad[0]]}, expected '
+                     f'(seeds,) + {flat_t[bad[0]]} (check config.network)')
+  saved_seeds = next(iter(flat_l.values()))[0]
+  if saved_seeds not in (1, num_seeds):
+    raise ValueError(f'{source}: holds {saved_seeds} seeds; config.num_seeds must be '
+                     f'{saved_seeds} (or the file must hold 1 seed, shared by all)')
+  return jax.tree_util.tree_map(
+      lambda x: jnp.broadcast_to(jnp.asarray(x), (num_seeds,) + np.shape(x)[1:]), loaded)
+
+
+def _traverse(params):
+  return hk.data_structures.traverse(params)
+
+
+__all__ = ['DataState', 'PARAM_GROUPS', 'TDAgent', 'TrainingState', 'ValueEval',
+           'make_agent', 'make_loss', 'make_networks', 'make_optimizer',
+           'make_value_evaluator', 'match_params', 'seed_keys', 'td_terms', 'value_mse']

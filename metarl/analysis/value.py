@@ -1,0 +1,87 @@
+"""Analysis of value RNNs (the figures of seed 000): Vhat against the true value, hidden
+activity and reward prediction errors on fresh trials, for every seed of a run.
+
+Writes into `out_dir`:
+  value_data.pickle  `trials`: per seed, a list with one dict per trial (unpadded):
+                       observations [L, D], rewards [L], value (Vhat) [L], true_value [L],
+                       rpe [L] (delta(t) = r(t+1) + gamma Vhat(t+1) - Vhat(t), 0 on the
+                       final step), hidden [L, H], and cue, iti (the cue's step), delay,
+                       omitted, length;
+                     `seeds`, `gamma`, `cue_delays`, and the metrics below.
+  value.png          per cue, Vhat(t) of every seed on one trial and the true value (dashed)
+  hidden.png         per cue, h_j(t) of every unit of the first seed, cue and reward marked
+  eval.csv           (offline evaluation only; training writes its own) per seed: mse (all
+                     non-terminal steps) and mse_from_cue (from the cue on)
+"""
+
+import os
+from typing import Dict, Sequence
+
+import numpy as np
+
+from metarl.agents.td.evaluation import make_value_evaluator
+from metarl.analysis import plots
+from metarl.envs.cue_reward import CueReward
+from metarl.io import CsvLog, save_pickle, to_numpy
+
+
+def evaluate_seeds(env: CueReward, networks, params, gamma: float, num_trials: int,
+                   key, evaluate=None) -> Dict:
+  """Runs every seed of `params` ([S, ...]) on the same fresh trials; numpy results.
+
+  `evaluate` is a `make_value_evaluator` function of the same settings, to reuse its
+  compilation.
+  """
+  evaluate = evaluate or make_value_evaluator(env, networks, gamma, num_trials)
+  metrics, result, trials = to_numpy(evaluate(params, key))
+  return dict(metrics=metrics, result=result, trials=trials)
+
+
+def per_trial(result, trials, seed_index: int) -> list:
+  """The unpadded per-trial dicts of one seed."""
+  out = []
+  for n, length in enumerate(trials.length):
+    length = int(length)
+    out.append(dict(
+        observations=trials.observations[n, :length], rewards=trials.rewards[n, :length],
+        value=result.value[seed_index, n, :length],
+        true_value=result.true_value[seed_index, n, :length],
+        rpe=result.rpe[seed_index, n, :length],
+        hidden=result.hidden[seed_index, n, :length], cue=int(trials.cue[n]),
+        iti=int(trials.iti[n]), delay=int(trials.delay[n]),
+        omitted=bool(trials.omitted[n]), length=length))
+  return out
+
+
+def example_trials(trials, num_cues: int) -> list:
+  """For each cue, the index of one rewarded trial with the shortest ITI (None if none)."""
+  picks = []
+  for c in range(num_cues):
+    candidates = np.where((trials.cue == c) & ~trials.omitted)[0]
+    if not len(candidates):
+      candidates = np.where(trials.cue == c)[0]
+    picks.append(int(candidates[np.argmin(trials.iti[candidates])]) if len(candidates)
+                 else None)
+  return picks
+
+
+def analyze(env: CueReward, networks, params, out_dir: str, gamma: float,
+            num_trials: int, key, seeds: Sequence[int], write_eval_csv: bool,
+            evaluate=None) -> Dict:
+  """Evaluates, then writes the files above. Returns {'mse': [S], 'mse_from_cue': [S]}."""
+  data = evaluate_seeds(env, networks, params, gamma, num_trials, key, evaluate)
+  metrics, result, trials = data['metrics'], data['result'], data['trials']
+  payload = dict(trials=[per_trial(result, trials, s) for s in range(len(seeds))],
+                 seeds=list(seeds), gamma=gamma, cue_delays=list(env.cue_delays),
+                 mse=metrics['mse'], mse_from_cue=metrics['mse_from_cue'])
+  save_pickle(os.path.join(out_dir, 'value_data.pickle'), payload)
+  picks = example_trials(trials, env.num_cues)
+  plots.value_vs_truth(os.path.join(out_dir, 'value.png'), result, trials, picks, seeds)
+  plots.hidden_units(os.path.join(out_dir, 'hidden.png'), result, trials, picks, seeds[0])
+  if write_eval_csv:
+    log = CsvLog(os.path.join(out_dir, 'eval.csv'), ['seed', 'mse', 'mse_from_cue'])
+    for s, seed in enumerate(seeds):
+      log.write(dict(seed=seed, mse=metrics['mse'][s],
+                     mse_from_cue=metrics['mse_from_cue'][s]))
+    log.close()
+  return {k: np.asarray(v) for k, v in metrics.items()}
