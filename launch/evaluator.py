@@ -90,22 +90,28 @@ def run_offline_evaluation(config) -> str:
         f'config.env gives observations {env.spec.observation_shape} and '
         f'{env.spec.num_actions} actions, but the params were trained with '
         f'{train_env.spec.observation_shape} and {train_env.spec.num_actions}')
+  is_td = payload.get('agent') == 'td'
+  if is_td:  # check the file before any output folder exists
+    networks = td.make_networks(train_config, train_env)
+    seeds = payload.get('seeds')
+    if not isinstance(seeds, list) or not seeds:
+      raise RunFileError(f'{config.params_path}: a td params pickle without its seeds list')
+    try:
+      params = td.match_params(params, networks.init(jax.random.PRNGKey(0)), len(seeds),
+                               config.params_path)
+    except ValueError as e:
+      raise RunFileError(str(e))
+  else:
+    networks = a3c.make_networks(train_config, train_env)
   out_dir = evaluation_dir(config)
   os.makedirs(out_dir, exist_ok=True)
   save_json(os.path.join(out_dir, 'config.json'), config_to_dict(config))
   logging.info('evaluating %s (trained %d env steps) into %s', config.params_path,
                payload['env_steps'], out_dir)
-  if payload.get('agent') == 'td':
-    networks = td.make_networks(train_config, train_env)
-    try:
-      params = td.match_params(params, networks.init(jax.random.PRNGKey(0)),
-                               len(payload['seeds']), config.params_path)
-    except ValueError as e:
-      raise RunFileError(str(e))
+  if is_td:
     value_analysis.analyze(env, networks, params, out_dir, train_config.agent.gamma,
-                           config.num_episodes, jax.random.PRNGKey(config.seed),
-                           payload['seeds'], write_eval_csv=True)
+                           config.num_episodes, jax.random.PRNGKey(config.seed), seeds,
+                           write_eval_csv=True)
   else:
-    networks = a3c.make_networks(train_config, train_env)
     analyses.analyze(config, env, networks, params, out_dir)
   return out_dir

@@ -15,8 +15,8 @@ import numpy as np
 
 from metarl.agents.freeze import trainable_mask
 from metarl.agents.td.evaluation import ValueEval, make_value_evaluator, value_mse
-from metarl.agents.td.learning import DataState, TrainingState, make_learning_fns, \
-    make_optimizer
+from metarl.agents.td.learning import (DataState, TrainingState, make_learning_fns,
+                                       make_optimizer)
 from metarl.agents.td.losses import make_loss, td_terms
 from metarl.envs.cue_reward import CueReward
 from metarl.networks.value import ValueNetworks, make_value_networks

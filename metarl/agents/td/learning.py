@@ -89,4 +89,4 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, env: Cue
     return jax.vmap(lambda s, d: train_epochs(s, d, num_epochs))(state, data)
 
   return (jax.jit(jax.vmap(init_data)),
-          jax.jit(train_epochs_all_seeds, static_argnums=2, donate_argnums=(0, 1)))
+          jax.jit(train_epochs_all_seeds, static_argnums=2))
