@@ -19,7 +19,7 @@ from metarl.networks.cores import CORE_TYPES
 from metarl.networks.value import READOUTS
 
 AGENTS = ('a3c', 'td')
-AGENT_ENVS = {'a3c': ('bandit',), 'td': ('cue_reward',)}
+AGENT_ENVS = {'a3c': ('bandit', 'two_step'), 'td': ('cue_reward',)}
 BACKENDS = ('mp',)
 MODES = ('train', 'eval')
 SCHEDULES = ('constant', 'linear')
@@ -91,6 +91,11 @@ def validate_env(config) -> None:
                         f"reward_structure 'fixed' needs one probability per arm ({arms})")
     if probs and not all(_is_real(p) and 0 <= p <= 1 for p in probs):
       raise ConfigError('env.fixed_probs', probs, 'probabilities must lie in [0, 1]')
+  elif config.env.name == 'two_step':
+    _real_in(config, 'env.common_prob', 0.0, 1.0)
+    _real_in(config, 'env.reward_prob', 0.0, 1.0)
+    _real_in(config, 'env.swap_prob', 0.0, 1.0)
+    _int_at_least(config, 'env.trials_per_episode', 2)
   elif config.env.name == 'cue_reward':
     delays = _check(config, 'env.cue_delays',
                     lambda v: isinstance(v, (tuple, list)) and len(v) >= 1 and

@@ -112,3 +112,27 @@ def hidden_units(path: str, result, trials, picks, seed: int) -> None:
   axes[0, 0].set_ylabel('hidden activity h(t)')
   axes[0, 0].legend(fontsize='small', loc='upper left')
   _save(fig, path)
+
+
+def stay_probability(path: str, rows, title: str = 'frozen agent') -> None:
+  """Wang 2018 Fig. 4 / seed 002: stay probability after rewarded / unrewarded trials,
+  common (blue) vs uncommon (red) transitions, +/- s.e.m.; published values as dots."""
+  fig, ax = plt.subplots(figsize=(4.5, 4))
+  by = {(r['rewarded'], r['common']): r for r in rows}
+  width = 0.35
+  for i, rewarded in enumerate((1, 0)):
+    for j, common in enumerate((1, 0)):
+      row = by[(rewarded, common)]
+      x = i + (j - 0.5) * width
+      ax.bar(x, row['stay_probability'], width, yerr=row['sem'], capsize=3,
+             color='#1f4e9c' if common else '#c0392b',
+             label=('common' if common else 'uncommon') if i == 0 else None)
+      ax.plot([x], [row['published']], 'o', color='k', ms=5,
+              label='Wang et al. 2018' if (i, j) == (0, 0) else None)
+  ax.set_xticks([0, 1])
+  ax.set_xticklabels(['rewarded', 'unrewarded'])
+  ax.set_ylim(0.0, 1.05)
+  ax.set_ylabel('stay probability')
+  ax.set_title(title)
+  ax.legend(fontsize='small', loc='upper center', bbox_to_anchor=(0.5, -0.1), ncol=3)
+  _save(fig, path)

@@ -1,6 +1,6 @@
 """Builds an environment from the `config.env` section by name."""
 
-from metarl.envs import bandit, cue_reward
+from metarl.envs import bandit, cue_reward, two_step
 from metarl.envs.base import Environment
 
 
@@ -21,7 +21,14 @@ def _make_cue_reward(env_config) -> Environment:
       reward_in_observation=env_config.reward_in_observation)
 
 
-_REGISTRY = {'bandit': _make_bandit, 'cue_reward': _make_cue_reward}
+def _make_two_step(env_config) -> Environment:
+  return two_step.TwoStep(common_prob=env_config.common_prob,
+                          reward_prob=env_config.reward_prob, swap_prob=env_config.swap_prob,
+                          trials_per_episode=env_config.trials_per_episode)
+
+
+_REGISTRY = {'bandit': _make_bandit, 'cue_reward': _make_cue_reward,
+             'two_step': _make_two_step}
 ENV_NAMES = tuple(_REGISTRY)
 
 

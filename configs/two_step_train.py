@@ -1,0 +1,59 @@
+"""Meta-RL on the two-step task (Daw 2011; Wang et al. 2018, Fig. 4; seed 002): an LSTM trained
+by a model-free actor-critic comes to behave model-based.
+
+python main.py --config=configs/two_step_train.py [--config.env.common_prob=0.9 ...]
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.name = 'two_step_a3c'
+  c.mode = 'train'
+  c.seed = 0
+  c.run_dir = ''  # '' -> runs/<timestamp>_<name>
+  c.total_env_steps = 5_000_000  # 50,000 episodes of 100 trials
+  c.log_every_env_steps = 250_000
+
+  c.env = ml_collections.ConfigDict()
+  c.env.name = 'two_step'
+  c.env.common_prob = 0.8  # P(action 0 -> S1) = P(action 1 -> S2) (seed 002 used 0.9)
+  c.env.reward_prob = 0.9  # the good state's reward probability (the other: 1 - this)
+  c.env.swap_prob = 0.025  # the good state swaps with this probability every trial
+  c.env.trials_per_episode = 100
+
+  c.network = ml_collections.ConfigDict()
+  c.network.core = 'lstm'  # lstm | gru
+  c.network.hidden_size = 48
+  c.network.torso_sizes = ()
+
+  c.agent = ml_collections.ConfigDict()
+  c.agent.name = 'a3c'
+  c.agent.num_envs = 64  # environments stepped together per rollout
+  c.agent.unroll_length = 10
+  c.agent.n_step = 10
+  c.agent.gamma = 0.9
+  c.agent.value_coef = 0.05
+  c.agent.entropy_coef = 0.05
+  c.agent.entropy_coef_end = 0.0
+  c.agent.entropy_schedule = 'linear'  # constant | linear
+  c.agent.optimizer = 'adam'  # adam | rmsprop
+  c.agent.optimizer_eps = 1e-8
+  c.agent.learning_rate = 3e-4
+  c.agent.learning_rate_end = 0.0
+  c.agent.learning_rate_schedule = 'linear'  # constant | linear
+  c.agent.max_grad_norm = 50.0
+
+  c.launch = ml_collections.ConfigDict()
+  c.launch.backend = 'mp'
+  c.launch.num_workers = 0  # 0: train in this process (fastest on few cores)
+  c.launch.num_evaluators = 1
+  c.launch.updates_per_call = 100  # single-process: updates fused in one jitted call
+  c.launch.queue_timeout_s = 0.5
+  c.launch.startup_timeout_s = 300.0  # longest wait for a child's first message
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.every_env_steps = 500_000
+  c.eval.num_episodes = 500
+  return c

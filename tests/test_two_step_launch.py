@@ -1,0 +1,46 @@
+"""The two-step task through main.py: a short training run and the stay-probability
+analysis of its params."""
+
+import csv
+import os
+import pickle
+import subprocess
+
+import numpy as np
+
+from tests.test_launch import main_cmd
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_train_then_stay_probability_analysis(tmp_path):
+  run_dir, out = str(tmp_path / 'run'), str(tmp_path / 'eval')
+  result = subprocess.run(
+      main_cmd(os.path.join(ROOT, 'configs', 'two_step_train.py'), f'--config.run_dir={run_dir}',
+               '--config.total_env_steps=64000', '--config.log_every_env_steps=32000',
+               '--config.eval.every_env_steps=32000', '--config.eval.num_episodes=20',
+               '--config.launch.num_evaluators=0', '--config.launch.updates_per_call=10'),
+      capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(run_dir, 'eval.csv')) as f:
+    rows = list(csv.DictReader(f))
+  assert {'mean_reward_per_trial', 'stay_rewarded_common', 'stay_unrewarded_uncommon'} <= set(
+      rows[0])
+  result = subprocess.run(
+      main_cmd(os.path.join(ROOT, 'configs', 'two_step_eval.py'),
+               f'--config.params_path={run_dir}/params.pickle', f'--config.run_dir={out}',
+               '--config.num_episodes=30'),
+      capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(out, 'stay_probability.csv')) as f:
+    stay = list(csv.DictReader(f))
+  assert [r['condition'] for r in stay] == ['rewarded_common', 'rewarded_uncommon',
+                                            'unrewarded_common', 'unrewarded_uncommon']
+  assert sum(int(r['count']) for r in stay) == 30 * 99  # every pair of trials in an episode
+  with open(os.path.join(out, 'eval_data.pickle'), 'rb') as f:
+    data = pickle.load(f)
+  for key in ('action', 'stage2', 'common', 'reward', 'good'):
+    assert data[key].shape == (30, 100), key
+  # Common transitions take action a to state a; uncommon ones to the other state.
+  np.testing.assert_array_equal(data['stage2'] == data['action'], data['common'])
+  assert os.path.getsize(os.path.join(out, 'stay_probability.png')) > 0
