@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pytest
 
+from configs.value_td import get_config
+from metarl.validation import ConfigError, validate
 from tests.test_launch import main_cmd, read_csv, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,19 +105,28 @@ def test_fine_tuning_with_a_frozen_core(trained, tmp_path):
   assert 'Traceback' not in result.stderr
 
 
-@pytest.mark.parametrize('override, field', [
-    ('--config.env.cue_delays=3,0', 'env.cue_delays'),
-    ('--config.env.delay_jitter=10', 'env.delay_jitter'),
-    ('--config.agent.batch_size=500', 'agent.batch_size'),
-    ('--config.agent.freeze=lstm_typo', 'agent.freeze'),
-    ('--config.launch.num_workers=2', 'launch.num_workers'),
-    ('--config.network.readout=softmax', 'network.readout'),
-    ('--config.init_params_path=/nonexistent.pickle', 'init_params_path'),
+@pytest.mark.parametrize('field, value', [
+    ('env.cue_delays', (3, 0)),
+    ('env.delay_jitter', 10),
+    ('agent.batch_size', 500),
+    ('agent.freeze', ('lstm_typo',)),
+    ('launch.num_workers', 2),
+    ('network.readout', 'softmax'),
+    ('init_params_path', '/nonexistent.pickle'),
 ])
-def test_bad_fields_get_one_line_errors(override, field):
-  result = run(TRAIN, override, timeout=120)
+def test_bad_fields_are_named(field, value):
+  config = get_config()
+  section, _, name = field.rpartition('.')
+  (config[section] if section else config)[name] = value
+  with pytest.raises(ConfigError) as error:
+    validate(config)
+  assert error.value.field == field
+
+
+def test_bad_field_on_the_command_line_is_one_line():
+  result = run(TRAIN, '--config.agent.freeze=lstm_typo', timeout=120)
   assert result.returncode != 0
-  assert f'config.{field}' in result.stderr and 'Traceback' not in result.stderr
+  assert 'config.agent.freeze' in result.stderr and 'Traceback' not in result.stderr
 
 
 def test_ctrl_c_saves_params(tmp_path):
