@@ -36,13 +36,15 @@ def get_config() -> ml_collections.ConfigDict:
   c.agent.gamma = 0.9
   c.agent.value_coef = 0.05
   c.agent.entropy_coef = 0.05
-  c.agent.entropy_coef_end = 0.0
-  c.agent.entropy_schedule = 'linear'  # constant | linear
-  c.agent.optimizer = 'adam'  # adam | rmsprop
+  c.agent.entropy_coef_end = 0.05
+  c.agent.entropy_schedule = 'constant'  # constant | linear
+  # Seed 002's optimizer: with Adam and the entropy annealed to 0 the agent earns as much
+  # but infers less from rare transitions (rewarded-uncommon stay ~0.77 instead of ~0.73).
+  c.agent.optimizer = 'rmsprop'  # adam | rmsprop
   c.agent.optimizer_eps = 1e-8
-  c.agent.learning_rate = 3e-4
-  c.agent.learning_rate_end = 0.0
-  c.agent.learning_rate_schedule = 'linear'  # constant | linear
+  c.agent.learning_rate = 7e-4
+  c.agent.learning_rate_end = 7e-4
+  c.agent.learning_rate_schedule = 'constant'  # constant | linear
   c.agent.max_grad_norm = 50.0
 
   c.launch = ml_collections.ConfigDict()

@@ -19,7 +19,7 @@ from metarl.networks.cores import CORE_TYPES
 from metarl.networks.value import READOUTS
 
 AGENTS = ('a3c', 'td')
-AGENT_ENVS = {'a3c': ('bandit', 'two_step'), 'td': ('cue_reward',)}
+AGENT_ENVS = {'a3c': ('bandit', 'two_step', 'episodic_two_step'), 'td': ('cue_reward',)}
 BACKENDS = ('mp',)
 MODES = ('train', 'eval')
 SCHEDULES = ('constant', 'linear')
@@ -91,11 +91,16 @@ def validate_env(config) -> None:
                         f"reward_structure 'fixed' needs one probability per arm ({arms})")
     if probs and not all(_is_real(p) and 0 <= p <= 1 for p in probs):
       raise ConfigError('env.fixed_probs', probs, 'probabilities must lie in [0, 1]')
-  elif config.env.name == 'two_step':
+  elif config.env.name in ('two_step', 'episodic_two_step'):
     _real_in(config, 'env.common_prob', 0.0, 1.0)
     _real_in(config, 'env.reward_prob', 0.0, 1.0)
     _real_in(config, 'env.swap_prob', 0.0, 1.0)
-    _int_at_least(config, 'env.trials_per_episode', 2)
+    if config.env.name == 'two_step':
+      _int_at_least(config, 'env.trials_per_episode', 2)
+    else:
+      _check(config, 'env.trials_per_episode', lambda v: _is_int(v) and v >= 4 and v % 4 == 0,
+             'a multiple of 4 is required (uncued then cued trials, each in two halves)')
+      _int_at_least(config, 'env.context_size', 1)
   elif config.env.name == 'cue_reward':
     delays = _check(config, 'env.cue_delays',
                     lambda v: isinstance(v, (tuple, list)) and len(v) >= 1 and
@@ -124,7 +129,13 @@ def validate_env(config) -> None:
 
 
 def validate_network(config) -> None:
-  _one_of(config, 'network.core', CORE_TYPES)
+  core = _one_of(config, 'network.core', CORE_TYPES + ('episodic_lstm',))
+  if core == 'episodic_lstm':
+    if config.env.name != 'episodic_two_step':
+      raise ConfigError('network.core', core, "'episodic_lstm' reads its memory keys from "
+                        "the observation of env 'episodic_two_step'")
+    _int_at_least(config, 'network.memory_capacity', 1)
+    _check(config, 'agent.retrieval', lambda v: isinstance(v, bool), 'True or False')
   _int_at_least(config, 'network.hidden_size', 1)
   _check(config, 'network.torso_sizes',
          lambda v: all(_is_int(s) and s >= 1 for s in (v or ())),

@@ -43,7 +43,7 @@ def test_no_gradient_flows_into_memory():
 def unroll(core_fn, xs, keys, writes, first):
   def f(xs, keys, writes, first):
     core = hk.ResetCore(core_fn())
-    inputs = (EpisodicInputs(xs, keys, writes), first)
+    inputs = (EpisodicInputs(xs, keys, keys, writes), first)
     return hk.dynamic_unroll(core, inputs, core.initial_state(xs.shape[1]))
   return hk.without_apply_rng(hk.transform(f))
 

@@ -136,3 +136,20 @@ def stay_probability(path: str, rows, title: str = 'frozen agent') -> None:
   ax.set_title(title)
   ax.legend(fontsize='small', loc='upper center', bbox_to_anchor=(0.5, -0.1), ncol=3)
   _save(fig, path)
+
+
+def training_curves(path: str, curves, metric: str) -> None:
+  """Mean over seeds (line) and min-max spread (band) of `metric` against env steps, one
+  line per variant. `curves`: {variant: (steps [N], values [seeds, N] with NaN gaps)}."""
+  fig, ax = plt.subplots(figsize=(6.5, 4))
+  for variant, (steps, table) in curves.items():
+    with np.errstate(all='ignore'):
+      mean = np.nanmean(table, axis=0)
+      low, high = np.nanmin(table, axis=0), np.nanmax(table, axis=0)
+    ax.plot(steps, mean, lw=2, label=f'{variant} ({table.shape[0]} seeds)')
+    ax.fill_between(steps, low, high, alpha=0.2)
+  ax.set_xlabel('env steps')
+  ax.set_ylabel(metric)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize='small')
+  _save(fig, path)

@@ -1,6 +1,6 @@
 """Builds an environment from the `config.env` section by name."""
 
-from metarl.envs import bandit, cue_reward, two_step
+from metarl.envs import bandit, cue_reward, episodic_two_step, two_step
 from metarl.envs.base import Environment
 
 
@@ -27,8 +27,15 @@ def _make_two_step(env_config) -> Environment:
                           trials_per_episode=env_config.trials_per_episode)
 
 
+def _make_episodic_two_step(env_config) -> Environment:
+  return episodic_two_step.EpisodicTwoStep(
+      common_prob=env_config.common_prob, reward_prob=env_config.reward_prob,
+      swap_prob=env_config.swap_prob, trials_per_episode=env_config.trials_per_episode,
+      context_size=env_config.context_size)
+
+
 _REGISTRY = {'bandit': _make_bandit, 'cue_reward': _make_cue_reward,
-             'two_step': _make_two_step}
+             'two_step': _make_two_step, 'episodic_two_step': _make_episodic_two_step}
 ENV_NAMES = tuple(_REGISTRY)
 
 

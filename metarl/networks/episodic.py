@@ -9,8 +9,9 @@ No gradient flows into the memory: values are stored with `stop_gradient`.
 
 Episodic LSTM cell: gates i, f, o and a reinstatement gate r computed like an LSTM's,
     c_t = f * c_{t-1} + i * g + r * tanh(m_t),   h_t = o * tanh(c_t),
-where m_t is the value retrieved with the step's key. After the step, (key, c_t) is written
-when the step's `write` flag is set. With `retrieval=False` (the "incremental" agent of
+where m_t is the value retrieved with the step's read key. After the step, c_t is written
+under the step's write key when its `write` flag is set (in the episodic two-step task: the
+cell that has just seen a trial's outcome, under that trial's context). With `retrieval=False` (the "incremental" agent of
 seed 002) m_t = 0, nothing is stored, and the cell is a plain LSTM with the same i, g, f, o
 weights.
 """
@@ -82,8 +83,9 @@ class EpisodicState(NamedTuple):
 
 class EpisodicInputs(NamedTuple):
   x: Array  # [B, D] the step's input
-  key: Array  # [B, K] context used to read (and write) the memory
-  write: Array  # [B] bool: store (key, c_t) after this step
+  read_key: Array  # [B, K] context the memory is read with
+  write_key: Array  # [B, K] context c_t is stored under
+  write: Array  # [B] bool: store (write_key, c_t) after this step
 
 
 class EpisodicLSTM(hk.RNNCore):
@@ -108,15 +110,16 @@ class EpisodicLSTM(hk.RNNCore):
     c = f * state.cell + jax.nn.sigmoid(i) * jnp.tanh(g)
     memory = state.memory
     if self.retrieval:
-      retrieved = jax.vmap(dnd_read)(memory, inputs.key).value
+      retrieved = jax.vmap(dnd_read)(memory, inputs.read_key).value
       c = c + jax.nn.sigmoid(r) * jnp.tanh(retrieved)
-      memory = jax.vmap(dnd_write)(memory, inputs.key, c, inputs.write)
+      memory = jax.vmap(dnd_write)(memory, inputs.write_key, c, inputs.write)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
     return h, EpisodicState(hidden=h, cell=c, memory=memory)
 
   def initial_state(self, batch_size: Optional[int]) -> EpisodicState:
     batch = () if batch_size is None else (batch_size,)
-    zeros = jnp.zeros(batch + (self.hidden_size,), jnp.float32)
-    return EpisodicState(hidden=zeros, cell=zeros,
+    shape = batch + (self.hidden_size,)
+    return EpisodicState(hidden=jnp.zeros(shape, jnp.float32),
+                         cell=jnp.zeros(shape, jnp.float32),
                          memory=dnd_init(self.capacity, self.key_size, self.hidden_size,
                                          batch))

@@ -6,13 +6,14 @@ returns pure functions: `init`, `initial_state`, `step` (one time step, batched)
 `unroll` (a whole [T, B] sequence with resets, `hk.dynamic_unroll`).
 """
 
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import haiku as hk
 import jax
 import jax.numpy as jnp
 
 from metarl.networks.cores import make_core
+from metarl.networks.episodic import EpisodicInputs, EpisodicLSTM
 from metarl.types import Array, Params, PRNGKey
 
 
@@ -20,6 +21,14 @@ class PolicyValueOutput(NamedTuple):
   logits: Array  # [..., num_actions]
   value: Array  # [...]
   hidden: Array  # [..., hidden_size] core activity after this step
+
+
+class EpisodicConfig(NamedTuple):
+  """Where the episodic core finds its memory keys, and the memory's size."""
+  layout: Any  # e.g. `EpisodicTwoStep.layout`: read_key, write_key slices, write index
+  key_size: int
+  capacity: int
+  retrieval: bool = True  # False: the incremental agent (no memory)
 
 
 class PolicyValueNetworks(NamedTuple):
@@ -32,12 +41,22 @@ class PolicyValueNetworks(NamedTuple):
 
 def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int],
                                core_type: str = 'lstm', hidden_size: int = 48,
-                               torso_sizes: Sequence[int] = ()) -> PolicyValueNetworks:
-  """Builds the recurrent actor-critic network as pure functions."""
+                               torso_sizes: Sequence[int] = (),
+                               episodic: Optional[EpisodicConfig] = None
+                               ) -> PolicyValueNetworks:
+  """Builds the recurrent actor-critic network as pure functions.
+
+  With `episodic`, the core is an `EpisodicLSTM` (DND reinstatement, Ritter et al. 2018)
+  whose memory keys and write flag are read from the observation at `episodic.layout`.
+  """
 
   def modules():
     torso = hk.nets.MLP(list(torso_sizes), activate_final=True) if torso_sizes else None
-    core = make_core(core_type, hidden_size)
+    if episodic is None:
+      core = make_core(core_type, hidden_size)
+    else:
+      core = hk.ResetCore(EpisodicLSTM(hidden_size, episodic.key_size, episodic.capacity,
+                                       retrieval=episodic.retrieval, name='episodic_lstm'))
     policy_head = hk.Linear(num_actions, name='policy')
     value_head = hk.Linear(1, name='value')
     return torso, core, policy_head, value_head
@@ -50,16 +69,25 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
     x = obs.reshape(obs.shape[:-len(observation_shape)] + (-1,)).astype(jnp.float32)
     return torso(x) if torso is not None else x
 
+  def core_inputs(x, obs):
+    if episodic is None:
+      return x
+    flat = obs.reshape(obs.shape[:-len(observation_shape)] + (-1,)).astype(jnp.float32)
+    layout = episodic.layout
+    return EpisodicInputs(x=x, read_key=flat[..., layout.read_key],
+                          write_key=flat[..., layout.write_key],
+                          write=flat[..., layout.write] > 0.5)
+
   def step_fn(obs, first, state):
     torso, core, policy_head, value_head = modules()
-    h, state = core((embed(torso, obs), first), state)
+    h, state = core((core_inputs(embed(torso, obs), obs), first), state)
     return heads(policy_head, value_head, h), state
 
   def unroll_fn(obs, first, state):
     torso, core, policy_head, value_head = modules()
     x = hk.BatchApply(lambda o: embed(torso, o))(obs) if torso is not None else embed(
         None, obs)
-    hs, state = hk.dynamic_unroll(core, (x, first), state)
+    hs, state = hk.dynamic_unroll(core, (core_inputs(x, obs), first), state)
     return heads(policy_head, value_head, hs), state
 
   def initial_state_fn(batch_size):

@@ -13,7 +13,8 @@ from metarl.agents.a3c.learning import (TrainingState, init_training_state,
                                         make_optimizer)
 from metarl.agents.a3c.losses import make_loss
 from metarl.envs.base import Environment
-from metarl.networks.policy_value import PolicyValueNetworks, make_policy_value_networks
+from metarl.networks.policy_value import (EpisodicConfig, PolicyValueNetworks,
+                                          make_policy_value_networks)
 from metarl.rollout import Actor, Rollout, make_rollout
 
 
@@ -34,11 +35,18 @@ class A3CAgent(NamedTuple):
 
 
 def make_networks(config, env: Environment) -> PolicyValueNetworks:
+  """The policy-value network; `network.core='episodic_lstm'` adds the DND (the env must
+  say where its memory keys are: `env.layout`, `env.context_size`)."""
   spec = env.spec
+  episodic = None
+  if config.network.core == 'episodic_lstm':
+    episodic = EpisodicConfig(layout=env.layout, key_size=env.context_size,
+                              capacity=config.network.memory_capacity,
+                              retrieval=config.agent.retrieval)
   return make_policy_value_networks(
       num_actions=spec.num_actions, observation_shape=spec.observation_shape,
       core_type=config.network.core, hidden_size=config.network.hidden_size,
-      torso_sizes=tuple(config.network.torso_sizes))
+      torso_sizes=tuple(config.network.torso_sizes), episodic=episodic)
 
 
 def make_agent(config, env: Environment) -> A3CAgent:
