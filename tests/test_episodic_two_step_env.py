@@ -63,3 +63,26 @@ def test_fresh_contexts_are_random_bits():
   bits = np.asarray(states.context)
   assert set(np.unique(bits)) == {0.0, 1.0}
   assert abs(bits.mean() - 0.5) < 0.02
+
+
+def test_stay_tables_on_a_hand_built_episode():
+  from metarl.analysis.episodic_two_step import stay_tables
+  # 4 uncued trials (0-3), then 4 cued trials recalling trials 0, 1, 2, 3.
+  action = np.array([[0, 0, 1, 1, 0, 1, 1, 0]])
+  reward = np.array([[1, 0, 1, 0, 1, 1, 0, 0]])
+  common = np.array([[1, 1, 0, 1, 1, 1, 1, 0]], bool)
+  cue_index = np.array([[-1, -1, -1, -1, 0, 1, 2, 3]])
+  rows = {(r['analysis'], r['condition']): (r['stay_probability'], r['count'])
+          for r in stay_tables(action, reward, common, cue_index)}
+  # uncued pairs: 0->1 (rew, com) stay; 1->2 (unrew, com) switch; 2->3 (rew, unc) stay.
+  assert rows[('uncued', 'rewarded_common')] == (1.0, 1)
+  assert rows[('uncued', 'unrewarded_common')] == (0.0, 1)
+  assert rows[('uncued', 'rewarded_uncommon')] == (1.0, 1)
+  # cued pairs: 4->5 (rew, com) switch; 5->6 (rew, com) stay; 6->7 (unrew, com) switch.
+  assert rows[('cued', 'rewarded_common')] == (0.5, 2)
+  assert rows[('cued', 'unrewarded_common')] == (0.0, 1)
+  # episodic: trial 4 repeats trial 0 (rew, com): stay; 5 vs 1 (unrew, com): switch;
+  # 6 vs 2 (rew, unc): stay; 7 vs 3 (unrew, com): switch.
+  assert rows[('episodic', 'rewarded_common')] == (1.0, 1)
+  assert rows[('episodic', 'unrewarded_common')] == (0.0, 2)
+  assert rows[('episodic', 'rewarded_uncommon')] == (1.0, 1)

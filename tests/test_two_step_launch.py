@@ -44,3 +44,28 @@ def test_train_then_stay_probability_analysis(tmp_path):
   # Common transitions take action a to state a; uncommon ones to the other state.
   np.testing.assert_array_equal(data['stage2'] == data['action'], data['common'])
   assert os.path.getsize(os.path.join(out, 'stay_probability.png')) > 0
+
+
+def test_episodic_agent_trains_and_writes_its_analysis(tmp_path):
+  run_dir, out = str(tmp_path / 'run'), str(tmp_path / 'eval')
+  result = subprocess.run(
+      main_cmd(os.path.join(ROOT, 'configs', 'episodic_two_step_train.py'),
+               f'--config.run_dir={run_dir}', '--config.total_env_steps=32000',
+               '--config.log_every_env_steps=16000', '--config.eval.every_env_steps=16000',
+               '--config.eval.num_episodes=10', '--config.launch.num_evaluators=0',
+               '--config.launch.updates_per_call=5'),
+      capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(run_dir, 'eval.csv')) as f:
+    assert {'reward_cued', 'reward_uncued'} <= set(next(csv.DictReader(f)))
+  result = subprocess.run(
+      main_cmd(os.path.join(ROOT, 'configs', 'episodic_two_step_eval.py'),
+               f'--config.params_path={run_dir}/params.pickle', f'--config.run_dir={out}',
+               '--config.num_episodes=10'),
+      capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(out, 'stay_probability.csv')) as f:
+    analyses = [r['analysis'] for r in csv.DictReader(f)]
+  assert analyses == ['uncued'] * 4 + ['cued'] * 4 + ['episodic'] * 4
+  with open(os.path.join(out, 'reward_per_trial.csv')) as f:
+    assert [r['trials'] for r in csv.DictReader(f)] == ['uncued', 'cued']

@@ -118,6 +118,19 @@ def stay_probability(path: str, rows, title: str = 'frozen agent') -> None:
   """Wang 2018 Fig. 4 / seed 002: stay probability after rewarded / unrewarded trials,
   common (blue) vs uncommon (red) transitions, +/- s.e.m.; published values as dots."""
   fig, ax = plt.subplots(figsize=(4.5, 4))
+  _stay_bars(ax, rows, title)
+  _save(fig, path)
+
+
+def stay_probability_panels(path: str, rows, analyses) -> None:
+  """One stay-probability chart per analysis (rows carry an `analysis` column)."""
+  fig, axes = plt.subplots(1, len(analyses), figsize=(4.5 * len(analyses), 4), sharey=True)
+  for ax, name in zip(np.atleast_1d(axes), analyses):
+    _stay_bars(ax, [r for r in rows if r['analysis'] == name], name)
+  _save(fig, path)
+
+
+def _stay_bars(ax, rows, title: str) -> None:
   by = {(r['rewarded'], r['common']): r for r in rows}
   width = 0.35
   for i, rewarded in enumerate((1, 0)):
@@ -127,15 +140,15 @@ def stay_probability(path: str, rows, title: str = 'frozen agent') -> None:
       ax.bar(x, row['stay_probability'], width, yerr=row['sem'], capsize=3,
              color='#1f4e9c' if common else '#c0392b',
              label=('common' if common else 'uncommon') if i == 0 else None)
-      ax.plot([x], [row['published']], 'o', color='k', ms=5,
-              label='Wang et al. 2018' if (i, j) == (0, 0) else None)
+      if row['published'] != '':
+        ax.plot([x], [row['published']], 'o', color='k', ms=5,
+                label='Wang et al. 2018' if (i, j) == (0, 0) else None)
   ax.set_xticks([0, 1])
   ax.set_xticklabels(['rewarded', 'unrewarded'])
   ax.set_ylim(0.0, 1.05)
   ax.set_ylabel('stay probability')
   ax.set_title(title)
   ax.legend(fontsize='small', loc='upper center', bbox_to_anchor=(0.5, -0.1), ncol=3)
-  _save(fig, path)
 
 
 def training_curves(path: str, curves, metric: str) -> None:
