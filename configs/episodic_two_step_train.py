@@ -15,7 +15,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.mode = 'train'
   c.seed = 0
   c.run_dir = ''  # '' -> runs/<timestamp>_<name>
-  c.total_env_steps = 5_000_000  # 50,000 episodes of 100 trials
+  c.total_env_steps = 10_000_000  # 100,000 episodes of 100 trials
   c.log_every_env_steps = 250_000
 
   c.env = ml_collections.ConfigDict()
@@ -61,6 +61,6 @@ def get_config() -> ml_collections.ConfigDict:
   c.launch.startup_timeout_s = 300.0  # longest wait for a child's first message
 
   c.eval = ml_collections.ConfigDict()
-  c.eval.every_env_steps = 500_000
+  c.eval.every_env_steps = 1_000_000
   c.eval.num_episodes = 500
   return c
