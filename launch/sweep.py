@@ -16,7 +16,7 @@ validated before any process starts. Writes into --out (default runs/<time>_swee
                        last evaluation
   training_curves.png  mean (line) and spread (band: min to max) over seeds of --metric
                        against env steps, one line per variant
-Ctrl-C stops every run (each saves its params) and leaves no process behind.
+Ctrl-C or SIGTERM stops every run (each saves its params) and leaves no process behind.
 """
 
 import argparse
@@ -24,6 +24,7 @@ import ast
 import csv
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import time
@@ -135,7 +136,10 @@ def execute(runs: List[Dict], parallel: int, log) -> None:
         print(f'{status}: {run["variant"]} seed {run["seed"]} in {run["wall_s"]}s',
               flush=True)
   finally:
-    for proc in active:  # Ctrl-C already reached them (same process group); make sure
+    for proc in active:  # stop like Ctrl-C: each run saves its params, then exits
+      if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    for proc in active:
       try:
         proc.wait(timeout=60)
       except subprocess.TimeoutExpired:
@@ -198,6 +202,11 @@ def aggregate(runs: List[Dict], out: str, metric: str) -> Dict[str, Dict]:
   return summary
 
 
+def _raise_interrupt(signum, frame):
+  del signum, frame
+  raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--config', action='append', required=True,
@@ -212,6 +221,7 @@ def main(argv=None) -> int:
                       help='eval.csv column drawn in training_curves.png')
   parser.add_argument('--out', default='')
   args = parser.parse_args(argv)
+  signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops a sweep like Ctrl-C
   if args.seeds < 1 or args.parallel < 1:
     sys.exit('sweep: --seeds and --parallel must be >= 1')
   args.out = args.out or io.timestamped_dir(os.path.join(ROOT, 'runs'), 'sweep')
