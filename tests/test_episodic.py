@@ -107,3 +107,30 @@ def test_episodic_core_jits_and_vmaps():
   hs, _ = batched(params, xs[:, :, None], keys[:, :, None], writes[:, :, None],
                   first[:, :, None])
   assert hs.shape == (1, 6, 3, 8)
+
+
+def test_episodic_policy_value_network_step_equals_unroll():
+  from metarl.envs.episodic_two_step import EpisodicTwoStep
+  from metarl.networks.policy_value import EpisodicConfig, make_policy_value_networks
+  env = EpisodicTwoStep(trials_per_episode=8, context_size=4)
+  nets = make_policy_value_networks(
+      2, env.spec.observation_shape, hidden_size=6,
+      episodic=EpisodicConfig(layout=env.layout, key_size=4, capacity=3))
+  params = nets.init(jax.random.PRNGKey(0))
+  B, T = 3, 12
+  state, ts = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(1), B),
+                                                      env.default_params())
+  obs, first = [], []
+  for t in range(T):  # real observations: keys and write flags as the env lays them out
+    obs.append(ts.observation)
+    first.append(ts.first)
+    state, ts = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+        jax.random.split(jax.random.PRNGKey(10 + t), B), state, jnp.zeros(B, jnp.int32),
+        env.default_params())
+  obs, first = jnp.stack(obs), jnp.stack(first)
+  full, _ = nets.unroll(params, obs, first, nets.initial_state(B))
+  core_state = nets.initial_state(B)
+  for t in range(T):
+    out, core_state = nets.step(params, obs[t], first[t], core_state)
+    np.testing.assert_allclose(out.logits, full.logits[t], atol=1e-5)
+  assert int(core_state.memory.size.max()) == 3  # capacity reached, then overwritten
