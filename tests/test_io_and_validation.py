@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ('env.reward_structure', 'weird', "'independent', 'correlated'"),
     ('agent.gamma', 1.5, '<= 1.0'),
     ('agent.learning_rate', 0.0, '> 0.0'),
-    ('network.core', 'transformer', "['lstm', 'gru']"),
+    ('network.core', 'transformer', "['lstm', 'gru', 'episodic_lstm']"),
     ('agent.num_envs', 0, 'integer >= 1'),
 ])
 def test_invalid_values_name_the_field_and_what_is_allowed(field, value, message):

@@ -1,5 +1,5 @@
-"""The two-step task through main.py: a short training run and the stay-probability
-analysis of its params."""
+"""Two-step analyses: the stay-probability files, and the episodic agent through main.py
+(training and its analysis)."""
 
 import csv
 import os
@@ -13,25 +13,22 @@ from tests.test_launch import main_cmd
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_train_then_stay_probability_analysis(tmp_path):
-  run_dir, out = str(tmp_path / 'run'), str(tmp_path / 'eval')
-  result = subprocess.run(
-      main_cmd(os.path.join(ROOT, 'configs', 'two_step_train.py'), f'--config.run_dir={run_dir}',
-               '--config.total_env_steps=64000', '--config.log_every_env_steps=32000',
-               '--config.eval.every_env_steps=32000', '--config.eval.num_episodes=20',
-               '--config.launch.num_evaluators=0', '--config.launch.updates_per_call=10'),
-      capture_output=True, text=True, timeout=300, cwd=ROOT)
-  assert result.returncode == 0, result.stderr[-3000:]
-  with open(os.path.join(run_dir, 'eval.csv')) as f:
-    rows = list(csv.DictReader(f))
-  assert {'mean_reward_per_trial', 'stay_rewarded_common', 'stay_unrewarded_uncommon'} <= set(
-      rows[0])
-  result = subprocess.run(
-      main_cmd(os.path.join(ROOT, 'configs', 'two_step_eval.py'),
-               f'--config.params_path={run_dir}/params.pickle', f'--config.run_dir={out}',
-               '--config.num_episodes=30'),
-      capture_output=True, text=True, timeout=300, cwd=ROOT)
-  assert result.returncode == 0, result.stderr[-3000:]
+def test_stay_probability_analysis_writes_its_files(tmp_path):
+  # In process, on untrained params (training end to end: tests/test_sweep.py).
+  import jax
+  import ml_collections
+
+  from configs.two_step_train import get_config
+  from metarl.agents import a3c
+  from metarl.analysis import registry
+  from metarl.envs.two_step import TwoStep
+  train_config = get_config()
+  env = TwoStep()
+  networks = a3c.make_networks(train_config, env)
+  config = ml_collections.ConfigDict(dict(env=dict(name='two_step'), num_episodes=30,
+                                          seed=1, log_dynamics=True))
+  out = str(tmp_path)
+  registry.analyze(config, env, networks, networks.init(jax.random.PRNGKey(0)), out)
   with open(os.path.join(out, 'stay_probability.csv')) as f:
     stay = list(csv.DictReader(f))
   assert [r['condition'] for r in stay] == ['rewarded_common', 'rewarded_uncommon',
@@ -41,6 +38,7 @@ def test_train_then_stay_probability_analysis(tmp_path):
     data = pickle.load(f)
   for key in ('action', 'stage2', 'common', 'reward', 'good'):
     assert data[key].shape == (30, 100), key
+  assert data['hidden'].shape == (30, 100, 48)
   # Common transitions take action a to state a; uncommon ones to the other state.
   np.testing.assert_array_equal(data['stage2'] == data['action'], data['common'])
   assert os.path.getsize(os.path.join(out, 'stay_probability.png')) > 0
@@ -51,7 +49,7 @@ def test_episodic_agent_trains_and_writes_its_analysis(tmp_path):
   result = subprocess.run(
       main_cmd(os.path.join(ROOT, 'configs', 'episodic_two_step_train.py'),
                f'--config.run_dir={run_dir}', '--config.total_env_steps=32000',
-               '--config.log_every_env_steps=16000', '--config.eval.every_env_steps=16000',
+               '--config.log_every_env_steps=16000', '--config.eval.every_env_steps=32000',
                '--config.eval.num_episodes=10', '--config.launch.num_evaluators=0',
                '--config.launch.updates_per_call=5'),
       capture_output=True, text=True, timeout=300, cwd=ROOT)
