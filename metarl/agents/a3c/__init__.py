@@ -9,9 +9,9 @@ from typing import Any, Callable, NamedTuple
 
 from metarl.agents.a3c.acting import make_actor
 from metarl.agents.a3c.learning import (TrainingState, init_training_state,
-                                        linear_or_constant, make_learning_fns,
-                                        make_optimizer)
+                                        make_learning_fns, make_optimizer)
 from metarl.agents.a3c.losses import make_loss
+from metarl.agents.optim import linear_or_constant
 from metarl.envs.base import Environment
 from metarl.networks.policy_value import (EpisodicConfig, PolicyValueNetworks,
                                           make_policy_value_networks)

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from metarl.agents.optim import scheduled_optimizer
 from metarl.rollout import Rollout, RolloutState
 from metarl.types import Array, Params
 
@@ -22,32 +23,14 @@ class TrainingState(NamedTuple):
   step: Array  # int32: optimizer updates applied so far
 
 
-def linear_or_constant(start: float, end: float, kind: str,
-                       total_updates: int) -> optax.Schedule:
-  """A schedule over updates: `constant` (start) or `linear` from start to end."""
-  if kind == 'constant':
-    return optax.constant_schedule(start)
-  if kind == 'linear':
-    return optax.linear_schedule(start, end, transition_steps=max(1, total_updates))
-  raise ValueError(f"schedule must be 'constant' or 'linear', got {kind!r}")
-
-
 def make_optimizer(agent_config, total_updates: int) -> optax.GradientTransformation:
   """Global-norm clipping of the gradients, then Adam or RMSProp on a schedule.
 
   Clipping comes first, so it clips gradients (seed 001 chained it after Adam, clipping
-  updates). The learning-rate schedule counts optimizer updates, so `linear` reaches its end
-  value exactly at the last update (seed 001's reached 0 halfway through training).
+  updates).
   """
-  lr = linear_or_constant(agent_config.learning_rate, agent_config.learning_rate_end,
-                          agent_config.learning_rate_schedule, total_updates)
-  if agent_config.optimizer == 'adam':
-    opt = optax.adam(lr, eps=agent_config.optimizer_eps)
-  elif agent_config.optimizer == 'rmsprop':
-    opt = optax.rmsprop(lr, decay=0.99, eps=agent_config.optimizer_eps)
-  else:
-    raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {agent_config.optimizer!r}")
-  return optax.chain(optax.clip_by_global_norm(agent_config.max_grad_norm), opt)
+  return optax.chain(optax.clip_by_global_norm(agent_config.max_grad_norm),
+                     scheduled_optimizer(agent_config, total_updates))
 
 
 def init_training_state(params: Params, optimizer: optax.GradientTransformation,

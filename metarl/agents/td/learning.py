@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from metarl.agents.a3c.learning import linear_or_constant
 from metarl.agents.freeze import freeze
+from metarl.agents.optim import scheduled_optimizer
 from metarl.envs.cue_reward import CueReward, Trials
 from metarl.types import Array, Params, PRNGKey
 
@@ -33,14 +33,7 @@ def make_optimizer(agent_config, total_updates: int,
                    mask=None) -> optax.GradientTransformation:
   """Adam or RMSProp (constant or linearly decaying rate), optional global-norm clipping,
   and zero updates for frozen parameters (`mask` False)."""
-  lr = linear_or_constant(agent_config.learning_rate, agent_config.learning_rate_end,
-                          agent_config.learning_rate_schedule, total_updates)
-  if agent_config.optimizer == 'adam':
-    opt = optax.adam(lr, eps=agent_config.optimizer_eps)
-  elif agent_config.optimizer == 'rmsprop':
-    opt = optax.rmsprop(lr, decay=0.99, eps=agent_config.optimizer_eps)
-  else:
-    raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {agent_config.optimizer!r}")
+  opt = scheduled_optimizer(agent_config, total_updates)
   if agent_config.max_grad_norm:
     opt = optax.chain(optax.clip_by_global_norm(agent_config.max_grad_norm), opt)
   return opt if mask is None else freeze(opt, mask)

@@ -1,0 +1,29 @@
+"""Optimizers and schedules shared by the agents."""
+
+import optax
+
+
+def linear_or_constant(start: float, end: float, kind: str,
+                       total_updates: int) -> optax.Schedule:
+  """A schedule over updates: `constant` (start) or `linear` from start to end."""
+  if kind == 'constant':
+    return optax.constant_schedule(start)
+  if kind == 'linear':
+    return optax.linear_schedule(start, end, transition_steps=max(1, total_updates))
+  raise ValueError(f"schedule must be 'constant' or 'linear', got {kind!r}")
+
+
+def scheduled_optimizer(agent_config, total_updates: int) -> optax.GradientTransformation:
+  """Adam or RMSProp (`agent_config.optimizer`) with the learning-rate schedule of
+  `agent_config` (learning_rate, learning_rate_end, learning_rate_schedule, optimizer_eps).
+
+  The schedule counts optimizer updates, so `linear` reaches its end value exactly at the
+  last update (seed 001's reached 0 halfway through training).
+  """
+  lr = linear_or_constant(agent_config.learning_rate, agent_config.learning_rate_end,
+                          agent_config.learning_rate_schedule, total_updates)
+  if agent_config.optimizer == 'adam':
+    return optax.adam(lr, eps=agent_config.optimizer_eps)
+  if agent_config.optimizer == 'rmsprop':
+    return optax.rmsprop(lr, decay=0.99, eps=agent_config.optimizer_eps)
+  raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {agent_config.optimizer!r}")
