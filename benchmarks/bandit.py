@@ -22,6 +22,11 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from metarl.io import save_csv  # noqa: E402
+
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results', 'bandit.csv')
 # Seed 001's reference implementation on this 2-core machine (figures from the issue).
 REFERENCE_STEPS_PER_SEC = {0: 8400, 2: 10000}
@@ -102,11 +107,7 @@ def main():
                        f"ratio to Thompson {float(r['ratio_to_thompson'] or 0):.3f}"))
 
   os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-  with open(RESULTS + '.tmp', 'w', newline='') as f:
-    writer = csv.DictWriter(f, ['section', 'setting', 'value', 'unit', 'detail'])
-    writer.writeheader()
-    writer.writerows(rows)
-  os.replace(RESULTS + '.tmp', RESULTS)
+  save_csv(RESULTS, rows, ['section', 'setting', 'value', 'unit', 'detail'])
   width = max(len(r['setting']) for r in rows)
   print(f"\n{'section':<24} {'setting':<{width}} {'value':>12} unit")
   for r in rows:

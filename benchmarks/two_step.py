@@ -26,6 +26,11 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from metarl.io import save_csv  # noqa: E402
+
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results', 'two_step.csv')
 VANILLA = os.path.join(ROOT, 'configs', 'two_step_train.py')
 EPISODIC = os.path.join(ROOT, 'configs', 'episodic_two_step_train.py')
@@ -148,11 +153,7 @@ def main():
                      value=f'{diff:.3f}', note=f'spread (std of the difference of seed '
                      f'draws) {spread:.3f}'))
   os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-  with open(RESULTS + '.tmp', 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=['what', 'value', 'unit', 'note'])
-    writer.writeheader()
-    writer.writerows(rows)
-  os.replace(RESULTS + '.tmp', RESULTS)
+  save_csv(RESULTS, rows, ['what', 'value', 'unit', 'note'])
   width = max(len(r['what']) for r in rows)
   for r in rows:
     print(f"{r['what']:<{width}}  {r['value']:>14} {r['unit']:<11} {r['note']}")

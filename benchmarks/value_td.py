@@ -27,6 +27,11 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from metarl.io import save_csv  # noqa: E402
+
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 CONFIG = os.path.join(ROOT, 'configs', 'value_td.py')
 FAIL_MSE = 5e-4
@@ -65,16 +70,6 @@ def torch_reference(python, repeats):
                          capture_output=True, text=True).stdout
     seconds.append(json.loads(out.strip().splitlines()[-1])['seconds'])
   return seconds
-
-
-def write_csv(path, columns, rows):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + '.tmp'
-  with open(tmp, 'w', newline='') as f:
-    writer = csv.DictWriter(f, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-  os.replace(tmp, path)
 
 
 def main():
@@ -126,11 +121,11 @@ def main():
         what='metarl 10 seeds (process wall) / PyTorch 1 seed', unit='ratio',
         value=f'{statistics.median(walls) / med:.2f}',
         note='below 1: all 10 seeds finish before one reference seed'))
-  write_csv(os.path.join(RESULTS, 'value_td.csv'), ['what', 'value', 'unit', 'note'],
-            summary)
-  write_csv(os.path.join(RESULTS, 'value_td_seeds.csv'), ['seed', 'mse', 'mse_from_cue'],
-            [dict(seed=r['seed'], mse=r['mse'], mse_from_cue=r['mse_from_cue'])
-             for r in seeds])
+  os.makedirs(RESULTS, exist_ok=True)
+  save_csv(os.path.join(RESULTS, 'value_td.csv'), summary, ['what', 'value', 'unit', 'note'])
+  save_csv(os.path.join(RESULTS, 'value_td_seeds.csv'),
+           [dict(seed=r['seed'], mse=r['mse'], mse_from_cue=r['mse_from_cue'])
+            for r in seeds])
   width = max(len(r['what']) for r in summary)
   for r in summary:
     print(f"{r['what']:<{width}}  {str(r['value']):>8} {r['unit']:<6} {r['note']}")

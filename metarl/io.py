@@ -104,6 +104,19 @@ class CsvLog:
       self._file.close()
 
 
+def save_csv(path: str, rows: Iterable[Dict[str, Any]],
+             columns: Optional[Iterable[str]] = None) -> None:
+  """Writes a whole table atomically (columns: those of the first row unless given)."""
+  rows = list(rows)
+  columns = list(columns) if columns is not None else list(rows[0]) if rows else []
+  buf = io.StringIO()
+  writer = csv.writer(buf, lineterminator='\n')
+  writer.writerow(columns)
+  for row in rows:
+    writer.writerow([_fmt(row.get(c, '')) for c in columns])
+  atomic_write_bytes(path, buf.getvalue().encode())
+
+
 def _fmt(value: Any) -> Any:
   if isinstance(value, (float, np.floating)):
     return f'{float(value):.6g}'

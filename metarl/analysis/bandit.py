@@ -21,7 +21,7 @@ from metarl.analysis import plots
 from metarl.analysis.bandit_baselines import BASELINES, run_baseline
 from metarl.envs.bandit import Bandit, BanditParams, cumulative_regret
 from metarl.evaluation import make_evaluator
-from metarl.io import CsvLog, save_pickle
+from metarl.io import save_csv, save_pickle
 
 
 def analyze(config, env: Bandit, networks, params, out_dir: str) -> dict:
@@ -59,17 +59,14 @@ def analyze(config, env: Bandit, networks, params, out_dir: str) -> dict:
   regrets = {'agent': regret, **data['baseline_regret']}
   totals = {m: r.sum(axis=1) for m, r in regrets.items()}
   thompson = totals['thompson'].mean()
-  summary = CsvLog(os.path.join(out_dir, 'eval_summary.csv'),
-                   ['method', 'mean_cumulative_regret', 'sem_cumulative_regret',
-                    'mean_reward_per_trial', 'ratio_to_thompson', 'num_episodes'])
-  for method, total in totals.items():
-    summary.write(dict(method=method, mean_cumulative_regret=total.mean(),
-                       sem_cumulative_regret=total.std(ddof=1) / np.sqrt(len(total))
-                       if len(total) > 1 else 0.0,
-                       mean_reward_per_trial=rewards_by_method[method].mean(),
-                       ratio_to_thompson=total.mean() / thompson if thompson > 0 else '',
-                       num_episodes=len(total)))
-  summary.close()
+  save_csv(os.path.join(out_dir, 'eval_summary.csv'), [
+      dict(method=method, mean_cumulative_regret=total.mean(),
+           sem_cumulative_regret=total.std(ddof=1) / np.sqrt(len(total))
+           if len(total) > 1 else 0.0,
+           mean_reward_per_trial=rewards_by_method[method].mean(),
+           ratio_to_thompson=total.mean() / thompson if thompson > 0 else '',
+           num_episodes=len(total))
+      for method, total in totals.items()])
   plots.bandit_actions(os.path.join(out_dir, 'bandit_actions.png'), actions, arm_probs)
   plots.regret_curves(os.path.join(out_dir, 'regret.png'),
                       {m: np.cumsum(r, axis=1) for m, r in regrets.items()})

@@ -17,26 +17,53 @@ import numpy as np
 
 from metarl.agents.a3c import make_actor
 from metarl.analysis import plots
-from metarl.envs.two_step import CONDITIONS, TwoStep, stay_counts
+from metarl.envs.two_step import CONDITIONS, TwoStep
 from metarl.evaluation import make_evaluator
-from metarl.io import CsvLog, save_pickle
+from metarl.io import save_csv, save_pickle
 
 # Wang et al. 2018 Fig. 4 as read off the figure in seed 002's repository.
 PUBLISHED = {'rewarded_common': 0.99, 'rewarded_uncommon': 0.63,
              'unrewarded_common': 0.61, 'unrewarded_uncommon': 0.99}
 
 
-def stay_table(action, reward, common, trial) -> list:
-  """Rows of stay probability per condition for [T, E] arrays of whole episodes."""
-  counts = jax.device_get(stay_counts(action, reward, common, trial))
+def stay_rows(stay, prev_reward, prev_common, valid, published=PUBLISHED) -> list:
+  """Stay probability (with s.e.m. and count) per condition of the previous trial.
+
+  Args:
+    stay: bool array, the choice repeated the earlier one.
+    prev_reward, prev_common: the earlier trial's reward and transition, same shape.
+    valid: which entries count.
+    published: {condition: value} for the `published` column, or None for blanks.
+  """
   rows = []
   for name, rewarded, is_common in CONDITIONS:
-    stays, total = (int(x) for x in counts[name])
-    p = stays / total if total else float('nan')
+    mask = valid & (prev_reward == rewarded) & (prev_common == is_common)
+    total = int(mask.sum())
+    p = float(stay[mask].mean()) if total else float('nan')
     sem = float(np.sqrt(p * (1 - p) / total)) if total else float('nan')
     rows.append(dict(condition=name, rewarded=rewarded, common=int(is_common),
-                     stay_probability=p, sem=sem, count=total, published=PUBLISHED[name]))
+                     stay_probability=p, sem=sem, count=total,
+                     published=published[name] if published else ''))
   return rows
+
+
+def play_episodes(config, env: TwoStep, networks, params):
+  """`config.num_episodes` frozen episodes (seed `config.seed`), one per row.
+
+  Returns:
+    (trajectory [T, E], data): data holds [E, T] numpy arrays action, stage2, common,
+    reward, good, and hidden [E, T, H] if `config.log_dynamics`.
+  """
+  evaluate = make_evaluator(env, make_actor(networks, record=config.log_dynamics),
+                            config.num_episodes)
+  traj = jax.device_get(evaluate(params, jax.random.PRNGKey(config.seed))).trajectory
+  outcome = jax.device_get(env.trial_outcomes(traj.env_state, traj.action))
+  data = dict(action=traj.action, stage2=outcome.stage2, common=outcome.common,
+              reward=outcome.reward, good=outcome.good)
+  data = {k: np.asarray(v).T for k, v in data.items()}
+  if config.log_dynamics:
+    data['hidden'] = np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1)
+  return traj, data
 
 
 def analyze(config, env: TwoStep, networks, params, out_dir: str) -> dict:
@@ -45,24 +72,14 @@ def analyze(config, env: TwoStep, networks, params, out_dir: str) -> dict:
   Returns:
     {condition: stay probability, 'mean_reward_per_trial': ...}.
   """
-  evaluate = make_evaluator(env, make_actor(networks, record=config.log_dynamics),
-                            config.num_episodes)
-  result = jax.device_get(evaluate(params, jax.random.PRNGKey(config.seed)))
-  traj = result.trajectory
-  outcome = jax.device_get(jax.vmap(jax.vmap(env.trial_outcome, in_axes=(0, 0, None)),
-                                    in_axes=(0, 0, None))(traj.env_state, traj.action,
-                                                          env.default_params()))
-  rows = stay_table(traj.action, outcome.reward, outcome.common, traj.env_state.trial)
-  data = dict(action=np.asarray(traj.action).T, stage2=np.asarray(outcome.stage2).T,
-              common=np.asarray(outcome.common).T, reward=np.asarray(outcome.reward).T,
-              good=np.asarray(outcome.good).T, stay_probability=rows)
-  if config.log_dynamics:
-    data['hidden'] = np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1)
+  traj, data = play_episodes(config, env, networks, params)
+  trial = np.asarray(traj.env_state.trial).T
+  action = data['action']
+  rows = stay_rows(action[:, 1:] == action[:, :-1], data['reward'][:, :-1],
+                   data['common'][:, :-1], trial[:, 1:] > 0)
+  data['stay_probability'] = rows
   save_pickle(os.path.join(out_dir, 'eval_data.pickle'), data)
-  log = CsvLog(os.path.join(out_dir, 'stay_probability.csv'), list(rows[0]))
-  for row in rows:
-    log.write(row)
-  log.close()
+  save_csv(os.path.join(out_dir, 'stay_probability.csv'), rows)
   plots.stay_probability(os.path.join(out_dir, 'stay_probability.png'), rows)
   summary = {r['condition']: r['stay_probability'] for r in rows}
   summary['mean_reward_per_trial'] = float(data['reward'].mean())

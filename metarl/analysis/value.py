@@ -22,7 +22,7 @@ import numpy as np
 from metarl.agents.td.evaluation import make_value_evaluator
 from metarl.analysis import plots
 from metarl.envs.cue_reward import CueReward
-from metarl.io import CsvLog, save_pickle, to_numpy
+from metarl.io import save_csv, save_pickle, to_numpy
 
 
 def evaluate_seeds(env: CueReward, networks, params, gamma: float, num_trials: int,
@@ -79,9 +79,7 @@ def analyze(env: CueReward, networks, params, out_dir: str, gamma: float,
   plots.value_vs_truth(os.path.join(out_dir, 'value.png'), result, trials, picks, seeds)
   plots.hidden_units(os.path.join(out_dir, 'hidden.png'), result, trials, picks, seeds[0])
   if write_eval_csv:
-    log = CsvLog(os.path.join(out_dir, 'eval.csv'), ['seed', 'mse', 'mse_from_cue'])
-    for s, seed in enumerate(seeds):
-      log.write(dict(seed=seed, mse=metrics['mse'][s],
-                     mse_from_cue=metrics['mse_from_cue'][s]))
-    log.close()
+    save_csv(os.path.join(out_dir, 'eval.csv'),
+             [dict(seed=seed, mse=metrics['mse'][s], mse_from_cue=metrics['mse_from_cue'][s])
+              for s, seed in enumerate(seeds)])
   return {k: np.asarray(v) for k, v in metrics.items()}

@@ -153,9 +153,7 @@ class EpisodicTwoStep(TwoStep):
                       rewards: Array) -> Dict[str, Array]:
     """Reward per trial overall, on uncued and on cued trials; stay probabilities of uncued
     trials (pairs within the uncued half)."""
-    params = self.default_params()
-    outcome = jax.vmap(jax.vmap(self.trial_outcome, in_axes=(0, 0, None)),
-                       in_axes=(0, 0, None))(states, actions, params)
+    outcome = self.trial_outcomes(states, actions)
     cued = states.cue_index >= 0
     metrics = {'mean_reward_per_trial': rewards.mean(),
                'reward_uncued': jnp.sum(jnp.where(cued, 0.0, rewards)) / jnp.maximum(

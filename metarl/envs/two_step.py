@@ -80,6 +80,13 @@ class TwoStep(base.Environment):
     reward = (state.u_reward < p).astype(jnp.float32)
     return TrialOutcome(good=good, stage2=stage2, common=common, reward=reward)
 
+  def trial_outcomes(self, states, actions: Array, params: TwoStepParams = None
+                     ) -> TrialOutcome:
+    """`trial_outcome` of recorded [T, B] states and actions."""
+    params = self.default_params() if params is None else params
+    outcome = lambda s, a: self.trial_outcome(s, a, params)  # noqa: E731
+    return jax.vmap(jax.vmap(outcome))(states, actions)
+
   def reset(self, key: PRNGKey, params: TwoStepParams) -> Tuple[TwoStepState, TimeStep]:
     good_key, draw_key = jax.random.split(key)
     state = TwoStepState(good=jax.random.randint(good_key, (), 0, 2),
@@ -110,9 +117,7 @@ class TwoStep(base.Environment):
   def episode_metrics(self, states: TwoStepState, actions: Array,
                       rewards: Array) -> Dict[str, Array]:
     """Reward per trial and the four stay probabilities (pooled over episodes)."""
-    params = self.default_params()
-    outcome = jax.vmap(jax.vmap(self.trial_outcome, in_axes=(0, 0, None)),
-                       in_axes=(0, 0, None))(states, actions, params)
+    outcome = self.trial_outcomes(states, actions)
     stay = stay_counts(actions, outcome.reward, outcome.common, states.trial)
     metrics = {'mean_reward_per_trial': rewards.mean()}
     for name, (stays, total) in stay.items():
