@@ -4,63 +4,25 @@ with a DND that reinstates the cell states of earlier trials with the same conte
 python main.py --config=configs/episodic_two_step_train.py
 python main.py --config=configs/episodic_two_step_train.py --config.agent.retrieval=False
     (the incremental agent: the same network without memory)
+
+Every other field is that of configs/two_step_train.py (seed 002's A2C settings).
 """
+
+import os
+import runpy
 
 import ml_collections
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
+  two_step = runpy.run_path(os.path.join(os.path.dirname(__file__), 'two_step_train.py'))
+  c = two_step['get_config']()
   c.name = 'episodic_two_step_a3c'
-  c.mode = 'train'
-  c.seed = 0
-  c.run_dir = ''  # '' -> runs/<timestamp>_<name>
   c.total_env_steps = 10_000_000  # 100,000 episodes of 100 trials
-  c.log_every_env_steps = 250_000
-
-  c.env = ml_collections.ConfigDict()
-  c.env.name = 'episodic_two_step'
-  c.env.common_prob = 0.8  # P(action 0 -> S1) = P(action 1 -> S2) (seed 002 used 0.9)
-  c.env.reward_prob = 0.9  # the good state's reward probability (the other: 1 - this)
-  c.env.swap_prob = 0.025  # the good state swaps with this probability every trial
-  c.env.trials_per_episode = 100  # 50 uncued, then 50 cued
+  c.env.name = 'episodic_two_step'  # trials_per_episode: 50 uncued, then 50 cued
   c.env.context_size = 10  # bits of a trial's context
-
-  c.network = ml_collections.ConfigDict()
   c.network.core = 'episodic_lstm'  # LSTM + reinstatement gate + DND
   c.network.memory_capacity = 50  # DND slots (one per uncued trial), cleared every episode
-  c.network.hidden_size = 48
-  c.network.torso_sizes = ()
-
-  c.agent = ml_collections.ConfigDict()
-  c.agent.name = 'a3c'
   c.agent.retrieval = True  # False: the incremental agent (no memory retrieval)
-  c.agent.num_envs = 64  # environments stepped together per rollout
-  c.agent.unroll_length = 10
-  c.agent.n_step = 10
-  c.agent.gamma = 0.9
-  c.agent.value_coef = 0.05
-  c.agent.entropy_coef = 0.05
-  c.agent.entropy_coef_end = 0.05
-  c.agent.entropy_schedule = 'constant'  # constant | linear
-  # Seed 002's optimizer: with Adam and the entropy annealed to 0 the agent earns as much
-  # but infers less from rare transitions (rewarded-uncommon stay ~0.77 instead of ~0.73).
-  c.agent.optimizer = 'rmsprop'  # adam | rmsprop
-  c.agent.optimizer_eps = 1e-8
-  c.agent.learning_rate = 7e-4
-  c.agent.learning_rate_end = 7e-4
-  c.agent.learning_rate_schedule = 'constant'  # constant | linear
-  c.agent.max_grad_norm = 50.0
-
-  c.launch = ml_collections.ConfigDict()
-  c.launch.backend = 'mp'
-  c.launch.num_workers = 0  # 0: train in this process (fastest on few cores)
-  c.launch.num_evaluators = 1
-  c.launch.updates_per_call = 100  # single-process: updates fused in one jitted call
-  c.launch.queue_timeout_s = 0.5
-  c.launch.startup_timeout_s = 300.0  # longest wait for a child's first message
-
-  c.eval = ml_collections.ConfigDict()
   c.eval.every_env_steps = 1_000_000
-  c.eval.num_episodes = 500
   return c
