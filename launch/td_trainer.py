@@ -54,7 +54,7 @@ class TDTrainer:
     params_keys, data_keys = td.seed_keys(config.seed, config.num_seeds)
     params = None
     if config.init_params_path:
-      params = load_init_params(config, self.agent.networks.init(jax.random.PRNGKey(0)))
+      params = load_init_params(config, self.agent.template)
       logging.info('starting from %s', config.init_params_path)
     self.state = self.agent.init(params_keys, params)
     self.data = self.agent.init_data(data_keys)
@@ -63,8 +63,7 @@ class TDTrainer:
     self.epoch = 0
     self.env_steps = np.zeros(config.num_seeds, np.int64)
     self.start = time.time()
-    self.train_log = None
-    self.eval_log = None
+    self.logs = {}  # 'train' / 'eval' -> CsvLog, opened with the first row
     self.progress = Progress(config.agent.epochs, unit='epoch', rate_label='epochs/s')
 
   def _rows(self, metrics: Dict[str, np.ndarray]):
@@ -77,10 +76,10 @@ class TDTrainer:
 
   def _write(self, name: str, metrics) -> None:
     rows = list(self._rows(metrics))
-    log = getattr(self, f'{name}_log')
-    if log is None:
-      log = io.CsvLog(os.path.join(self.config.run_dir, f'{name}.csv'), list(rows[0]))
-      setattr(self, f'{name}_log', log)
+    if name not in self.logs:
+      self.logs[name] = io.CsvLog(os.path.join(self.config.run_dir, f'{name}.csv'),
+                                  list(rows[0]))
+    log = self.logs[name]
     for row in rows:
       log.write(row)
     summary = ' '.join(f'{k}={np.median(v):.4g}' for k, v in sorted(metrics.items()))
@@ -129,14 +128,12 @@ class TDTrainer:
 
   def close(self) -> None:
     self.progress.close()
-    for log in (self.train_log, self.eval_log):
-      if log is not None:
-        log.close()
+    for log in self.logs.values():
+      log.close()
 
   def run(self) -> str:
     cfg = self.config
-    counts = count_trainable(self.agent.trainable,
-                             self.agent.networks.init(jax.random.PRNGKey(0)))
+    counts = count_trainable(self.agent.trainable, self.agent.template)
     logging.info('training %s in %s: %d seeds x %d epochs of %d updates (%d trainable, '
                  '%d frozen parameters per seed)', cfg.name, cfg.run_dir, cfg.num_seeds,
                  cfg.agent.epochs, self.agent.batches_per_epoch, counts['trainable'],

@@ -13,7 +13,7 @@ whole trials by the same rules and pads them to one length with a mask, and
 `true_value` gives the value an ideal observer of the same inputs would predict.
 """
 
-from typing import Any, Dict, NamedTuple, Sequence, Tuple
+from typing import Any, NamedTuple, Sequence, Tuple
 
 import chex
 import jax
@@ -157,10 +157,6 @@ class CueReward(Environment):
     return next_state, TimeStep(observation=self._observation(next_state), reward=reward,
                                 discount=jnp.where(last, 0.0, 1.0).astype(jnp.float32),
                                 first=last, last=last)
-
-  def episode_metrics(self, states, actions, rewards) -> Dict[str, Array]:
-    del states, actions
-    return {'mean_reward_per_step': rewards.mean()}
 
   # Whole trials -----------------------------------------------------------------------
 

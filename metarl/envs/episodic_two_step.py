@@ -23,7 +23,8 @@ import jax
 import jax.numpy as jnp
 
 from metarl.envs import base
-from metarl.envs.two_step import TrialOutcome, TwoStep, TwoStepParams, stay_counts
+from metarl.envs.two_step import (TrialOutcome, TwoStep, TwoStepParams, trial_draws,
+                                   stay_counts)
 from metarl.types import Array, PRNGKey, TimeStep
 
 
@@ -71,10 +72,6 @@ class EpisodicTwoStep(TwoStep):
   def spec(self) -> base.EnvSpec:
     return base.EnvSpec(observation_shape=(self.layout.size,), num_actions=2)
 
-  def _draws(self, key: PRNGKey) -> Dict[str, Array]:
-    u = jax.random.uniform(key, (3,))
-    return dict(u_swap=u[0], u_transition=u[1], u_reward=u[2])
-
   def _next_context(self, key: PRNGKey, trial: Array, memory_context: Array):
     """The context of trial `trial`: fresh if uncued, else one of the matching half."""
     context_key, pick_key = jax.random.split(key)
@@ -110,7 +107,7 @@ class EpisodicTwoStep(TwoStep):
         good=jax.random.randint(good_key, (), 0, 2), trial=jnp.zeros((), jnp.int32),
         context=context, cue_index=cue_index, memory_context=memory_context,
         memory_stage2=jnp.zeros((self.uncued_trials,), jnp.int32),
-        memory_reward=jnp.zeros((self.uncued_trials,), jnp.float32), **self._draws(draw_key))
+        memory_reward=jnp.zeros((self.uncued_trials,), jnp.float32), **trial_draws(draw_key))
     task_obs = jnp.zeros((7,), jnp.float32).at[0].set(1.0)
     observation = self._observation(task_obs, state, jnp.zeros(self.context_size),
                                     jnp.zeros((), bool))
@@ -136,7 +133,7 @@ class EpisodicTwoStep(TwoStep):
         good=outcome.good, trial=trial, context=context, cue_index=cue_index,
         memory_context=memory_context,
         memory_stage2=remember(state.memory_stage2, outcome.stage2),
-        memory_reward=remember(state.memory_reward, outcome.reward), **self._draws(draw_key))
+        memory_reward=remember(state.memory_reward, outcome.reward), **trial_draws(draw_key))
     task_obs = jnp.concatenate([
         jax.nn.one_hot(outcome.stage2 + 1, 3), jax.nn.one_hot(action, 2),
         outcome.reward[None], (trial / self.trials_per_episode)[None].astype(jnp.float32)])

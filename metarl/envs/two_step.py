@@ -45,7 +45,8 @@ class TrialOutcome(NamedTuple):
   reward: Array  # float 0/1
 
 
-def _draws(key: PRNGKey):
+def trial_draws(key: PRNGKey):
+  """The coming trial's uniform draws (swap, transition, reward), kept in the state."""
   u = jax.random.uniform(key, (3,))
   return dict(u_swap=u[0], u_transition=u[1], u_reward=u[2])
 
@@ -90,7 +91,7 @@ class TwoStep(base.Environment):
   def reset(self, key: PRNGKey, params: TwoStepParams) -> Tuple[TwoStepState, TimeStep]:
     good_key, draw_key = jax.random.split(key)
     state = TwoStepState(good=jax.random.randint(good_key, (), 0, 2),
-                         trial=jnp.zeros((), jnp.int32), **_draws(draw_key))
+                         trial=jnp.zeros((), jnp.int32), **trial_draws(draw_key))
     observation = jnp.zeros((7,), jnp.float32).at[0].set(1.0)  # S0, no action, no reward
     return state, TimeStep(observation=observation, reward=jnp.zeros((), jnp.float32),
                            discount=jnp.ones((), jnp.float32), first=jnp.ones((), bool),
@@ -106,7 +107,7 @@ class TwoStep(base.Environment):
         jax.nn.one_hot(outcome.stage2 + 1, 3), jax.nn.one_hot(action, 2),
         outcome.reward[None], (trial / self.trials_per_episode)[None].astype(jnp.float32)])
     reset_state, reset_timestep = self.reset(reset_key, params)
-    next_state = TwoStepState(good=outcome.good, trial=trial, **_draws(draw_key))
+    next_state = TwoStepState(good=outcome.good, trial=trial, **trial_draws(draw_key))
     next_state = jax.tree_util.tree_map(lambda r, c: jnp.where(last, r, c), reset_state,
                                         next_state)
     return next_state, TimeStep(

@@ -11,9 +11,9 @@ Episodic LSTM cell: gates i, f, o and a reinstatement gate r computed like an LS
     c_t = f * c_{t-1} + i * g + r * tanh(m_t),   h_t = o * tanh(c_t),
 where m_t is the value retrieved with the step's read key. After the step, c_t is written
 under the step's write key when its `write` flag is set (in the episodic two-step task: the
-cell that has just seen a trial's outcome, under that trial's context). With `retrieval=False` (the "incremental" agent of
-seed 002) m_t = 0, nothing is stored, and the cell is a plain LSTM with the same i, g, f, o
-weights.
+cell that has just seen a trial's outcome, under that trial's context). With
+`retrieval=False` (the "incremental" agent of seed 002) m_t = 0, nothing is stored, and the
+cell is a plain LSTM with the same i, g, f, o weights.
 """
 
 from typing import NamedTuple, Optional, Tuple

@@ -30,6 +30,7 @@ class TDAgent(NamedTuple):
   networks: ValueNetworks
   loss_fn: Callable
   optimizer: Any
+  template: Params  # one seed's params at PRNGKey(0): shapes and paths
   trainable: Params  # bool mask (one seed's shapes)
   batches_per_epoch: int
   init_data: Callable  # jitted (keys [S]) -> DataState
@@ -75,7 +76,8 @@ def make_agent(config, env: CueReward) -> TDAgent:
   init_data, train_epochs = make_learning_fns(
       loss_fn, optimizer, env, agent_cfg.num_trials, agent_cfg.batch_size,
       agent_cfg.resample_trials)
-  return TDAgent(networks=networks, loss_fn=loss_fn, optimizer=optimizer, trainable=mask,
+  return TDAgent(networks=networks, loss_fn=loss_fn, optimizer=optimizer, template=template,
+                 trainable=mask,
                  batches_per_epoch=batches_per_epoch,
                  init_data=init_data, train_epochs=train_epochs)
 
