@@ -11,8 +11,8 @@ python benchmarks/two_step.py [--repeats=3] [--seeds=8] [--parallel=2]
     their summary.csv and training_curves.png are copied to benchmarks/results/): the
     default two-step training (stay probabilities and reward per trial at the end, mean and
     spread), and the episodic vs the incremental agent (configs/episodic_two_step_train.py,
-    agent.retrieval True / False): reward per trial on cued and uncued trials. A finished sweep directory can be given
-    instead of running it again.
+    agent.retrieval True / False): reward per trial on cued and uncued trials. A finished
+    sweep directory can be given instead of running it again.
 Prints a table; writes benchmarks/results/two_step.csv.
 """
 
