@@ -142,6 +142,15 @@ def validate_network(config) -> None:
          'a list of layer sizes >= 1 is required (empty for none)')
 
 
+def _validate_optimizer(config) -> None:
+  """The fields of `metarl.agents.optim.scheduled_optimizer`."""
+  _one_of(config, 'agent.optimizer', OPTIMIZERS)
+  _real_in(config, 'agent.optimizer_eps', 0.0, low_open=True)
+  _real_in(config, 'agent.learning_rate', 0.0, low_open=True)
+  _real_in(config, 'agent.learning_rate_end', 0.0)
+  _one_of(config, 'agent.learning_rate_schedule', SCHEDULES)
+
+
 def validate_agent(config) -> None:
   _one_of(config, 'agent.name', AGENTS)
   _int_at_least(config, 'agent.num_envs', 1)
@@ -152,11 +161,7 @@ def validate_agent(config) -> None:
   _real_in(config, 'agent.entropy_coef', 0.0)
   _real_in(config, 'agent.entropy_coef_end', 0.0)
   _one_of(config, 'agent.entropy_schedule', SCHEDULES)
-  _one_of(config, 'agent.optimizer', OPTIMIZERS)
-  _real_in(config, 'agent.optimizer_eps', 0.0, low_open=True)
-  _real_in(config, 'agent.learning_rate', 0.0, low_open=True)
-  _real_in(config, 'agent.learning_rate_end', 0.0)
-  _one_of(config, 'agent.learning_rate_schedule', SCHEDULES)
+  _validate_optimizer(config)
   _real_in(config, 'agent.max_grad_norm', 0.0, low_open=True)
 
 
@@ -168,11 +173,7 @@ def validate_td(config) -> None:
   _real_in(config, 'network.cell_bias', -10.0, 10.0)
   _int_at_least(config, 'num_seeds', 1)
   _real_in(config, 'agent.gamma', 0.0, 1.0)
-  _one_of(config, 'agent.optimizer', OPTIMIZERS)
-  _real_in(config, 'agent.optimizer_eps', 0.0, low_open=True)
-  _real_in(config, 'agent.learning_rate', 0.0, low_open=True)
-  _real_in(config, 'agent.learning_rate_end', 0.0)
-  _one_of(config, 'agent.learning_rate_schedule', SCHEDULES)
+  _validate_optimizer(config)
   _real_in(config, 'agent.max_grad_norm', 0.0)
   trials = _int_at_least(config, 'agent.num_trials', 1)
   _check(config, 'agent.batch_size', lambda v: _is_int(v) and 1 <= v <= trials,
