@@ -16,9 +16,16 @@ from metarl.types import Array, PRNGKey, TimeStep
 
 
 class EnvSpec(NamedTuple):
-  """What an agent needs to know to be built for an environment."""
+  """What an agent needs to know to be built for an environment.
+
+  Discrete-action envs set `num_actions` (actions are integers in [0, num_actions)).
+  Continuous-action envs set `num_actions=0` and `action_dim` > 0: actions are float vectors
+  [action_dim] in [-1, 1], which the environment scales to its own range (e.g. pendulum
+  torque 2 * a). Envs without actions (cue_reward) have both 0.
+  """
   observation_shape: Tuple[int, ...]
-  num_actions: int  # number of discrete actions
+  num_actions: int  # number of discrete actions (0 for continuous or no actions)
+  action_dim: int = 0  # size of a continuous action in [-1, 1] (0 for discrete)
 
 
 class Environment(abc.ABC):
@@ -27,7 +34,7 @@ class Environment(abc.ABC):
   @property
   @abc.abstractmethod
   def spec(self) -> EnvSpec:
-    """Observation shape and number of actions."""
+    """Observation shape and the actions allowed."""
 
   @property
   def max_episode_steps(self) -> Optional[int]:

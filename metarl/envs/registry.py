@@ -1,6 +1,6 @@
 """Builds an environment from the `config.env` section by name."""
 
-from metarl.envs import bandit, cue_reward, episodic_two_step, two_step
+from metarl.envs import bandit, cue_reward, episodic_two_step, memory, pendulum, two_step
 from metarl.envs.base import Environment
 
 
@@ -34,8 +34,20 @@ def _make_episodic_two_step(env_config) -> Environment:
       context_size=env_config.context_size)
 
 
+def _make_memory(env_config) -> Environment:
+  return memory.Memory(horizon=env_config.horizon,
+                       input_probability=env_config.input_probability,
+                       episode_step_limit=env_config.episode_step_limit)
+
+
+def _make_pendulum(env_config) -> Environment:
+  return pendulum.Pendulum(observe_velocity=env_config.observe_velocity,
+                           episode_step_limit=env_config.episode_step_limit)
+
+
 _REGISTRY = {'bandit': _make_bandit, 'cue_reward': _make_cue_reward,
-             'two_step': _make_two_step, 'episodic_two_step': _make_episodic_two_step}
+             'two_step': _make_two_step, 'episodic_two_step': _make_episodic_two_step,
+             'memory': _make_memory, 'pendulum': _make_pendulum}
 ENV_NAMES = tuple(_REGISTRY)
 
 
