@@ -13,7 +13,7 @@ import ml_collections
 from absl import logging
 
 from metarl import envs
-from metarl.agents import a3c, td
+from metarl.agents import a3c, rsac, td
 from metarl.analysis import registry as analyses
 from metarl.analysis import value as value_analysis
 from metarl.evaluation import make_evaluator
@@ -27,8 +27,11 @@ def evaluator_key(seed: int, evaluator_id: int):
 
 
 def make_training_evaluator(config):
-  """The jitted `evaluate(params, key)` used by the evaluator and by inline evaluation."""
+  """The jitted `evaluate(params, key)` used by the evaluator and by inline evaluation
+  (for rsac, `params` are the actor's)."""
   env = envs.make(config.env)
+  if config.agent.name == 'rsac':
+    return rsac.make_evaluator(config, env, rsac.make_networks(config, env))
   networks = a3c.make_networks(config, env)
   return make_evaluator(env, a3c.make_actor(networks), config.eval.num_episodes)
 

@@ -13,7 +13,7 @@ train.csv, eval.csv, params.pickle.
 import os
 import sys
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import jax
 from absl import logging
@@ -76,12 +76,19 @@ class Progress:
 class RunLogs:
   """train.csv and eval.csv of a run, and the periodic aggregation of training metrics."""
 
-  def __init__(self, config, start_time: float):
+  def __init__(self, config, start_time: float, train_columns: Sequence[str] = (),
+               latest: Sequence[str] = ()):
+    """`train_columns`: metrics that get a train.csv column from the first row on, even
+    when they were not reported in it (e.g. episode_return before an episode ended);
+    `latest`: metrics logged with their newest value instead of the period's mean."""
+    self._latest = set(latest)
     self._run_dir = config.run_dir
     self._log_every = config.log_every_env_steps
     self._next_log = self._log_every
     self._start = start_time
+    self._columns = list(train_columns)
     self._sums: Dict[str, float] = {}
+    self._counts: Dict[str, int] = {}
     self._count = 0
     self._last_steps, self._last_time = 0, start_time
     self.train: Optional[io.CsvLog] = None
@@ -93,9 +100,12 @@ class RunLogs:
     return time.time() - self._start
 
   def add_train(self, metrics: Dict[str, float], env_steps: int, updates: int) -> None:
-    """Adds one update's metrics; writes a train.csv row once a logging period is over."""
+    """Adds one update's metrics; writes a train.csv row once a logging period is over.
+    Each metric is averaged over the calls that reported it."""
     for k, v in metrics.items():
-      self._sums[k] = self._sums.get(k, 0.0) + float(v)
+      keep = k in self._latest
+      self._sums[k] = (0.0 if keep else self._sums.get(k, 0.0)) + float(v)
+      self._counts[k] = 1 if keep else self._counts.get(k, 0) + 1
     self._count += 1
     if env_steps >= self._next_log:
       self.flush_train(env_steps, updates)
@@ -108,12 +118,13 @@ class RunLogs:
     self.steps_per_sec = (env_steps - self._last_steps) / max(now - self._last_time, 1e-9)
     row = dict(env_steps=env_steps, updates=updates, wall_time=now - self._start,
                env_steps_per_sec=self.steps_per_sec)
-    row.update({k: v / self._count for k, v in sorted(self._sums.items())})
+    row.update({k: float('nan') for k in self._columns})
+    row.update({k: v / self._counts[k] for k, v in sorted(self._sums.items())})
     if self.train is None:
       self.train = io.CsvLog(os.path.join(self._run_dir, 'train.csv'), list(row))
     self.train.write(row)
     logging.info('train: %s', _fmt_row(row))
-    self._sums, self._count = {}, 0
+    self._sums, self._counts, self._count = {}, {}, 0
     self._last_steps, self._last_time = env_steps, now
     while self._next_log <= env_steps:
       self._next_log += self._log_every
@@ -275,11 +286,13 @@ class Trainer:
                               agent=self.config.agent.name))
     return path
 
+  def describe(self) -> str:
+    return (f'{self.agent.total_updates} updates of {self.agent.steps_per_update} steps, '
+            f'{self.config.launch.num_workers} workers')
+
   def run(self) -> str:
-    logging.info('training %s in %s: %d env steps, %d updates of %d steps, %d workers',
-                 self.config.name, self.config.run_dir, self.config.total_env_steps,
-                 self.agent.total_updates, self.agent.steps_per_update,
-                 self.config.launch.num_workers)
+    logging.info('training %s in %s: %d env steps, %s', self.config.name,
+                 self.config.run_dir, self.config.total_env_steps, self.describe())
     try:
       if self.config.launch.num_evaluators:
         self.backend.start(EVALUATOR, evaluator_lib.run_evaluator, self.config, 0)
@@ -318,6 +331,9 @@ def train(config) -> str:
     if config.agent.name == 'td':
       from launch.td_trainer import TDTrainer
       return TDTrainer(config).run()
+    if config.agent.name == 'rsac':
+      from launch.sac_trainer import SACTrainer
+      return SACTrainer(config).run()
     return Trainer(config).run()
   finally:
     logging.get_absl_logger().removeHandler(handler)

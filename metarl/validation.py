@@ -16,10 +16,13 @@ from metarl.envs.bandit import REWARD_STRUCTURES
 from metarl.envs.cue_reward import ITI_DISTRIBUTIONS
 from metarl.io import check_writable_dir
 from metarl.networks.cores import CORE_TYPES
+from metarl.networks.sac import ACTIVATIONS as SAC_ACTIVATIONS
+from metarl.networks.sac import SAC_CORES
 from metarl.networks.value import READOUTS
 
-AGENTS = ('a3c', 'td')
-AGENT_ENVS = {'a3c': ('bandit', 'two_step', 'episodic_two_step'), 'td': ('cue_reward',)}
+AGENTS = ('a3c', 'td', 'rsac')
+AGENT_ENVS = {'a3c': ('bandit', 'two_step', 'episodic_two_step'), 'td': ('cue_reward',),
+              'rsac': ('memory', 'pendulum')}
 BACKENDS = ('mp',)
 MODES = ('train', 'eval')
 SCHEDULES = ('constant', 'linear')
@@ -126,6 +129,13 @@ def validate_env(config) -> None:
     _real_in(config, 'env.omission_prob', 0.0, 1.0)
     _check(config, 'env.reward_in_observation', lambda v: isinstance(v, bool),
            'True or False')
+  elif config.env.name == 'memory':
+    _int_at_least(config, 'env.horizon', 1)
+    _real_in(config, 'env.input_probability', 0.0, 1.0)
+    _int_at_least(config, 'env.episode_step_limit', 1)
+  elif config.env.name == 'pendulum':
+    _check(config, 'env.observe_velocity', lambda v: isinstance(v, bool), 'True or False')
+    _int_at_least(config, 'env.episode_step_limit', 1)
 
 
 def validate_network(config) -> None:
@@ -192,6 +202,67 @@ def validate_td(config) -> None:
   _check(config, 'init_params_path',
          lambda v: isinstance(v, str) and (not v or os.path.isfile(v)),
          "'' or the path of an existing params.pickle is required")
+
+
+def _is_bool(v) -> bool:
+  return isinstance(v, bool)
+
+
+def validate_rsac(config) -> None:
+  """The recurrent SAC agent's network, agent, replay, launch and eval fields."""
+  core = _one_of(config, 'network.core', SAC_CORES)
+  _check(config, 'network.torso_sizes',
+         lambda v: all(_is_int(s) and s >= 1 for s in (v or ())),
+         'a list of layer sizes >= 1 is required (empty for none)')
+  _check(config, 'network.hidden_sizes',
+         lambda v: isinstance(v, (tuple, list)) and len(v) >= 1 and
+         all(_is_int(s) and s >= 1 for s in v),
+         f'one size >= 1 per {core} layer is required, e.g. 16,16')
+  _one_of(config, 'network.activation', tuple(SAC_ACTIVATIONS))
+  _check(config, 'network.critic_prev_action_reward', _is_bool, 'True or False')
+  low = _real_in(config, 'network.log_std_min', -100.0, 10.0)
+  _real_in(config, 'network.log_std_max', low, 10.0, low_open=True)
+  num_envs = _int_at_least(config, 'agent.num_envs', 1)
+  _real_in(config, 'agent.gamma', 0.0, 1.0)
+  _int_at_least(config, 'agent.batch_size', 1)
+  ratio = _real_in(config, 'agent.replay_ratio', 0.0, 1000.0, low_open=True)
+  unroll = _int_at_least(config, 'agent.unroll_length', 1)
+  workers = _int_at_least(config, 'launch.num_workers', 0)
+  steps_per_chunk = num_envs * (unroll if workers else 1)
+  ticks = ratio * steps_per_chunk
+  if abs(ticks - round(ticks)) > 1e-9 or round(ticks) < 1:
+    what = ('agent.num_envs * agent.unroll_length' if workers else 'agent.num_envs')
+    raise ConfigError('agent.replay_ratio', ratio,
+                      f'ticks per chunk, replay_ratio * {what} = {ticks:g}, must be a whole '
+                      'number >= 1')
+  _int_at_least(config, 'agent.critic_update_interval', 1)
+  _int_at_least(config, 'agent.actor_update_interval', 1)
+  _int_at_least(config, 'agent.warmup_steps', 0)
+  _int_at_least(config, 'agent.critic_warmup_steps', 0)
+  _int_at_least(config, 'agent.actor_warmup_steps', 0)
+  for name in ('actor_lr', 'critic_lr', 'alpha_lr'):
+    _real_in(config, f'agent.{name}', 0.0, low_open=True)
+  _real_in(config, 'agent.tau', 0.0, 1.0)
+  _real_in(config, 'agent.initial_alpha', 0.0, low_open=True)
+  _check(config, 'agent.adaptive_alpha', _is_bool, 'True or False')
+  _check(config, 'agent.target_entropy', lambda v: v is None or _is_real(v),
+         'a number, or None for -action_dim')
+  _check(config, 'agent.entropy_bonus', _is_bool, 'True or False')
+  _real_in(config, 'agent.max_grad_norm', 0.0)
+  length = _int_at_least(config, 'replay.sequence_length', 1)
+  rows = num_envs * max(1, workers)
+  _check(config, 'replay.capacity', lambda v: _is_int(v) and v // rows >= length + 1,
+         f'an integer of at least (sequence_length + 1) * {rows} env copies = '
+         f'{(length + 1) * rows} steps is required')
+  if core == 'mlp' and length != 1:
+    raise ConfigError('replay.sequence_length', length,
+                      "network.core 'mlp' has no memory: use 1 (single transitions)")
+  for name in ('random_seq_length', 'always_sample_from_initial_state',
+               'include_first_step_in_targets', 'mask_non_terminal'):
+    _check(config, f'replay.{name}', _is_bool, 'True or False')
+  _real_in(config, 'replay.nominal_seq_length_prob', 0.0, 1.0)
+  _int_at_least(config, 'eval.num_sequences', 1)
+  _int_at_least(config, 'eval.sequence_length', 1)
 
 
 def _validate_freeze(config) -> None:
@@ -268,8 +339,11 @@ def validate(config) -> None:
       return
     _int_at_least(config, 'total_env_steps', 1)
     _int_at_least(config, 'log_every_env_steps', 1)
-    validate_network(config)
-    validate_agent(config)
+    if agent == 'rsac':
+      validate_rsac(config)
+    else:
+      validate_network(config)
+      validate_agent(config)
     validate_launch(config)
     _int_at_least(config, 'eval.every_env_steps', 1)
     _int_at_least(config, 'eval.num_episodes', 1)

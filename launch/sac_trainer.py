@@ -1,0 +1,212 @@
+"""The recurrent SAC manager (the learner) and its worker loop.
+
+  launch.num_workers == 0: acting, replay insertion and learning run here,
+    `launch.updates_per_call` env-step iterations fused per jitted call.
+  launch.num_workers > 0: each spawned worker steps `agent.num_envs` environments with the
+    newest actor params it has and sends chunks of `agent.unroll_length` steps; the manager
+    adds a chunk to the worker's replay rows, runs `replay_ratio` ticks per env step it
+    holds (one jitted scan) and sends that worker the new actor params.
+Evaluation (inline or in the evaluator process) runs the deterministic policy; on the
+memory task it also measures seed 004's accuracy. Files: as the other agents, with
+train.csv columns for the critic, actor and temperature losses, alpha, entropy, Q, the
+replay size and the mean return of the episodes that ended.
+"""
+
+import math
+import os
+import time
+from typing import Any, Dict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from launch import manager
+from launch.backends import ChildFailed, make_backend
+from metarl import envs, io
+from metarl.agents import rsac
+from metarl.replay import sequence as replay_lib
+
+TRAIN_COLUMNS = ('episode_return', 'critic_loss', 'actor_loss', 'alpha_loss', 'alpha',
+                 'entropy', 'q_mean', 'target_mean', 'critic_updates', 'actor_updates',
+                 'replay_size')
+
+
+def worker_key(seed: int, worker_id: int):
+  return jax.random.fold_in(jax.random.PRNGKey(seed), 1000 + worker_id)
+
+
+def num_rows(config) -> int:
+  """Replay rows: one per environment copy of the run."""
+  return config.agent.num_envs * max(1, config.launch.num_workers)
+
+
+def ticks_per_chunk(config) -> int:
+  steps = config.agent.num_envs * (config.agent.unroll_length if config.launch.num_workers
+                                   else 1)
+  return int(round(config.agent.replay_ratio * steps))
+
+
+class SACTrainer(manager.Trainer):
+  """State and bookkeeping of one recurrent SAC run."""
+
+  def __init__(self, config):  # pylint: disable=super-init-not-called
+    self.config = config
+    self.env = envs.make(config.env)
+    self.networks = rsac.make_networks(config, self.env)
+    self.learner = rsac.make_learner(self.networks, rsac.learner_config(config, self.env),
+                                     ticks_per_chunk(config))
+    learner_key, act_key, self.train_key = jax.random.split(jax.random.PRNGKey(config.seed),
+                                                            3)
+    self.state = self.learner.init(learner_key)
+    self.act_key = act_key
+    rows = num_rows(config)
+    self.replay = replay_lib.init(rows, config.replay.capacity // rows,
+                                  self.env.spec.observation_shape, self.env.spec.action_dim)
+    self._add = jax.jit(replay_lib.add)
+    self.env_steps = 0
+    self.updates = 0
+    self.start = time.time()
+    self.logs = manager.RunLogs(config, self.start, train_columns=TRAIN_COLUMNS,
+                                 latest=('alpha', 'replay_size'))
+    self.progress = manager.Progress(config.total_env_steps)
+    self.backend = make_backend(config)
+    self._next_eval = config.eval.every_env_steps
+    self._inline_eval = None
+    self._last_eval_version = -1
+    self._evaluated_version = -1
+    self._calls = 0
+
+  def describe(self) -> str:
+    return (f'recurrent SAC, {num_rows(self.config)} env copies, replay ratio '
+            f'{self.config.agent.replay_ratio}, {self.config.launch.num_workers} workers')
+
+  def _params_message(self) -> Dict[str, Any]:
+    return dict(params=io.to_numpy(self.state.params.actor), version=self.updates,
+                env_steps=self.env_steps, wall_time=self.logs.elapsed())
+
+  def _next_key(self):
+    self._calls += 1
+    return jax.random.fold_in(self.train_key, self._calls)
+
+  def _record(self, metrics: Dict[str, Any], ticks: int) -> None:
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    metrics.update(rsac.episode_stats(metrics))
+    for name in ('critic_updates', 'actor_updates'):  # per tick, not averaged over calls
+      metrics[name] = metrics[name] / max(ticks, 1)
+    metrics['replay_size'] = float(replay_lib.size(self.replay))
+    self.updates += ticks
+    self.after_update(metrics)
+
+  # Single process ----------------------------------------------------------------------
+
+  def train_in_process(self) -> None:
+    cfg = self.config
+    num_envs = cfg.agent.num_envs
+    actor = rsac.make_actor(self.env, self.networks, num_envs, cfg.agent.warmup_steps)
+    act_state = actor.init(self.act_key)
+    ticks = ticks_per_chunk(cfg)
+    total_iterations = math.ceil(cfg.total_env_steps / num_envs)
+    per_call = min(cfg.launch.updates_per_call, total_iterations)
+    runs = {}
+    done = 0
+    while done < total_iterations:
+      n = min(per_call, total_iterations - done)
+      args = (self.state, act_state, self.replay, jnp.int32(self.env_steps),
+              self._next_key())
+      if n not in runs:
+        t = time.monotonic()
+        runs[n] = rsac.make_in_process_train(actor, self.learner, num_envs, ticks,
+                                             n).lower(*args).compile()
+        logging.info('compiled the training call (%d env-step iterations) in %.2fs', n,
+                     time.monotonic() - t)
+      self.state, act_state, self.replay, metrics = runs[n](*args)
+      done += n
+      self.env_steps += n * num_envs
+      self._record(metrics, n * ticks)
+      self._poll_evaluator()
+
+  # Workers -----------------------------------------------------------------------------
+
+  def handle(self, message) -> None:
+    if message is None:
+      return
+    if message['kind'] == 'eval':
+      self.record_eval(message)
+      return
+    if message['kind'] != 'chunk':
+      return
+    worker = message['worker']
+    b = self.config.agent.num_envs
+    rows = jnp.arange(worker * b, (worker + 1) * b)
+    self.replay = self._add(self.replay, rows, message['steps'])
+    self.env_steps += message['env_steps']
+    self.state, metrics = self.learner.train(self.state, self.replay,
+                                             jnp.int32(self.env_steps), self._next_key())
+    metrics = dict(metrics, **message['stats'])
+    self._record(metrics, ticks_per_chunk(self.config))
+
+  def train_distributed(self) -> None:
+    names = [f'worker-{i}' for i in range(self.config.launch.num_workers)]
+    for i, name in enumerate(names):
+      self.backend.start(name, run_worker, self.config, i)
+    self.publish_to_workers(names)
+    last_chunk = time.monotonic()
+    while self.env_steps < self.config.total_env_steps:
+      message = self.backend.receive(self.config.launch.queue_timeout_s)
+      self.handle(message)
+      if message is not None and message['kind'] == 'chunk':
+        last_chunk = time.monotonic()
+        self.publish_to_workers([message['source']])
+      elif time.monotonic() - last_chunk > self.config.launch.startup_timeout_s:
+        raise ChildFailed(f'no experience from any worker for '
+                          f'{self.config.launch.startup_timeout_s:.0f}s')
+
+  def publish_to_workers(self, names) -> None:
+    message = dict(params=io.to_numpy(self.state.params.actor), version=self.updates,
+                   env_steps=self.env_steps)
+    for name in names:
+      self.backend.publish(name, message)
+
+  def save_params(self) -> str:
+    path = os.path.join(self.config.run_dir, 'params.pickle')
+    params = self.state.params
+    io.save_pickle(path, dict(
+        params=io.to_numpy(dict(actor=params.actor, critic=params.critic,
+                                target_critic=params.target_critic,
+                                log_alpha=params.log_alpha)),
+        config=io.config_to_dict(self.config), env_steps=self.env_steps,
+        updates=self.updates, agent='rsac'))
+    return path
+
+
+def run_worker(ctx, config, worker_id: int) -> None:
+  """A worker loop (runs in a child process; see `launch.backends.mp`): act with the newest
+  actor params, send each chunk of steps with the episode returns that ended in it."""
+  env = envs.make(config.env)
+  networks = rsac.make_networks(config, env)
+  b, t = config.agent.num_envs, config.agent.unroll_length
+  actor = rsac.make_actor(env, networks, b, config.agent.warmup_steps, unroll_length=t)
+  unroll = jax.jit(actor.unroll)
+  state = actor.init(worker_key(config.seed, worker_id))
+  message = None
+  while message is None:
+    if ctx.should_stop():
+      return
+    message = ctx.wait_params(config.launch.queue_timeout_s)
+  local_steps = 0  # env steps of this worker since the params' env_steps
+  version = message['version']
+  while not ctx.should_stop():
+    if message['version'] != version:
+      version, local_steps = message['version'], 0
+    env_steps = message['env_steps'] + local_steps * config.launch.num_workers
+    state, steps, stats = unroll(message['params'], state, jnp.int32(env_steps))
+    local_steps += b * t
+    sent = ctx.send({'kind': 'chunk', 'worker': worker_id, 'version': version,
+                     'steps': jax.tree_util.tree_map(np.asarray, steps),
+                     'stats': {k: float(v) for k, v in jax.device_get(stats).items()},
+                     'env_steps': b * t})
+    if not sent:
+      return
+    message = ctx.poll_params() or message

@@ -1,0 +1,128 @@
+"""Recurrent SAC (seed 004, RLtools): off-policy memory RL with sequence replay.
+
+`make_networks`, `learner_config` and `make_evaluator` build every pure piece from a config;
+`launch/sac_trainer.py` runs them in one process or with worker processes.
+"""
+
+from typing import Callable, Dict, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from metarl.agents.rsac.acting import (ActState, Actor, episode_stats, make_actor,
+                                       make_in_process_train)
+from metarl.agents.rsac.learning import (Learner, LearnerConfig, LearnerState, SACParams,
+                                         make_learner)
+from metarl.agents.rsac.losses import LossConfig
+from metarl.envs import memory
+from metarl.envs.base import Environment
+from metarl.evaluation import make_evaluator as make_episode_evaluator
+from metarl.networks.sac import (SACNetworks, TrunkConfig, deterministic_action,
+                                 make_sac_networks)
+from metarl.replay.sequence import ReplayConfig
+from metarl.rollout import Actor as RolloutActor
+from metarl.types import Array, Params, PRNGKey
+
+
+def make_networks(config, env: Environment) -> SACNetworks:
+  net = config.network
+  return make_sac_networks(
+      env.spec.observation_shape, env.spec.action_dim,
+      TrunkConfig(core=net.core, torso_sizes=tuple(net.torso_sizes),
+                  hidden_sizes=tuple(net.hidden_sizes), activation=net.activation),
+      critic_prev_action_reward=net.critic_prev_action_reward,
+      log_std_min=net.log_std_min, log_std_max=net.log_std_max)
+
+
+def replay_config(config) -> ReplayConfig:
+  r = config.replay
+  return ReplayConfig(sequence_length=r.sequence_length, random_seq_length=r.random_seq_length,
+                      nominal_seq_length_prob=r.nominal_seq_length_prob,
+                      always_sample_from_initial_state=r.always_sample_from_initial_state,
+                      include_first_step_in_targets=r.include_first_step_in_targets,
+                      mask_non_terminal=r.mask_non_terminal)
+
+
+def learner_config(config, env: Environment) -> LearnerConfig:
+  a = config.agent
+  target_entropy = (-float(env.spec.action_dim) if a.target_entropy is None
+                    else float(a.target_entropy))
+  loss = LossConfig(gamma=a.gamma, target_entropy=target_entropy,
+                    entropy_bonus=a.entropy_bonus,
+                    critic_prev_action_reward=config.network.critic_prev_action_reward,
+                    mask_non_terminal=config.replay.mask_non_terminal)
+  return LearnerConfig(
+      loss=loss, replay=replay_config(config), batch_size=a.batch_size, tau=a.tau,
+      initial_alpha=a.initial_alpha, adaptive_alpha=a.adaptive_alpha,
+      critic_update_interval=a.critic_update_interval,
+      actor_update_interval=a.actor_update_interval,
+      critic_warmup_steps=a.critic_warmup_steps, actor_warmup_steps=a.actor_warmup_steps,
+      actor_lr=a.actor_lr, critic_lr=a.critic_lr, alpha_lr=a.alpha_lr,
+      max_grad_norm=a.max_grad_norm)
+
+
+def ticks_per_env_step(config) -> float:
+  return float(config.agent.replay_ratio)
+
+
+def make_rollout_actor(networks: SACNetworks) -> RolloutActor:
+  """The frozen deterministic policy (tanh of the mean) for `metarl.rollout`."""
+
+  def step(params, key, timestep, state):
+    del key
+    (mean, _), state = networks.actor_step(params, timestep.observation, timestep.first,
+                                           state)
+    return deterministic_action(mean), {}, state
+
+  return RolloutActor(initial_state=networks.actor_initial_state, step=step)
+
+
+class EvalResult(NamedTuple):
+  metrics: Dict[str, Array]
+
+
+def make_evaluator(config, env: Environment,
+                   networks: SACNetworks) -> Callable[[Params, PRNGKey], EvalResult]:
+  """Jitted `evaluate(actor_params, key)`: `eval.num_episodes` whole episodes with the
+  deterministic policy (mean_return, the env's metrics) and, on the memory task, seed 004's
+  accuracy: the fraction of `eval.num_sequences` random `eval.sequence_length`-step
+  sequences after which round(H * a) equals the count of ones in the last H bits."""
+  episodes = make_episode_evaluator(env, make_rollout_actor(networks),
+                                    config.eval.num_episodes)
+  is_memory = isinstance(env, memory.Memory)
+
+  @jax.jit
+  def evaluate(actor_params: Params, key: PRNGKey) -> EvalResult:
+    episode_key, seq_key = jax.random.split(key)
+    result = episodes(actor_params, episode_key)
+    metrics = dict(result.metrics)
+    rewards = result.trajectory.reward
+    metrics['mean_return'] = rewards.sum(0).mean()
+    if is_memory:  # the env's per-step measure, then the seed's sequence accuracy
+      metrics['step_accuracy'] = metrics.pop('accuracy')
+      metrics['accuracy'] = sequence_accuracy(
+          networks, actor_params, seq_key, env.horizon,
+          env.default_params().input_probability, config.eval.num_sequences,
+          config.eval.sequence_length)
+    return EvalResult(metrics=metrics)
+
+  return evaluate
+
+
+def sequence_accuracy(networks: SACNetworks, actor_params: Params, key: PRNGKey,
+                      horizon: int, input_probability: float, num_sequences: int,
+                      length: int) -> Array:
+  """Seed 004's accuracy: fraction of random sequences, fed from the zero state, after
+  which round(H * tanh(mean)) equals the number of ones among the last H bits."""
+  bits, counts = memory.random_sequences(key, num_sequences, length, horizon,
+                                         input_probability)
+  reset = jnp.zeros(bits.shape[:2], bool).at[0].set(True)
+  mean, _ = networks.actor_unroll(actor_params, bits, reset)
+  guess = jnp.round(horizon * deterministic_action(mean[-1, :, 0]))
+  return (guess == counts).mean()
+
+
+__all__ = ['ActState', 'Actor', 'EvalResult', 'Learner', 'LearnerConfig', 'LearnerState',
+           'SACParams', 'episode_stats', 'learner_config', 'make_actor',
+           'make_evaluator', 'make_in_process_train', 'make_learner', 'make_networks',
+           'make_rollout_actor', 'replay_config', 'sequence_accuracy', 'ticks_per_env_step']

@@ -1,0 +1,173 @@
+"""The recurrent SAC learner: separate actor, critic and temperature optimizers, Polyak
+targets, update intervals and warm-ups, and `n` training ticks fused in one `lax.scan`.
+
+A tick is one chance to update: the critic trains on ticks divisible by
+`critic_update_interval` once `critic_warmup_steps` env steps were collected, the actor and
+the temperature on ticks divisible by `actor_update_interval` after `actor_warmup_steps`
+(RLtools: every step and every 2nd step, after 1000 and 10000 steps). Critic and actor
+draw their own sequence batches. After every critic update the target critics move by
+`tau` toward the online ones.
+"""
+
+from typing import Any, Callable, Dict, NamedTuple, Tuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from metarl.agents.rsac import losses
+from metarl.networks.sac import SACNetworks
+from metarl.replay import sequence as replay_lib
+from metarl.types import Array, Params, PRNGKey
+
+METRICS = ('critic_loss', 'q_mean', 'target_mean', 'actor_loss', 'entropy', 'alpha_loss',
+           'alpha')
+
+
+class SACParams(NamedTuple):
+  actor: Params
+  critic: Params  # twin critics stacked on a leading axis of 2
+  target_critic: Params
+  log_alpha: Array
+
+
+class LearnerState(NamedTuple):
+  params: SACParams
+  actor_opt: Any
+  critic_opt: Any
+  alpha_opt: Any
+  ticks: Array  # int32: ticks done
+  critic_updates: Array
+  actor_updates: Array
+
+
+class LearnerConfig(NamedTuple):
+  loss: losses.LossConfig
+  replay: replay_lib.ReplayConfig
+  batch_size: int = 4
+  tau: float = 0.005
+  initial_alpha: float = 1.0
+  adaptive_alpha: bool = True
+  critic_update_interval: int = 1
+  actor_update_interval: int = 2
+  critic_warmup_steps: int = 1000
+  actor_warmup_steps: int = 1000
+  actor_lr: float = 1e-4
+  critic_lr: float = 1e-3
+  alpha_lr: float = 1e-3
+  max_grad_norm: float = 0.0  # 0: no clipping
+
+
+class Learner(NamedTuple):
+  init: Callable[[PRNGKey], LearnerState]
+  train: Callable[..., Any]  # (state, replay, env_steps, key) -> (state, metrics)
+  tick: Callable[..., Any]  # one tick, not jitted (for tests)
+
+
+def _adam(lr: float, max_grad_norm: float) -> optax.GradientTransformation:
+  if max_grad_norm > 0:
+    return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(lr))
+  return optax.adam(lr)
+
+
+def make_learner(networks: SACNetworks, config: LearnerConfig, num_ticks: int) -> Learner:
+  """Builds `init` and the jitted `train` that runs `num_ticks` ticks on one replay."""
+  actor_opt = _adam(config.actor_lr, config.max_grad_norm)
+  critic_opt = _adam(config.critic_lr, config.max_grad_norm)
+  alpha_opt = optax.adam(config.alpha_lr)
+
+  def init(key: PRNGKey) -> LearnerState:
+    actor_key, critic_key = jax.random.split(key)
+    actor = networks.actor_init(actor_key)
+    critic = networks.critic_init(critic_key)
+    log_alpha = jnp.asarray(jnp.log(config.initial_alpha), jnp.float32)
+    params = SACParams(actor=actor, critic=critic, target_critic=critic, log_alpha=log_alpha)
+    zero = jnp.zeros((), jnp.int32)
+    return LearnerState(params=params, actor_opt=actor_opt.init(actor),
+                        critic_opt=critic_opt.init(critic), alpha_opt=alpha_opt.init(log_alpha),
+                        ticks=zero, critic_updates=zero, actor_updates=zero)
+
+  def critic_update(state: LearnerState, batch, key) -> Tuple[LearnerState, Dict[str, Array]]:
+    p = state.params
+    grads, metrics = jax.grad(losses.critic_loss, has_aux=True)(
+        p.critic, p.actor, p.target_critic, p.log_alpha, batch, key, networks, config.loss)
+    updates, opt = critic_opt.update(grads, state.critic_opt, p.critic)
+    critic = optax.apply_updates(p.critic, updates)
+    target = optax.incremental_update(critic, p.target_critic, config.tau)
+    params = p._replace(critic=critic, target_critic=target)
+    return state._replace(params=params, critic_opt=opt,
+                          critic_updates=state.critic_updates + 1), metrics
+
+  def actor_update(state: LearnerState, batch, key) -> Tuple[LearnerState, Dict[str, Array]]:
+    p = state.params
+    grads, metrics = jax.grad(losses.actor_loss, has_aux=True)(
+        p.actor, p.critic, p.log_alpha, batch, key, networks, config.loss)
+    updates, opt = actor_opt.update(grads, state.actor_opt, p.actor)
+    actor = optax.apply_updates(p.actor, updates)
+    log_alpha, a_opt = p.log_alpha, state.alpha_opt
+    a_loss = losses.alpha_loss(log_alpha, metrics['logp_mean'], config.loss.target_entropy)
+    if config.adaptive_alpha:
+      a_grad = jax.grad(losses.alpha_loss)(log_alpha, metrics['logp_mean'],
+                                           config.loss.target_entropy)
+      a_updates, a_opt = alpha_opt.update(a_grad, a_opt, log_alpha)
+      log_alpha = optax.apply_updates(log_alpha, a_updates)
+    params = p._replace(actor=actor, log_alpha=log_alpha)
+    out = {'actor_loss': metrics['actor_loss'], 'entropy': metrics['entropy'],
+           'alpha_loss': a_loss}
+    return state._replace(params=params, actor_opt=opt, alpha_opt=a_opt,
+                          actor_updates=state.actor_updates + 1), out
+
+  def tick(state: LearnerState, replay: replay_lib.ReplayState, env_steps: Array,
+           key: PRNGKey) -> Tuple[LearnerState, Dict[str, Array]]:
+    keys = jax.random.split(key, 4)
+    do_critic = ((state.ticks % config.critic_update_interval == 0)
+                 & (env_steps >= config.critic_warmup_steps))
+    do_actor = ((state.ticks % config.actor_update_interval == 0)
+                & (env_steps >= config.actor_warmup_steps))
+
+    def run_critic(s):
+      batch = losses.time_major(replay_lib.sample(keys[0], replay, config.replay,
+                                                  config.batch_size))
+      return critic_update(s, batch, keys[1])
+
+    def skip_critic(s):
+      return s, {k: jnp.zeros(()) for k in ('critic_loss', 'q_mean', 'target_mean')}
+
+    def run_actor(s):
+      batch = losses.time_major(replay_lib.sample(keys[2], replay, config.replay,
+                                                  config.batch_size))
+      return actor_update(s, batch, keys[3])
+
+    def skip_actor(s):
+      return s, {k: jnp.zeros(()) for k in ('actor_loss', 'entropy', 'alpha_loss')}
+
+    state, c_metrics = jax.lax.cond(do_critic, run_critic, skip_critic, state)
+    state, a_metrics = jax.lax.cond(do_actor, run_actor, skip_actor, state)
+    metrics = dict(c_metrics, **a_metrics, alpha=jnp.exp(state.params.log_alpha),
+                   did_critic=do_critic.astype(jnp.float32),
+                   did_actor=do_actor.astype(jnp.float32))
+    return state._replace(ticks=state.ticks + 1), metrics
+
+  def train(state: LearnerState, replay: replay_lib.ReplayState, env_steps: Array,
+            key: PRNGKey) -> Tuple[LearnerState, Dict[str, Array]]:
+    def body(s, k):
+      return tick(s, replay, env_steps, k)
+    state, metrics = jax.lax.scan(body, state, jax.random.split(key, num_ticks))
+    return state, summarize(metrics)
+
+  return Learner(init=jax.jit(init), train=jax.jit(train), tick=tick)
+
+
+def summarize(metrics: Dict[str, Array]) -> Dict[str, Array]:
+  """Means of per-tick metrics over the ticks that updated (sums of the update counts)."""
+  critic_n = metrics['did_critic'].sum()
+  actor_n = metrics['did_actor'].sum()
+  out = {}
+  for k in ('critic_loss', 'q_mean', 'target_mean'):
+    out[k] = metrics[k].sum() / jnp.maximum(critic_n, 1)
+  for k in ('actor_loss', 'entropy', 'alpha_loss'):
+    out[k] = metrics[k].sum() / jnp.maximum(actor_n, 1)
+  out['alpha'] = metrics['alpha'][-1]
+  out['critic_updates'] = critic_n
+  out['actor_updates'] = actor_n
+  return out

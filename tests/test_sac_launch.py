@@ -1,0 +1,134 @@
+"""Recurrent SAC end to end: a short pendulum training that learns, the memory task's
+outputs, a run with a worker process, and config errors before anything starts."""
+
+import csv
+import os
+import pickle
+import runpy
+import subprocess
+import sys
+
+import pytest
+
+from launch.manager import train
+from metarl.validation import ConfigError, validate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PENDULUM = os.path.join(ROOT, 'configs', 'pendulum_sac.py')
+MEMORY = os.path.join(ROOT, 'configs', 'memory_sac.py')
+TRAIN_COLUMNS = {'env_steps', 'updates', 'wall_time', 'env_steps_per_sec', 'episode_return',
+                 'critic_loss', 'actor_loss', 'alpha_loss', 'alpha', 'entropy',
+                 'replay_size'}
+
+
+def load(path, run_dir, **fields):
+  config = runpy.run_path(path)['get_config']()
+  config.run_dir = str(run_dir)
+  for name, value in fields.items():
+    node = config
+    *parents, last = name.split('__')
+    for p in parents:
+      node = node[p]
+    node[last] = value
+  return config
+
+
+def read_csv(path):
+  with open(path) as f:
+    return list(csv.DictReader(f))
+
+
+def test_pendulum_short_training_beats_a_fixed_policy(tmp_path):
+  # A zero-torque or random policy scores about -1200 per 200-step episode.
+  config = load(PENDULUM, tmp_path / 'run', total_env_steps=4000, eval__every_env_steps=2000,
+                log_every_env_steps=1000, launch__updates_per_call=1000)
+  validate(config)
+  train(config)
+  train_rows = read_csv(tmp_path / 'run' / 'train.csv')
+  assert TRAIN_COLUMNS <= set(train_rows[0])
+  assert [int(r['env_steps']) for r in train_rows] == [1000, 2000, 3000, 4000]
+  assert float(train_rows[-1]['replay_size']) == 4000
+  assert float(train_rows[-1]['critic_updates']) == 1.0
+  evals = read_csv(tmp_path / 'run' / 'eval.csv')
+  assert [int(r['env_steps']) for r in evals] == [2000, 4000]
+  assert float(evals[-1]['mean_return']) > -600, evals
+  with open(tmp_path / 'run' / 'params.pickle', 'rb') as f:
+    payload = pickle.load(f)
+  assert payload['agent'] == 'rsac' and payload['env_steps'] == 4000
+  assert set(payload['params']) == {'actor', 'critic', 'target_critic', 'log_alpha'}
+  with open(tmp_path / 'run' / 'log.txt') as f:
+    assert 'compiled the training call' in f.read()
+
+
+def test_memory_run_writes_the_accuracy(tmp_path):
+  config = load(MEMORY, tmp_path / 'run', total_env_steps=300, log_every_env_steps=100,
+                eval__every_env_steps=300, launch__updates_per_call=100,
+                network__torso_sizes=(4,), network__hidden_sizes=(4,),
+                replay__sequence_length=8, agent__warmup_steps=50,
+                agent__critic_warmup_steps=50, agent__actor_warmup_steps=100,
+                env__episode_step_limit=120, eval__num_episodes=2, eval__num_sequences=20)
+  validate(config)
+  train(config)
+  evals = read_csv(tmp_path / 'run' / 'eval.csv')
+  assert len(evals) == 1
+  assert 0.0 <= float(evals[0]['accuracy']) <= 1.0
+  assert {'mean_return', 'step_accuracy'} <= set(evals[0])
+  rows = read_csv(tmp_path / 'run' / 'train.csv')
+  assert float(rows[-1]['episode_return']) < 0  # two 120-step episodes ended
+  assert float(rows[0]['actor_updates']) == 0 and float(rows[-1]['actor_updates']) > 0
+
+
+def test_worker_process_sends_chunks_to_the_learner(tmp_path):
+  run_dir = tmp_path / 'run'
+  result = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'main.py'), f'--config={MEMORY}',
+       f'--config.run_dir={run_dir}', '--config.total_env_steps=400',
+       '--config.launch.num_workers=1', '--config.agent.unroll_length=50',
+       '--config.agent.num_envs=2', '--config.log_every_env_steps=100',
+       '--config.eval.every_env_steps=400', '--config.network.torso_sizes=()',
+       '--config.network.hidden_sizes=(4,)', '--config.replay.sequence_length=8',
+       '--config.agent.warmup_steps=100', '--config.agent.critic_warmup_steps=100',
+       '--config.agent.actor_warmup_steps=100', '--config.eval.num_episodes=1',
+       '--config.env.episode_step_limit=50'],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  rows = read_csv(run_dir / 'train.csv')
+  assert int(rows[-1]['env_steps']) == 400  # 4 chunks of 2 envs x 50 steps
+  assert float(rows[-1]['replay_size']) == 400
+  assert float(rows[-1]['critic_updates']) == 1.0  # replay ratio 1: a tick per env step
+  with open(run_dir / 'log.txt') as f:
+    assert 'started worker-0' in f.read()
+  assert read_csv(run_dir / 'eval.csv')[-1]['accuracy'] != ''
+
+
+@pytest.mark.parametrize('path,field,value,message', [
+    (MEMORY, 'replay__capacity', 40, 'at least (sequence_length + 1)'),
+    (PENDULUM, 'replay__sequence_length', 5, "'mlp' has no memory"),
+    (MEMORY, 'agent__replay_ratio', 0.5, 'whole number'),
+    (MEMORY, 'network__core', 'transformer', "['mlp', 'gru', 'lstm']"),
+    (MEMORY, 'replay__nominal_seq_length_prob', 1.5, '<= 1.0'),
+    (MEMORY, 'agent__tau', 1.5, '<= 1.0'),
+    (MEMORY, 'agent__critic_update_interval', 0, 'integer >= 1'),
+    (MEMORY, 'env__horizon', 0, 'integer >= 1'),
+])
+def test_bad_fields_are_named(tmp_path, path, field, value, message):
+  config = load(path, tmp_path / 'run', **{field: value})
+  with pytest.raises(ConfigError) as e:
+    validate(config)
+  assert message in str(e.value)
+  assert field.replace('__', '.') in str(e.value)
+
+
+def test_agents_and_envs_must_fit(tmp_path):
+  config = runpy.run_path(os.path.join(ROOT, 'configs', 'bandit_train.py'))['get_config']()
+  config.env = load(PENDULUM, tmp_path).env
+  with pytest.raises(ConfigError, match='the a3c agent runs on'):
+    validate(config)
+  config = load(MEMORY, tmp_path)
+  config.agent.name = 'a3c'
+  with pytest.raises(ConfigError, match='the a3c agent runs on'):
+    validate(config)
+  config = runpy.run_path(os.path.join(ROOT, 'configs', 'bandit_train.py'))['get_config']()
+  config.agent.name = 'rsac'
+  with pytest.raises(ConfigError, match=r"the rsac agent runs on \['memory', 'pendulum'\]"):
+    validate(config)
