@@ -39,7 +39,8 @@ class SACNetworks(NamedTuple):
   actor_unroll: Callable[..., Any]  # (params, obs, reset) -> (mean, log_std) [T, B, A]
   critic_unroll: Callable[..., Array]  # (twin params, inputs, reset) -> q [2, T, B]
   actor_initial_state: Callable[[int], Any]
-  actor_step: Callable[..., Any]  # (params, obs [B,D], reset [B], state) -> ((mean, log_std), state)
+  # (params, obs [B, D], reset [B], state) -> ((mean, log_std), state)
+  actor_step: Callable[..., Any]
   recurrent: bool
   critic_input_size: int
 
