@@ -5,6 +5,7 @@ The config's `mode` picks what runs: 'train' (the manager and its processes) or 
 """
 
 import ast
+import os
 import re
 import signal
 import sys
@@ -46,6 +47,19 @@ def parse_flags(argv):
     sys.exit(f'metarl: {where}: the config has no field {key!r}. {hint}'.strip())
 
 
+def enable_compilation_cache() -> None:
+  """Keeps XLA's compiled programs on disk so that a run of a config compiled before (other
+  seeds, a rerun) starts without compiling. METARL_COMPILATION_CACHE names the folder
+  (default ~/.cache/metarl/jax); set it to an empty string to turn the cache off."""
+  path = os.environ.get('METARL_COMPILATION_CACHE',
+                        os.path.join(os.path.expanduser('~'), '.cache', 'metarl', 'jax'))
+  if not path:
+    return
+  import jax
+  jax.config.update('jax_compilation_cache_dir', path)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.2)
+
+
 def _raise_interrupt(signum, frame):
   del signum, frame
   raise KeyboardInterrupt
@@ -60,6 +74,7 @@ def main(argv) -> None:
   except ConfigError as e:
     sys.exit(f'metarl: {e}')
   logging.set_verbosity(logging.INFO)
+  enable_compilation_cache()
   signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops a run like Ctrl-C
   try:
     if config.mode == 'train':

@@ -14,8 +14,6 @@ from absl import logging
 
 from metarl import envs
 from metarl.agents import a3c, rsac, td
-from metarl.analysis import registry as analyses
-from metarl.analysis import value as value_analysis
 from metarl.evaluation import make_evaluator
 from metarl.io import (RunFileError, config_to_dict, load_pickle, save_json,
                        timestamped_dir)
@@ -82,7 +80,13 @@ def run_offline_evaluation(config) -> str:
   Returns:
     The directory written to.
   """
+  # The analyses (and matplotlib) are imported here, off the training path's start-up.
+  from metarl.analysis import registry as analyses
+  from metarl.analysis import value as value_analysis
   params, train_config, payload = load_params(config.params_path)
+  if payload.get('agent') == 'rsac':
+    raise RunFileError(f'{config.params_path}: offline evaluation of rsac params is not '
+                       'available; the training run\'s eval.csv holds its evaluations')
   with config.unlocked():
     config.env = resolve_env(config.env, train_config.env)
   validate_env(config)

@@ -66,9 +66,10 @@ def test_critic_loss_matches_hand_numbers(with_prev):
   # By hand: the policy at both window positions, the next action sampled with the key.
   mean = OBS @ ACTOR_W[:, 0] + ACTOR_B[0]
   log_std = OBS @ ACTOR_W[:, 1] + ACTOR_B[1]
-  next_action = np.asarray(squashed_gaussian(jnp.asarray(mean)[:, None, None],
-                                             jnp.asarray(log_std)[:, None, None]
-                                             ).sample(seed=key))[1, 0, 0]
+  # (a memoryless target network reads only window positions 1..L)
+  next_action = np.asarray(squashed_gaussian(jnp.asarray(mean)[1:, None, None],
+                                             jnp.asarray(log_std)[1:, None, None]
+                                             ).sample(seed=key))[0, 0, 0]
   logp = tanh_gaussian_logp(next_action, mean[1], log_std[1])
   extra_next = [0.3, 1.5] if with_prev else []
   x_next = np.array(list(OBS[1]) + [next_action] + extra_next)

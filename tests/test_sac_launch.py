@@ -79,11 +79,13 @@ def test_memory_run_writes_the_accuracy(tmp_path):
 
 
 def test_worker_process_sends_chunks_to_the_learner(tmp_path):
+  """A worker and an evaluator process; offline evaluation then refuses rsac params."""
   run_dir = tmp_path / 'run'
   result = subprocess.run(
       [sys.executable, os.path.join(ROOT, 'main.py'), f'--config={MEMORY}',
        f'--config.run_dir={run_dir}', '--config.total_env_steps=400',
-       '--config.launch.num_workers=1', '--config.agent.unroll_length=50',
+       '--config.launch.num_workers=1', '--config.launch.num_evaluators=1',
+       '--config.agent.unroll_length=50',
        '--config.agent.num_envs=2', '--config.log_every_env_steps=100',
        '--config.eval.every_env_steps=400', '--config.network.torso_sizes=()',
        '--config.network.hidden_sizes=(4,)', '--config.replay.sequence_length=8',
@@ -97,8 +99,18 @@ def test_worker_process_sends_chunks_to_the_learner(tmp_path):
   assert float(rows[-1]['replay_size']) == 400
   assert float(rows[-1]['critic_updates']) == 1.0  # replay ratio 1: a tick per env step
   with open(run_dir / 'log.txt') as f:
-    assert 'started worker-0' in f.read()
-  assert read_csv(run_dir / 'eval.csv')[-1]['accuracy'] != ''
+    log = f.read()
+  assert 'started worker-0' in log and 'started evaluator-0' in log
+  evals = read_csv(run_dir / 'eval.csv')
+  assert int(evals[-1]['env_steps']) == 400 and evals[-1]['accuracy'] != ''
+  refused = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'main.py'),
+       f"--config={os.path.join(ROOT, 'configs', 'bandit_eval.py')}",
+       f"--config.params_path={run_dir / 'params.pickle'}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert refused.returncode != 0
+  assert 'offline evaluation of rsac params is not available' in refused.stderr
+  assert 'Traceback' not in refused.stderr
 
 
 @pytest.mark.parametrize('path,field,value,message', [

@@ -56,14 +56,19 @@ def critic_loss(critic_params: Params, actor_params: Params, target_params: Para
   steps = batch.steps
   length = batch.critic_mask.shape[0]
   alpha = jnp.exp(log_alpha)
-  mean, log_std = networks.actor_unroll(actor_params, steps.observation, batch.target_reset)
+  # Recurrent targets read the window from position 0 (their history); memoryless ones
+  # only need the next observations, positions 1..L.
+  first = 0 if networks.recurrent else 1
+  obs, reset = steps.observation[first:], batch.target_reset[first:]
+  mean, log_std = networks.actor_unroll(actor_params, obs, reset)
   next_action, next_logp = squashed_gaussian(mean, log_std).sample_and_log_prob(seed=key)
-  target_in = critic_inputs(steps.observation, next_action, steps.prev_action,
-                            steps.prev_reward, config.critic_prev_action_reward)
-  q_target = networks.critic_unroll(target_params, target_in, batch.target_reset).min(0)
+  target_in = critic_inputs(obs, next_action, steps.prev_action[first:],
+                            steps.prev_reward[first:], config.critic_prev_action_reward)
+  q_target = networks.critic_unroll(target_params, target_in, reset).min(0)
   if config.entropy_bonus:
     q_target = q_target - alpha * next_logp
-  target = (steps.reward[:length] + config.gamma * steps.discount[:length] * q_target[1:])
+  q_next = q_target[1 - first:]  # [L, B]: the value after each step
+  target = steps.reward[:length] + config.gamma * steps.discount[:length] * q_next
   target = jax.lax.stop_gradient(target)
   reset = _start_reset(batch)[:length]
   q_in = critic_inputs(steps.observation[:length], steps.action[:length],
