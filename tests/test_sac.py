@@ -221,3 +221,46 @@ def test_twin_critics_are_independent():
   inputs = jnp.ones((5, 3, 4))
   q = nets.critic_unroll(params, inputs, jnp.zeros((5, 3), bool).at[0].set(True))
   assert q.shape == (2, 5, 3) and not math.isclose(float(q[0, -1, 0]), float(q[1, -1, 0]))
+
+
+@pytest.mark.parametrize('include_first', [True, False])
+def test_recurrent_targets_see_the_first_step_only_when_asked(include_first):
+  """include_first_step_in_targets: the target networks' history starts at window
+  position 0 (the first observation changes every target) or at position 1 (it changes
+  none); the online critic always starts at position 0."""
+  nets = make_sac_networks((2,), 1, TrunkConfig(core='gru', hidden_sizes=(6,)))
+  actor = nets.actor_init(jax.random.PRNGKey(0))
+  critic = nets.critic_init(jax.random.PRNGKey(1))
+  target = nets.critic_init(jax.random.PRNGKey(2))
+  window, batch_size = 5, 3
+  rng = np.random.RandomState(0)
+  steps = replay.Steps(
+      observation=jnp.asarray(rng.randn(window, batch_size, 2), jnp.float32),
+      action=jnp.asarray(rng.uniform(-1, 1, (window, batch_size, 1)), jnp.float32),
+      reward=jnp.asarray(rng.randn(window, batch_size), jnp.float32),
+      discount=jnp.ones((window, batch_size)), first=jnp.zeros((window, batch_size), bool),
+      last=jnp.zeros((window, batch_size), bool),
+      prev_action=jnp.zeros((window, batch_size, 1)), prev_reward=jnp.zeros((window, batch_size)))
+  positions = jnp.arange(window)[:, None]
+  reset = (positions == 0) | ((positions == 1) & (not include_first))
+  batch = replay.SequenceBatch(
+      steps=steps, valid=jnp.ones((window, batch_size), bool),
+      critic_mask=jnp.ones((window - 1, batch_size)),
+      actor_mask=jnp.ones((window - 1, batch_size)),
+      target_reset=jnp.broadcast_to(reset, (window, batch_size)),
+      length=jnp.full((batch_size,), window - 1))
+  config = losses.LossConfig(gamma=0.9)
+
+  def targets_and_q(b):
+    _, aux = losses.critic_loss(critic, actor, target, jnp.log(0.1), b,
+                                jax.random.PRNGKey(5), nets, config)
+    return float(aux['target_mean']), float(aux['q_mean'])
+
+  moved = batch._replace(steps=steps._replace(
+      observation=steps.observation.at[0].add(3.0)))
+  (t0, q0), (t1, q1) = targets_and_q(batch), targets_and_q(moved)
+  assert q0 != q1  # the online critic reads position 0
+  if include_first:
+    assert abs(t0 - t1) > 1e-4
+  else:
+    assert t0 == t1
