@@ -245,24 +245,36 @@ class Trainer:
         return
       self.handle(message)
 
+  # What workers run and send (A3C: gradients); subclasses change these.
+  WORK_KIND, WORK_NAME = 'grads', 'gradients'
+
+  def worker_target(self):
+    return worker_lib.run_worker
+
+  def finished(self) -> bool:
+    return self.updates >= self.agent.total_updates
+
+  def worker_message(self) -> Dict[str, Any]:
+    return dict(params=io.to_numpy(self.state.params), version=self.updates)
+
   def train_distributed(self) -> None:
     names = [f'worker-{i}' for i in range(self.config.launch.num_workers)]
     for i, name in enumerate(names):
-      self.backend.start(name, worker_lib.run_worker, self.config, i)
+      self.backend.start(name, self.worker_target(), self.config, i)
     self.publish_to_workers(names)
-    last_grads = time.monotonic()
-    while self.updates < self.agent.total_updates:
+    last_work = time.monotonic()
+    while not self.finished():
       message = self.backend.receive(self.config.launch.queue_timeout_s)
       self.handle(message)
-      if message is not None and message['kind'] == 'grads':
-        last_grads = time.monotonic()
+      if message is not None and message['kind'] == self.WORK_KIND:
+        last_work = time.monotonic()
         self.publish_to_workers([message['source']])
-      elif time.monotonic() - last_grads > self.config.launch.startup_timeout_s:
-        raise ChildFailed(f'no gradients from any worker for '
+      elif time.monotonic() - last_work > self.config.launch.startup_timeout_s:
+        raise ChildFailed(f'no {self.WORK_NAME} from any worker for '
                           f'{self.config.launch.startup_timeout_s:.0f}s')
 
   def publish_to_workers(self, names) -> None:
-    message = dict(params=io.to_numpy(self.state.params), version=self.updates)
+    message = self.worker_message()
     for name in names:
       self.backend.publish(name, message)
 

@@ -23,7 +23,7 @@ import numpy as np
 from absl import logging
 
 from launch import manager
-from launch.backends import ChildFailed, make_backend
+from launch.backends import make_backend
 from metarl import envs, io
 from metarl.agents import rsac
 from metarl.replay import sequence as replay_lib
@@ -147,27 +147,17 @@ class SACTrainer(manager.Trainer):
     metrics = dict(metrics, **message['stats'])
     self._record(metrics, ticks_per_chunk(self.config))
 
-  def train_distributed(self) -> None:
-    names = [f'worker-{i}' for i in range(self.config.launch.num_workers)]
-    for i, name in enumerate(names):
-      self.backend.start(name, run_worker, self.config, i)
-    self.publish_to_workers(names)
-    last_chunk = time.monotonic()
-    while self.env_steps < self.config.total_env_steps:
-      message = self.backend.receive(self.config.launch.queue_timeout_s)
-      self.handle(message)
-      if message is not None and message['kind'] == 'chunk':
-        last_chunk = time.monotonic()
-        self.publish_to_workers([message['source']])
-      elif time.monotonic() - last_chunk > self.config.launch.startup_timeout_s:
-        raise ChildFailed(f'no experience from any worker for '
-                          f'{self.config.launch.startup_timeout_s:.0f}s')
+  WORK_KIND, WORK_NAME = 'chunk', 'experience'
 
-  def publish_to_workers(self, names) -> None:
-    message = dict(params=io.to_numpy(self.state.params.actor), version=self.updates,
-                   env_steps=self.env_steps)
-    for name in names:
-      self.backend.publish(name, message)
+  def worker_target(self):
+    return run_worker
+
+  def finished(self) -> bool:
+    return self.env_steps >= self.config.total_env_steps
+
+  def worker_message(self) -> Dict[str, Any]:
+    return dict(params=io.to_numpy(self.state.params.actor), version=self.updates,
+                env_steps=self.env_steps)
 
   def save_params(self) -> str:
     path = os.path.join(self.config.run_dir, 'params.pickle')

@@ -71,6 +71,13 @@ class Environment(abc.ABC):
     return {'mean_reward_per_step': rewards.mean()}
 
 
+def restart(observation: Array) -> TimeStep:
+  """The time step `reset` returns: `observation` starts an episode, no reward yet."""
+  return TimeStep(observation=observation, reward=jax.numpy.zeros((), jax.numpy.float32),
+                  discount=jax.numpy.ones((), jax.numpy.float32),
+                  first=jax.numpy.ones((), bool), last=jax.numpy.zeros((), bool))
+
+
 def batch_params(params: Any, batch_size: int) -> Any:
   """Stacks one `EnvParams` `batch_size` times, for envs vmapped over params."""
   return jax.tree_util.tree_map(

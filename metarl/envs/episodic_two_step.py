@@ -111,9 +111,7 @@ class EpisodicTwoStep(TwoStep):
     task_obs = jnp.zeros((7,), jnp.float32).at[0].set(1.0)
     observation = self._observation(task_obs, state, jnp.zeros(self.context_size),
                                     jnp.zeros((), bool))
-    return state, TimeStep(observation=observation, reward=jnp.zeros((), jnp.float32),
-                           discount=jnp.ones((), jnp.float32), first=jnp.ones((), bool),
-                           last=jnp.zeros((), bool))
+    return state, base.restart(observation)
 
   def step(self, key: PRNGKey, state: EpisodicTwoStepState, action: Array,
            params: TwoStepParams) -> Tuple[EpisodicTwoStepState, TimeStep]:

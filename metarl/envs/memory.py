@@ -87,10 +87,7 @@ class Memory(base.Environment):
     bit = jax.random.bernoulli(key, params.input_probability)
     window = _push(jnp.zeros((self.horizon,), jnp.int32), bit)
     state = MemoryState(window=window, t=jnp.zeros((), jnp.int32))
-    return state, TimeStep(observation=bit[None].astype(jnp.float32),
-                           reward=jnp.zeros((), jnp.float32),
-                           discount=jnp.ones((), jnp.float32), first=jnp.ones((), bool),
-                           last=jnp.zeros((), bool))
+    return state, base.restart(bit[None].astype(jnp.float32))
 
   def step(self, key: PRNGKey, state: MemoryState, action: Array,
            params: MemoryParams) -> Tuple[MemoryState, TimeStep]:

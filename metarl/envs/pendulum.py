@@ -83,10 +83,7 @@ class Pendulum(base.Environment):
         theta=jax.random.uniform(theta_key, (), jnp.float32, -math.pi, math.pi),
         theta_dot=jax.random.uniform(theta_dot_key, (), jnp.float32, -1.0, 1.0),
         t=jnp.zeros((), jnp.int32))
-    return state, TimeStep(observation=self.observation(state),
-                           reward=jnp.zeros((), jnp.float32),
-                           discount=jnp.ones((), jnp.float32), first=jnp.ones((), bool),
-                           last=jnp.zeros((), bool))
+    return state, base.restart(self.observation(state))
 
   def step(self, key: PRNGKey, state: PendulumState, action: Array,
            params: PendulumParams) -> Tuple[PendulumState, TimeStep]:

@@ -93,9 +93,7 @@ class TwoStep(base.Environment):
     state = TwoStepState(good=jax.random.randint(good_key, (), 0, 2),
                          trial=jnp.zeros((), jnp.int32), **trial_draws(draw_key))
     observation = jnp.zeros((7,), jnp.float32).at[0].set(1.0)  # S0, no action, no reward
-    return state, TimeStep(observation=observation, reward=jnp.zeros((), jnp.float32),
-                           discount=jnp.ones((), jnp.float32), first=jnp.ones((), bool),
-                           last=jnp.zeros((), bool))
+    return state, base.restart(observation)
 
   def step(self, key: PRNGKey, state: TwoStepState, action: Array,
            params: TwoStepParams) -> Tuple[TwoStepState, TimeStep]:
