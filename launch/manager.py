@@ -160,13 +160,18 @@ class Trainer:
     params_key, rollout_key = jax.random.split(jax.random.PRNGKey(config.seed))
     self.state = self.agent.init(params_key)
     self.rollout_key = rollout_key
+    self.start_run()
+
+  def start_run(self, **log_options) -> None:
+    """Counters, logs, progress bar, backend and evaluation schedule of a new run
+    (`log_options` go to `RunLogs`)."""
     self.env_steps = 0
     self.updates = 0
     self.start = time.time()
-    self.logs = RunLogs(config, self.start)
-    self.progress = Progress(config.total_env_steps)
-    self.backend = make_backend(config)
-    self._next_eval = config.eval.every_env_steps
+    self.logs = RunLogs(self.config, self.start, **log_options)
+    self.progress = Progress(self.config.total_env_steps)
+    self.backend = make_backend(self.config)
+    self._next_eval = self.config.eval.every_env_steps
     self._inline_eval = None
     self._last_eval_version = -1
     self._evaluated_version = -1

@@ -23,7 +23,6 @@ import numpy as np
 from absl import logging
 
 from launch import manager
-from launch.backends import make_backend
 from metarl import envs, io
 from metarl.agents import rsac
 from metarl.replay import sequence as replay_lib
@@ -65,18 +64,8 @@ class SACTrainer(manager.Trainer):
     self.replay = replay_lib.init(rows, config.replay.capacity // rows,
                                   self.env.spec.observation_shape, self.env.spec.action_dim)
     self._add = jax.jit(replay_lib.add)
-    self.env_steps = 0
-    self.updates = 0
-    self.start = time.time()
-    self.logs = manager.RunLogs(config, self.start, train_columns=TRAIN_COLUMNS,
-                                 latest=('alpha', 'replay_size'))
-    self.progress = manager.Progress(config.total_env_steps)
-    self.backend = make_backend(config)
-    self._next_eval = config.eval.every_env_steps
-    self._inline_eval = None
-    self._last_eval_version = -1
-    self._evaluated_version = -1
     self._calls = 0
+    self.start_run(train_columns=TRAIN_COLUMNS, latest=('alpha', 'replay_size'))
 
   def describe(self) -> str:
     return (f'recurrent SAC, {num_rows(self.config)} env copies, replay ratio '
