@@ -5,15 +5,18 @@ python benchmarks/sac.py [--parts=a,b,c,d] [--parallel=2] [--memory_sweep=DIR]
                          [--hidden_sweep=DIR]
 
 (a) Pendulum, full observation, configs/pendulum_sac.py as is (MLP 64x64, batch 100,
-    10,000 env steps), seeds 0-4 one after another: process wall time (start to exit), the
-    compile time the trainer logs, and the final mean return (10 deterministic episodes).
+    10,000 env steps), seeds 0-4 one after another: process wall time (start to exit) with
+    no compilation cache (cold: every program compiled) and with a warm one (warm_wall_s),
+    the compile time of the training call the trainer logs (cold), and the final mean
+    return (10 deterministic episodes).
     RLtools: 4.4 s on this machine with MKL (24 s without), about -140.
 (b) Memory H=10, configs/memory_sac.py (200,000 steps), seeds 0-2 with launch/sweep.py:
     seed 004's accuracy (200 random 50-step sequences) and mean return at the end, wall time.
 (c) Pendulum with the velocity hidden, GRU, 50,000 steps (the overrides in HIDDEN below),
     seeds 0-2 with launch/sweep.py: final mean return.
-(d) Memory config for 30,000 env steps with 0, 1 and 2 workers: steady env-steps/s (median
-    of the train.csv rows after the first, which holds start-up and compilation).
+(d) Memory config for 12,000 env steps (actor trained from step 1,000) with 0, 1 and 2
+    workers: steady env-steps/s (median of the train.csv rows after the first, which holds
+    start-up and compilation).
 A finished sweep directory can be given for (b) or (c) instead of running it again.
 Prints a table; writes benchmarks/results/sac.csv (one row per run and one per summary).
 """
@@ -42,7 +45,8 @@ HIDDEN = ['env.observe_velocity=False', 'total_env_steps=50000', 'network.core=g
           'network.torso_sizes=(64,)', 'network.hidden_sizes=(64,)',
           'agent.batch_size=32', 'replay.sequence_length=20', 'replay.capacity=50000',
           'eval.every_env_steps=10000', 'log_every_env_steps=5000']
-COLUMNS = ['part', 'run', 'seed', 'wall_s', 'compile_s', 'env_steps', 'mean_return',
+COLUMNS = ['part', 'run', 'seed', 'wall_s', 'warm_wall_s', 'compile_s', 'env_steps',
+           'mean_return',
            'accuracy', 'env_steps_per_sec']
 
 
@@ -51,12 +55,15 @@ def read_csv(path):
     return list(csv.DictReader(f))
 
 
-def main_py(run_dir, config, overrides, seed):
+def main_py(run_dir, config, overrides, seed, cache=''):
+  """Runs main.py; returns its wall time. `cache`: the XLA compilation cache folder
+  ('' : none, every program compiled afresh)."""
   start = time.time()
   subprocess.run([sys.executable, os.path.join(ROOT, 'main.py'), f'--config={config}',
                   f'--config.run_dir={run_dir}', f'--config.seed={seed}',
                   *[f'--config.{o}' for o in overrides]],
-                 check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                 env=dict(os.environ, METARL_COMPILATION_CACHE=cache))
   return time.time() - start
 
 
@@ -73,11 +80,16 @@ def steady_rate(run_dir):
 
 def part_a(tmp):
   rows = []
+  cache = os.path.join(tmp, 'xla_cache')
   for seed in range(5):
     run_dir = os.path.join(tmp, f'pendulum_{seed}')
-    wall = main_py(run_dir, PENDULUM, [], seed)
+    wall = main_py(run_dir, PENDULUM, [], seed)  # cold: everything compiled
+    warm = main_py(run_dir + '_warm', PENDULUM, [], seed, cache=cache)
+    if seed == 0:  # the first cached run filled the cache
+      warm = main_py(run_dir + '_warm2', PENDULUM, [], seed, cache=cache)
     final = read_csv(os.path.join(run_dir, 'eval.csv'))[-1]
     rows.append(dict(part='a_pendulum_mlp_10k', run='seed', seed=seed, wall_s=wall,
+                     warm_wall_s=warm,
                      compile_s=compile_seconds(run_dir), env_steps=int(final['env_steps']),
                      mean_return=float(final['mean_return']),
                      env_steps_per_sec=steady_rate(run_dir)))
@@ -85,6 +97,7 @@ def part_a(tmp):
   good = sum(r['mean_return'] >= -200 for r in rows)
   rows.append(dict(part='a_pendulum_mlp_10k', run=f'median (>= -200: {good} of 5)',
                    wall_s=statistics.median(r['wall_s'] for r in rows),
+                   warm_wall_s=statistics.median(r['warm_wall_s'] for r in rows),
                    compile_s=statistics.median(r['compile_s'] for r in rows),
                    mean_return=statistics.median(r['mean_return'] for r in rows)))
   return rows
@@ -122,11 +135,12 @@ def part_d(tmp):
   rows = []
   for workers in (0, 1, 2):
     run_dir = os.path.join(tmp, f'workers_{workers}')
-    wall = main_py(run_dir, MEMORY, ['total_env_steps=30000', 'log_every_env_steps=2000',
-                                     'eval.every_env_steps=30000',
+    wall = main_py(run_dir, MEMORY, ['total_env_steps=12000', 'log_every_env_steps=1000',
+                                     'eval.every_env_steps=12000',
+                                     'agent.actor_warmup_steps=1000',
                                      f'launch.num_workers={workers}'], 0)
     rows.append(dict(part='d_memory_throughput', run=f'{workers} workers', seed=0,
-                     wall_s=wall, env_steps=30000, env_steps_per_sec=steady_rate(run_dir)))
+                     wall_s=wall, env_steps=12000, env_steps_per_sec=steady_rate(run_dir)))
     print(rows[-1], flush=True)
   return rows
 
@@ -157,14 +171,16 @@ def main():
   old = [r for r in read_csv(RESULTS) if r['part'][0] not in ''.join(parts)] if (
       os.path.isfile(RESULTS)) else []
   save_csv(RESULTS, old + rows, COLUMNS)
-  print(f'\n{"part":28s} {"run":34s} {"wall_s":>8s} {"compile":>8s} {"return":>9s} '
+  print(f'\n{"part":28s} {"run":34s} {"wall_s":>8s} {"warm_s":>8s} {"compile":>8s} '
+        f'{"return":>9s} '
         f'{"acc":>6s} {"steps/s":>8s}')
   for r in old + rows:
     def num(k, fmt):
       v = r.get(k, '')
       return format(float(v), fmt) if v not in ('', None) else '-'
     print(f'{r["part"]:28s} {str(r["run"]) + " " + str(r.get("seed", "")):34s} '
-          f'{num("wall_s", "8.1f")} {num("compile_s", "8.2f")} {num("mean_return", "9.1f")} '
+          f'{num("wall_s", "8.1f")} {num("warm_wall_s", "8.1f")} {num("compile_s", "8.2f")} '
+          f'{num("mean_return", "9.1f")} '
           f'{num("accuracy", "6.3f")} {num("env_steps_per_sec", "8.0f")}')
   print(f'written to {RESULTS}')
 
