@@ -61,10 +61,6 @@ def learner_config(config, env: Environment) -> LearnerConfig:
       max_grad_norm=a.max_grad_norm)
 
 
-def ticks_per_env_step(config) -> float:
-  return float(config.agent.replay_ratio)
-
-
 def make_rollout_actor(networks: SACNetworks) -> RolloutActor:
   """The frozen deterministic policy (tanh of the mean) for `metarl.rollout`."""
 
@@ -125,4 +121,4 @@ def sequence_accuracy(networks: SACNetworks, actor_params: Params, key: PRNGKey,
 __all__ = ['ActState', 'Actor', 'EvalResult', 'Learner', 'LearnerConfig', 'LearnerState',
            'SACParams', 'episode_stats', 'learner_config', 'make_actor',
            'make_evaluator', 'make_in_process_train', 'make_learner', 'make_networks',
-           'make_rollout_actor', 'replay_config', 'sequence_accuracy', 'ticks_per_env_step']
+           'make_rollout_actor', 'replay_config', 'sequence_accuracy']
