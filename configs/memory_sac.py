@@ -70,7 +70,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.launch.backend = 'mp'
   c.launch.num_workers = 0  # 0: act and learn in this process
   c.launch.num_evaluators = 0  # 0: evaluate inside the manager
-  c.launch.updates_per_call = 1000  # single-process: env steps fused per jitted call
+  c.launch.updates_per_call = 1000  # single process: iterations (num_envs steps) per call
   c.launch.queue_timeout_s = 0.5
   c.launch.startup_timeout_s = 300.0
 
