@@ -178,8 +178,12 @@ class Trainer:
 
   # Evaluation -----------------------------------------------------------------------
 
+  def published_params(self):
+    """The params workers and evaluators receive (all of them for A3C)."""
+    return self.state.params
+
   def _params_message(self) -> Dict[str, Any]:
-    return dict(params=io.to_numpy(self.state.params), version=self.updates,
+    return dict(params=io.to_numpy(self.published_params()), version=self.updates,
                 env_steps=self.env_steps, wall_time=self.logs.elapsed())
 
   def maybe_evaluate(self, final: bool = False) -> None:
@@ -259,9 +263,6 @@ class Trainer:
   def finished(self) -> bool:
     return self.updates >= self.agent.total_updates
 
-  def worker_message(self) -> Dict[str, Any]:
-    return dict(params=io.to_numpy(self.state.params), version=self.updates)
-
   def train_distributed(self) -> None:
     names = [f'worker-{i}' for i in range(self.config.launch.num_workers)]
     for i, name in enumerate(names):
@@ -279,7 +280,8 @@ class Trainer:
                           f'{self.config.launch.startup_timeout_s:.0f}s')
 
   def publish_to_workers(self, names) -> None:
-    message = self.worker_message()
+    message = dict(params=io.to_numpy(self.published_params()), version=self.updates,
+                   env_steps=self.env_steps)
     for name in names:
       self.backend.publish(name, message)
 

@@ -23,6 +23,7 @@ import numpy as np
 from absl import logging
 
 from launch import manager
+from launch import worker as worker_lib
 from metarl import envs, io
 from metarl.agents import rsac
 from metarl.replay import sequence as replay_lib
@@ -30,10 +31,6 @@ from metarl.replay import sequence as replay_lib
 TRAIN_COLUMNS = ('episode_return', 'critic_loss', 'actor_loss', 'alpha_loss', 'alpha',
                  'entropy', 'q_mean', 'target_mean', 'critic_updates', 'actor_updates',
                  'replay_size')
-
-
-def worker_key(seed: int, worker_id: int):
-  return jax.random.fold_in(jax.random.PRNGKey(seed), 1000 + worker_id)
 
 
 def num_rows(config) -> int:
@@ -71,9 +68,8 @@ class SACTrainer(manager.Trainer):
     return (f'recurrent SAC, {num_rows(self.config)} env copies, replay ratio '
             f'{self.config.agent.replay_ratio}, {self.config.launch.num_workers} workers')
 
-  def _params_message(self) -> Dict[str, Any]:
-    return dict(params=io.to_numpy(self.state.params.actor), version=self.updates,
-                env_steps=self.env_steps, wall_time=self.logs.elapsed())
+  def published_params(self):
+    return self.state.params.actor  # workers and evaluators only act
 
   def _next_key(self):
     self._calls += 1
@@ -144,10 +140,6 @@ class SACTrainer(manager.Trainer):
   def finished(self) -> bool:
     return self.env_steps >= self.config.total_env_steps
 
-  def worker_message(self) -> Dict[str, Any]:
-    return dict(params=io.to_numpy(self.state.params.actor), version=self.updates,
-                env_steps=self.env_steps)
-
   def save_params(self) -> str:
     path = os.path.join(self.config.run_dir, 'params.pickle')
     params = self.state.params
@@ -168,12 +160,10 @@ def run_worker(ctx, config, worker_id: int) -> None:
   b, t = config.agent.num_envs, config.agent.unroll_length
   actor = rsac.make_actor(env, networks, b, config.agent.warmup_steps, unroll_length=t)
   unroll = jax.jit(actor.unroll)
-  state = actor.init(worker_key(config.seed, worker_id))
-  message = None
-  while message is None:
-    if ctx.should_stop():
-      return
-    message = ctx.wait_params(config.launch.queue_timeout_s)
+  state = actor.init(worker_lib.worker_key(config.seed, worker_id))
+  message = ctx.first_params(config.launch.queue_timeout_s)
+  if message is None:
+    return
   local_steps = 0  # env steps of this worker since the params' env_steps
   version = message['version']
   while not ctx.should_stop():

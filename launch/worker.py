@@ -22,11 +22,9 @@ def run_worker(ctx, config, worker_id: int) -> None:
   env = envs.make(config.env)
   agent = a3c.make_agent(config, env)
   rollout_state = agent.rollout.init(worker_key(config.seed, worker_id))
-  message = None
-  while message is None:
-    if ctx.should_stop():
-      return
-    message = ctx.wait_params(config.launch.queue_timeout_s)
+  message = ctx.first_params(config.launch.queue_timeout_s)
+  if message is None:
+    return
   while not ctx.should_stop():
     params, version = message['params'], message['version']
     grads, rollout_state, metrics = agent.compute_gradients(params, rollout_state, version)

@@ -50,6 +50,10 @@ def _is_int(v) -> bool:
   return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
+def _is_bool(v) -> bool:
+  return isinstance(v, bool)
+
+
 def _is_real(v) -> bool:
   return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -127,14 +131,14 @@ def validate_env(config) -> None:
       raise ConfigError('env.delay_jitter', jitter,
                         f'the shortest delay ({min(delays)}) minus the jitter must be >= 1')
     _real_in(config, 'env.omission_prob', 0.0, 1.0)
-    _check(config, 'env.reward_in_observation', lambda v: isinstance(v, bool),
+    _check(config, 'env.reward_in_observation', _is_bool,
            'True or False')
   elif config.env.name == 'memory':
     _int_at_least(config, 'env.horizon', 1)
     _real_in(config, 'env.input_probability', 0.0, 1.0)
     _int_at_least(config, 'env.episode_step_limit', 1)
   elif config.env.name == 'pendulum':
-    _check(config, 'env.observe_velocity', lambda v: isinstance(v, bool), 'True or False')
+    _check(config, 'env.observe_velocity', _is_bool, 'True or False')
     _int_at_least(config, 'env.episode_step_limit', 1)
 
 
@@ -145,7 +149,7 @@ def validate_network(config) -> None:
       raise ConfigError('network.core', core, "'episodic_lstm' reads its memory keys from "
                         "the observation of env 'episodic_two_step'")
     _int_at_least(config, 'network.memory_capacity', 1)
-    _check(config, 'agent.retrieval', lambda v: isinstance(v, bool), 'True or False')
+    _check(config, 'agent.retrieval', _is_bool, 'True or False')
   _int_at_least(config, 'network.hidden_size', 1)
   _check(config, 'network.torso_sizes',
          lambda v: all(_is_int(s) and s >= 1 for s in (v or ())),
@@ -188,7 +192,7 @@ def validate_td(config) -> None:
   trials = _int_at_least(config, 'agent.num_trials', 1)
   _check(config, 'agent.batch_size', lambda v: _is_int(v) and 1 <= v <= trials,
          f'an integer from 1 to agent.num_trials ({trials}) is required')
-  _check(config, 'agent.resample_trials', lambda v: isinstance(v, bool), 'True or False')
+  _check(config, 'agent.resample_trials', _is_bool, 'True or False')
   _int_at_least(config, 'agent.epochs', 1)
   _validate_freeze(config)
   _check(config, 'launch.num_workers', lambda v: v == 0,
@@ -198,14 +202,10 @@ def validate_td(config) -> None:
   _int_at_least(config, 'log_every_epochs', 1)
   _int_at_least(config, 'eval.every_epochs', 1)
   _int_at_least(config, 'eval.num_episodes', 1)
-  _check(config, 'eval.analyze_at_end', lambda v: isinstance(v, bool), 'True or False')
+  _check(config, 'eval.analyze_at_end', _is_bool, 'True or False')
   _check(config, 'init_params_path',
          lambda v: isinstance(v, str) and (not v or os.path.isfile(v)),
          "'' or the path of an existing params.pickle is required")
-
-
-def _is_bool(v) -> bool:
-  return isinstance(v, bool)
 
 
 def validate_rsac(config) -> None:
@@ -352,7 +352,7 @@ def validate(config) -> None:
     _check(config, 'params_path', lambda v: isinstance(v, str) and os.path.isfile(v),
            'the path of an existing params.pickle is required')
     _int_at_least(config, 'num_episodes', 1)
-    _check(config, 'log_dynamics', lambda v: isinstance(v, bool), 'True or False')
+    _check(config, 'log_dynamics', _is_bool, 'True or False')
     _validate_run_dir(config, default_parent=os.path.dirname(
         os.path.abspath(config.params_path)))
 

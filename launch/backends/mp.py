@@ -64,6 +64,15 @@ class ChildContext:
       return None
     return self._drain(first)
 
+  def first_params(self, timeout: float) -> Optional[Dict[str, Any]]:
+    """Waits (in `timeout` slices) for the first params message; None if the run stops
+    first."""
+    while not self.should_stop():
+      message = self.wait_params(timeout)
+      if message is not None:
+        return message
+    return None
+
   def send(self, message: Dict[str, Any]) -> bool:
     """Sends to the manager; False if the run stopped before there was room."""
     message = dict(message, source=self.name)

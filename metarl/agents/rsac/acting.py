@@ -63,9 +63,9 @@ def make_actor(env: Environment, networks: SACNetworks, num_envs: int, warmup_st
                              first=ts.first, last=next_ts.last,
                              prev_action=state.prev_action, prev_reward=state.prev_reward)
     episode_return = state.episode_return + next_ts.reward
-    stats = {'return_sum': jnp.where(next_ts.last, episode_return, 0.0).sum(),
-             'episodes': next_ts.last.sum().astype(jnp.float32)}
     ended = next_ts.last
+    stats = {'return_sum': jnp.where(ended, episode_return, 0.0).sum(),
+             'episodes': ended.sum().astype(jnp.float32)}
     new_state = ActState(
         env_state=env_state, timestep=next_ts, core_state=core_state,
         prev_action=jnp.where(ended[:, None], 0.0, action),
@@ -98,11 +98,8 @@ def make_in_process_train(actor: Actor, learner: Learner, num_envs: int,
     replay = replay_lib.add_to_all_rows(replay, jax.tree_util.tree_map(lambda x: x[None],
                                                                      steps))
     env_steps = env_steps + num_envs
-
-    def tick_body(s, k):
-      return learner.tick(s, replay, env_steps, k)
-    learner_state, metrics = jax.lax.scan(tick_body, learner_state,
-                                          jax.random.split(key, ticks_per_iteration))
+    learner_state, metrics = learner.run_ticks(learner_state, replay, env_steps,
+                                               jax.random.split(key, ticks_per_iteration))
     return (learner_state, act_state, replay, env_steps), (metrics, stats)
 
   @jax.jit

@@ -61,7 +61,8 @@ class LearnerConfig(NamedTuple):
 class Learner(NamedTuple):
   init: Callable[[PRNGKey], LearnerState]
   train: Callable[..., Any]  # (state, replay, env_steps, key) -> (state, metrics)
-  tick: Callable[..., Any]  # one tick, not jitted (for tests)
+  # (state, replay, env_steps, keys [n]) -> (state, per-tick metrics [n]), not jitted
+  run_ticks: Callable[..., Any]
 
 
 def _adam(lr: float, max_grad_norm: float) -> optax.GradientTransformation:
@@ -148,14 +149,18 @@ def make_learner(networks: SACNetworks, config: LearnerConfig, num_ticks: int) -
                    did_actor=do_actor.astype(jnp.float32))
     return state._replace(ticks=state.ticks + 1), metrics
 
-  def train(state: LearnerState, replay: replay_lib.ReplayState, env_steps: Array,
-            key: PRNGKey) -> Tuple[LearnerState, Dict[str, Array]]:
+  def run_ticks(state: LearnerState, replay: replay_lib.ReplayState, env_steps: Array,
+                keys: Array) -> Tuple[LearnerState, Dict[str, Array]]:
     def body(s, k):
       return tick(s, replay, env_steps, k)
-    state, metrics = jax.lax.scan(body, state, jax.random.split(key, num_ticks))
+    return jax.lax.scan(body, state, keys)
+
+  def train(state: LearnerState, replay: replay_lib.ReplayState, env_steps: Array,
+            key: PRNGKey) -> Tuple[LearnerState, Dict[str, Array]]:
+    state, metrics = run_ticks(state, replay, env_steps, jax.random.split(key, num_ticks))
     return state, summarize(metrics)
 
-  return Learner(init=jax.jit(init), train=jax.jit(train), tick=tick)
+  return Learner(init=jax.jit(init), train=jax.jit(train), run_ticks=run_ticks)
 
 
 def summarize(metrics: Dict[str, Array]) -> Dict[str, Array]:
