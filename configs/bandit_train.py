@@ -26,12 +26,16 @@ def get_config() -> ml_collections.ConfigDict:
   c.network.core = 'lstm'  # lstm | gru
   c.network.hidden_size = 48
   c.network.torso_sizes = ()
+  c.network.value_core = 'shared'  # shared (one core, two heads) | separate (own core)
 
   c.agent = ml_collections.ConfigDict()
   c.agent.name = 'a3c'
   c.agent.num_envs = 64  # environments stepped together per rollout
   c.agent.unroll_length = 10
   c.agent.n_step = 10
+  c.agent.advantage = 'kstep'  # mc | baseline | kstep (K = n_step) | gae | immediate
+  c.agent.gae_lambda = 0.95  # lambda of 'gae'
+  c.agent.reset_each_unroll = False  # False: chunks continue episodes (truncated BPTT)
   c.agent.gamma = 0.9
   c.agent.value_coef = 0.05
   c.agent.entropy_coef = 0.05

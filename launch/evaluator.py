@@ -7,11 +7,13 @@ the environment's episode metrics back; the manager writes them to eval.csv.
 """
 
 import os
+from typing import Callable, Dict
 
 import jax
 import ml_collections
 from absl import logging
 
+from metarl import curriculum as curriculum_lib
 from metarl import envs
 from metarl.agents import a3c, rsac, td
 from metarl.evaluation import make_evaluator
@@ -24,14 +26,37 @@ def evaluator_key(seed: int, evaluator_id: int):
   return jax.random.fold_in(jax.random.PRNGKey(seed), 2000 + evaluator_id)
 
 
-def make_training_evaluator(config):
-  """The jitted `evaluate(params, key)` used by the evaluator and by inline evaluation
-  (for rsac, `params` are the actor's)."""
+def _floats(metrics) -> Dict[str, float]:
+  return {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+
+def make_training_evaluator(config) -> Callable[..., Dict[str, float]]:
+  """`evaluate(params, key, env_overrides=None) -> {metric: float}`, used by the evaluator
+  and by inline evaluation (for rsac, `params` are the actor's).
+
+  With a curriculum, `env_overrides` holds its current value: the metrics are measured
+  there, the value is reported under the field's name, and the same metrics at the target
+  (the env config's value) are reported with a 'target_' prefix.
+  """
   env = envs.make(config.env)
   if config.agent.name == 'rsac':
-    return rsac.make_evaluator(config, env, rsac.make_networks(config, env))
+    evaluate_sac = rsac.make_evaluator(config, env, rsac.make_networks(config, env))
+    return lambda params, key, env_overrides=None: _floats(evaluate_sac(params, key).metrics)
   networks = a3c.make_networks(config, env)
-  return make_evaluator(env, a3c.make_actor(networks), config.eval.num_episodes)
+  run = make_evaluator(env, a3c.make_actor(networks), config.eval.num_episodes)
+  curriculum = curriculum_lib.make(config)
+
+  def evaluate(params, key, env_overrides=None):
+    metrics = _floats(run(params, key, env_overrides or None).metrics)
+    if curriculum is None:
+      return metrics
+    value = (env_overrides or {}).get(curriculum.field, curriculum.target)
+    at_target = metrics if value == curriculum.target else _floats(
+        run(params, jax.random.fold_in(key, 1), {curriculum.field: curriculum.target}).metrics)
+    return {curriculum.field: value, **metrics,
+            **{f'target_{k}': v for k, v in at_target.items()}}
+
+  return evaluate
 
 
 def run_evaluator(ctx, config, evaluator_id: int) -> None:
@@ -42,8 +67,8 @@ def run_evaluator(ctx, config, evaluator_id: int) -> None:
     message = ctx.wait_params(config.launch.queue_timeout_s)
     if message is None:
       continue
-    result = evaluate(message['params'], jax.random.fold_in(base_key, message['version']))
-    metrics = {k: float(v) for k, v in jax.device_get(result.metrics).items()}
+    metrics = evaluate(message['params'], jax.random.fold_in(base_key, message['version']),
+                       message.get('env_overrides'))
     ctx.send({'kind': 'eval', 'metrics': metrics,
               **{k: message[k] for k in ('version', 'env_steps', 'wall_time')}})
 

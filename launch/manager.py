@@ -21,8 +21,10 @@ from absl import logging
 from launch import evaluator as evaluator_lib
 from launch import worker as worker_lib
 from launch.backends import ChildFailed, make_backend
+from metarl import curriculum as curriculum_lib
 from metarl import envs, io
 from metarl.agents import a3c
+from metarl.rollout import set_env_params
 
 EVALUATOR = 'evaluator-0'
 
@@ -153,14 +155,19 @@ def _fmt_row(row: Dict[str, Any]) -> str:
 class Trainer:
   """State and bookkeeping of one training run (one manager process)."""
 
+  curriculum: Optional[curriculum_lib.Curriculum] = None  # the A3C config's, if on
+  rollout_state = None  # single-process A3C training's rollout state
+
   def __init__(self, config):
     self.config = config
     self.env = envs.make(config.env)
+    self.curriculum = curriculum_lib.make(config)
     self.agent = a3c.make_agent(config, self.env)
     params_key, rollout_key = jax.random.split(jax.random.PRNGKey(config.seed))
     self.state = self.agent.init(params_key)
     self.rollout_key = rollout_key
-    self.start_run()
+    columns = (self.curriculum.field,) if self.curriculum else ()
+    self.start_run(train_columns=columns, latest=columns)
 
   def start_run(self, **log_options) -> None:
     """Counters, logs, progress bar, backend and evaluation schedule of a new run
@@ -182,9 +189,14 @@ class Trainer:
     """The params workers and evaluators receive (all of them for A3C)."""
     return self.state.params
 
+  def env_overrides(self) -> Dict[str, Any]:
+    """The env params children train and evaluate with now (the curriculum's value)."""
+    return self.curriculum.overrides() if self.curriculum else {}
+
   def _params_message(self) -> Dict[str, Any]:
     return dict(params=io.to_numpy(self.published_params()), version=self.updates,
-                env_steps=self.env_steps, wall_time=self.logs.elapsed())
+                env_steps=self.env_steps, wall_time=self.logs.elapsed(),
+                env_overrides=self.env_overrides())
 
   def maybe_evaluate(self, final: bool = False) -> None:
     """Starts an evaluation if one is due (always when `final`)."""
@@ -203,16 +215,19 @@ class Trainer:
       self._inline_eval = evaluator_lib.make_training_evaluator(self.config)
     key = jax.random.fold_in(evaluator_lib.evaluator_key(self.config.seed, 0),
                              message['version'])
-    metrics = jax.device_get(self._inline_eval(message['params'], key).metrics)
+    metrics = self._inline_eval(message['params'], key, message['env_overrides'])
     self.record_eval(dict(version=self.updates, env_steps=self.env_steps,
-                          wall_time=message['wall_time'],
-                          metrics={k: float(v) for k, v in metrics.items()}))
+                          wall_time=message['wall_time'], metrics=metrics))
 
   def record_eval(self, message: Dict[str, Any]) -> None:
     self._evaluated_version = message['version']
     self.logs.add_eval(message['env_steps'], message['version'], message['wall_time'],
                        message['metrics'])
     self.progress.update(self.env_steps, eval_metrics=message['metrics'])
+    if self.curriculum and self.curriculum.update(message['metrics']):
+      if self.rollout_state is not None:
+        self.rollout_state = set_env_params(self.rollout_state, self.curriculum.overrides())
+      # workers get the new value with their next params (`publish_to_workers`)
 
   def handle(self, message: Optional[Dict[str, Any]]) -> None:
     """Acts on one message from a child (None: nothing arrived in time)."""
@@ -227,6 +242,7 @@ class Trainer:
       self.after_update(message['metrics'])
 
   def after_update(self, metrics: Dict[str, float]) -> None:
+    metrics = dict(metrics, **self.env_overrides())
     self.logs.add_train(metrics, self.env_steps, self.updates)
     self.progress.update(self.env_steps, steps_per_sec=self.logs.steps_per_sec)
     self.maybe_evaluate()
@@ -234,10 +250,11 @@ class Trainer:
   # Training loops ---------------------------------------------------------------------
 
   def train_in_process(self) -> None:
-    rollout_state = self.agent.rollout.init(self.rollout_key)
+    self.rollout_state = self.agent.rollout.init(self.rollout_key)
     steps_per_call = self.agent.steps_per_update * self.config.launch.updates_per_call
     while self.updates < self.agent.total_updates:
-      self.state, rollout_state, metrics = self.agent.train_many(self.state, rollout_state)
+      self.state, self.rollout_state, metrics = self.agent.train_many(self.state,
+                                                                       self.rollout_state)
       self.updates += self.config.launch.updates_per_call
       self.env_steps += steps_per_call
       self.after_update({k: float(v) for k, v in jax.device_get(metrics).items()})
@@ -281,7 +298,7 @@ class Trainer:
 
   def publish_to_workers(self, names) -> None:
     message = dict(params=io.to_numpy(self.published_params()), version=self.updates,
-                   env_steps=self.env_steps)
+                   env_steps=self.env_steps, env_overrides=self.env_overrides())
     for name in names:
       self.backend.publish(name, message)
 

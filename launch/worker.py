@@ -11,6 +11,7 @@ import jax
 from metarl import envs
 from metarl.agents import a3c
 from metarl.io import to_numpy
+from metarl.rollout import set_env_params
 
 
 def worker_key(seed: int, worker_id: int):
@@ -27,6 +28,7 @@ def run_worker(ctx, config, worker_id: int) -> None:
     return
   while not ctx.should_stop():
     params, version = message['params'], message['version']
+    rollout_state = set_env_params(rollout_state, message.get('env_overrides'))
     grads, rollout_state, metrics = agent.compute_gradients(params, rollout_state, version)
     sent = ctx.send({'kind': 'grads', 'version': version, 'grads': to_numpy(grads),
                      'metrics': {k: float(v) for k, v in jax.device_get(metrics).items()},

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, NamedTuple, Optional
 import jax
 
 from metarl.envs.base import Environment
-from metarl.rollout import Actor, Trajectory, make_rollout
+from metarl.rollout import Actor, Trajectory, make_rollout, with_env_params
 from metarl.types import Array, Params, PRNGKey
 
 
@@ -21,8 +21,9 @@ class EvalResult(NamedTuple):
 
 def make_evaluator(env: Environment, actor: Actor, num_episodes: int,
                    env_params: Optional[Any] = None,
-                   num_steps: Optional[int] = None) -> Callable[[Params, PRNGKey], EvalResult]:
-  """Returns a jitted `evaluate(params, key) -> EvalResult`.
+                   num_steps: Optional[int] = None) -> Callable[..., EvalResult]:
+  """Returns a jitted `evaluate(params, key, env_overrides=None) -> EvalResult`;
+  `env_overrides` {field: value} sets `EnvParams` fields (e.g. a curriculum's delay).
 
   Args:
     env: the environment.
@@ -39,8 +40,12 @@ def make_evaluator(env: Environment, actor: Actor, num_episodes: int,
                          record_env_state=True)
 
   @jax.jit
-  def evaluate(params: Params, key: PRNGKey) -> EvalResult:
-    _, trajectory = rollout.unroll(params, rollout.init(key))
+  def evaluate(params: Params, key: PRNGKey,
+               env_overrides: Optional[Dict[str, Any]] = None) -> EvalResult:
+    state = rollout.init(key)
+    if env_overrides:
+      state = rollout.init(key, with_env_params(state.env_params, env_overrides))
+    _, trajectory = rollout.unroll(params, state)
     metrics = env.episode_metrics(trajectory.env_state, trajectory.action,
                                   trajectory.reward)
     return EvalResult(metrics=metrics, trajectory=trajectory)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from metarl.envs.base import Environment, batch_params
+from metarl.envs.base import Environment, batch_params, replace_params
 from metarl.types import Array, Params, PRNGKey, TimeStep
 
 
@@ -34,6 +34,7 @@ class RolloutState(NamedTuple):
   timestep: TimeStep  # [B]: the time step the agent acts on next
   core_state: Any  # [B, ...]: agent state before acting on `timestep`
   key: PRNGKey
+  env_params: Any  # [B, ...] the `EnvParams` episodes are reset with (see `set_env_param`)
 
 
 class Trajectory(NamedTuple):
@@ -52,12 +53,13 @@ class Trajectory(NamedTuple):
 
 
 class Rollout(NamedTuple):
-  init: Callable[[PRNGKey], RolloutState]
+  init: Callable[..., RolloutState]  # (key, params_override=None) -> RolloutState
   unroll: Callable[[Params, RolloutState], Any]  # -> (RolloutState, Trajectory)
 
 
 def make_rollout(env: Environment, actor: Actor, num_envs: int, unroll_length: int,
-                 env_params: Any = None, record_env_state: bool = False) -> Rollout:
+                 env_params: Any = None, record_env_state: bool = False,
+                 reset_each_unroll: bool = False) -> Rollout:
   """Builds the init and unroll functions of a batched rollout (not jitted: callers jit
   at their own boundary, so the unroll can be fused with a loss and an update).
 
@@ -69,6 +71,10 @@ def make_rollout(env: Environment, actor: Actor, num_envs: int, unroll_length: i
     env_params: one `EnvParams` shared by all copies (default: `env.default_params()`), or
       params already batched with a leading [B] axis (e.g. one fixed task per copy).
     record_env_state: also return the env state of every step (for evaluation metrics).
+    reset_each_unroll: start every unroll with new episodes and a fresh recurrent state
+      (whole episodes in one chunk get full BPTT; one longer than the chunk is cut and
+      bootstraps from its value). False: chunks continue the episodes in progress, carrying
+      the recurrent state across (truncated BPTT).
 
   Returns:
     `Rollout(init(key) -> RolloutState, unroll(params, state) -> (state, Trajectory))`.
@@ -82,26 +88,35 @@ def make_rollout(env: Environment, actor: Actor, num_envs: int, unroll_length: i
   v_reset = jax.vmap(env.reset)
   v_step = jax.vmap(env.step)
 
-  def init(key: PRNGKey) -> RolloutState:
+  def init(key: PRNGKey, params_override: Any = None) -> RolloutState:
+    """A fresh state; `params_override` replaces the env params (same structure)."""
+    batched = env_params if params_override is None else params_override
     key, reset_key = jax.random.split(key)
-    env_state, timestep = v_reset(jax.random.split(reset_key, num_envs), env_params)
-    return RolloutState(env_state=env_state, timestep=timestep,
-                        core_state=actor.initial_state(num_envs), key=key)
+    env_state, timestep = v_reset(jax.random.split(reset_key, num_envs), batched)
+    state = RolloutState(env_state=env_state, timestep=timestep,
+                         core_state=actor.initial_state(num_envs), key=key,
+                         env_params=batched)
+    # Own buffers for every leaf (a reset may hand a params array through unchanged), so a
+    # jitted loop can donate the state.
+    return jax.tree_util.tree_map(jnp.array, state)
 
   def unroll(params: Params, state: RolloutState):
+    if reset_each_unroll:
+      key, init_key = jax.random.split(state.key)
+      state = init(init_key, state.env_params)._replace(key=key)
 
     def one_step(carry: RolloutState, _):
       key, act_key, env_key = jax.random.split(carry.key, 3)
       action, extras, core_state = actor.step(params, act_key, carry.timestep,
                                               carry.core_state)
       env_state, timestep = v_step(jax.random.split(env_key, num_envs), carry.env_state,
-                                   action, env_params)
+                                   action, carry.env_params)
       out = dict(observation=carry.timestep.observation, first=carry.timestep.first,
                  action=action, reward=timestep.reward, discount=timestep.discount,
                  last=timestep.last, extras=extras)
       if record_env_state:
         out['env_state'] = carry.env_state
-      return RolloutState(env_state, timestep, core_state, key), out
+      return RolloutState(env_state, timestep, core_state, key, carry.env_params), out
 
     new_state, out = jax.lax.scan(one_step, state, None, length=unroll_length)
     trajectory = Trajectory(
@@ -114,3 +129,20 @@ def make_rollout(env: Environment, actor: Actor, num_envs: int, unroll_length: i
     return new_state, trajectory
 
   return Rollout(init=init, unroll=unroll)
+
+
+def with_env_params(env_params: Any, overrides: Optional[Dict[str, Any]]) -> Any:
+  """Batched `env_params` with each `EnvParams.<field>` of `overrides` set to its value in
+  every env copy (same shapes and dtypes, so nothing recompiles)."""
+  for field, value in (overrides or {}).items():
+    current = getattr(env_params, field)
+    new = jnp.full(jnp.shape(current), value, jnp.asarray(current).dtype)
+    env_params = replace_params(env_params, **{field: new})
+  return env_params
+
+
+def set_env_params(state: RolloutState, overrides: Optional[Dict[str, Any]]
+                   ) -> RolloutState:
+  """`state` whose episodes reset from now on with `overrides` (e.g. a curriculum's delay);
+  the episodes in progress keep what they were reset with."""
+  return state._replace(env_params=with_env_params(state.env_params, overrides))

@@ -11,17 +11,24 @@ import numbers
 import os
 from typing import Any, Callable, Sequence
 
+import jax
+
+from metarl.agents.a3c.losses import ADVANTAGES
+from metarl import envs
 from metarl.envs import ENV_NAMES
 from metarl.envs.bandit import REWARD_STRUCTURES
+from metarl.envs.base import param_fields
 from metarl.envs.cue_reward import ITI_DISTRIBUTIONS
 from metarl.io import check_writable_dir
 from metarl.networks.cores import CORE_TYPES
+from metarl.networks.policy_value import VALUE_CORES
 from metarl.networks.sac import ACTIVATIONS as SAC_ACTIVATIONS
 from metarl.networks.sac import SAC_CORES
 from metarl.networks.value import READOUTS
 
 AGENTS = ('a3c', 'td', 'rsac')
-AGENT_ENVS = {'a3c': ('bandit', 'two_step', 'episodic_two_step'), 'td': ('cue_reward',),
+AGENT_ENVS = {'a3c': ('bandit', 'two_step', 'episodic_two_step', 'class_query'),
+              'td': ('cue_reward',),
               'rsac': ('memory', 'pendulum')}
 BACKENDS = ('mp',)
 MODES = ('train', 'eval')
@@ -140,6 +147,12 @@ def validate_env(config) -> None:
   elif config.env.name == 'pendulum':
     _check(config, 'env.observe_velocity', _is_bool, 'True or False')
     _int_at_least(config, 'env.episode_step_limit', 1)
+  elif config.env.name == 'class_query':
+    _int_at_least(config, 'env.cue_steps', 1)
+    _int_at_least(config, 'env.delay', 0)
+    _real_in(config, 'env.noise_scale', 0.0)
+    _real_in(config, 'env.reward_correct', -math.inf)
+    _real_in(config, 'env.reward_wrong', -math.inf)
 
 
 def validate_network(config) -> None:
@@ -154,6 +167,7 @@ def validate_network(config) -> None:
   _check(config, 'network.torso_sizes',
          lambda v: all(_is_int(s) and s >= 1 for s in (v or ())),
          'a list of layer sizes >= 1 is required (empty for none)')
+  _one_of(config, 'network.value_core', VALUE_CORES)
 
 
 def _validate_optimizer(config) -> None:
@@ -170,6 +184,9 @@ def validate_agent(config) -> None:
   _int_at_least(config, 'agent.num_envs', 1)
   _int_at_least(config, 'agent.unroll_length', 1)
   _int_at_least(config, 'agent.n_step', 1)
+  _one_of(config, 'agent.advantage', ADVANTAGES)
+  _real_in(config, 'agent.gae_lambda', 0.0, 1.0)
+  _check(config, 'agent.reset_each_unroll', _is_bool, 'True or False')
   _real_in(config, 'agent.gamma', 0.0, 1.0)
   _real_in(config, 'agent.value_coef', 0.0)
   _real_in(config, 'agent.entropy_coef', 0.0)
@@ -177,6 +194,45 @@ def validate_agent(config) -> None:
   _one_of(config, 'agent.entropy_schedule', SCHEDULES)
   _validate_optimizer(config)
   _real_in(config, 'agent.max_grad_norm', 0.0, low_open=True)
+
+
+def validate_curriculum(config) -> None:
+  """`config.curriculum` (optional; A3C only): an integer env params field grown from
+  `start` to the env config's value, stepped on an evaluation metric of the env."""
+  if 'curriculum' not in config:
+    return
+  if not _check(config, 'curriculum.enabled', _is_bool, 'True or False'):
+    return
+  if config.agent.name != 'a3c':
+    raise ConfigError('curriculum.enabled', True, 'a curriculum is available for the a3c '
+                      'agent only')
+  env = envs.make(config.env)
+  params = env.default_params()
+  fields = [f for f in param_fields(params) if jax.numpy.issubdtype(
+      jax.numpy.asarray(getattr(params, f)).dtype, jax.numpy.integer)]
+  if not fields:
+    raise ConfigError('curriculum.enabled', True, f'env {config.env.name!r} has no integer '
+                      'parameter a curriculum can grow (class_query has delay)')
+  field = _one_of(config, 'curriculum.field', fields)
+  target = _get(config, f'env.{field}')
+  _check(config, 'curriculum.start', lambda v: _is_int(v) and 0 <= v <= target,
+         f'an integer from 0 to the target env.{field} ({target}) is required')
+  metrics = metric_names(env)
+  _one_of(config, 'curriculum.metric', metrics)
+  _real_in(config, 'curriculum.threshold', -math.inf)
+  _int_at_least(config, 'curriculum.window', 1)
+  _real_in(config, 'curriculum.growth_factor', 1.0)
+  _int_at_least(config, 'curriculum.min_increment', 1)
+
+
+def metric_names(env) -> list:
+  """The names of `env.episode_metrics` (traced for shapes only, nothing runs)."""
+  def metrics():
+    state, _ = env.reset(jax.random.PRNGKey(0), env.default_params())
+    states = jax.tree_util.tree_map(lambda x: x[None, None], state)
+    actions = jax.numpy.zeros((1, 1), jax.numpy.int32)
+    return env.episode_metrics(states, actions, jax.numpy.zeros((1, 1)))
+  return sorted(jax.eval_shape(metrics))
 
 
 def validate_td(config) -> None:
@@ -344,6 +400,7 @@ def validate(config) -> None:
     else:
       validate_network(config)
       validate_agent(config)
+      validate_curriculum(config)
     validate_launch(config)
     _int_at_least(config, 'eval.every_env_steps', 1)
     _int_at_least(config, 'eval.num_episodes', 1)
@@ -353,6 +410,10 @@ def validate(config) -> None:
            'the path of an existing params.pickle is required')
     _int_at_least(config, 'num_episodes', 1)
     _check(config, 'log_dynamics', _is_bool, 'True or False')
+    if 'delays' in config:
+      _check(config, 'delays', lambda v: isinstance(v, (tuple, list)) and
+             all(_is_int(d) and 0 <= d <= 10_000 for d in v),
+             'a list of delays from 0 to 10000 (empty for the default grid)')
     _validate_run_dir(config, default_parent=os.path.dirname(
         os.path.abspath(config.params_path)))
 

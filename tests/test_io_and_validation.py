@@ -19,7 +19,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ('env.num_arms', 1, 'integer >= 2'),
     ('launch.num_workers', -1, 'integer >= 0'),
     ('env.name', 'slots',
-     "['bandit', 'cue_reward', 'two_step', 'episodic_two_step', 'memory', 'pendulum']"),
+     "['bandit', 'cue_reward', 'two_step', 'episodic_two_step', 'memory', 'pendulum', "
+     "'class_query']"),
     ('env.reward_structure', 'weird', "'independent', 'correlated'"),
     ('agent.gamma', 1.5, '<= 1.0'),
     ('agent.learning_rate', 0.0, '> 0.0'),

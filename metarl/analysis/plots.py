@@ -166,3 +166,16 @@ def training_curves(path: str, curves, metric: str) -> None:
   ax.grid(alpha=0.3)
   ax.legend(fontsize='small')
   _save(fig, path)
+
+
+def success_by_delay(path: str, rows, trained_delay: int) -> None:
+  """Class-query success against the delay; the trained delay and chance marked."""
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  ax.plot([r['delay'] for r in rows], [r['success'] for r in rows], 'o-', color='C0')
+  ax.axhline(0.5, color='gray', ls=':', lw=1, label='chance')
+  ax.axvline(trained_delay, color='C3', ls='--', lw=1, label=f'trained delay {trained_delay}')
+  ax.set_xlabel('delay (noise-only steps before the query)')
+  ax.set_ylabel('success')
+  ax.set_ylim(0.4, 1.02)
+  ax.legend(loc='lower left', fontsize=8)
+  _save(fig, path)

@@ -1,6 +1,6 @@
 """Offline analysis of a frozen agent, chosen by environment name."""
 
-from metarl.analysis import bandit, episodic_two_step, two_step
+from metarl.analysis import bandit, class_query, episodic_two_step, two_step
 
 
 def analyze(config, env, networks, params, out_dir: str) -> dict:
@@ -11,4 +11,6 @@ def analyze(config, env, networks, params, out_dir: str) -> dict:
     return episodic_two_step.analyze(config, env, networks, params, out_dir)
   if config.env.name == 'two_step':
     return two_step.analyze(config, env, networks, params, out_dir)
+  if config.env.name == 'class_query':
+    return class_query.analyze(config, env, networks, params, out_dir)
   raise ValueError(f'no offline analysis for config.env.name={config.env.name!r}')

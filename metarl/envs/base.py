@@ -8,6 +8,7 @@ environment object; numbers that may differ between vmapped copies live in `EnvP
 """
 
 import abc
+import dataclasses
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import jax
@@ -82,3 +83,17 @@ def batch_params(params: Any, batch_size: int) -> Any:
   """Stacks one `EnvParams` `batch_size` times, for envs vmapped over params."""
   return jax.tree_util.tree_map(
       lambda x: jax.numpy.broadcast_to(x, (batch_size,) + jax.numpy.shape(x)), params)
+
+
+def param_fields(params: Any) -> Tuple[str, ...]:
+  """Field names of an `EnvParams` (a NamedTuple or a dataclass)."""
+  if hasattr(params, '_fields'):
+    return tuple(params._fields)
+  return tuple(f.name for f in dataclasses.fields(params))
+
+
+def replace_params(params: Any, **changes) -> Any:
+  """`params` with some fields replaced (a NamedTuple or a dataclass)."""
+  if hasattr(params, '_replace'):
+    return params._replace(**changes)
+  return dataclasses.replace(params, **changes)

@@ -1,6 +1,7 @@
 """Builds an environment from the `config.env` section by name."""
 
-from metarl.envs import bandit, cue_reward, episodic_two_step, memory, pendulum, two_step
+from metarl.envs import (bandit, class_query, cue_reward, episodic_two_step, memory, pendulum,
+                         two_step)
 from metarl.envs.base import Environment
 
 
@@ -45,9 +46,17 @@ def _make_pendulum(env_config) -> Environment:
                            episode_step_limit=env_config.episode_step_limit)
 
 
+def _make_class_query(env_config) -> Environment:
+  return class_query.ClassQuery(
+      cue_steps=env_config.cue_steps, delay=env_config.delay,
+      noise_scale=env_config.noise_scale, reward_correct=env_config.reward_correct,
+      reward_wrong=env_config.reward_wrong)
+
+
 _REGISTRY = {'bandit': _make_bandit, 'cue_reward': _make_cue_reward,
              'two_step': _make_two_step, 'episodic_two_step': _make_episodic_two_step,
-             'memory': _make_memory, 'pendulum': _make_pendulum}
+             'memory': _make_memory, 'pendulum': _make_pendulum,
+             'class_query': _make_class_query}
 ENV_NAMES = tuple(_REGISTRY)
 
 

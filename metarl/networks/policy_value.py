@@ -12,9 +12,12 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
-from metarl.networks.cores import make_core
+from metarl.networks.cores import CORE_TYPES, make_core
 from metarl.networks.episodic import EpisodicInputs, EpisodicLSTM
 from metarl.types import Array, Params, PRNGKey
+
+
+VALUE_CORES = ('shared', 'separate')
 
 
 class PolicyValueOutput(NamedTuple):
@@ -42,13 +45,21 @@ class PolicyValueNetworks(NamedTuple):
 def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int],
                                core_type: str = 'lstm', hidden_size: int = 48,
                                torso_sizes: Sequence[int] = (),
-                               episodic: Optional[EpisodicConfig] = None
-                               ) -> PolicyValueNetworks:
+                               episodic: Optional[EpisodicConfig] = None,
+                               value_core: str = 'shared') -> PolicyValueNetworks:
   """Builds the recurrent actor-critic network as pure functions.
 
   With `episodic`, the core is an `EpisodicLSTM` (DND reinstatement, Ritter et al. 2018)
   whose memory keys and write flag are read from the observation at `episodic.layout`.
+
+  `value_core='shared'`: one core feeds both heads. `'separate'`: the value head reads its
+  own torso and core (seed 003's value memory m^V_t; an LSTM or GRU like the policy's, a
+  plain LSTM beside an episodic core), so value regression does not shape the policy's
+  memory. The recurrent state is then the pair (policy state, value state).
   """
+  if value_core not in VALUE_CORES:
+    raise ValueError(f'value_core must be one of {VALUE_CORES}, got {value_core!r}')
+  separate = value_core == 'separate'
 
   def modules():
     torso = hk.nets.MLP(list(torso_sizes), activate_final=True) if torso_sizes else None
@@ -61,13 +72,23 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
     value_head = hk.Linear(1, name='value')
     return torso, core, policy_head, value_head
 
-  def heads(policy_head, value_head, h):
-    return PolicyValueOutput(logits=policy_head(h), value=value_head(h)[..., 0],
+  def value_modules():
+    torso = (hk.nets.MLP(list(torso_sizes), activate_final=True, name='value_torso')
+             if torso_sizes else None)
+    kind = core_type if core_type in CORE_TYPES else 'lstm'
+    return torso, make_core(kind, hidden_size, name='value_core')
+
+  def heads(policy_head, value_head, h, h_value):
+    return PolicyValueOutput(logits=policy_head(h), value=value_head(h_value)[..., 0],
                              hidden=h)
 
   def embed(torso, obs):
     x = obs.reshape(obs.shape[:-len(observation_shape)] + (-1,)).astype(jnp.float32)
     return torso(x) if torso is not None else x
+
+  def embed_seq(torso, obs):
+    return hk.BatchApply(lambda o: embed(torso, o))(obs) if torso is not None else embed(
+        None, obs)
 
   def core_inputs(x, obs):
     if episodic is None:
@@ -80,19 +101,31 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
 
   def step_fn(obs, first, state):
     torso, core, policy_head, value_head = modules()
-    h, state = core((core_inputs(embed(torso, obs), obs), first), state)
-    return heads(policy_head, value_head, h), state
+    policy_state, value_state = state if separate else (state, None)
+    h, policy_state = core((core_inputs(embed(torso, obs), obs), first), policy_state)
+    if not separate:
+      return heads(policy_head, value_head, h, h), policy_state
+    value_torso, value_core_ = value_modules()
+    h_value, value_state = value_core_((embed(value_torso, obs), first), value_state)
+    return heads(policy_head, value_head, h, h_value), (policy_state, value_state)
 
   def unroll_fn(obs, first, state):
     torso, core, policy_head, value_head = modules()
-    x = hk.BatchApply(lambda o: embed(torso, o))(obs) if torso is not None else embed(
-        None, obs)
-    hs, state = hk.dynamic_unroll(core, (core_inputs(x, obs), first), state)
-    return heads(policy_head, value_head, hs), state
+    policy_state, value_state = state if separate else (state, None)
+    hs, policy_state = hk.dynamic_unroll(
+        core, (core_inputs(embed_seq(torso, obs), obs), first), policy_state)
+    if not separate:
+      return heads(policy_head, value_head, hs, hs), policy_state
+    value_torso, value_core_ = value_modules()
+    hs_value, value_state = hk.dynamic_unroll(
+        value_core_, (embed_seq(value_torso, obs), first), value_state)
+    return heads(policy_head, value_head, hs, hs_value), (policy_state, value_state)
 
   def initial_state_fn(batch_size):
     _, core, _, _ = modules()
-    return core.initial_state(batch_size)
+    if not separate:
+      return core.initial_state(batch_size)
+    return core.initial_state(batch_size), value_modules()[1].initial_state(batch_size)
 
   step_t = hk.without_apply_rng(hk.transform(step_fn))
   unroll_t = hk.without_apply_rng(hk.transform(unroll_fn))

@@ -11,11 +11,12 @@ from metarl.agents.a3c.acting import make_actor
 from metarl.agents.a3c.learning import (TrainingState, init_training_state,
                                         make_learning_fns, make_optimizer)
 from metarl.agents.a3c.losses import make_loss
+from metarl import curriculum as curriculum_lib
 from metarl.agents.optim import linear_or_constant
 from metarl.envs.base import Environment
 from metarl.networks.policy_value import (EpisodicConfig, PolicyValueNetworks,
                                           make_policy_value_networks)
-from metarl.rollout import Actor, Rollout, make_rollout
+from metarl.rollout import Actor, Rollout, make_rollout, with_env_params
 
 
 class A3CAgent(NamedTuple):
@@ -46,7 +47,13 @@ def make_networks(config, env: Environment) -> PolicyValueNetworks:
   return make_policy_value_networks(
       num_actions=spec.num_actions, observation_shape=spec.observation_shape,
       core_type=config.network.core, hidden_size=config.network.hidden_size,
-      torso_sizes=tuple(config.network.torso_sizes), episodic=episodic)
+      torso_sizes=tuple(config.network.torso_sizes), episodic=episodic,
+      value_core=config.network.get('value_core', 'shared'))
+
+
+def start_env_params(config, env: Environment):
+  """The env params training starts with: the curriculum's start value, if one is on."""
+  return with_env_params(env.default_params(), curriculum_lib.start_overrides(config))
 
 
 def make_agent(config, env: Environment) -> A3CAgent:
@@ -58,10 +65,14 @@ def make_agent(config, env: Environment) -> A3CAgent:
   entropy_schedule = linear_or_constant(agent_cfg.entropy_coef, agent_cfg.entropy_coef_end,
                                         agent_cfg.entropy_schedule, total_updates)
   loss_fn = make_loss(networks, gamma=agent_cfg.gamma, n_step=agent_cfg.n_step,
-                      value_coef=agent_cfg.value_coef, entropy_schedule=entropy_schedule)
+                      value_coef=agent_cfg.value_coef, entropy_schedule=entropy_schedule,
+                      advantage=agent_cfg.get('advantage', 'kstep'),
+                      gae_lambda=agent_cfg.get('gae_lambda', 1.0))
   optimizer = make_optimizer(agent_cfg, total_updates)
   actor = make_actor(networks)
-  rollout = make_rollout(env, actor, agent_cfg.num_envs, agent_cfg.unroll_length)
+  rollout = make_rollout(env, actor, agent_cfg.num_envs, agent_cfg.unroll_length,
+                         env_params=start_env_params(config, env),
+                         reset_each_unroll=agent_cfg.get('reset_each_unroll', False))
   compute_gradients, apply_gradients, train_many = make_learning_fns(
       loss_fn, optimizer, rollout, config.launch.updates_per_call)
   return A3CAgent(networks=networks, actor=actor, loss_fn=loss_fn, optimizer=optimizer,

@@ -1,0 +1,58 @@
+"""Offline analysis of a frozen class-query agent (seed 003): success against the delay.
+
+The agent answers `config.num_episodes` fresh episodes at each delay of `config.delays`
+(default: a grid up to twice the trained delay, the trained delay included), so one can see
+how far its memory reaches beyond what it was trained on. Files: success_by_delay.csv
+(delay, success, queries, mean_episode_return), success_by_delay.png, and eval_data.pickle
+with those rows and, at the trained delay, each episode's class, answer and (with
+`config.log_dynamics`) the LSTM activity `hidden` [E, T, H].
+"""
+
+import os
+
+import jax
+import numpy as np
+
+from metarl.agents.a3c import make_actor
+from metarl.analysis import plots
+from metarl.envs.class_query import ClassQuery
+from metarl.evaluation import make_evaluator
+from metarl.io import save_csv, save_pickle
+
+
+def default_delays(trained: int) -> list:
+  grid = [0, 1, 2, 5, 10, 20, 50, 100, 150, 200, 300, 400]
+  return sorted({d for d in grid if d <= 2 * max(trained, 1)} | {trained})
+
+
+def analyze(config, env: ClassQuery, networks, params, out_dir: str) -> dict:
+  """Evaluates at every delay and writes the files above.
+
+  Returns:
+    {'success_at_<delay>': success} for every delay.
+  """
+  delays = sorted(config.get('delays') or ()) or default_delays(env.delay)
+  steps = env.episode_length(max(delays))
+  evaluate = make_evaluator(env, make_actor(networks, record=config.log_dynamics),
+                            config.num_episodes, num_steps=steps)
+  key = jax.random.PRNGKey(config.seed)
+  rows, data = [], {}
+  for delay in delays:
+    result = jax.device_get(evaluate(params, jax.random.fold_in(key, delay),
+                                     {'delay': delay}))
+    m = {k: float(v) for k, v in result.metrics.items()}
+    rows.append(dict(delay=delay, success=m['success'], queries=int(m['queries']),
+                     mean_episode_return=m['mean_episode_return']))
+    if delay == env.delay:  # each column's first episode, at the trained delay
+      traj = result.trajectory
+      query = env.episode_length(delay) - 1
+      data = dict(cls=np.asarray(traj.env_state.cls[0]), answer=2 * np.asarray(
+          traj.action[query]) - 1)
+      data['correct'] = data['cls'] == data['answer']
+      if config.log_dynamics:
+        data['hidden'] = np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1)[:, :query + 1]
+  data['success_by_delay'] = rows
+  save_pickle(os.path.join(out_dir, 'eval_data.pickle'), data)
+  save_csv(os.path.join(out_dir, 'success_by_delay.csv'), rows)
+  plots.success_by_delay(os.path.join(out_dir, 'success_by_delay.png'), rows, env.delay)
+  return {f'success_at_{r["delay"]}': r['success'] for r in rows}
