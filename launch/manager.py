@@ -297,8 +297,7 @@ class Trainer:
                           f'{self.config.launch.startup_timeout_s:.0f}s')
 
   def publish_to_workers(self, names) -> None:
-    message = dict(params=io.to_numpy(self.published_params()), version=self.updates,
-                   env_steps=self.env_steps, env_overrides=self.env_overrides())
+    message = self._params_message()
     for name in names:
       self.backend.publish(name, message)
 
