@@ -34,7 +34,7 @@ class RolloutState(NamedTuple):
   timestep: TimeStep  # [B]: the time step the agent acts on next
   core_state: Any  # [B, ...]: agent state before acting on `timestep`
   key: PRNGKey
-  env_params: Any  # [B, ...] the `EnvParams` episodes are reset with (see `set_env_param`)
+  env_params: Any  # [B, ...] the `EnvParams` episodes are reset with (see `set_env_params`)
 
 
 class Trajectory(NamedTuple):

@@ -7,11 +7,11 @@ optimizer, rollout and the jitted learning functions. The launch layer only call
 import math
 from typing import Any, Callable, NamedTuple
 
+from metarl import curriculum as curriculum_lib
 from metarl.agents.a3c.acting import make_actor
 from metarl.agents.a3c.learning import (TrainingState, init_training_state,
                                         make_learning_fns, make_optimizer)
 from metarl.agents.a3c.losses import make_loss
-from metarl import curriculum as curriculum_lib
 from metarl.agents.optim import linear_or_constant
 from metarl.envs.base import Environment
 from metarl.networks.policy_value import (EpisodicConfig, PolicyValueNetworks,
