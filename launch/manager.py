@@ -318,7 +318,8 @@ class Trainer:
     io.save_pickle(path, dict(params=io.to_numpy(self.state.params),
                               config=io.config_to_dict(self.config),
                               env_steps=self.env_steps, updates=self.updates,
-                              agent=self.config.agent.name))
+                              agent=self.config.agent.name,
+                              env_overrides=self.env_overrides()))
     return path
 
   def describe(self) -> str:

@@ -5,6 +5,7 @@ rule and its use in training (in-process run; worker and evaluator overrides).""
 import csv
 import math
 import os
+import pickle
 
 import jax
 import jax.numpy as jnp
@@ -284,6 +285,8 @@ def test_curriculum_training_grows_the_delay_and_learns(tmp_path):
   delays = [int(r['delay']) for r in evals]
   assert delays[0] == 1 and delays[-1] == 20 and delays == sorted(delays)
   assert int(train[0]['delay']) >= 1 and int(train[-1]['delay']) == 20
+  with open(os.path.join(config.run_dir, 'params.pickle'), 'rb') as f:
+    assert pickle.load(f)['env_overrides'] == {'delay': 20}  # where the curriculum ended
   # learned: the answer at the target delay beats chance (0.5) by a wide margin
   final = np.mean([float(r['target_success']) for r in evals[-3:]])
   assert final >= 0.85, final
