@@ -19,6 +19,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.run_dir = ''  # '' -> runs/<timestamp>_<name>
   c.total_env_steps = 20_000_000
   c.log_every_env_steps = 500_000
+  c.checkpoint_every = 2_000_000  # env steps between checkpoints (0: none)
+  c.keep_checkpoints = 3  # newest checkpoints kept in run_dir/checkpoints
+  c.resume = False  # True: continue the run in run_dir from its newest checkpoint
 
   c.env = ml_collections.ConfigDict()
   c.env.name = 'class_query'

@@ -15,6 +15,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.run_dir = ''  # '' -> runs/<timestamp>_<name>
   c.total_env_steps = 5_000_000  # 50,000 episodes of 100 trials
   c.log_every_env_steps = 250_000
+  c.checkpoint_every = 1_000_000  # env steps between checkpoints (0: none)
+  c.keep_checkpoints = 3  # newest checkpoints kept in run_dir/checkpoints
+  c.resume = False  # True: continue the run in run_dir from its newest checkpoint
 
   c.env = ml_collections.ConfigDict()
   c.env.name = 'two_step'

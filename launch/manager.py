@@ -10,8 +10,11 @@ Evaluation runs in a spawned evaluator (launch.num_evaluators = 1) fed with para
 train.csv, eval.csv, params.pickle.
 """
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any, Dict, Optional, Sequence
 
@@ -21,12 +24,38 @@ from absl import logging
 from launch import evaluator as evaluator_lib
 from launch import worker as worker_lib
 from launch.backends import ChildFailed, make_backend
+from metarl import checkpoint as checkpoint_lib
 from metarl import curriculum as curriculum_lib
 from metarl import envs, io
 from metarl.agents import a3c
 from metarl.rollout import set_env_params
 
 EVALUATOR = 'evaluator-0'
+
+
+class _StopRequest:
+  requested = False
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+  """Within the block, SIGINT and SIGTERM only set `.requested` on the yielded object (the
+  loop stops at its next boundary); outside the main thread nothing changes."""
+  stop = _StopRequest()
+  if threading.current_thread() is not threading.main_thread():
+    yield stop
+    return
+
+  def request(signum, frame):
+    del signum, frame
+    stop.requested = True
+
+  previous = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    yield stop
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
 
 
 def prepare_run_dir(config) -> str:
@@ -101,6 +130,22 @@ class RunLogs:
   def elapsed(self) -> float:
     return time.time() - self._start
 
+  def state_dict(self) -> Dict[str, Any]:
+    """What a checkpoint needs to continue the logs: the period's partial sums."""
+    return dict(sums=dict(self._sums), counts=dict(self._counts), count=self._count,
+                next_log=self._next_log, last_steps=self._last_steps,
+                elapsed=self.elapsed())
+
+  def resume(self, state: Dict[str, Any], env_steps: int) -> None:
+    """Continues from a checkpoint at `env_steps`: rows written after it are dropped (they
+    will be written again), the period's sums and the wall clock go on."""
+    self._sums, self._counts = dict(state['sums']), dict(state['counts'])
+    self._count, self._next_log = state['count'], state['next_log']
+    self._last_steps = state['last_steps']
+    self._start = time.time() - state['elapsed']
+    for name in ('train.csv', 'eval.csv'):
+      io.truncate_csv(os.path.join(self._run_dir, name), env_steps)
+
   def add_train(self, metrics: Dict[str, float], env_steps: int, updates: int) -> None:
     """Adds one update's metrics; writes a train.csv row once a logging period is over.
     Each metric is averaged over the calls that reported it."""
@@ -168,6 +213,8 @@ class Trainer:
     self.rollout_key = rollout_key
     columns = (self.curriculum.field,) if self.curriculum else ()
     self.start_run(train_columns=columns, latest=columns)
+    if config.get('resume', False):
+      self.resume()
 
   def start_run(self, **log_options) -> None:
     """Counters, logs, progress bar, backend and evaluation schedule of a new run
@@ -179,6 +226,7 @@ class Trainer:
     self.progress = Progress(self.config.total_env_steps)
     self.backend = make_backend(self.config)
     self._next_eval = self.config.eval.every_env_steps
+    self._next_checkpoint = self.config.get('checkpoint_every', 0) or None
     self._inline_eval = None
     self._last_eval_version = -1
     self._evaluated_version = -1
@@ -247,18 +295,82 @@ class Trainer:
     self.progress.update(self.env_steps, steps_per_sec=self.logs.steps_per_sec)
     self.maybe_evaluate()
 
+  # Checkpoints ------------------------------------------------------------------------
+
+  def checkpoint_arrays(self) -> Dict[str, Any]:
+    """The array state a checkpoint stores (numpy leaves; see `metarl.checkpoint`)."""
+    arrays = dict(state=checkpoint_lib.tree_leaves(self.state))
+    if self.rollout_state is not None:
+      arrays['rollout_state'] = checkpoint_lib.tree_leaves(self.rollout_state)
+    return arrays
+
+  def restore_arrays(self, arrays: Dict[str, Any], path: str) -> None:
+    self.state = checkpoint_lib.restore_tree(self.state, arrays['state'], 'training state',
+                                             path)
+    if 'rollout_state' in arrays and not self.config.launch.num_workers:
+      template = self.agent.rollout.init(self.rollout_key)
+      self.rollout_state = checkpoint_lib.restore_tree(template, arrays['rollout_state'],
+                                                       'rollout state', path)
+
+  def save_checkpoint(self) -> str:
+    curriculum = self.curriculum
+    payload = dict(env_steps=self.env_steps, updates=self.updates,
+                   next_eval=self._next_eval, next_checkpoint=self._next_checkpoint,
+                   logs=self.logs.state_dict(), arrays=self.checkpoint_arrays(),
+                   curriculum=None if curriculum is None else dict(
+                       value=curriculum.value, history=list(curriculum.history)),
+                   config=io.config_to_dict(self.config), agent=self.config.agent.name)
+    start = time.time()
+    path = checkpoint_lib.save(self.config.run_dir, payload,
+                               self.config.get('keep_checkpoints', 3))
+    logging.info('checkpoint at %d env steps: %s (%.2fs)', self.env_steps, path,
+                 time.time() - start)
+    return path
+
+  def maybe_checkpoint(self) -> None:
+    if self._next_checkpoint is not None and self.env_steps >= self._next_checkpoint:
+      while self._next_checkpoint <= self.env_steps:
+        self._next_checkpoint += self.config.checkpoint_every
+      self.save_checkpoint()
+
+  def resume(self) -> None:
+    """Continues the run in `config.run_dir` from its newest checkpoint."""
+    path = checkpoint_lib.latest(self.config.run_dir)
+    if path is None:
+      raise io.RunFileError(f'{self.config.run_dir}: no checkpoint to resume from')
+    payload = checkpoint_lib.load(path)
+    self.restore_arrays(payload['arrays'], path)
+    self.env_steps, self.updates = payload['env_steps'], payload['updates']
+    self._next_eval, self._next_checkpoint = payload['next_eval'], payload['next_checkpoint']
+    self._last_eval_version = self._evaluated_version = self.updates
+    if self.curriculum is not None and payload.get('curriculum'):
+      self.curriculum.value = payload['curriculum']['value']
+      self.curriculum.history = list(payload['curriculum']['history'])
+      if self.rollout_state is not None:
+        self.rollout_state = set_env_params(self.rollout_state, self.curriculum.overrides())
+    self.logs.resume(payload['logs'], self.env_steps)
+    self.progress.update(self.env_steps)
+    logging.info('resumed from %s at %d env steps', path, self.env_steps)
+
   # Training loops ---------------------------------------------------------------------
 
   def train_in_process(self) -> None:
-    self.rollout_state = self.agent.rollout.init(self.rollout_key)
+    if self.rollout_state is None:
+      self.rollout_state = self.agent.rollout.init(self.rollout_key)
     steps_per_call = self.agent.steps_per_update * self.config.launch.updates_per_call
-    while self.updates < self.agent.total_updates:
-      self.state, self.rollout_state, metrics = self.agent.train_many(self.state,
-                                                                       self.rollout_state)
-      self.updates += self.config.launch.updates_per_call
-      self.env_steps += steps_per_call
-      self.after_update({k: float(v) for k, v in jax.device_get(metrics).items()})
-      self._poll_evaluator()
+    # Ctrl-C / SIGTERM take effect between iterations, so the state, counters and logs a
+    # final checkpoint saves always belong together.
+    with deferred_interrupts() as stop:
+      while self.updates < self.agent.total_updates:
+        self.state, self.rollout_state, metrics = self.agent.train_many(self.state,
+                                                                         self.rollout_state)
+        self.updates += self.config.launch.updates_per_call
+        self.env_steps += steps_per_call
+        self.after_update({k: float(v) for k, v in jax.device_get(metrics).items()})
+        self._poll_evaluator()
+        self.maybe_checkpoint()
+        if stop.requested:
+          raise KeyboardInterrupt
 
   def _poll_evaluator(self) -> None:
     if self.config.launch.num_evaluators:
@@ -340,10 +452,14 @@ class Trainer:
       path = self.save_params()
       self.maybe_evaluate(final=True)
       self.wait_final_eval()
+      if self._next_checkpoint is not None:
+        self.save_checkpoint()
       logging.info('done: %d env steps in %.1fs; params in %s', self.env_steps,
                    self.logs.elapsed(), path)
     except KeyboardInterrupt:
       path = self.save_params()
+      if self._next_checkpoint is not None:
+        self.save_checkpoint()
       logging.warning('interrupted at %d env steps; params saved to %s', self.env_steps,
                       path)
       raise

@@ -86,6 +86,9 @@ class CsvLog:
     self.path = path
     self.columns = list(columns)
     new = not os.path.exists(path) or os.path.getsize(path) == 0
+    if not new:  # a resumed run appends under the header already there
+      with open(path, newline='', encoding='utf-8') as f:
+        self.columns = next(csv.reader(f), self.columns)
     self._file = open(path, 'a', encoding='utf-8', newline='')
     if new:
       self._write_line(self.columns)
@@ -115,6 +118,18 @@ def save_csv(path: str, rows: Iterable[Dict[str, Any]],
   for row in rows:
     writer.writerow([_fmt(row.get(c, '')) for c in columns])
   atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def truncate_csv(path: str, max_env_steps: int) -> None:
+  """Drops the rows of a run's CSV whose env_steps exceed `max_env_steps` (atomically);
+  nothing if the file does not exist."""
+  if not os.path.isfile(path):
+    return
+  with open(path, newline='', encoding='utf-8') as f:
+    reader = csv.DictReader(f)
+    columns = list(reader.fieldnames or [])
+    rows = [r for r in reader if float(r.get('env_steps') or 0) <= max_env_steps]
+  save_csv(path, rows, columns)
 
 
 def _fmt(value: Any) -> Any:

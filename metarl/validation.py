@@ -13,8 +13,8 @@ from typing import Any, Callable, Sequence
 
 import jax
 
+from metarl import checkpoint, envs
 from metarl.agents.a3c.losses import ADVANTAGES
-from metarl import envs
 from metarl.envs import ENV_NAMES
 from metarl.envs.bandit import REWARD_STRUCTURES
 from metarl.envs.base import param_fields
@@ -363,8 +363,25 @@ def validate_launch(config) -> None:
   _real_in(config, 'launch.startup_timeout_s', 0.0, low_open=True)
 
 
+def validate_checkpoints(config) -> None:
+  """`checkpoint_every` (env steps; 0: no checkpoints), `keep_checkpoints`, `resume`."""
+  if 'checkpoint_every' not in config:
+    return
+  _int_at_least(config, 'checkpoint_every', 0)
+  _int_at_least(config, 'keep_checkpoints', 1)
+  if _check(config, 'resume', _is_bool, 'True or False'):
+    run_dir = _check(config, 'run_dir', lambda v: isinstance(v, str) and bool(v),
+                     'resume=True needs the run_dir of the run to continue')
+    if checkpoint.latest(run_dir) is None:
+      raise ConfigError('run_dir', run_dir, 'resume=True needs a run directory with a '
+                        f'checkpoint in {checkpoint.directory(run_dir)}')
+
+
 def _validate_run_dir(config, default_parent: str, field: str = 'run_dir') -> None:
-  """run_dir must be new or empty and writable; if unset, `default_parent` writable."""
+  """run_dir must be new or empty and writable; if unset, `default_parent` writable. A run
+  that resumes (`resume=True`) writes into its own, already checked, directory."""
+  if config.get('resume', False):
+    return
   run_dir = _check(config, field, lambda v: isinstance(v, str), 'a path string is required')
   if run_dir:
     problem = check_writable_dir(run_dir)
@@ -401,6 +418,7 @@ def validate(config) -> None:
       validate_network(config)
       validate_agent(config)
       validate_curriculum(config)
+      validate_checkpoints(config)
     validate_launch(config)
     _int_at_least(config, 'eval.every_env_steps', 1)
     _int_at_least(config, 'eval.num_episodes', 1)

@@ -1,0 +1,76 @@
+"""Checkpoints of a run: `run_dir/checkpoints/ckpt_<env steps>.pickle`.
+
+Each checkpoint is one pickle written atomically (temp file + `os.replace`), so a file with
+the checkpoint name is always complete; the newest `keep` are kept. Array state is stored as
+the list of its numpy leaves and put back into the structure of a freshly built state
+(`restore_tree`), so a checkpoint holds no pickled JAX or Haiku classes and a mismatch
+(another network, another number of envs) is caught with the field named.
+"""
+
+import os
+import re
+from typing import Any, Dict, List, Optional
+
+import jax
+import numpy as np
+
+from metarl import io
+
+CHECKPOINT_DIR = 'checkpoints'
+_NAME = re.compile(r'^ckpt_(\d+)\.pickle$')
+REQUIRED = ('env_steps', 'updates', 'arrays', 'config')
+
+
+def directory(run_dir: str) -> str:
+  return os.path.join(run_dir, CHECKPOINT_DIR)
+
+
+def list_checkpoints(run_dir: str) -> List[str]:
+  """Complete checkpoints of `run_dir`, oldest first."""
+  folder = directory(run_dir)
+  if not os.path.isdir(folder):
+    return []
+  found = [(int(m.group(1)), name) for name in os.listdir(folder)
+           if (m := _NAME.match(name))]
+  return [os.path.join(folder, name) for _, name in sorted(found)]
+
+
+def latest(run_dir: str) -> Optional[str]:
+  paths = list_checkpoints(run_dir)
+  return paths[-1] if paths else None
+
+
+def save(run_dir: str, payload: Dict[str, Any], keep: int) -> str:
+  """Writes `payload` (with 'env_steps') as the newest checkpoint; drops all but `keep`."""
+  os.makedirs(directory(run_dir), exist_ok=True)
+  path = os.path.join(directory(run_dir), f'ckpt_{int(payload["env_steps"]):015d}.pickle')
+  io.save_pickle(path, payload)
+  for old in list_checkpoints(run_dir)[:-keep]:
+    os.unlink(old)
+  return path
+
+
+def load(path: str) -> Dict[str, Any]:
+  """A checkpoint's payload; `io.RunFileError` (one line) if it is not a readable one."""
+  payload = io.load_pickle(path, required_keys=REQUIRED)
+  if not isinstance(payload['arrays'], dict):
+    raise io.RunFileError(f'{path}: not a metarl checkpoint (arrays is not a dict)')
+  return payload
+
+
+def tree_leaves(tree: Any) -> List[np.ndarray]:
+  """The numpy leaves of a pytree of arrays (what a checkpoint stores)."""
+  return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(tree))]
+
+
+def restore_tree(template: Any, leaves: List[np.ndarray], what: str, path: str) -> Any:
+  """`template`'s structure filled with the stored `leaves` (same shapes and dtypes)."""
+  ref = jax.tree_util.tree_leaves(template)
+  shapes = [(np.shape(x), np.asarray(x).dtype) for x in ref]
+  got = [(np.shape(x), np.asarray(x).dtype) for x in leaves]
+  if shapes != got:
+    raise io.RunFileError(f'{path}: its {what} does not fit this config ({len(got)} arrays '
+                          f'vs {len(shapes)} expected, or other shapes): resume with the '
+                          'config the run was started with')
+  treedef = jax.tree_util.tree_structure(template)
+  return jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])

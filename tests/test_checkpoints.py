@@ -1,0 +1,101 @@
+"""Checkpoints and exact resume of a single-process A3C run (issue 7, first part): a run
+stopped by a real SIGINT mid-training and resumed ends bit-identical to one never stopped,
+with train.csv and eval.csv continued without duplicate or missing rows."""
+
+import csv
+import os
+import pickle
+import signal
+
+import jax
+import numpy as np
+import pytest
+
+from configs import bandit_train
+from launch import manager
+from metarl import checkpoint
+from metarl.io import RunFileError
+from metarl.validation import ConfigError, validate
+
+
+def small_config(run_dir):
+  config = bandit_train.get_config()
+  config.run_dir = run_dir
+  config.agent.num_envs, config.agent.unroll_length = 8, 10
+  config.launch.updates_per_call = 5  # 400 env steps per call
+  config.total_env_steps = 4000
+  config.log_every_env_steps = 1200
+  config.checkpoint_every = 1600
+  config.keep_checkpoints = 2
+  config.launch.num_evaluators = 0
+  config.eval.every_env_steps = 800
+  config.eval.num_episodes = 16
+  return config
+
+
+def read_rows(path):
+  with open(path) as f:
+    return list(csv.DictReader(f))
+
+
+def leaves(run_dir):
+  with open(os.path.join(run_dir, 'params.pickle'), 'rb') as f:
+    return jax.tree_util.tree_leaves(pickle.load(f)['params'])
+
+
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+  whole, parts = str(tmp_path / 'whole'), str(tmp_path / 'parts')
+  manager.train(small_config(whole))
+
+  real_make_agent = manager.a3c.make_agent
+  calls = []
+
+  def make_agent_that_gets_ctrl_c(config, env):
+    agent = real_make_agent(config, env)
+
+    def train_many(state, rollout_state):
+      calls.append(1)
+      if len(calls) == 6:  # a real SIGINT while the 6th call runs
+        os.kill(os.getpid(), signal.SIGINT)
+      return agent.train_many(state, rollout_state)
+    return agent._replace(train_many=train_many)
+
+  monkeypatch.setattr(manager.a3c, 'make_agent', make_agent_that_gets_ctrl_c)
+  with pytest.raises(KeyboardInterrupt):
+    manager.train(small_config(parts))
+  monkeypatch.setattr(manager.a3c, 'make_agent', real_make_agent)
+  # the call running when the signal came finished: its state, counters and logs are in
+  # the final checkpoint; only the newest 2 checkpoints are kept
+  names = [os.path.basename(p) for p in checkpoint.list_checkpoints(parts)]
+  assert names == ['ckpt_000000000001600.pickle', 'ckpt_000000000002400.pickle']
+  assert int(read_rows(os.path.join(parts, 'eval.csv'))[-1]['env_steps']) == 2400
+
+  config = small_config(parts)
+  config.resume = True
+  validate(config)
+  manager.train(config)
+
+  for a, b in zip(leaves(whole), leaves(parts), strict=True):
+    np.testing.assert_array_equal(a, b)
+  for name, skip in (('train.csv', {'wall_time', 'env_steps_per_sec'}),
+                     ('eval.csv', {'wall_time'})):
+    rows_a, rows_b = (read_rows(os.path.join(d, name)) for d in (whole, parts))
+    assert [r['env_steps'] for r in rows_a] == [r['env_steps'] for r in rows_b]
+    for ra, rb in zip(rows_a, rows_b):
+      assert {k: v for k, v in ra.items() if k not in skip} == {
+          k: v for k, v in rb.items() if k not in skip}
+  assert os.path.basename(checkpoint.latest(parts)) == 'ckpt_000000000004000.pickle'
+
+
+def test_resume_needs_a_checkpoint_and_refuses_a_foreign_one(tmp_path):
+  config = small_config(str(tmp_path / 'none'))
+  config.resume = True
+  with pytest.raises(ConfigError, match='with a checkpoint'):
+    validate(config)
+  os.makedirs(checkpoint.directory(config.run_dir))
+  with open(os.path.join(checkpoint.directory(config.run_dir),
+                         'ckpt_000000000000010.pickle'), 'wb') as f:
+    f.write(b'not a pickle')
+  validate(config)  # it exists; reading it is what fails, with one line
+  with pytest.raises(RunFileError, match='not a readable metarl pickle'):
+    manager.Trainer(config)
