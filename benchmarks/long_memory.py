@@ -4,9 +4,9 @@ python benchmarks/long_memory.py [--variants=a,b,...] [--seeds=0,1,2] [--paralle
                                  [--runs=DIR]
 
 Trains configs/class_query.py (delay 100, noise 1.0, 5 cue steps, LSTM 32, A2C with 32
-envs, 20M env steps, learning rate 1e-3 decaying linearly to 0) in these variants, each for every seed, and reads the success rate at
-delay 100 over training from eval.csv (the curriculum's `target_success`, or `success` when
-there is no curriculum):
+envs, 20M env steps, learning rate 1e-3 decaying linearly to 0) in these variants, each
+for every seed, and reads the success rate at delay 100 over training from eval.csv (the
+curriculum's `target_success`, or `success` when there is no curriculum):
 
   curriculum        the config as is: curriculum 1 -> 100, separate value core, Psi_t = r_t
                     ('immediate'), whole episodes in one chunk
@@ -20,10 +20,11 @@ Per run: wall time (process start to exit); `first_95_s`, the first wall time at
 evaluation at delay 100 reached 95% success (often while training at short delays: the
 memory they teach carries over); `target_95_s` / `target_95_steps`, the first evaluation
 made while training at delay 100 itself with >= 95% success (the curriculum done); and the
-final success (mean of the last three evaluations, 1,500 episodes; `solved` if >= 95%). Runs go `--parallel` at a time (2 share this machine's two
-cores, so each runs slower than alone). `--runs=DIR` keeps the run directories there and
-reuses the finished ones. Prints a table; writes benchmarks/results/long_memory.csv and
-long_memory.png (success at delay 100 against env steps, one line per run).
+final success (mean of the last three evaluations, 1,500 episodes; `solved` if >= 95%).
+Runs go `--parallel` at a time (2 share this machine's two cores, so each runs slower than
+alone). `--runs=DIR` keeps the run directories there and reuses the finished ones. Prints a
+table; writes benchmarks/results/long_memory.csv and long_memory.png (success at delay 100
+against env steps, one panel per variant, one line per seed).
 """
 
 import argparse
