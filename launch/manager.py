@@ -60,12 +60,14 @@ def deferred_interrupts():
 
 def prepare_run_dir(config) -> str:
   """Creates the run directory (a fresh timestamped one when `config.run_dir` is empty)
-  and writes config.json into it."""
+  and writes config.json into it (a resumed run keeps its own)."""
   with config.unlocked():
     if not config.run_dir:
       config.run_dir = io.timestamped_dir('runs', config.name)
   os.makedirs(config.run_dir, exist_ok=True)
-  io.save_json(os.path.join(config.run_dir, 'config.json'), io.config_to_dict(config))
+  path = os.path.join(config.run_dir, 'config.json')
+  if not (config.get('resume', False) and os.path.exists(path)):  # a resume keeps the
+    io.save_json(path, io.config_to_dict(config))  # config the run started with
   return config.run_dir
 
 

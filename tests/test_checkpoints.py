@@ -3,6 +3,7 @@ stopped by a real SIGINT mid-training and resumed ends bit-identical to one neve
 with train.csv and eval.csv continued without duplicate or missing rows."""
 
 import csv
+import json
 import os
 import pickle
 import signal
@@ -85,6 +86,8 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, monke
       assert {k: v for k, v in ra.items() if k not in skip} == {
           k: v for k, v in rb.items() if k not in skip}
   assert os.path.basename(checkpoint.latest(parts)) == 'ckpt_000000000004000.pickle'
+  with open(os.path.join(parts, 'config.json')) as f:
+    assert json.load(f)['resume'] is False  # the run keeps the config it started with
 
 
 def test_resume_needs_a_checkpoint_and_refuses_a_foreign_one(tmp_path):
