@@ -18,16 +18,12 @@ from metarl import envs
 from metarl.agents import a3c, rsac, td
 from metarl.evaluation import make_evaluator
 from metarl.io import (RunFileError, config_to_dict, load_pickle, save_json,
-                       timestamped_dir)
+                       timestamped_dir, to_floats)
 from metarl.validation import validate_env
 
 
 def evaluator_key(seed: int, evaluator_id: int):
   return jax.random.fold_in(jax.random.PRNGKey(seed), 2000 + evaluator_id)
-
-
-def _floats(metrics) -> Dict[str, float]:
-  return {k: float(v) for k, v in jax.device_get(metrics).items()}
 
 
 def make_training_evaluator(config) -> Callable[..., Dict[str, float]]:
@@ -41,17 +37,17 @@ def make_training_evaluator(config) -> Callable[..., Dict[str, float]]:
   env = envs.make(config.env)
   if config.agent.name == 'rsac':
     evaluate_sac = rsac.make_evaluator(config, env, rsac.make_networks(config, env))
-    return lambda params, key, env_overrides=None: _floats(evaluate_sac(params, key).metrics)
+    return lambda params, key, env_overrides=None: to_floats(evaluate_sac(params, key).metrics)
   networks = a3c.make_networks(config, env)
   run = make_evaluator(env, a3c.make_actor(networks), config.eval.num_episodes)
   curriculum = curriculum_lib.make(config)
 
   def evaluate(params, key, env_overrides=None):
-    metrics = _floats(run(params, key, env_overrides or None).metrics)
+    metrics = to_floats(run(params, key, env_overrides or None).metrics)
     if curriculum is None:
       return metrics
     value = (env_overrides or {}).get(curriculum.field, curriculum.target)
-    at_target = metrics if value == curriculum.target else _floats(
+    at_target = metrics if value == curriculum.target else to_floats(
         run(params, jax.random.fold_in(key, 1), {curriculum.field: curriculum.target}).metrics)
     return {curriculum.field: value, **metrics,
             **{f'target_{k}': v for k, v in at_target.items()}}

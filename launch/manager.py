@@ -275,9 +275,13 @@ class Trainer:
                        message['metrics'])
     self.progress.update(self.env_steps, eval_metrics=message['metrics'])
     if self.curriculum and self.curriculum.update(message['metrics']):
-      if self.rollout_state is not None:
-        self.rollout_state = set_env_params(self.rollout_state, self.curriculum.overrides())
-      # workers get the new value with their next params (`publish_to_workers`)
+      self._follow_curriculum()
+
+  def _follow_curriculum(self) -> None:
+    """Single-process training resets its episodes with the curriculum's value from now on;
+    workers get it with their next params (`_params_message`)."""
+    if self.rollout_state is not None:
+      self.rollout_state = set_env_params(self.rollout_state, self.curriculum.overrides())
 
   def handle(self, message: Optional[Dict[str, Any]]) -> None:
     """Acts on one message from a child (None: nothing arrived in time)."""
@@ -315,12 +319,10 @@ class Trainer:
                                                        'rollout state', path)
 
   def save_checkpoint(self) -> str:
-    curriculum = self.curriculum
     payload = dict(env_steps=self.env_steps, updates=self.updates,
                    next_eval=self._next_eval, next_checkpoint=self._next_checkpoint,
                    logs=self.logs.state_dict(), arrays=self.checkpoint_arrays(),
-                   curriculum=None if curriculum is None else dict(
-                       value=curriculum.value, history=list(curriculum.history)),
+                   curriculum=None if self.curriculum is None else self.curriculum.state_dict(),
                    config=io.config_to_dict(self.config), agent=self.config.agent.name)
     start = time.time()
     path = checkpoint_lib.save(self.config.run_dir, payload,
@@ -346,10 +348,8 @@ class Trainer:
     self._next_eval, self._next_checkpoint = payload['next_eval'], payload['next_checkpoint']
     self._last_eval_version = self._evaluated_version = self.updates
     if self.curriculum is not None and payload.get('curriculum'):
-      self.curriculum.value = payload['curriculum']['value']
-      self.curriculum.history = list(payload['curriculum']['history'])
-      if self.rollout_state is not None:
-        self.rollout_state = set_env_params(self.rollout_state, self.curriculum.overrides())
+      self.curriculum.load_state_dict(payload['curriculum'])
+      self._follow_curriculum()
     self.logs.resume(payload['logs'], self.env_steps)
     self.progress.update(self.env_steps)
     logging.info('resumed from %s at %d env steps', path, self.env_steps)
@@ -368,7 +368,7 @@ class Trainer:
                                                                          self.rollout_state)
         self.updates += self.config.launch.updates_per_call
         self.env_steps += steps_per_call
-        self.after_update({k: float(v) for k, v in jax.device_get(metrics).items()})
+        self.after_update(io.to_floats(metrics))
         self._poll_evaluator()
         self.maybe_checkpoint()
         if stop.requested:

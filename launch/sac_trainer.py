@@ -76,7 +76,7 @@ class SACTrainer(manager.Trainer):
     return jax.random.fold_in(self.train_key, self._calls)
 
   def _record(self, metrics: Dict[str, Any], ticks: int) -> None:
-    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    metrics = io.to_floats(metrics)
     metrics.update(rsac.episode_stats(metrics))
     for name in ('critic_updates', 'actor_updates'):  # per tick, not averaged over calls
       metrics[name] = metrics[name] / max(ticks, 1)
@@ -174,7 +174,7 @@ def run_worker(ctx, config, worker_id: int) -> None:
     local_steps += b * t
     sent = ctx.send({'kind': 'chunk', 'worker': worker_id, 'version': version,
                      'steps': jax.tree_util.tree_map(np.asarray, steps),
-                     'stats': {k: float(v) for k, v in jax.device_get(stats).items()},
+                     'stats': io.to_floats(stats),
                      'env_steps': b * t})
     if not sent:
       return

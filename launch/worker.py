@@ -10,7 +10,7 @@ import jax
 
 from metarl import envs
 from metarl.agents import a3c
-from metarl.io import to_numpy
+from metarl.io import to_floats, to_numpy
 from metarl.rollout import set_env_params
 
 
@@ -31,7 +31,7 @@ def run_worker(ctx, config, worker_id: int) -> None:
     rollout_state = set_env_params(rollout_state, message.get('env_overrides'))
     grads, rollout_state, metrics = agent.compute_gradients(params, rollout_state, version)
     sent = ctx.send({'kind': 'grads', 'version': version, 'grads': to_numpy(grads),
-                     'metrics': {k: float(v) for k, v in jax.device_get(metrics).items()},
+                     'metrics': to_floats(metrics),
                      'env_steps': agent.steps_per_update})
     if not sent:
       return

@@ -11,7 +11,7 @@ behind) do not count.
 """
 
 import math
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from absl import logging
 
@@ -58,6 +58,13 @@ class Curriculum:
     logging.info('curriculum: %s %d -> %d (mean %s %.3f over %d evaluations)', self.field,
                  previous, self.value, self.metric, sum(recent) / len(recent), len(recent))
     return True
+
+  def state_dict(self) -> Dict[str, Any]:
+    """Where the curriculum stands (for checkpoints)."""
+    return dict(value=self.value, history=list(self.history))
+
+  def load_state_dict(self, state: Dict[str, Any]) -> None:
+    self.value, self.history = int(state['value']), list(state['history'])
 
   def overrides(self) -> Dict[str, int]:
     """The env params to train and evaluate with now."""

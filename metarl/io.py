@@ -73,6 +73,12 @@ def load_pickle(path: str, required_keys: Iterable[str] = ()) -> Any:
   return obj
 
 
+def to_floats(metrics: Dict[str, Any]) -> Dict[str, float]:
+  """A dict of scalar metrics (JAX or numpy) as Python floats (for CSVs and messages)."""
+  import jax  # local: io is also used by code that never touches JAX arrays
+  return {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+
 def to_numpy(tree: Any) -> Any:
   """A pytree with every array leaf as a numpy array (what crosses processes and disks)."""
   import jax  # local: io is also used by code that never touches JAX arrays

@@ -17,7 +17,7 @@ from metarl.agents.a3c import make_actor
 from metarl.analysis import plots
 from metarl.envs.class_query import ClassQuery
 from metarl.evaluation import make_evaluator
-from metarl.io import save_csv, save_pickle
+from metarl.io import save_csv, save_pickle, to_floats
 
 
 def default_delays(trained: int) -> list:
@@ -40,7 +40,7 @@ def analyze(config, env: ClassQuery, networks, params, out_dir: str) -> dict:
   for delay in delays:
     result = jax.device_get(evaluate(params, jax.random.fold_in(key, delay),
                                      {'delay': delay}))
-    m = {k: float(v) for k, v in result.metrics.items()}
+    m = to_floats(result.metrics)
     rows.append(dict(delay=delay, success=m['success'], queries=int(m['queries']),
                      mean_episode_return=m['mean_episode_return']))
     if delay == env.delay:  # each column's first episode, at the trained delay
