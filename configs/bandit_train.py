@@ -17,6 +17,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.checkpoint_every = 10_000_000  # env steps between checkpoints (0: none)
   c.keep_checkpoints = 3  # newest checkpoints kept in run_dir/checkpoints
   c.resume = False  # True: continue the run in run_dir from its newest checkpoint
+  c.max_bad_updates = 100  # updates with NaN/Inf skipped in a row before the run stops
 
   c.env = ml_collections.ConfigDict()
   c.env.name = 'bandit'
@@ -58,6 +59,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.launch.updates_per_call = 100  # single-process: updates fused in one jitted call
   c.launch.queue_timeout_s = 0.5
   c.launch.startup_timeout_s = 300.0  # longest wait for a child's first message
+  c.launch.child_timeout_s = 120.0  # a child silent this long is hung: replaced
+  c.launch.max_restarts = 3  # dead or hung children replaced before the run stops
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every_env_steps = 5_000_000

@@ -20,6 +20,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_seeds = 10  # seeds seed, seed+1, ... trained side by side (vmapped)
   config.run_dir = ''  # '' -> runs/<time>_<name>
   config.init_params_path = ''  # a params.pickle to start from (fine-tuning)
+  config.checkpoint_every = 1_000_000  # env steps (per seed) between checkpoints (0: none)
+  config.keep_checkpoints = 3  # newest checkpoints kept in run_dir/checkpoints
+  config.resume = False  # True: continue the run in run_dir from its newest checkpoint
+  config.max_bad_updates = 100  # updates with NaN/Inf skipped in a row before it stops
 
   config.env = ml_collections.ConfigDict()
   config.env.name = 'cue_reward'

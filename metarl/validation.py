@@ -361,20 +361,32 @@ def validate_launch(config) -> None:
   _int_at_least(config, 'launch.updates_per_call', 1)
   _real_in(config, 'launch.queue_timeout_s', 0.0, low_open=True)
   _real_in(config, 'launch.startup_timeout_s', 0.0, low_open=True)
+  if 'child_timeout_s' in config.launch:
+    _real_in(config, 'launch.child_timeout_s', 0.0, low_open=True)
+  if 'max_restarts' in config.launch:
+    _int_at_least(config, 'launch.max_restarts', 0)
 
 
 def validate_checkpoints(config) -> None:
-  """`checkpoint_every` (env steps; 0: no checkpoints), `keep_checkpoints`, `resume`."""
+  """`checkpoint_every` (env steps; 0: no checkpoints), `keep_checkpoints`, `resume`,
+  `max_bad_updates` and, for rsac, `checkpoint_replay`."""
+  if 'max_bad_updates' in config:
+    _int_at_least(config, 'max_bad_updates', 1)
   if 'checkpoint_every' not in config:
     return
   _int_at_least(config, 'checkpoint_every', 0)
   _int_at_least(config, 'keep_checkpoints', 1)
+  if 'checkpoint_replay' in config:
+    _check(config, 'checkpoint_replay', _is_bool, 'True or False')
   if _check(config, 'resume', _is_bool, 'True or False'):
     run_dir = _check(config, 'run_dir', lambda v: isinstance(v, str) and bool(v),
                      'resume=True needs the run_dir of the run to continue')
     if checkpoint.latest(run_dir) is None:
       raise ConfigError('run_dir', run_dir, 'resume=True needs a run directory with a '
                         f'checkpoint in {checkpoint.directory(run_dir)}')
+    problem = check_writable_dir(run_dir)
+    if problem:
+      raise ConfigError('run_dir', run_dir, f'a writable directory is required ({problem})')
 
 
 def _validate_run_dir(config, default_parent: str, field: str = 'run_dir') -> None:
@@ -406,6 +418,7 @@ def validate(config) -> None:
     if config.env.name not in AGENT_ENVS[agent]:
       raise ConfigError('env.name', config.env.name,
                         f'the {agent} agent runs on {list(AGENT_ENVS[agent])}')
+    validate_checkpoints(config)
     if agent == 'td':
       validate_td(config)
       _validate_run_dir(config, default_parent='runs')
@@ -418,7 +431,6 @@ def validate(config) -> None:
       validate_network(config)
       validate_agent(config)
       validate_curriculum(config)
-      validate_checkpoints(config)
     validate_launch(config)
     _int_at_least(config, 'eval.every_env_steps', 1)
     _int_at_least(config, 'eval.num_episodes', 1)

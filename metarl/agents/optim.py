@@ -1,5 +1,7 @@
-"""Optimizers and schedules shared by the agents."""
+"""Optimizers, schedules and the skipping of non-finite updates, shared by the agents."""
 
+import jax
+import jax.numpy as jnp
 import optax
 
 
@@ -27,3 +29,20 @@ def scheduled_optimizer(agent_config, total_updates: int) -> optax.GradientTrans
   if agent_config.optimizer == 'rmsprop':
     return optax.rmsprop(lr, decay=0.99, eps=agent_config.optimizer_eps)
   raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {agent_config.optimizer!r}")
+
+
+def all_finite(*trees) -> jax.Array:
+  """True when no leaf of any tree holds a NaN or an Inf (a scalar bool array)."""
+  checks = [jnp.all(jnp.isfinite(x)) for tree in trees for x in jax.tree_util.tree_leaves(tree)]
+  return jnp.all(jnp.stack(checks)) if checks else jnp.asarray(True)
+
+
+def keep_if_finite(ok: jax.Array, new, old):
+  """`new` where `ok`, else `old`, leaf by leaf: how an update with a NaN or Inf in its loss
+  or gradient is skipped (params, optimizer state and step stay as they were)."""
+  return jax.tree_util.tree_map(lambda n, o: jnp.where(ok, n, o), new, old)
+
+
+def next_bad_streak(ok: jax.Array, streak: jax.Array) -> jax.Array:
+  """Updates skipped in a row: reset by a good update, one more for a skipped one."""
+  return jnp.where(ok, jnp.zeros_like(streak), streak + 1)
