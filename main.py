@@ -14,6 +14,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from launch.backends import ChildFailed
+from launch.manager import TrainingDiverged
 from metarl.io import RunFileError
 from metarl.validation import ConfigError, validate
 
@@ -85,7 +86,7 @@ def main(argv) -> None:
       from launch.evaluator import run_offline_evaluation
       out_dir = run_offline_evaluation(config)
       print(f'evaluation written to {out_dir}')
-  except (RunFileError, ChildFailed, ConfigError) as e:
+  except (RunFileError, ChildFailed, ConfigError, TrainingDiverged) as e:
     sys.exit(f'metarl: {e}')
   except KeyboardInterrupt:
     sys.exit('metarl: interrupted; children stopped, params saved')

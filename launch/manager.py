@@ -33,6 +33,20 @@ from metarl.rollout import set_env_params
 EVALUATOR = 'evaluator-0'
 
 
+class TrainingDiverged(RuntimeError):
+  """`config.max_bad_updates` updates in a row had a NaN or Inf in their loss or gradient."""
+
+
+def diverged_message(run_dir: str, streak: int, env_steps: int,
+                     good_checkpoint: Optional[str]) -> str:
+  """The message a run stops with when its updates keep being skipped."""
+  where = (f'the last checkpoint written before it is {good_checkpoint}' if good_checkpoint
+           else 'no checkpoint was written before it')
+  return (f'{streak} updates in a row had a NaN or Inf in their loss or gradient and were '
+          f'skipped (config.max_bad_updates); the run stopped at {env_steps} env steps in '
+          f'{run_dir}; {where}')
+
+
 class _StopRequest:
   requested = False
 
