@@ -126,15 +126,15 @@ def save_csv(path: str, rows: Iterable[Dict[str, Any]],
   atomic_write_bytes(path, buf.getvalue().encode())
 
 
-def truncate_csv(path: str, max_env_steps: int) -> None:
-  """Drops the rows of a run's CSV whose env_steps exceed `max_env_steps` (atomically);
-  nothing if the file does not exist."""
+def truncate_csv(path: str, max_value: float, column: str = 'env_steps') -> None:
+  """Drops the rows of a run's CSV whose `column` (env_steps, or e.g. epoch) exceeds
+  `max_value` (atomically); nothing if the file does not exist."""
   if not os.path.isfile(path):
     return
   with open(path, newline='', encoding='utf-8') as f:
     reader = csv.DictReader(f)
     columns = list(reader.fieldnames or [])
-    rows = [r for r in reader if float(r.get('env_steps') or 0) <= max_env_steps]
+    rows = [r for r in reader if float(r.get(column) or 0) <= max_value]
   save_csv(path, rows, columns)
 
 

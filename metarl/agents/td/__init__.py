@@ -41,8 +41,8 @@ class TDAgent(NamedTuple):
     if params is None:
       params = jax.jit(jax.vmap(self.networks.init))(keys)
     opt_state = jax.jit(jax.vmap(self.optimizer.init))(params)
-    return TrainingState(params=params, opt_state=opt_state,
-                         step=jnp.zeros((keys.shape[0],), jnp.int32))
+    zeros = jnp.zeros((keys.shape[0],), jnp.int32)
+    return TrainingState(params=params, opt_state=opt_state, step=zeros, bad_streak=zeros)
 
 
 def seed_keys(seed: int, num_seeds: int):

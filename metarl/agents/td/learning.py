@@ -4,6 +4,9 @@ fused into one jitted scan, vmapped over independent seeds.
 Every function here is written for ONE seed; `make_learning_fns` vmaps them over a leading
 seed axis, so `config.num_seeds` networks train in one compiled call, each with its own
 initialisation, trials and optimizer state.
+
+An update whose loss or gradient holds a NaN or an Inf is skipped: params, optimizer state and
+step stay as they were, and `bad_streak` counts the updates skipped in a row (per seed).
 """
 
 from typing import Any, NamedTuple
@@ -13,7 +16,8 @@ import jax.numpy as jnp
 import optax
 
 from metarl.agents.freeze import freeze
-from metarl.agents.optim import scheduled_optimizer
+from metarl.agents.optim import (all_finite, keep_if_finite, next_bad_streak,
+                                 scheduled_optimizer)
 from metarl.envs.cue_reward import CueReward, Trials
 from metarl.types import Array, Params, PRNGKey
 
@@ -22,6 +26,7 @@ class TrainingState(NamedTuple):
   params: Params
   opt_state: Any
   step: Array  # int32: updates applied so far
+  bad_streak: Array  # int32: updates skipped in a row (NaN or Inf in the loss or gradient)
 
 
 class DataState(NamedTuple):
@@ -46,7 +51,9 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, env: Cue
   init_data(keys [S]) -> DataState: each seed's training trials.
   train_epochs(state, data, num_epochs) -> (state, data, metrics): `num_epochs` epochs of
     shuffled minibatch updates in one `lax.scan` (static `num_epochs`); metrics [S] are
-    averaged over the updates, except `env_steps`, summed.
+    averaged over the updates applied (NaN if every one was skipped), except `env_steps`
+    and `skipped_updates` (the updates skipped), summed, and `max_bad_streak`, the longest
+    run of skipped updates seen during the call.
   """
   batches_per_epoch = num_trials // batch_size
   grad_fn = jax.grad(loss_fn, has_aux=True)
@@ -57,10 +64,15 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, env: Cue
 
   def update(state: TrainingState, batch: Trials):
     grads, metrics = grad_fn(state.params, batch)
+    ok = all_finite(grads, metrics['td_loss'])
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    metrics = dict(metrics, grad_norm=optax.global_norm(grads))
-    return TrainingState(optax.apply_updates(state.params, updates), opt_state,
-                         state.step + 1), metrics
+    new = (optax.apply_updates(state.params, updates), opt_state, state.step + 1)
+    params, opt_state, step = keep_if_finite(ok, new, (state.params, state.opt_state,
+                                                       state.step))
+    streak = next_bad_streak(ok, state.bad_streak)
+    metrics = dict(metrics, grad_norm=optax.global_norm(grads),
+                   skipped_updates=(~ok).astype(jnp.float32), bad_streak=streak)
+    return TrainingState(params, opt_state, step, streak), metrics
 
   def epoch(carry, _):
     state, data = carry
@@ -74,9 +86,13 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, env: Cue
 
   def train_epochs(state: TrainingState, data: DataState, num_epochs: int):
     (state, data), metrics = jax.lax.scan(epoch, (state, data), None, length=num_epochs)
-    steps = metrics.pop('env_steps').sum()
-    metrics = jax.tree_util.tree_map(jnp.mean, metrics)
-    return state, data, dict(metrics, env_steps=steps)
+    applied = metrics['skipped_updates'] == 0  # [num_epochs, batches_per_epoch]
+    summed = {k: metrics.pop(k).sum() for k in ('env_steps', 'skipped_updates')}
+    max_streak = metrics.pop('bad_streak').max()
+    # The means leave skipped updates out: their NaN or Inf would hide the applied ones'.
+    metrics = jax.tree_util.tree_map(
+        lambda x: jnp.sum(jnp.where(applied, x, 0.0)) / applied.sum(), metrics)
+    return state, data, dict(metrics, **summed, max_bad_streak=max_streak)
 
   def train_epochs_all_seeds(state: TrainingState, data: DataState, num_epochs: int):
     return jax.vmap(lambda s, d: train_epochs(s, d, num_epochs))(state, data)
