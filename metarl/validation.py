@@ -2,16 +2,19 @@
 
 `validate(config)` raises `ConfigError` naming the first bad field, its value and what is
 allowed. Misspelt or ill-typed command-line overrides are already refused by ml_collections
-(configs are loaded with `lock_config=True`); this module checks the values themselves and
-how fields fit together.
+(main.load_config loads configs with `lock_config=True`); this module checks the values
+themselves (types, ranges, allowed names, existing paths, a usable run_dir) and how fields fit
+together. Every field of every config in configs/ is checked, a disabled curriculum's and an
+eval config's env overrides included (tests/test_validation_property.py).
 """
 
 import math
 import numbers
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import jax
+from ml_collections import ConfigDict
 
 from metarl import checkpoint, envs
 from metarl.agents.a3c.losses import ADVANTAGES
@@ -34,20 +37,31 @@ BACKENDS = ('mp',)
 MODES = ('train', 'eval')
 SCHEDULES = ('constant', 'linear')
 OPTIMIZERS = ('adam', 'rmsprop')
+INT32_MAX = 2**31 - 1  # counts and sizes end up in int32 arrays (JAX's default integers)
+SEED_MAX = 2**32 - 1  # jax.random.PRNGKey keeps 32 bits: a larger seed repeats a smaller one
+FLOAT32_MAX = 3.4028234663852886e38  # numbers beyond it are inf in float32 (JAX's default)
 
 
 class ConfigError(ValueError):
   """A config field holds a value metarl cannot run with."""
 
   def __init__(self, field: str, value: Any, allowed: str):
-    super().__init__(f'config.{field} = {value!r} is invalid: {allowed}')
+    super().__init__(f'config.{field} = {_show(value)} is invalid: {allowed}')
     self.field = field
+
+
+def _show(value: Any) -> str:
+  """`repr(value)` on one line (a section as a dict), cut short if very long."""
+  if isinstance(value, ConfigDict):
+    value = value.to_dict()
+  text = repr(value).replace('\n', ' ')
+  return text if len(text) <= 300 else text[:297] + '...'
 
 
 def _get(config, field: str) -> Any:
   node = config
   for part in field.split('.'):
-    if part not in node:
+    if not isinstance(node, (ConfigDict, dict)) or part not in node:
       raise ConfigError(field, None, 'the field is missing from the config file')
     node = node[part]
   return node
@@ -62,7 +76,30 @@ def _is_bool(v) -> bool:
 
 
 def _is_real(v) -> bool:
-  return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+  """A number that stays finite in float32."""
+  return (isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and
+          abs(v) <= FLOAT32_MAX)
+
+
+def _is_path(v) -> bool:
+  """A string the OS takes as a path (no NUL byte, encodable in the file system's encoding)."""
+  if not isinstance(v, str) or '\0' in v:
+    return False
+  try:
+    os.fsencode(v)
+  except UnicodeError:
+    return False
+  return True
+
+
+def _is_name(v) -> bool:
+  """A string usable as one component of a directory name."""
+  return (_is_path(v) and bool(v.strip()) and v not in ('.', '..') and '/' not in v and
+          os.sep not in v)
+
+
+def _is_list(v, ok: Callable[[Any], bool]) -> bool:
+  return isinstance(v, (tuple, list)) and all(ok(x) for x in v)
 
 
 def _check(config, field: str, ok: Callable[[Any], bool], allowed: str) -> Any:
@@ -72,87 +109,187 @@ def _check(config, field: str, ok: Callable[[Any], bool], allowed: str) -> Any:
   return value
 
 
-def _int_at_least(config, field: str, low: int) -> int:
-  return _check(config, field, lambda v: _is_int(v) and v >= low,
-                f'an integer >= {low} is required')
+def _int_at_least(config, field: str, low: int, high: Optional[int] = INT32_MAX) -> int:
+  """An integer >= `low` and, unless `high` is None, <= `high`."""
+  def ok(v):
+    return _is_int(v) and v >= low and (high is None or v <= high)
+  most = '' if high is None else f' (at most {high})'
+  return _check(config, field, ok, f'an integer >= {low}{most} is required')
 
 
 def _real_in(config, field: str, low: float, high: float = math.inf,
              low_open: bool = False) -> float:
   def ok(v):
     return _is_real(v) and (v > low if low_open else v >= low) and v <= high
-  bound = f'> {low}' if low_open else f'>= {low}'
-  allowed = f'a number {bound}' + ('' if high == math.inf else f' and <= {high}')
+  bounds = [f'> {low}' if low_open else f'>= {low}'] if low > -math.inf else []
+  bounds += [f'<= {high}'] if high < math.inf else []
+  allowed = ' '.join(['a number', ' and '.join(bounds)]).strip()
+  if high == math.inf:
+    allowed += ' that float32 holds (|x| <= 3.4e38)'
   return _check(config, field, ok, allowed + ' is required')
 
 
 def _one_of(config, field: str, names: Sequence[str]) -> str:
-  return _check(config, field, lambda v: v in names, f'allowed values are {list(names)}')
+  return _check(config, field, lambda v: isinstance(v, str) and v in names,
+                f'allowed values are {list(names)}')
+
+
+def _bool(config, field: str) -> bool:
+  return _check(config, field, _is_bool, 'True or False')
+
+
+def _ints(low: int, high: Optional[int] = INT32_MAX) -> Callable:
+  return lambda config, field: _int_at_least(config, field, low, high)
+
+
+def _reals(low: float, high: float = math.inf, low_open: bool = False) -> Callable:
+  return lambda config, field: _real_in(config, field, low, high, low_open)
+
+
+def _choice(names: Sequence[str]) -> Callable:
+  return lambda config, field: _one_of(config, field, names)
+
+
+def _sizes(config, field: str) -> tuple:
+  """A list of layer sizes, possibly empty."""
+  value = _check(config, field, lambda v: v is None or _is_list(
+      v, lambda s: _is_int(s) and 1 <= s <= INT32_MAX),
+      'a list of layer sizes >= 1 is required (empty for none)')
+  return tuple(value or ())
+
+
+def _fixed_probs(config, field: str) -> tuple:
+  return tuple(_check(
+      config, field, lambda v: v is None or _is_list(v, lambda p: _is_real(p) and 0 <= p <= 1),
+      "probabilities must lie in [0, 1] (one per arm; empty unless reward_structure is "
+      "'fixed')") or ())
+
+
+def _cue_delays(config, field: str) -> tuple:
+  return _check(config, field, lambda v: _is_list(
+      v, lambda d: _is_int(d) and 1 <= d <= INT32_MAX) and len(v) >= 1,
+      'one reward delay (an integer >= 1) per cue is required, e.g. 10,15')
+
+
+def _cue_probs(config, field: str) -> tuple:
+  return _check(config, field, lambda v: not v or _is_list(v, lambda p: _is_real(p) and p >= 0),
+                'empty (cues equally likely) or one probability >= 0 per cue')
+
+
+def _iti_bound(why: str) -> Callable:
+  return lambda config, field: _check(config, field, lambda v: _is_int(v) and 1 <= v <= 1000,
+                                      f'an integer from 1 to 1000 is required{why}')
+
+
+# Every env field, checked on its own (the ranges hold for whichever env has the field);
+# `validate_env` adds what depends on the env and on other fields. An eval config sets only
+# some env fields: those are checked with these alone, the merged env in full once loaded.
+ENV_FIELDS: Dict[str, Callable] = {
+    'name': _choice(ENV_NAMES),
+    'num_arms': _ints(2),
+    'reward_structure': _choice(REWARD_STRUCTURES),
+    'trials_per_episode': _ints(1),
+    'fixed_probs': _fixed_probs,
+    'common_prob': _reals(0.0, 1.0),
+    'reward_prob': _reals(0.0, 1.0),
+    'swap_prob': _reals(0.0, 1.0),
+    'context_size': _ints(1),
+    'cue_delays': _cue_delays,
+    'cue_probs': _cue_probs,
+    'iti_distribution': _choice(ITI_DISTRIBUTIONS),
+    'iti_p': _reals(0.0, 1.0, low_open=True),
+    'iti_min': _iti_bound(' (a trial starts with an empty step)'),
+    'iti_max': _iti_bound(''),
+    'delay_jitter': _ints(0),
+    'omission_prob': _reals(0.0, 1.0),
+    'reward_in_observation': _bool,
+    'horizon': _ints(1),
+    'input_probability': _reals(0.0, 1.0),
+    'episode_step_limit': _ints(1),
+    'observe_velocity': _bool,
+    'cue_steps': _ints(1),
+    'delay': _ints(0),
+    'noise_scale': _reals(0.0),
+    'reward_correct': _reals(-math.inf),
+    'reward_wrong': _reals(-math.inf),
+}
+
+
+def _env(config, name: str) -> Any:
+  """`config.env.<name>`, checked by its `ENV_FIELDS` rule."""
+  return ENV_FIELDS[name](config, f'env.{name}')
+
+
+def _section(config, field: str) -> ConfigDict:
+  return _check(config, field, lambda v: isinstance(v, ConfigDict),
+                'a section of fields is required (set its fields one by one)')
 
 
 def validate_env(config) -> None:
-  _one_of(config, 'env.name', ENV_NAMES)
-  if config.env.name == 'bandit':
-    structure = _one_of(config, 'env.reward_structure', REWARD_STRUCTURES)
-    arms = _int_at_least(config, 'env.num_arms', 2)
+  """Every field of `config.env` for the env it names, and how they fit together."""
+  _section(config, 'env')
+  name = _env(config, 'name')
+  if name == 'bandit':
+    structure = _env(config, 'reward_structure')
+    arms = _env(config, 'num_arms')
     if structure == 'correlated' and arms != 2:
       raise ConfigError('env.num_arms', arms,
                         "the 'correlated' reward structure has exactly 2 arms")
-    _int_at_least(config, 'env.trials_per_episode', 1)
-    probs = tuple(_get(config, 'env.fixed_probs') or ())
+    _env(config, 'trials_per_episode')
+    probs = _env(config, 'fixed_probs')
     if structure == 'fixed' and len(probs) != arms:
       raise ConfigError('env.fixed_probs', probs,
                         f"reward_structure 'fixed' needs one probability per arm ({arms})")
-    if probs and not all(_is_real(p) and 0 <= p <= 1 for p in probs):
-      raise ConfigError('env.fixed_probs', probs, 'probabilities must lie in [0, 1]')
-  elif config.env.name in ('two_step', 'episodic_two_step'):
-    _real_in(config, 'env.common_prob', 0.0, 1.0)
-    _real_in(config, 'env.reward_prob', 0.0, 1.0)
-    _real_in(config, 'env.swap_prob', 0.0, 1.0)
-    if config.env.name == 'two_step':
+  elif name in ('two_step', 'episodic_two_step'):
+    for field in ('common_prob', 'reward_prob', 'swap_prob'):
+      _env(config, field)
+    if name == 'two_step':
       _int_at_least(config, 'env.trials_per_episode', 2)
     else:
-      _check(config, 'env.trials_per_episode', lambda v: _is_int(v) and v >= 4 and v % 4 == 0,
+      _check(config, 'env.trials_per_episode',
+             lambda v: _is_int(v) and 4 <= v <= INT32_MAX and v % 4 == 0,
              'a multiple of 4 is required (uncued then cued trials, each in two halves)')
-      _int_at_least(config, 'env.context_size', 1)
-  elif config.env.name == 'cue_reward':
-    delays = _check(config, 'env.cue_delays',
-                    lambda v: isinstance(v, (tuple, list)) and len(v) >= 1 and
-                    all(_is_int(d) and d >= 1 for d in v),
-                    'one reward delay (an integer >= 1) per cue is required, e.g. 10,15')
-    probs = _check(config, 'env.cue_probs',
-                   lambda v: not v or (isinstance(v, (tuple, list)) and
-                                       all(_is_real(p) and p >= 0 for p in v)),
-                   'empty (cues equally likely) or one probability >= 0 per cue')
+      _env(config, 'context_size')
+  elif name == 'cue_reward':
+    delays = _env(config, 'cue_delays')
+    probs = _env(config, 'cue_probs')
     if probs and (len(probs) != len(delays) or sum(probs) <= 0):
       raise ConfigError('env.cue_probs', probs,
                         f'one probability per cue ({len(delays)}), not all zero')
-    _one_of(config, 'env.iti_distribution', ITI_DISTRIBUTIONS)
-    _real_in(config, 'env.iti_p', 0.0, 1.0, low_open=True)
-    iti_min = _check(config, 'env.iti_min', lambda v: _is_int(v) and v >= 1,
-                     'an integer >= 1 is required (a trial starts with an empty step)')
-    _check(config, 'env.iti_max', lambda v: _is_int(v) and iti_min <= v <= 1000,
+    _env(config, 'iti_distribution')
+    _env(config, 'iti_p')
+    iti_min = _env(config, 'iti_min')
+    _env(config, 'iti_max')
+    _check(config, 'env.iti_max', lambda v: iti_min <= v,
            f'an integer from env.iti_min ({iti_min}) to 1000 is required')
-    jitter = _int_at_least(config, 'env.delay_jitter', 0)
+    jitter = _env(config, 'delay_jitter')
     if min(delays) - jitter < 1:
       raise ConfigError('env.delay_jitter', jitter,
                         f'the shortest delay ({min(delays)}) minus the jitter must be >= 1')
-    _real_in(config, 'env.omission_prob', 0.0, 1.0)
-    _check(config, 'env.reward_in_observation', _is_bool,
-           'True or False')
-  elif config.env.name == 'memory':
-    _int_at_least(config, 'env.horizon', 1)
-    _real_in(config, 'env.input_probability', 0.0, 1.0)
-    _int_at_least(config, 'env.episode_step_limit', 1)
-  elif config.env.name == 'pendulum':
-    _check(config, 'env.observe_velocity', _is_bool, 'True or False')
-    _int_at_least(config, 'env.episode_step_limit', 1)
-  elif config.env.name == 'class_query':
-    _int_at_least(config, 'env.cue_steps', 1)
-    _int_at_least(config, 'env.delay', 0)
-    _real_in(config, 'env.noise_scale', 0.0)
-    _real_in(config, 'env.reward_correct', -math.inf)
-    _real_in(config, 'env.reward_wrong', -math.inf)
+    _env(config, 'omission_prob')
+    _env(config, 'reward_in_observation')
+  elif name == 'memory':
+    _env(config, 'horizon')
+    _env(config, 'input_probability')
+    _env(config, 'episode_step_limit')
+  elif name == 'pendulum':
+    _env(config, 'observe_velocity')
+    _env(config, 'episode_step_limit')
+  elif name == 'class_query':
+    for field in ('cue_steps', 'delay', 'noise_scale', 'reward_correct', 'reward_wrong'):
+      _env(config, field)
+
+
+def validate_env_overrides(config) -> None:
+  """The env fields an eval config sets (not None). The others come from the trained run; the
+  merged env is checked in full (`validate_env`) once the params file is read."""
+  for key, value in _section(config, 'env').items():
+    if value is None:
+      continue
+    if key not in ENV_FIELDS:
+      raise ConfigError(f'env.{key}', value, f'no env has this field; env fields are '
+                        f'{sorted(ENV_FIELDS)}')
+    _env(config, key)
 
 
 def validate_network(config) -> None:
@@ -161,12 +298,12 @@ def validate_network(config) -> None:
     if config.env.name != 'episodic_two_step':
       raise ConfigError('network.core', core, "'episodic_lstm' reads its memory keys from "
                         "the observation of env 'episodic_two_step'")
+  if core == 'episodic_lstm' or 'memory_capacity' in config.network:
     _int_at_least(config, 'network.memory_capacity', 1)
-    _check(config, 'agent.retrieval', _is_bool, 'True or False')
+  if core == 'episodic_lstm' or 'retrieval' in config.agent:
+    _bool(config, 'agent.retrieval')
   _int_at_least(config, 'network.hidden_size', 1)
-  _check(config, 'network.torso_sizes',
-         lambda v: all(_is_int(s) and s >= 1 for s in (v or ())),
-         'a list of layer sizes >= 1 is required (empty for none)')
+  _sizes(config, 'network.torso_sizes')
   _one_of(config, 'network.value_core', VALUE_CORES)
 
 
@@ -186,7 +323,7 @@ def validate_agent(config) -> None:
   _int_at_least(config, 'agent.n_step', 1)
   _one_of(config, 'agent.advantage', ADVANTAGES)
   _real_in(config, 'agent.gae_lambda', 0.0, 1.0)
-  _check(config, 'agent.reset_each_unroll', _is_bool, 'True or False')
+  _bool(config, 'agent.reset_each_unroll')
   _real_in(config, 'agent.gamma', 0.0, 1.0)
   _real_in(config, 'agent.value_coef', 0.0)
   _real_in(config, 'agent.entropy_coef', 0.0)
@@ -198,10 +335,22 @@ def validate_agent(config) -> None:
 
 def validate_curriculum(config) -> None:
   """`config.curriculum` (optional; A3C only): an integer env params field grown from
-  `start` to the env config's value, stepped on an evaluation metric of the env."""
+  `start` to the env config's value, stepped on an evaluation metric of the env. A disabled
+  curriculum's fields are still checked for type and range."""
   if 'curriculum' not in config:
     return
-  if not _check(config, 'curriculum.enabled', _is_bool, 'True or False'):
+  _section(config, 'curriculum')
+  enabled = _bool(config, 'curriculum.enabled')
+  _check(config, 'curriculum.field', lambda v: isinstance(v, str),
+         'the name of an integer env parameter is required, e.g. delay')
+  _int_at_least(config, 'curriculum.start', 0)
+  _check(config, 'curriculum.metric', lambda v: isinstance(v, str),
+         'the name of an evaluation metric is required, e.g. success')
+  _real_in(config, 'curriculum.threshold', -math.inf)
+  _int_at_least(config, 'curriculum.window', 1)
+  _real_in(config, 'curriculum.growth_factor', 1.0)
+  _int_at_least(config, 'curriculum.min_increment', 1)
+  if not enabled:
     return
   if config.agent.name != 'a3c':
     raise ConfigError('curriculum.enabled', True, 'a curriculum is available for the a3c '
@@ -217,12 +366,7 @@ def validate_curriculum(config) -> None:
   target = _get(config, f'env.{field}')
   _check(config, 'curriculum.start', lambda v: _is_int(v) and 0 <= v <= target,
          f'an integer from 0 to the target env.{field} ({target}) is required')
-  metrics = metric_names(env)
-  _one_of(config, 'curriculum.metric', metrics)
-  _real_in(config, 'curriculum.threshold', -math.inf)
-  _int_at_least(config, 'curriculum.window', 1)
-  _real_in(config, 'curriculum.growth_factor', 1.0)
-  _int_at_least(config, 'curriculum.min_increment', 1)
+  _one_of(config, 'curriculum.metric', metric_names(env))
 
 
 def metric_names(env) -> list:
@@ -241,41 +385,42 @@ def validate_td(config) -> None:
   _int_at_least(config, 'network.hidden_size', 1)
   _one_of(config, 'network.readout', READOUTS)
   _real_in(config, 'network.cell_bias', -10.0, 10.0)
-  _int_at_least(config, 'num_seeds', 1)
+  seeds = _int_at_least(config, 'num_seeds', 1)
+  if config.seed + seeds - 1 > SEED_MAX:
+    raise ConfigError('num_seeds', seeds, f'seeds seed ({config.seed}) to seed + num_seeds - 1 '
+                      f'are trained: the last must be <= {SEED_MAX}')
   _real_in(config, 'agent.gamma', 0.0, 1.0)
   _validate_optimizer(config)
   _real_in(config, 'agent.max_grad_norm', 0.0)
   trials = _int_at_least(config, 'agent.num_trials', 1)
   _check(config, 'agent.batch_size', lambda v: _is_int(v) and 1 <= v <= trials,
          f'an integer from 1 to agent.num_trials ({trials}) is required')
-  _check(config, 'agent.resample_trials', _is_bool, 'True or False')
+  _bool(config, 'agent.resample_trials')
   _int_at_least(config, 'agent.epochs', 1)
   _validate_freeze(config)
-  _check(config, 'launch.num_workers', lambda v: v == 0,
+  _one_of(config, 'launch.backend', BACKENDS)
+  _check(config, 'launch.num_workers', lambda v: _is_int(v) and v == 0,
          'the td agent trains every seed in one process (seeds are vmapped): use 0')
-  _check(config, 'launch.num_evaluators', lambda v: v == 0,
+  _check(config, 'launch.num_evaluators', lambda v: _is_int(v) and v == 0,
          'the td agent evaluates inside the manager: use 0')
+  _validate_timeouts(config)
   _int_at_least(config, 'log_every_epochs', 1)
   _int_at_least(config, 'eval.every_epochs', 1)
   _int_at_least(config, 'eval.num_episodes', 1)
-  _check(config, 'eval.analyze_at_end', _is_bool, 'True or False')
-  _check(config, 'init_params_path',
-         lambda v: isinstance(v, str) and (not v or os.path.isfile(v)),
+  _bool(config, 'eval.analyze_at_end')
+  _check(config, 'init_params_path', lambda v: _is_path(v) and (not v or os.path.isfile(v)),
          "'' or the path of an existing params.pickle is required")
 
 
 def validate_rsac(config) -> None:
   """The recurrent SAC agent's network, agent, replay, launch and eval fields."""
   core = _one_of(config, 'network.core', SAC_CORES)
-  _check(config, 'network.torso_sizes',
-         lambda v: all(_is_int(s) and s >= 1 for s in (v or ())),
-         'a list of layer sizes >= 1 is required (empty for none)')
+  _sizes(config, 'network.torso_sizes')
   _check(config, 'network.hidden_sizes',
-         lambda v: isinstance(v, (tuple, list)) and len(v) >= 1 and
-         all(_is_int(s) and s >= 1 for s in v),
+         lambda v: _is_list(v, lambda s: _is_int(s) and 1 <= s <= INT32_MAX) and len(v) >= 1,
          f'one size >= 1 per {core} layer is required, e.g. 16,16')
   _one_of(config, 'network.activation', tuple(SAC_ACTIVATIONS))
-  _check(config, 'network.critic_prev_action_reward', _is_bool, 'True or False')
+  _bool(config, 'network.critic_prev_action_reward')
   low = _real_in(config, 'network.log_std_min', -100.0, 10.0)
   _real_in(config, 'network.log_std_max', low, 10.0, low_open=True)
   num_envs = _int_at_least(config, 'agent.num_envs', 1)
@@ -300,22 +445,23 @@ def validate_rsac(config) -> None:
     _real_in(config, f'agent.{name}', 0.0, low_open=True)
   _real_in(config, 'agent.tau', 0.0, 1.0)
   _real_in(config, 'agent.initial_alpha', 0.0, low_open=True)
-  _check(config, 'agent.adaptive_alpha', _is_bool, 'True or False')
+  _bool(config, 'agent.adaptive_alpha')
   _check(config, 'agent.target_entropy', lambda v: v is None or _is_real(v),
          'a number, or None for -action_dim')
-  _check(config, 'agent.entropy_bonus', _is_bool, 'True or False')
+  _bool(config, 'agent.entropy_bonus')
   _real_in(config, 'agent.max_grad_norm', 0.0)
   length = _int_at_least(config, 'replay.sequence_length', 1)
   rows = num_envs * max(1, workers)
-  _check(config, 'replay.capacity', lambda v: _is_int(v) and v // rows >= length + 1,
+  _check(config, 'replay.capacity',
+         lambda v: _is_int(v) and length + 1 <= v // rows and v <= INT32_MAX,
          f'an integer of at least (sequence_length + 1) * {rows} env copies = '
-         f'{(length + 1) * rows} steps is required')
+         f'{(length + 1) * rows} steps (at most {INT32_MAX}) is required')
   if core == 'mlp' and length != 1:
     raise ConfigError('replay.sequence_length', length,
                       "network.core 'mlp' has no memory: use 1 (single transitions)")
   for name in ('random_seq_length', 'always_sample_from_initial_state',
                'include_first_step_in_targets', 'mask_non_terminal'):
-    _check(config, f'replay.{name}', _is_bool, 'True or False')
+    _bool(config, f'replay.{name}')
   _real_in(config, 'replay.nominal_seq_length_prob', 0.0, 1.0)
   _int_at_least(config, 'eval.num_sequences', 1)
   _int_at_least(config, 'eval.sequence_length', 1)
@@ -324,19 +470,16 @@ def validate_rsac(config) -> None:
 def _validate_freeze(config) -> None:
   import re
 
-  import jax
-
-  from metarl import envs
   from metarl.agents import td
   from metarl.agents.freeze import param_paths
-  names = _check(config, 'agent.freeze',
-                 lambda v: isinstance(v, (tuple, list)) and all(isinstance(n, str) for n in v),
+  names = _check(config, 'agent.freeze', lambda v: _is_list(v, lambda n: isinstance(n, str)),
                  f'a list of parameter groups {list(td.PARAM_GROUPS)} or regexes over '
                  'parameter paths')
   if not names:
     return
-  paths = param_paths(td.make_networks(config, envs.make(config.env)).init(
-      jax.random.PRNGKey(0)))
+  networks = td.make_networks(config, envs.make(config.env))
+  # Shapes only: nothing is allocated, however large the network.
+  paths = param_paths(jax.eval_shape(networks.init, jax.random.PRNGKey(0)))
   for name, pattern in zip(names, td.freeze_patterns(names)):
     try:
       regex = re.compile(pattern)
@@ -359,12 +502,16 @@ def validate_launch(config) -> None:
   _check(config, 'launch.num_evaluators', lambda v: v <= 1,
          'at most 1 evaluator is supported (0 evaluates inside the manager)')
   _int_at_least(config, 'launch.updates_per_call', 1)
+  _validate_timeouts(config)
+  if 'max_restarts' in config.launch:
+    _int_at_least(config, 'launch.max_restarts', 0)
+
+
+def _validate_timeouts(config) -> None:
   _real_in(config, 'launch.queue_timeout_s', 0.0, low_open=True)
   _real_in(config, 'launch.startup_timeout_s', 0.0, low_open=True)
   if 'child_timeout_s' in config.launch:
     _real_in(config, 'launch.child_timeout_s', 0.0, low_open=True)
-  if 'max_restarts' in config.launch:
-    _int_at_least(config, 'launch.max_restarts', 0)
 
 
 def validate_checkpoints(config) -> None:
@@ -374,14 +521,18 @@ def validate_checkpoints(config) -> None:
     _int_at_least(config, 'max_bad_updates', 1)
   if 'checkpoint_every' not in config:
     return
-  _int_at_least(config, 'checkpoint_every', 0)
+  _int_at_least(config, 'checkpoint_every', 0, high=None)
   _int_at_least(config, 'keep_checkpoints', 1)
   if 'checkpoint_replay' in config:
-    _check(config, 'checkpoint_replay', _is_bool, 'True or False')
-  if _check(config, 'resume', _is_bool, 'True or False'):
-    run_dir = _check(config, 'run_dir', lambda v: isinstance(v, str) and bool(v),
+    _bool(config, 'checkpoint_replay')
+  if _bool(config, 'resume'):
+    run_dir = _check(config, 'run_dir', lambda v: _is_path(v) and bool(v),
                      'resume=True needs the run_dir of the run to continue')
-    if checkpoint.latest(run_dir) is None:
+    try:
+      latest = checkpoint.latest(run_dir)
+    except OSError as e:
+      raise ConfigError('run_dir', run_dir, f'its checkpoints cannot be listed ({e})')
+    if latest is None:
       raise ConfigError('run_dir', run_dir, 'resume=True needs a run directory with a '
                         f'checkpoint in {checkpoint.directory(run_dir)}')
     problem = check_writable_dir(run_dir)
@@ -394,12 +545,16 @@ def _validate_run_dir(config, default_parent: str, field: str = 'run_dir') -> No
   that resumes (`resume=True`) writes into its own, already checked, directory."""
   if config.get('resume', False):
     return
-  run_dir = _check(config, field, lambda v: isinstance(v, str), 'a path string is required')
+  run_dir = _check(config, field, _is_path, 'a path string is required')
   if run_dir:
     problem = check_writable_dir(run_dir)
     if problem:
       raise ConfigError(field, run_dir, f'a writable directory is required ({problem})')
-    if os.path.isdir(run_dir) and os.listdir(run_dir):
+    try:
+      files = os.listdir(run_dir) if os.path.isdir(run_dir) else []
+    except OSError as e:
+      raise ConfigError(field, run_dir, f'a readable directory is required ({e})')
+    if files:
       raise ConfigError(field, run_dir, 'an empty or new directory is required (this one '
                         'holds files of another run; leave run_dir empty for a fresh one)')
   else:
@@ -411,7 +566,9 @@ def _validate_run_dir(config, default_parent: str, field: str = 'run_dir') -> No
 def validate(config) -> None:
   """Raises `ConfigError` on the first invalid field of an experiment config."""
   mode = _one_of(config, 'mode', MODES)
-  _int_at_least(config, 'seed', 0)
+  _check(config, 'name', _is_name, "a non-empty name without '/' is required (it names the "
+         'run directory)')
+  _int_at_least(config, 'seed', 0, SEED_MAX)
   if mode == 'train':
     validate_env(config)
     agent = _one_of(config, 'agent.name', AGENTS)
@@ -423,8 +580,8 @@ def validate(config) -> None:
       validate_td(config)
       _validate_run_dir(config, default_parent='runs')
       return
-    _int_at_least(config, 'total_env_steps', 1)
-    _int_at_least(config, 'log_every_env_steps', 1)
+    _int_at_least(config, 'total_env_steps', 1, high=None)
+    _int_at_least(config, 'log_every_env_steps', 1, high=None)
     if agent == 'rsac':
       validate_rsac(config)
     else:
@@ -432,18 +589,18 @@ def validate(config) -> None:
       validate_agent(config)
       validate_curriculum(config)
     validate_launch(config)
-    _int_at_least(config, 'eval.every_env_steps', 1)
+    _int_at_least(config, 'eval.every_env_steps', 1, high=None)
     _int_at_least(config, 'eval.num_episodes', 1)
     _validate_run_dir(config, default_parent='runs')
   else:  # env fields left unset come from the trained run: checked once merged
-    _check(config, 'params_path', lambda v: isinstance(v, str) and os.path.isfile(v),
+    _check(config, 'params_path', lambda v: _is_path(v) and os.path.isfile(v),
            'the path of an existing params.pickle is required')
     _int_at_least(config, 'num_episodes', 1)
-    _check(config, 'log_dynamics', _is_bool, 'True or False')
+    _bool(config, 'log_dynamics')
     if 'delays' in config:
-      _check(config, 'delays', lambda v: isinstance(v, (tuple, list)) and
-             all(_is_int(d) and 0 <= d <= 10_000 for d in v),
+      _check(config, 'delays', lambda v: _is_list(v, lambda d: _is_int(d) and 0 <= d <= 10_000),
              'a list of delays from 0 to 10000 (empty for the default grid)')
+    validate_env_overrides(config)
     _validate_run_dir(config, default_parent=os.path.dirname(
         os.path.abspath(config.params_path)))
 
