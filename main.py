@@ -4,48 +4,154 @@ The config's `mode` picks what runs: 'train' (the manager and its processes) or 
 (offline analysis of saved params). The config is validated in full before anything starts.
 """
 
-import ast
 import os
 import re
 import signal
 import sys
+from typing import List, Optional, Sequence
 
+import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
+from ml_collections.config_flags import config_path
 
 from launch.backends import ChildFailed
 from launch.manager import TrainingDiverged
 from metarl.io import RunFileError
 from metarl.validation import ConfigError, validate
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Experiment config file (configs/*.py).', lock_config=True)
-flags.mark_flags_as_required(['config'])
+CONFIG_HELP = 'Experiment config file (configs/*.py); override fields with --config.a.b=v.'
+_CONFIG_ARG = re.compile(r'^--?config(?:=(.*))?$')
+_OVERRIDE_ARG = re.compile(r'^--?(?:no)?config\.([^=]*)')
+_TYPE_NAMES = {int: 'an integer', float: 'a number', bool: 'True or False', str: 'a string',
+               tuple: 'a comma-separated list'}
 
 
-def parse_flags(argv):
-  """absl flag parsing, with a one-line message for an unknown config field.
+def _fail(message: str) -> SystemExit:
+  """The exit for a bad command line: one line, 'metarl: ...', on stderr (exit status 1)."""
+  return SystemExit('metarl: ' + re.sub(r'\s*\n\s*', ' ', message.strip()))
 
-  ml_collections refuses overrides of fields the config does not have by raising inside
-  flag parsing; absl would print that as a traceback.
-  """
+
+def _config_file(argv: Sequence[str]) -> Optional[str]:
+  """The value of the last --config=FILE (or --config FILE) in `argv`."""
+  found = None
+  for i, arg in enumerate(argv[1:], 1):
+    match = _CONFIG_ARG.match(arg)
+    if match:
+      found = match.group(1) if match.group(1) is not None else (
+          argv[i + 1] if i + 1 < len(argv) else None)
+  return found
+
+
+def _overrides(argv: Sequence[str]) -> List[str]:
+  """The field paths of the --config.FIELD overrides in `argv`."""
+  return [m.group(1) for arg in argv[1:] if (m := _OVERRIDE_ARG.match(arg))]
+
+
+def _load_file(path: str) -> ml_collections.ConfigDict:
+  """The config of `path` without overrides; raises SystemExit if the file gives none."""
+  argv = ['main.py', f'--config={path}']
+  fv = flags.FlagValues()
+  holder = config_flags.DEFINE_config_file('config', None, CONFIG_HELP, flag_values=fv,
+                                           lock_config=True, sys_argv=argv)
   try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    sys.exit(f'metarl: {e}\nPass --helpfull to see the flags.')
-  except (AttributeError, KeyError) as e:
-    text = str(e)
-    try:  # ml_collections nests the repr of its message
-      text = str(ast.literal_eval(text))
-    except (ValueError, SyntaxError):
-      pass
-    found = re.search(r"'([^']+)'", text)
-    key = found.group(1) if found else text
-    hint = text.split('\n', 1)[1] if '\n' in text else ''
-    bad = [a.split('=')[0] for a in argv[1:]
-           if a.startswith('--config.') and key in a.split('=')[0].split('.')]
-    where = bad[0] if bad else 'a --config override'
-    sys.exit(f'metarl: {where}: the config has no field {key!r}. {hint}'.strip())
+    fv(argv)
+    config = holder.value
+    if not isinstance(config, ml_collections.ConfigDict):
+      getattr(config, 'lock', None)  # the stand-in for a file that did not load raises here
+      raise TypeError(f'get_config() returned {type(config).__name__}, not a ConfigDict')
+  except Exception as e:  # a missing file, a syntax error, an exception in get_config()
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()] or ['']
+    raise _fail(f'--config={path}: the config file gives no config '
+                f'({type(e).__name__}: {lines[-1]})')
+  return config
+
+
+def _no_field(field: str, config) -> Optional[str]:
+  """Why `field` is not a field of `config` that an override can set, or None if it is."""
+  parts = field.split('.')
+  node, where = config, 'config'
+  for i, part in enumerate(parts):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      known = (f'; {where} has {sorted(node.keys())}'
+               if isinstance(node, ml_collections.ConfigDict) else
+               f'; {where} is a value, not a section')
+      return f'the config has no field {".".join(parts[:i + 1])!r}{known}'
+    node, where = node[part], f'{where}.{part}'
+  return None
+
+
+def _parse_error(argv: Sequence[str], error: Exception) -> SystemExit:
+  """One line for a command line that absl or ml_collections refused, naming the flag."""
+  text = str(error)
+  path = _config_file(argv)
+  if path is None:
+    hint = ('pass --helpfull to see the flags' if isinstance(error, flags.Error) else
+            'pass --config=FILE, e.g. --config=configs/bandit_train.py')
+    return _fail(f'{text} ({hint})')
+  config = _load_file(path)  # exits if the config file itself is the problem
+  fields = _overrides(argv)
+  for field in fields:
+    problem = _no_field(field, config)
+    if problem:
+      return _fail(f'--config.{field}: {problem}')
+  bad_value = re.match(r'flag --config\.([^=]+)=', text)
+  if bad_value and bad_value.group(1) in fields:  # 'flag --config.seed=abc: invalid literal..'
+    kind = _TYPE_NAMES.get(config_path.get_type(bad_value.group(1), config))
+    return _fail(f'{text} (config.{bad_value.group(1)} takes {kind})' if kind else text)
+  no_parser = re.search(r'field config\.(\S+) is not supported for overriding', text)
+  if no_parser:  # a field left None in the config file has no type to parse a value as
+    return _fail(f'--config.{no_parser.group(1)}: this field cannot be set on the command '
+                 'line (its value in the config file is None, which has no type)')
+  if isinstance(error, flags.Error):  # unknown flags, flags out of order, missing values
+    return _fail(f'{text} (pass --helpfull to see the flags)')
+  named = [f for f in fields if f in text] or fields
+  return _fail(f'{", ".join("--config." + f for f in named)}: {type(error).__name__}: {text}')
+
+
+def load_config(argv: Sequence[str],
+                flag_values: Optional[flags.FlagValues] = None) -> ml_collections.ConfigDict:
+  """The validated config of a command line: --config=FILE and --config.FIELD=VALUE overrides.
+
+  Args:
+    argv: the command line, argv[0] the program's name.
+    flag_values: the FlagValues to define the config flag in and parse with (main.py passes
+      absl.flags.FLAGS, for --helpfull and absl's own flags); a fresh one if None. The config
+      flag can be defined only once in a FlagValues.
+
+  Returns:
+    The config, locked, with the overrides set and checked by `metarl.validation.validate`.
+
+  Raises:
+    SystemExit: one line 'metarl: ...' naming the flag or field, for every command line that
+      cannot run: a config file that does not load, a field the config does not have, a
+      value of the wrong type or out of range, positional arguments.
+  """
+  argv = list(argv)
+  fv = flags.FlagValues() if flag_values is None else flag_values
+  holder = config_flags.DEFINE_config_file('config', None, CONFIG_HELP, flag_values=fv,
+                                           lock_config=True, sys_argv=argv)
+  try:
+    rest = fv(argv)
+  except Exception as e:  # absl and ml_collections raise many kinds, some not flags.Error
+    raise _parse_error(argv, e)
+  if len(rest) > 1:
+    raise _fail(f'unexpected arguments {rest[1:]}: main.py takes --config=FILE and '
+                '--config.FIELD=VALUE flags only')
+  config = holder.value
+  if config is None and _config_file(argv) is None:
+    raise _fail('--config=FILE is required, e.g. --config=configs/bandit_train.py')
+  if not isinstance(config, ml_collections.ConfigDict):
+    _load_file(_config_file(argv))  # exits with the reason
+  for field, value in fv['config'].override_values.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      raise _fail(f'--config.{field}: a whole section cannot be replaced; set its fields one '
+                  f'by one (--config.{field}.FIELD=VALUE)')
+  try:
+    validate(config)
+  except ConfigError as e:
+    raise _fail(str(e))
+  return config
 
 
 def enable_compilation_cache() -> None:
@@ -66,14 +172,15 @@ def _raise_interrupt(signum, frame):
   raise KeyboardInterrupt
 
 
+def parse_flags(argv: Sequence[str]) -> List[str]:
+  """app.run's flag parser: the whole command line, config validated, in absl's FLAGS."""
+  load_config(argv, flags.FLAGS)
+  return list(argv[:1])
+
+
 def main(argv) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  config = _CONFIG.value
-  try:
-    validate(config)
-  except ConfigError as e:
-    sys.exit(f'metarl: {e}')
+  del argv  # parse_flags refused positional arguments
+  config = flags.FLAGS.config  # parsed and validated by parse_flags
   logging.set_verbosity(logging.INFO)
   enable_compilation_cache()
   signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops a run like Ctrl-C
