@@ -4,7 +4,6 @@ The config's `mode` picks what runs: 'train' (the manager and its processes) or 
 (offline analysis of saved params). The config is validated in full before anything starts.
 """
 
-import os
 import re
 import signal
 import sys
@@ -17,6 +16,7 @@ from ml_collections.config_flags import config_path
 
 from launch.backends import ChildFailed
 from launch.manager import TrainingDiverged
+from metarl.compilation import enable_compilation_cache
 from metarl.io import RunFileError
 from metarl.validation import ConfigError, validate
 
@@ -152,19 +152,6 @@ def load_config(argv: Sequence[str],
   except ConfigError as e:
     raise _fail(str(e))
   return config
-
-
-def enable_compilation_cache() -> None:
-  """Keeps XLA's compiled programs on disk so that a run of a config compiled before (other
-  seeds, a rerun) starts without compiling. METARL_COMPILATION_CACHE names the folder
-  (default ~/.cache/metarl/jax); set it to an empty string to turn the cache off."""
-  path = os.environ.get('METARL_COMPILATION_CACHE',
-                        os.path.join(os.path.expanduser('~'), '.cache', 'metarl', 'jax'))
-  if not path:
-    return
-  import jax
-  jax.config.update('jax_compilation_cache_dir', path)
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.2)
 
 
 def _raise_interrupt(signum, frame):

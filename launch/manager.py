@@ -124,11 +124,13 @@ class RunLogs:
   """train.csv and eval.csv of a run, and the periodic aggregation of training metrics."""
 
   def __init__(self, config, start_time: float, train_columns: Sequence[str] = (),
-               latest: Sequence[str] = ()):
+               latest: Sequence[str] = (), summed: Sequence[str] = ('skipped_updates',)):
     """`train_columns`: metrics that get a train.csv column from the first row on, even
     when they were not reported in it (e.g. episode_return before an episode ended);
-    `latest`: metrics logged with their newest value instead of the period's mean."""
+    `latest`: metrics logged with their newest value instead of the period's mean;
+    `summed`: counts, logged as their sum over the period."""
     self._latest = set(latest)
+    self._summed = set(summed)
     self._run_dir = config.run_dir
     self._log_every = config.log_every_env_steps
     self._next_log = self._log_every
@@ -182,7 +184,8 @@ class RunLogs:
     row = dict(env_steps=env_steps, updates=updates, wall_time=now - self._start,
                env_steps_per_sec=self.steps_per_sec)
     row.update({k: float('nan') for k in self._columns})
-    row.update({k: v / self._counts[k] for k, v in sorted(self._sums.items())})
+    row.update({k: v if k in self._summed else v / self._counts[k]
+                for k, v in sorted(self._sums.items())})
     if self.train is None:
       self.train = io.CsvLog(os.path.join(self._run_dir, 'train.csv'), list(row))
     self.train.write(row)
@@ -228,7 +231,7 @@ class Trainer:
     self.state = self.agent.init(params_key)
     self.rollout_key = rollout_key
     columns = (self.curriculum.field,) if self.curriculum else ()
-    self.start_run(train_columns=columns, latest=columns)
+    self.start_run(train_columns=columns + ('skipped_updates',), latest=columns)
     if config.get('resume', False):
       self.resume()
 
@@ -246,6 +249,12 @@ class Trainer:
     self._inline_eval = None
     self._last_eval_version = -1
     self._evaluated_version = -1
+    self._eval_request: Optional[Dict[str, Any]] = None  # sent, not yet answered
+    self._good_checkpoint: Optional[str] = None  # newest one written with no bad streak
+    self._checkpointed_steps = -1
+    self._restarts = 0
+    self._deadlines: Dict[str, float] = {}  # child -> when its next message is overdue
+    self._heard_from = set()  # children (this incarnation) that sent something
 
   # Evaluation -----------------------------------------------------------------------
 
@@ -274,6 +283,9 @@ class Trainer:
     message = self._params_message()
     if self.config.launch.num_evaluators:
       self.backend.publish(EVALUATOR, message)
+      if self._eval_request is None:
+        self._expect(EVALUATOR)
+      self._eval_request = message
       return
     if self._inline_eval is None:
       self._inline_eval = evaluator_lib.make_training_evaluator(self.config)
@@ -284,6 +296,11 @@ class Trainer:
                           wall_time=message['wall_time'], metrics=metrics))
 
   def record_eval(self, message: Dict[str, Any]) -> None:
+    if self._eval_request is not None and message['version'] >= self._eval_request['version']:
+      self._eval_request = None
+      self._deadlines.pop(EVALUATOR, None)
+    elif self._eval_request is not None:
+      self._expect(EVALUATOR)  # a newer request is still being evaluated
     self._evaluated_version = message['version']
     self.logs.add_eval(message['env_steps'], message['version'], message['wall_time'],
                        message['metrics'])
@@ -304,16 +321,84 @@ class Trainer:
     if message['kind'] == 'eval':
       self.record_eval(message)
     elif message['kind'] == 'grads':
-      self.state = self.agent.apply_gradients(self.state, message['grads'])
+      self.state = self.agent.apply_gradients(self.state, message['grads'],
+                                              message['metrics']['loss'])
       self.updates += 1
       self.env_steps += message['env_steps']
-      self.after_update(message['metrics'])
+      self.after_update(dict(message['metrics'],
+                             skipped_updates=float(self.state.bad_streak > 0)))
 
   def after_update(self, metrics: Dict[str, float]) -> None:
     metrics = dict(metrics, **self.env_overrides())
     self.logs.add_train(metrics, self.env_steps, self.updates)
     self.progress.update(self.env_steps, steps_per_sec=self.logs.steps_per_sec)
+    self.check_bad_streak()
     self.maybe_evaluate()
+
+  def check_bad_streak(self) -> None:
+    """Stops the run once `config.max_bad_updates` updates in a row were skipped."""
+    streak = int(self.state.bad_streak)
+    if streak >= self.config.get('max_bad_updates', 100):
+      self.logs.flush_train(self.env_steps, self.updates)
+      raise TrainingDiverged(diverged_message(self.config.run_dir, streak, self.env_steps,
+                                              self._good_checkpoint))
+
+  # Children ---------------------------------------------------------------------------
+
+  def start_child(self, name: str, target, child_id: int) -> None:
+    self.backend.start(name, target, self.config, child_id)
+    if name != EVALUATOR:  # the evaluator only owes answers to requests
+      self._expect(name)
+
+  def _expect(self, name: str) -> None:
+    """A message from `name` is due: within launch.child_timeout_s, or within
+    launch.startup_timeout_s while this incarnation has not sent anything yet."""
+    launch = self.config.launch
+    allowance = (launch.get('child_timeout_s', launch.startup_timeout_s)
+                 if name in self._heard_from else launch.startup_timeout_s)
+    self._deadlines[name] = time.monotonic() + allowance
+
+  def receive(self, timeout: float) -> Optional[Dict[str, Any]]:
+    """The next message from a child, or None; a child that died, raised or stayed silent
+    past its deadline is replaced (`replace_child`) on the way."""
+    try:
+      message = self.backend.receive(timeout)
+    except ChildFailed as failure:
+      self.replace_child(failure)
+      return None
+    if message is not None and 'source' in message:
+      self._heard_from.add(message['source'])
+      if message['source'] != EVALUATOR:
+        self._expect(message['source'])
+    now = time.monotonic()
+    for name, deadline in list(self._deadlines.items()):
+      if now > deadline:
+        self.replace_child(ChildFailed(
+            f'{name} sent nothing in time (launch.child_timeout_s / startup_timeout_s): '
+            'hung', name=name))
+    return message
+
+  def replace_child(self, failure: ChildFailed) -> None:
+    """Replaces the failed child from the newest params, up to launch.max_restarts times
+    in the run; past that (or for a failure of the run as a whole) raises `failure`."""
+    limit = self.config.launch.get('max_restarts', 0)
+    if failure.name is None or self._restarts >= limit:
+      raise ChildFailed(f'{failure}\nlaunch.max_restarts = {limit} restarts used up: the '
+                        'run stops', name=failure.name)
+    name = failure.name
+    self._restarts += 1
+    logging.error('%s\nreplacing %s from the newest params (restart %d of %d)', failure,
+                  name, self._restarts, limit)
+    self.backend.restart(name)
+    self._heard_from.discard(name)
+    self._deadlines.pop(name, None)
+    if name == EVALUATOR:
+      if self._eval_request is not None:  # ask the new evaluator again
+        self.backend.publish(EVALUATOR, self._eval_request)
+        self._expect(EVALUATOR)
+    else:
+      self._expect(name)
+      self.publish_to_workers([name])
 
   # Checkpoints ------------------------------------------------------------------------
 
@@ -332,8 +417,16 @@ class Trainer:
       self.rollout_state = checkpoint_lib.restore_tree(template, arrays['rollout_state'],
                                                        'rollout state', path)
 
+  def checkpoint_counters(self) -> Dict[str, int]:
+    """Counters beyond env steps and updates that a resume needs (subclasses)."""
+    return {}
+
+  def restore_counters(self, counters: Dict[str, int], arrays: Dict[str, Any]) -> None:
+    del counters, arrays
+
   def save_checkpoint(self) -> str:
     payload = dict(env_steps=self.env_steps, updates=self.updates,
+                   counters=self.checkpoint_counters(),
                    next_eval=self._next_eval, next_checkpoint=self._next_checkpoint,
                    logs=self.logs.state_dict(), arrays=self.checkpoint_arrays(),
                    curriculum=None if self.curriculum is None else self.curriculum.state_dict(),
@@ -341,6 +434,9 @@ class Trainer:
     start = time.time()
     path = checkpoint_lib.save(self.config.run_dir, payload,
                                self.config.get('keep_checkpoints', 3))
+    self._checkpointed_steps = self.env_steps
+    if int(self.state.bad_streak) == 0:
+      self._good_checkpoint = path
     logging.info('checkpoint at %d env steps: %s (%.2fs)', self.env_steps, path,
                  time.time() - start)
     return path
@@ -357,13 +453,19 @@ class Trainer:
     if path is None:
       raise io.RunFileError(f'{self.config.run_dir}: no checkpoint to resume from')
     payload = checkpoint_lib.load(path)
+    if payload.get('agent') != self.config.agent.name:
+      raise io.RunFileError(f'{path}: a checkpoint of the {payload.get("agent")!r} agent '
+                            f'cannot resume a {self.config.agent.name!r} run')
+    io.remove_stale_temp_files(self.config.run_dir)
     self.restore_arrays(payload['arrays'], path)
     self.env_steps, self.updates = payload['env_steps'], payload['updates']
+    self.restore_counters(payload.get('counters', {}), payload['arrays'])
     self._next_eval, self._next_checkpoint = payload['next_eval'], payload['next_checkpoint']
     self._last_eval_version = self._evaluated_version = self.updates
     if self.curriculum is not None and payload.get('curriculum'):
       self.curriculum.load_state_dict(payload['curriculum'])
       self._follow_curriculum()
+    self._good_checkpoint = path
     self.logs.resume(payload['logs'], self.env_steps)
     self.progress.update(self.env_steps)
     logging.info('resumed from %s at %d env steps', path, self.env_steps)
@@ -394,7 +496,7 @@ class Trainer:
 
   def handle_nonblocking(self) -> None:
     while True:
-      message = self.backend.receive(timeout=0.0001)
+      message = self.receive(timeout=0.0001)
       if message is None:
         return
       self.handle(message)
@@ -411,18 +513,18 @@ class Trainer:
   def train_distributed(self) -> None:
     names = [f'worker-{i}' for i in range(self.config.launch.num_workers)]
     for i, name in enumerate(names):
-      self.backend.start(name, self.worker_target(), self.config, i)
+      self.start_child(name, self.worker_target(), i)
     self.publish_to_workers(names)
-    last_work = time.monotonic()
-    while not self.finished():
-      message = self.backend.receive(self.config.launch.queue_timeout_s)
-      self.handle(message)
-      if message is not None and message['kind'] == self.WORK_KIND:
-        last_work = time.monotonic()
-        self.publish_to_workers([message['source']])
-      elif time.monotonic() - last_work > self.config.launch.startup_timeout_s:
-        raise ChildFailed(f'no {self.WORK_NAME} from any worker for '
-                          f'{self.config.launch.startup_timeout_s:.0f}s')
+    # Ctrl-C / SIGTERM take effect between messages, so a final checkpoint is consistent.
+    with deferred_interrupts() as stop:
+      while not self.finished():
+        message = self.receive(self.config.launch.queue_timeout_s)
+        self.handle(message)
+        if message is not None and message['kind'] == self.WORK_KIND:
+          self.publish_to_workers([message['source']])
+        self.maybe_checkpoint()
+        if stop.requested:
+          raise KeyboardInterrupt
 
   def publish_to_workers(self, names) -> None:
     message = self._params_message()
@@ -430,16 +532,14 @@ class Trainer:
       self.backend.publish(name, message)
 
   def wait_final_eval(self) -> None:
+    """Waits for the evaluation of the final params (a hung or dead evaluator is replaced,
+    see `receive`, so this ends)."""
     if not self.config.launch.num_evaluators:
       return
-    deadline = time.monotonic() + self.config.launch.startup_timeout_s
-    while self._evaluated_version != self.updates and time.monotonic() < deadline:
-      message = self.backend.receive(self.config.launch.queue_timeout_s)
+    while self._evaluated_version != self.updates:
+      message = self.receive(self.config.launch.queue_timeout_s)
       if message is not None and message['kind'] == 'eval':
         self.record_eval(message)
-    if self._evaluated_version != self.updates:
-      raise ChildFailed('the evaluator did not return the final evaluation in '
-                      f'{self.config.launch.startup_timeout_s:.0f}s')
 
   def save_params(self) -> str:
     path = os.path.join(self.config.run_dir, 'params.pickle')
@@ -459,7 +559,7 @@ class Trainer:
                  self.config.run_dir, self.config.total_env_steps, self.describe())
     try:
       if self.config.launch.num_evaluators:
-        self.backend.start(EVALUATOR, evaluator_lib.run_evaluator, self.config, 0)
+        self.start_child(EVALUATOR, evaluator_lib.run_evaluator, 0)
       if self.config.launch.num_workers:
         self.train_distributed()
       else:
@@ -468,7 +568,7 @@ class Trainer:
       path = self.save_params()
       self.maybe_evaluate(final=True)
       self.wait_final_eval()
-      if self._next_checkpoint is not None:
+      if self._next_checkpoint is not None and self._checkpointed_steps != self.env_steps:
         self.save_checkpoint()
       logging.info('done: %d env steps in %.1fs; params in %s', self.env_steps,
                    self.logs.elapsed(), path)
@@ -481,7 +581,13 @@ class Trainer:
       raise
     except ChildFailed:
       path = self.save_params()
-      logging.error('a child process failed at %d env steps; params saved to %s',
+      final = self.save_checkpoint() if self._next_checkpoint is not None else 'none'
+      logging.error('a child process failed at %d env steps; params saved to %s, final '
+                    'checkpoint %s', self.env_steps, path, final)
+      raise
+    except TrainingDiverged:
+      path = self.save_params()  # skipped updates left the params at their last good value
+      logging.error('stopped at %d env steps: updates kept failing; params saved to %s',
                     self.env_steps, path)
       raise
     finally:

@@ -9,7 +9,10 @@
 Evaluation (inline or in the evaluator process) runs the deterministic policy; on the
 memory task it also measures seed 004's accuracy. Files: as the other agents, with
 train.csv columns for the critic, actor and temperature losses, alpha, entropy, Q, the
-replay size and the mean return of the episodes that ended.
+replay size, the mean return of the episodes that ended and the updates skipped for a NaN
+or Inf. Checkpoints hold the learner state, the counters, the in-process actor state and,
+with `checkpoint_replay`, the replay contents; a run resumed without them fills its replay
+again through the warm-up phases before it learns.
 """
 
 import math
@@ -24,13 +27,14 @@ from absl import logging
 
 from launch import manager
 from launch import worker as worker_lib
+from metarl import checkpoint as checkpoint_lib
 from metarl import envs, io
 from metarl.agents import rsac
 from metarl.replay import sequence as replay_lib
 
 TRAIN_COLUMNS = ('episode_return', 'critic_loss', 'actor_loss', 'alpha_loss', 'alpha',
                  'entropy', 'q_mean', 'target_mean', 'critic_updates', 'actor_updates',
-                 'replay_size')
+                 'replay_size', 'skipped_updates')
 
 
 def num_rows(config) -> int:
@@ -62,7 +66,51 @@ class SACTrainer(manager.Trainer):
                                   self.env.spec.observation_shape, self.env.spec.action_dim)
     self._add = jax.jit(replay_lib.add)
     self._calls = 0
+    self._steps_offset = 0  # env steps not in the replay (a resume without its contents)
+    self.act_state = None  # single-process acting state
     self.start_run(train_columns=TRAIN_COLUMNS, latest=('alpha', 'replay_size'))
+    if config.get('resume', False):
+      self.resume()
+
+  def _make_actor(self):
+    cfg = self.config
+    return rsac.make_actor(self.env, self.networks, cfg.agent.num_envs, cfg.agent.warmup_steps)
+
+  def _learning_steps(self):
+    """The env-step count the warm-ups compare with: the steps the replay has seen."""
+    return jnp.int32(self.env_steps - self._steps_offset)
+
+  # Checkpoints -------------------------------------------------------------------------
+
+  def checkpoint_arrays(self) -> Dict[str, Any]:
+    arrays = dict(state=checkpoint_lib.tree_leaves(self.state))
+    if self.config.get('checkpoint_replay', True):
+      arrays['replay'] = checkpoint_lib.tree_leaves(self.replay)
+    if self.act_state is not None:
+      arrays['act_state'] = checkpoint_lib.tree_leaves(self.act_state)
+    return arrays
+
+  def checkpoint_counters(self) -> Dict[str, int]:
+    return dict(calls=self._calls, steps_offset=self._steps_offset)
+
+  def restore_arrays(self, arrays: Dict[str, Any], path: str) -> None:
+    self.state = checkpoint_lib.restore_tree(self.state, arrays['state'], 'learner state',
+                                             path)
+    if 'replay' in arrays:
+      self.replay = checkpoint_lib.restore_tree(self.replay, arrays['replay'], 'replay', path)
+    if 'act_state' in arrays and not self.config.launch.num_workers:
+      template = self._make_actor().init(self.act_key)
+      self.act_state = checkpoint_lib.restore_tree(template, arrays['act_state'],
+                                                   'actor state', path)
+
+  def restore_counters(self, counters: Dict[str, int], arrays: Dict[str, Any]) -> None:
+    self._calls = counters['calls']
+    self._steps_offset = counters['steps_offset']
+    if 'replay' not in arrays:  # an empty replay: the warm-ups start again from here
+      self._steps_offset = self.env_steps
+      self.act_state = None
+      logging.info('the checkpoint holds no replay contents: refilling it from %d env steps '
+                   '(warm-ups again)', self.env_steps)
 
   def describe(self) -> str:
     return (f'recurrent SAC, {num_rows(self.config)} env copies, replay ratio '
@@ -89,28 +137,36 @@ class SACTrainer(manager.Trainer):
   def train_in_process(self) -> None:
     cfg = self.config
     num_envs = cfg.agent.num_envs
-    actor = rsac.make_actor(self.env, self.networks, num_envs, cfg.agent.warmup_steps)
-    act_state = actor.init(self.act_key)
+    actor = self._make_actor()
+    if self.act_state is None:
+      key = self.act_key  # a refill after a resume without replay acts on a new stream
+      if self._steps_offset:
+        key = jax.random.fold_in(key, self._steps_offset)
+      self.act_state = actor.init(key)
     ticks = ticks_per_chunk(cfg)
     total_iterations = math.ceil(cfg.total_env_steps / num_envs)
     per_call = min(cfg.launch.updates_per_call, total_iterations)
     runs = {}
-    done = 0
-    while done < total_iterations:
-      n = min(per_call, total_iterations - done)
-      args = (self.state, act_state, self.replay, jnp.int32(self.env_steps),
-              self._next_key())
-      if n not in runs:
-        t = time.monotonic()
-        runs[n] = rsac.make_in_process_train(actor, self.learner, num_envs, ticks,
-                                             n).lower(*args).compile()
-        logging.info('compiled the training call (%d env-step iterations) in %.2fs', n,
-                     time.monotonic() - t)
-      self.state, act_state, self.replay, metrics = runs[n](*args)
-      done += n
-      self.env_steps += n * num_envs
-      self._record(metrics, n * ticks)
-      self._poll_evaluator()
+    done = self.env_steps // num_envs
+    with manager.deferred_interrupts() as stop:  # as in manager.Trainer.train_in_process
+      while done < total_iterations:
+        n = min(per_call, total_iterations - done)
+        args = (self.state, self.act_state, self.replay, self._learning_steps(),
+                self._next_key())
+        if n not in runs:
+          t = time.monotonic()
+          runs[n] = rsac.make_in_process_train(actor, self.learner, num_envs, ticks,
+                                               n).lower(*args).compile()
+          logging.info('compiled the training call (%d env-step iterations) in %.2fs', n,
+                       time.monotonic() - t)
+        self.state, self.act_state, self.replay, metrics = runs[n](*args)
+        done += n
+        self.env_steps += n * num_envs
+        self._record(metrics, n * ticks)
+        self._poll_evaluator()
+        self.maybe_checkpoint()
+        if stop.requested:
+          raise KeyboardInterrupt
 
   # Workers -----------------------------------------------------------------------------
 
@@ -128,9 +184,19 @@ class SACTrainer(manager.Trainer):
     self.replay = self._add(self.replay, rows, message['steps'])
     self.env_steps += message['env_steps']
     self.state, metrics = self.learner.train(self.state, self.replay,
-                                             jnp.int32(self.env_steps), self._next_key())
+                                             self._learning_steps(), self._next_key())
     metrics = dict(metrics, **message['stats'])
     self._record(metrics, ticks_per_chunk(self.config))
+
+  def replace_child(self, failure) -> None:
+    """As the base class; a replaced worker's replay rows end their episodes first (the new
+    worker starts new ones)."""
+    super().replace_child(failure)
+    if failure.name and failure.name.startswith('worker-'):
+      b = self.config.agent.num_envs
+      worker = int(failure.name.split('-')[1])
+      self.replay = replay_lib.end_episodes(self.replay,
+                                            jnp.arange(worker * b, (worker + 1) * b))
 
   WORK_KIND, WORK_NAME = 'chunk', 'experience'
 

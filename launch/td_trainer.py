@@ -206,6 +206,7 @@ class TDTrainer:
     if payload.get('agent') != 'td':
       raise io.RunFileError(f'{path}: a checkpoint of the {payload.get("agent")!r} agent '
                             'cannot resume a td run')
+    io.remove_stale_temp_files(cfg.run_dir)
     arrays = payload['arrays']
     for name, what in (('state', 'training state'), ('data', 'data state')):
       if not isinstance(arrays.get(name), list):

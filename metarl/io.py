@@ -48,6 +48,17 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     raise
 
 
+def remove_stale_temp_files(run_dir: str) -> None:
+  """Deletes the temporary files of writes a killed process never finished (in `run_dir`
+  and its checkpoints folder): they are never read, only left behind."""
+  for folder in (run_dir, os.path.join(run_dir, 'checkpoints')):
+    if not os.path.isdir(folder):
+      continue
+    for name in os.listdir(folder):
+      if name.startswith('.') and name.endswith('.tmp'):
+        os.unlink(os.path.join(folder, name))
+
+
 def save_pickle(path: str, obj: Any) -> None:
   """Pickles `obj` to `path` atomically."""
   atomic_write_bytes(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))

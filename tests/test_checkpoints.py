@@ -1,6 +1,7 @@
-"""Checkpoints and exact resume of a single-process A3C run (issue 7, first part): a run
-stopped by a real SIGINT mid-training and resumed ends bit-identical to one never stopped,
-with train.csv and eval.csv continued without duplicate or missing rows."""
+"""Checkpoints and exact resume of single-process A3C and recurrent SAC runs: a run stopped
+by a real SIGINT mid-training and resumed ends bit-identical to one never stopped, with
+train.csv and eval.csv continued without duplicate or missing rows (rsac: with its replay
+contents in the checkpoint; without them it refills the replay first)."""
 
 import csv
 import json
@@ -12,8 +13,9 @@ import jax
 import numpy as np
 import pytest
 
-from configs import bandit_train
+from configs import bandit_train, memory_sac
 from launch import manager
+from launch.sac_trainer import SACTrainer
 from metarl import checkpoint
 from metarl.io import RunFileError
 from metarl.validation import ConfigError, validate
@@ -102,3 +104,76 @@ def test_resume_needs_a_checkpoint_and_refuses_a_foreign_one(tmp_path):
   validate(config)  # it exists; reading it is what fails, with one line
   with pytest.raises(RunFileError, match='not a readable metarl pickle'):
     manager.Trainer(config)
+
+
+def small_sac_config(run_dir, checkpoint_replay=True):
+  config = memory_sac.get_config()
+  config.run_dir = run_dir
+  config.network.torso_sizes, config.network.hidden_sizes = (8,), (8,)
+  config.agent.num_envs = 2
+  config.agent.batch_size = 4
+  config.agent.warmup_steps = 100
+  config.agent.critic_warmup_steps = config.agent.actor_warmup_steps = 100
+  config.replay.capacity = 2000
+  config.replay.sequence_length = 10
+  config.total_env_steps = 1200
+  config.launch.updates_per_call = 50  # 100 env steps per call
+  config.log_every_env_steps = 300
+  config.checkpoint_every = 400
+  config.checkpoint_replay = checkpoint_replay
+  config.eval.every_env_steps = 600
+  config.eval.num_sequences = 8
+  return config
+
+
+def interrupt_sac_at_call(monkeypatch, k):
+  """A real SIGINT while the k-th training call of an rsac run is being recorded."""
+  calls = []
+  real_record = SACTrainer._record
+
+  def record(self, metrics, ticks):
+    calls.append(1)
+    if len(calls) == k:
+      os.kill(os.getpid(), signal.SIGINT)
+    return real_record(self, metrics, ticks)
+  monkeypatch.setattr(SACTrainer, '_record', record)
+
+
+def test_rsac_resumed_with_its_replay_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+  whole, parts = str(tmp_path / 'whole'), str(tmp_path / 'parts')
+  manager.train(small_sac_config(whole))
+  interrupt_sac_at_call(monkeypatch, 7)
+  with pytest.raises(KeyboardInterrupt):
+    manager.train(small_sac_config(parts))
+  monkeypatch.undo()
+  assert os.path.basename(checkpoint.latest(parts)) == 'ckpt_000000000000700.pickle'
+  payload = checkpoint.load(checkpoint.latest(parts))
+  assert {'state', 'replay', 'act_state'} <= set(payload['arrays'])
+  config = small_sac_config(parts)
+  config.resume = True
+  validate(config)
+  manager.train(config)
+  for a, b in zip(leaves(whole), leaves(parts), strict=True):
+    np.testing.assert_array_equal(a, b)
+  rows_a, rows_b = (read_rows(os.path.join(d, 'train.csv')) for d in (whole, parts))
+  skip = {'wall_time', 'env_steps_per_sec'}
+  assert [{k: v for k, v in r.items() if k not in skip} for r in rows_a] == [
+      {k: v for k, v in r.items() if k not in skip} for r in rows_b]
+
+
+def test_rsac_resumed_without_its_replay_refills_it_first(tmp_path, monkeypatch):
+  run_dir = str(tmp_path / 'noreplay')
+  interrupt_sac_at_call(monkeypatch, 7)
+  with pytest.raises(KeyboardInterrupt):
+    manager.train(small_sac_config(run_dir, checkpoint_replay=False))
+  monkeypatch.undo()
+  payload = checkpoint.load(checkpoint.latest(run_dir))
+  assert 'replay' not in payload['arrays']
+  config = small_sac_config(run_dir, checkpoint_replay=False)
+  config.resume = True
+  manager.train(config)
+  rows = read_rows(os.path.join(run_dir, 'train.csv'))
+  after = [r for r in rows if int(r['env_steps']) > 700]
+  # the replay starts empty again: its size restarts from the resume point
+  assert float(after[0]['replay_size']) <= int(after[0]['env_steps']) - 700
+  assert int(rows[-1]['env_steps']) == 1200 and float(rows[-1]['critic_updates']) > 0

@@ -102,6 +102,18 @@ def add(state: ReplayState, rows: Array, steps: Steps) -> ReplayState:
   return ReplayState(steps=new_steps, count=state.count.at[rows].add(num_steps))
 
 
+def end_episodes(state: ReplayState, rows: Array) -> ReplayState:
+  """Marks the newest step of each of `rows` as the end of its episode, truncated (its next
+  observation is not stored): what the rows' env copies did next is lost, e.g. when the
+  worker that stepped them died, so no sequence may run on into the steps added later."""
+  slots = (state.count[rows] - 1) % capacity(state)
+  open_end = (state.count[rows] > 0) & ~state.steps.last[rows, slots]
+  last = state.steps.last.at[rows, slots].set(state.steps.last[rows, slots] | open_end)
+  discount = state.steps.discount.at[rows, slots].set(
+      jnp.where(open_end, 1.0, state.steps.discount[rows, slots]))
+  return state._replace(steps=state.steps._replace(last=last, discount=discount))
+
+
 def add_to_all_rows(state: ReplayState, steps: Steps) -> ReplayState:
   """`add` for a chunk (leaves [T, R, ...]) of every row when all rows hold the same
   number of steps (env copies stepped together): one contiguous in-place write per row

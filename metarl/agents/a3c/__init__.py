@@ -28,7 +28,7 @@ class A3CAgent(NamedTuple):
   steps_per_update: int  # env steps behind one gradient: num_envs * unroll_length
   total_updates: int
   compute_gradients: Callable  # jitted (params, rollout_state, step) -> (grads, rs, metrics)
-  apply_gradients: Callable  # jitted (training_state, grads) -> training_state
+  apply_gradients: Callable  # jitted (training_state, grads, loss) -> training_state
   train_many: Callable  # jitted (training_state, rollout_state) -> (ts, rs, metrics)
 
   def init(self, key) -> TrainingState:

@@ -3,6 +3,8 @@
 Three entry points serve the three ways a run can be laid out on processes:
   `compute_gradients` (workers: rollout on their params, gradient of the loss),
   `apply_gradients` (the manager: clip, optimizer step, new params),
+An update whose loss or gradient holds a NaN or an Inf is skipped (params, optimizer state
+and step stay as they were) and counted in `bad_streak`, the updates skipped in a row.
   `train_many` (one process: many rollout + update iterations fused in one jitted scan).
 """
 
@@ -12,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from metarl.agents.optim import scheduled_optimizer
+from metarl.agents.optim import (all_finite, keep_if_finite, next_bad_streak,
+                                 scheduled_optimizer)
 from metarl.rollout import Rollout, RolloutState
 from metarl.types import Array, Params
 
@@ -21,6 +24,7 @@ class TrainingState(NamedTuple):
   params: Params
   opt_state: Any
   step: Array  # int32: optimizer updates applied so far
+  bad_streak: Array  # int32: updates skipped in a row (NaN or Inf in the loss or gradient)
 
 
 def make_optimizer(agent_config, total_updates: int) -> optax.GradientTransformation:
@@ -36,7 +40,7 @@ def make_optimizer(agent_config, total_updates: int) -> optax.GradientTransforma
 def init_training_state(params: Params, optimizer: optax.GradientTransformation,
                         ) -> TrainingState:
   return TrainingState(params=params, opt_state=optimizer.init(params),
-                       step=jnp.zeros((), jnp.int32))
+                       step=jnp.zeros((), jnp.int32), bad_streak=jnp.zeros((), jnp.int32))
 
 
 def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout: Rollout,
@@ -44,10 +48,11 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout:
   """Returns jitted (compute_gradients, apply_gradients, train_many).
 
   compute_gradients(params, rollout_state, step) -> (grads, rollout_state, metrics)
-  apply_gradients(training_state, grads) -> training_state
+  apply_gradients(training_state, grads, loss) -> training_state (skipped unless the loss
+    and every gradient are finite)
   train_many(training_state, rollout_state) -> (training_state, rollout_state, metrics):
     `updates_per_call` iterations of rollout, gradient and update in one `lax.scan`;
-    metrics are averaged over them.
+    metrics are averaged over them, except `skipped_updates`, their count.
   """
   grad_fn = jax.grad(loss_fn, has_aux=True)
 
@@ -58,10 +63,14 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout:
                    grad_norm=optax.global_norm(grads))
     return grads, rollout_state, metrics
 
-  def apply_gradients(state: TrainingState, grads) -> TrainingState:
+  def apply_gradients(state: TrainingState, grads, loss) -> TrainingState:
+    ok = all_finite(grads, loss)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    return TrainingState(params=optax.apply_updates(state.params, updates),
-                         opt_state=opt_state, step=state.step + 1)
+    new = (optax.apply_updates(state.params, updates), opt_state, state.step + 1)
+    params, opt_state, step = keep_if_finite(ok, new, (state.params, state.opt_state,
+                                                       state.step))
+    return TrainingState(params=params, opt_state=opt_state, step=step,
+                         bad_streak=next_bad_streak(ok, state.bad_streak))
 
   def train_many(state: TrainingState, rollout_state: RolloutState):
 
@@ -69,11 +78,15 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout:
       state, rollout_state = carry
       grads, rollout_state, metrics = compute_gradients(state.params, rollout_state,
                                                         state.step)
-      return (apply_gradients(state, grads), rollout_state), metrics
+      state = apply_gradients(state, grads, metrics['loss'])
+      metrics = dict(metrics, skipped_updates=(state.bad_streak > 0).astype(jnp.float32))
+      return (state, rollout_state), metrics
 
     (state, rollout_state), metrics = jax.lax.scan(
         one_update, (state, rollout_state), None, length=updates_per_call)
-    return state, rollout_state, jax.tree_util.tree_map(jnp.mean, metrics)
+    skipped = metrics.pop('skipped_updates').sum()
+    metrics = jax.tree_util.tree_map(jnp.mean, metrics)
+    return state, rollout_state, dict(metrics, skipped_updates=skipped)
 
   return (jax.jit(compute_gradients), jax.jit(apply_gradients),
           jax.jit(train_many, donate_argnums=(0, 1)))

@@ -6,7 +6,8 @@ A tick is one chance to update: the critic trains on ticks divisible by
 the temperature on ticks divisible by `actor_update_interval` after `actor_warmup_steps`
 (RLtools: every step and every 2nd step, after 1000 and 10000 steps). Critic and actor
 draw their own sequence batches. After every critic update the target critics move by
-`tau` toward the online ones.
+`tau` toward the online ones. An update whose loss or gradient holds a NaN or an Inf is
+skipped (that network, its optimizer and its update count stay as they were) and counted.
 """
 
 from typing import Any, Callable, Dict, NamedTuple, Tuple
@@ -15,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from metarl.agents.optim import all_finite, keep_if_finite
 from metarl.agents.rsac import losses
 from metarl.networks.sac import SACNetworks
 from metarl.replay import sequence as replay_lib
@@ -39,6 +41,7 @@ class LearnerState(NamedTuple):
   ticks: Array  # int32: ticks done
   critic_updates: Array
   actor_updates: Array
+  bad_streak: Array  # int32: skipped updates (NaN or Inf) since a tick without one
 
 
 class LearnerConfig(NamedTuple):
@@ -86,7 +89,8 @@ def make_learner(networks: SACNetworks, config: LearnerConfig, num_ticks: int) -
     zero = jnp.zeros((), jnp.int32)
     return LearnerState(params=params, actor_opt=actor_opt.init(actor),
                         critic_opt=critic_opt.init(critic), alpha_opt=alpha_opt.init(log_alpha),
-                        ticks=zero, critic_updates=zero, actor_updates=zero)
+                        ticks=zero, critic_updates=zero, actor_updates=zero,
+                        bad_streak=zero)
 
   def critic_update(state: LearnerState, batch, key) -> Tuple[LearnerState, Dict[str, Array]]:
     p = state.params
@@ -96,8 +100,10 @@ def make_learner(networks: SACNetworks, config: LearnerConfig, num_ticks: int) -
     critic = optax.apply_updates(p.critic, updates)
     target = optax.incremental_update(critic, p.target_critic, config.tau)
     params = p._replace(critic=critic, target_critic=target)
-    return state._replace(params=params, critic_opt=opt,
-                          critic_updates=state.critic_updates + 1), metrics
+    new = state._replace(params=params, critic_opt=opt,
+                         critic_updates=state.critic_updates + 1)
+    ok = all_finite(grads, metrics['critic_loss'])
+    return keep_if_finite(ok, new, state), dict(metrics, critic_skipped=_skipped(ok))
 
   def actor_update(state: LearnerState, batch, key) -> Tuple[LearnerState, Dict[str, Array]]:
     p = state.params
@@ -115,8 +121,10 @@ def make_learner(networks: SACNetworks, config: LearnerConfig, num_ticks: int) -
     params = p._replace(actor=actor, log_alpha=log_alpha)
     out = {'actor_loss': metrics['actor_loss'], 'entropy': metrics['entropy'],
            'alpha_loss': a_loss}
-    return state._replace(params=params, actor_opt=opt, alpha_opt=a_opt,
-                          actor_updates=state.actor_updates + 1), out
+    new = state._replace(params=params, actor_opt=opt, alpha_opt=a_opt,
+                         actor_updates=state.actor_updates + 1)
+    ok = all_finite(grads, metrics['actor_loss'], log_alpha)
+    return keep_if_finite(ok, new, state), dict(out, actor_skipped=_skipped(ok))
 
   def tick(state: LearnerState, replay: replay_lib.ReplayState, env_steps: Array,
            key: PRNGKey) -> Tuple[LearnerState, Dict[str, Array]]:
@@ -132,7 +140,8 @@ def make_learner(networks: SACNetworks, config: LearnerConfig, num_ticks: int) -
       return critic_update(s, batch, keys[1])
 
     def skip_critic(s):
-      return s, {k: jnp.zeros(()) for k in ('critic_loss', 'q_mean', 'target_mean')}
+      return s, {k: jnp.zeros(()) for k in ('critic_loss', 'q_mean', 'target_mean',
+                                            'critic_skipped')}
 
     def run_actor(s):
       batch = losses.time_major(replay_lib.sample(keys[2], replay, config.replay,
@@ -140,11 +149,19 @@ def make_learner(networks: SACNetworks, config: LearnerConfig, num_ticks: int) -
       return actor_update(s, batch, keys[3])
 
     def skip_actor(s):
-      return s, {k: jnp.zeros(()) for k in ('actor_loss', 'entropy', 'alpha_loss')}
+      return s, {k: jnp.zeros(()) for k in ('actor_loss', 'entropy', 'alpha_loss',
+                                            'actor_skipped')}
 
     state, c_metrics = jax.lax.cond(do_critic, run_critic, skip_critic, state)
     state, a_metrics = jax.lax.cond(do_actor, run_actor, skip_actor, state)
+    skipped = c_metrics.pop('critic_skipped') + a_metrics.pop('actor_skipped')
+    # the streak ends with a tick whose updates all went through (a critic that keeps
+    # failing is not hidden by a healthy actor)
+    streak = jnp.where(skipped > 0, state.bad_streak + skipped.astype(jnp.int32),
+                       jnp.where(do_critic | do_actor, 0, state.bad_streak))
+    state = state._replace(bad_streak=streak)
     metrics = dict(c_metrics, **a_metrics, alpha=jnp.exp(state.params.log_alpha),
+                   skipped_updates=skipped,
                    did_critic=do_critic.astype(jnp.float32),
                    did_actor=do_actor.astype(jnp.float32))
     return state._replace(ticks=state.ticks + 1), metrics
@@ -175,4 +192,9 @@ def summarize(metrics: Dict[str, Array]) -> Dict[str, Array]:
   out['alpha'] = metrics['alpha'][-1]
   out['critic_updates'] = critic_n
   out['actor_updates'] = actor_n
+  out['skipped_updates'] = metrics['skipped_updates'].sum()
   return out
+
+
+def _skipped(ok: Array) -> Array:
+  return 1.0 - ok.astype(jnp.float32)

@@ -1,0 +1,49 @@
+"""Child targets that fail on purpose, for the reliability tests (imported by spawned
+children by reference, so they live in a module rather than in a test function).
+
+Each fails only in its first incarnation: the first one creates `config.fault_marker`
++ the child's name; a replacement finds it and runs normally.
+"""
+
+import os
+import time
+
+from launch import worker as worker_lib
+
+
+class _FailAfter:
+  """A ChildContext whose `send` fails after `n` messages (raises, or hangs)."""
+
+  def __init__(self, ctx, n: int, how: str):
+    self._ctx, self._left, self._how = ctx, n, how
+
+  def __getattr__(self, name):
+    return getattr(self._ctx, name)
+
+  def send(self, message):
+    if self._left == 0:
+      if self._how == 'raise':
+        raise RuntimeError('injected fault: the worker raises inside its loop')
+      time.sleep(3600)  # hung: alive, silent
+    self._left -= 1
+    return self._ctx.send(message)
+
+
+def _first_incarnation(ctx, config) -> bool:
+  marker = f'{config.fault_marker}-{ctx.name}'
+  if os.path.exists(marker):
+    return False
+  open(marker, 'w').close()
+  return True
+
+
+def faulty_worker(ctx, config, worker_id: int) -> None:
+  """Worker 0 raises after 3 gradients, worker 1 hangs after 3 (first incarnations)."""
+  if worker_id < 2 and _first_incarnation(ctx, config):
+    ctx = _FailAfter(ctx, 3, 'raise' if worker_id == 0 else 'hang')
+  worker_lib.run_worker(ctx, config, worker_id)
+
+
+def always_raising_worker(ctx, config, worker_id: int) -> None:
+  del ctx, config, worker_id
+  raise RuntimeError('injected fault: this worker always fails')
