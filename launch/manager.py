@@ -437,7 +437,7 @@ class Trainer:
     self._checkpointed_steps = self.env_steps
     if int(self.state.bad_streak) == 0:
       self._good_checkpoint = path
-    logging.info('checkpoint at %d env steps: %s (%.2fs)', self.env_steps, path,
+    logging.info('checkpoint at %d env steps: %s (%.3fs)', self.env_steps, path,
                  time.time() - start)
     return path
 

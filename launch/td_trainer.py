@@ -183,7 +183,7 @@ class TDTrainer:
     self._checkpointed_epoch = self.epoch
     if not np.any(np.asarray(self.state.bad_streak)):
       self.good_checkpoint = path
-    logging.info('checkpoint at epoch %d (%d env steps): %s (%.2fs)', self.epoch,
+    logging.info('checkpoint at epoch %d (%d env steps): %s (%.3fs)', self.epoch,
                  payload['env_steps'], path, time.time() - t0)
     return path
 
