@@ -154,7 +154,6 @@ def manager_fault(signum, total, work, k, rng):
 def nan_fault(work, k, rng):
   """A3C in this process with NaN recurrent states for 3 calls from a random one on."""
   import jax
-  import jax.numpy as jnp
   import numpy as np
 
   from configs import bandit_train
@@ -168,25 +167,14 @@ def nan_fault(work, k, rng):
   config.eval.num_episodes = 100
   config.launch.updates_per_call = 5  # 3,200 env steps: half a 100-trial episode per call
   first = rng.randrange(5, 500)
-  real_make_agent = manager.a3c.make_agent
-  calls = []
 
-  def make_agent(cfg, env):
-    agent = real_make_agent(cfg, env)
+  def poison(call, state, rollout_state):
+    if first <= call < first + 3:
+      rollout_state = faults.nan_recurrent_state(rollout_state)
+    return state, rollout_state
 
-    def train_many(state, rollout_state):
-      calls.append(1)
-      if first <= len(calls) < first + 3:
-        rollout_state = rollout_state._replace(core_state=jax.tree_util.tree_map(
-            lambda x: jnp.full_like(x, jnp.nan), rollout_state.core_state))
-      return agent.train_many(state, rollout_state)
-    return agent._replace(train_many=train_many)
-
-  manager.a3c.make_agent = make_agent
-  try:
+  with faults.around_training_calls(poison):
     manager.train(config)
-  finally:
-    manager.a3c.make_agent = real_make_agent
   import csv
   with open(os.path.join(config.run_dir, 'train.csv')) as f:
     table = list(csv.DictReader(f))

@@ -5,13 +5,14 @@ A run is started in a session of its own, so every process it spawned (workers, 
 the multiprocessing helpers) can be found and counted, even after the manager is gone.
 """
 
+import contextlib
 import glob
 import os
 import re
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,3 +75,37 @@ def children(run_dir: str) -> Dict[str, int]:
 def restarts(run_dir: str) -> int:
   """How many children the run has replaced so far (from its log)."""
   return len(re.findall(r'\(restart \d+ of \d+\)', log_text(run_dir)))
+
+
+@contextlib.contextmanager
+def around_training_calls(hook: Callable[[int, Any, Any], Tuple[Any, Any]]):
+  """Within the block, each single-process A3C training call (`train_many`) first passes its
+  inputs through `hook(call_number, state, rollout_state) -> (state, rollout_state)`
+  (calls numbered from 1 in each run): how a fault is injected at a chosen call."""
+  from launch import manager  # JAX is imported only by those who inject into training
+  real_make_agent = manager.a3c.make_agent
+
+  def make_agent(config, env):
+    agent = real_make_agent(config, env)
+    calls = [0]
+
+    def train_many(state, rollout_state):
+      calls[0] += 1
+      state, rollout_state = hook(calls[0], state, rollout_state)
+      return agent.train_many(state, rollout_state)
+    return agent._replace(train_many=train_many)
+
+  manager.a3c.make_agent = make_agent
+  try:
+    yield
+  finally:
+    manager.a3c.make_agent = real_make_agent
+
+
+def nan_recurrent_state(rollout_state):
+  """`rollout_state` whose recurrent state is NaN: the losses and gradients computed from it
+  are NaN until the episodes in progress end (a new episode starts from a fresh state)."""
+  import jax
+  import jax.numpy as jnp
+  return rollout_state._replace(core_state=jax.tree_util.tree_map(
+      lambda x: jnp.full_like(x, jnp.nan), rollout_state.core_state))

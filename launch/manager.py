@@ -7,7 +7,13 @@ Two layouts, one set of outputs:
     hold; the manager applies each one as it arrives and publishes versioned params (A3C).
 Evaluation runs in a spawned evaluator (launch.num_evaluators = 1) fed with params whenever
 `eval.every_env_steps` have passed, or inline (0). Files in `run_dir`: config.json, log.txt,
-train.csv, eval.csv, params.pickle.
+train.csv, eval.csv, params.pickle, checkpoints/.
+
+What a run survives: a child that dies, raises or stays silent too long is replaced from the
+newest params (up to launch.max_restarts; then a final checkpoint and a clear error);
+Ctrl-C / SIGTERM take effect between compiled calls or messages, then params and a final
+checkpoint are written and every child is stopped; updates with a NaN or Inf are skipped,
+and config.max_bad_updates of them in a row stop the run (`TrainingDiverged`).
 """
 
 import contextlib
@@ -502,7 +508,7 @@ class Trainer:
       self.handle(message)
 
   # What workers run and send (A3C: gradients); subclasses change these.
-  WORK_KIND, WORK_NAME = 'grads', 'gradients'
+  WORK_KIND = 'grads'
 
   def worker_target(self):
     return worker_lib.run_worker

@@ -198,7 +198,7 @@ class SACTrainer(manager.Trainer):
       self.replay = replay_lib.end_episodes(self.replay,
                                             jnp.arange(worker * b, (worker + 1) * b))
 
-  WORK_KIND, WORK_NAME = 'chunk', 'experience'
+  WORK_KIND = 'chunk'
 
   def worker_target(self):
     return run_worker

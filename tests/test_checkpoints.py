@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from configs import bandit_train, memory_sac
-from launch import manager
+from launch import faults, manager
 from launch.sac_trainer import SACTrainer
 from metarl import checkpoint
 from metarl.io import RunFileError
@@ -46,27 +46,17 @@ def leaves(run_dir):
     return jax.tree_util.tree_leaves(pickle.load(f)['params'])
 
 
-def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
   whole, parts = str(tmp_path / 'whole'), str(tmp_path / 'parts')
   manager.train(small_config(whole))
 
-  real_make_agent = manager.a3c.make_agent
-  calls = []
+  def ctrl_c_in_the_6th_call(call, state, rollout_state):
+    if call == 6:  # a real SIGINT while the 6th call runs
+      os.kill(os.getpid(), signal.SIGINT)
+    return state, rollout_state
 
-  def make_agent_that_gets_ctrl_c(config, env):
-    agent = real_make_agent(config, env)
-
-    def train_many(state, rollout_state):
-      calls.append(1)
-      if len(calls) == 6:  # a real SIGINT while the 6th call runs
-        os.kill(os.getpid(), signal.SIGINT)
-      return agent.train_many(state, rollout_state)
-    return agent._replace(train_many=train_many)
-
-  monkeypatch.setattr(manager.a3c, 'make_agent', make_agent_that_gets_ctrl_c)
-  with pytest.raises(KeyboardInterrupt):
+  with faults.around_training_calls(ctrl_c_in_the_6th_call), pytest.raises(KeyboardInterrupt):
     manager.train(small_config(parts))
-  monkeypatch.setattr(manager.a3c, 'make_agent', real_make_agent)
   # the call running when the signal came finished: its state, counters and logs are in
   # the final checkpoint; only the newest 2 checkpoints are kept
   names = [os.path.basename(p) for p in checkpoint.list_checkpoints(parts)]

@@ -280,29 +280,19 @@ def in_process_config(run_dir):
   return config
 
 
-def poison_core_state_from_call(monkeypatch, first, last):
-  """Calls `first`..`last` of train_many start from a NaN recurrent state: their losses
-  and gradients are NaN until the episodes in progress end (the state resets then)."""
-  real_make_agent = manager.a3c.make_agent
-  calls = []
-
-  def make_agent(config, env):
-    agent = real_make_agent(config, env)
-
-    def train_many(state, rollout_state):
-      calls.append(1)
-      if first <= len(calls) <= last:
-        rollout_state = rollout_state._replace(core_state=jax.tree_util.tree_map(
-            lambda x: jnp.full_like(x, jnp.nan), rollout_state.core_state))
-      return agent.train_many(state, rollout_state)
-    return agent._replace(train_many=train_many)
-  monkeypatch.setattr(manager.a3c, 'make_agent', make_agent)
+def poisoned_from_call(first, last):
+  """Calls `first`..`last` of train_many start from a NaN recurrent state."""
+  def hook(call, state, rollout_state):
+    if first <= call <= last:
+      rollout_state = faults.nan_recurrent_state(rollout_state)
+    return state, rollout_state
+  return faults.around_training_calls(hook)
 
 
-def test_nan_updates_are_skipped_counted_and_training_goes_on(tmp_path, monkeypatch):
+def test_nan_updates_are_skipped_counted_and_training_goes_on(tmp_path):
   config = in_process_config(str(tmp_path / 'transient'))
-  poison_core_state_from_call(monkeypatch, 4, 4)
-  manager.train(config)
+  with poisoned_from_call(4, 4):
+    manager.train(config)
   table = rows(config.run_dir, 'train.csv')
   skipped = [float(r['skipped_updates']) for r in table]
   # call 4 (steps 150-200 of 100-trial episodes) runs to the episodes' end on NaN: all 5
@@ -313,13 +303,11 @@ def test_nan_updates_are_skipped_counted_and_training_goes_on(tmp_path, monkeypa
   assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(params))
 
 
-def test_nan_updates_in_a_row_stop_the_run_naming_the_last_good_checkpoint(
-    tmp_path, monkeypatch):
+def test_nan_updates_in_a_row_stop_the_run_naming_the_last_good_checkpoint(tmp_path):
   config = in_process_config(str(tmp_path / 'diverged'))
   config.max_bad_updates = 12
   config.env.trials_per_episode = 1000  # no episode starts (and resets the state) until then
-  poison_core_state_from_call(monkeypatch, 5, 10 ** 6)
-  with pytest.raises(manager.TrainingDiverged) as raised:
+  with poisoned_from_call(5, 10 ** 6), pytest.raises(manager.TrainingDiverged) as raised:
     manager.train(config)
   good = os.path.join(checkpoint.directory(config.run_dir), 'ckpt_000000000001600.pickle')
   assert f'the last checkpoint written before it is {good}' in str(raised.value)
