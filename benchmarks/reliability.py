@@ -63,7 +63,7 @@ A3C = ['--config.total_env_steps=6000000', '--config.checkpoint_every=500000',
        '--config.log_every_env_steps=100000', '--config.eval.every_env_steps=500000',
        '--config.eval.num_episodes=100']
 DISTRIBUTED = ['--config.launch.num_workers=2', '--config.launch.num_evaluators=1',
-               '--config.total_env_steps=600000', '--config.log_every_env_steps=20000',
+               '--config.total_env_steps=2000000', '--config.log_every_env_steps=20000',
                '--config.eval.every_env_steps=100000', '--config.checkpoint_every=200000']
 SAC = ['--config.launch.num_workers=1', '--config.launch.num_evaluators=1',
        '--config.total_env_steps=6000', '--config.log_every_env_steps=500',
@@ -105,15 +105,19 @@ def files_readable(run_dir) -> bool:
 def finish(proc, run_dir, total, timeout=900):
   """Waits for a run; (recovered, processes left)."""
   rc = proc.wait(timeout=timeout)
+  try:  # the multiprocessing helpers go a moment after the manager
+    faults.wait_for(lambda: not faults.session_processes(proc.pid), 15, 'the children')
+  except AssertionError:
+    pass
   left = len(faults.session_processes(proc.pid))
   steps = train_steps(run_dir)
   ok = rc == 0 and bool(steps) and steps[-1] >= total and files_readable(run_dir)
   return ok, left
 
 
-def child_fault(config, overrides, victim, ready, total, work, k):
+def child_fault(name, config, overrides, victim, ready, total, work, k):
   """Kills `victim` once `ready(run_dir)`; the run must replace it and finish."""
-  run_dir = os.path.join(work, f'{victim}_{k}')
+  run_dir = os.path.join(work, f'{name}_{k}')
   proc = faults.start(config, run_dir, overrides)
   try:
     faults.wait_for(lambda: ready(run_dir), 300, 'training')
@@ -196,17 +200,17 @@ def run_faults(names, runs, work):
     for k in range(runs):
       print(f'{name} run {k + 1}/{runs} ...', flush=True)
       if name == 'worker_sigkill':
-        total, notes = 600_000, '2 workers + evaluator'
-        results.append(child_fault(BANDIT, A3C + DISTRIBUTED, 'worker-0',
+        total, notes = 2_000_000, '2 workers + evaluator'
+        results.append(child_fault(name, BANDIT, A3C + DISTRIBUTED, 'worker-0',
                                    lambda d: len(train_steps(d)) >= 2, total, work, k))
       elif name == 'evaluator_sigkill':
-        total, notes = 600_000, '2 workers + evaluator'
+        total, notes = 2_000_000, '2 workers + evaluator'
         results.append(child_fault(
-            BANDIT, A3C + DISTRIBUTED, 'evaluator-0',
+            name, BANDIT, A3C + DISTRIBUTED, 'evaluator-0',
             lambda d: os.path.exists(os.path.join(d, 'eval.csv')), total, work, k))
       elif name == 'rsac_worker_sigkill':
         total, agent, notes = 6000, 'rsac', 'memory task, 1 worker + evaluator'
-        results.append(child_fault(MEMORY, SAC, 'worker-0',
+        results.append(child_fault(name, MEMORY, SAC, 'worker-0',
                                    lambda d: len(train_steps(d)) >= 2, total, work, k))
       elif name in ('manager_sigint', 'manager_sigkill'):
         total = 6_000_000

@@ -66,9 +66,10 @@ def kill_child_and_wait_for_replacement(run_dir, name, restarts_before):
   assert re.search(rf'{name} \(pid {old}\) died with exit code -9', log_text(run_dir))
 
 
-def interrupt_and_count(proc, run_dir):
-  """Ctrl-C on the manager: it exits with the message, no process of the run is left."""
-  proc.send_signal(signal.SIGINT)
+def interrupt_and_count(proc, run_dir, signum=signal.SIGINT):
+  """Ctrl-C (or `kill`) on the manager: it exits with the message, no process of the run
+  is left."""
+  proc.send_signal(signum)
   proc.wait(timeout=90)
   assert proc.returncode != 0 and 'interrupted' in stderr_of(run_dir)
   wait_for(lambda: not session_processes(proc.pid), 15, 'every process of the run to end')
@@ -92,11 +93,11 @@ def check_run_files(run_dir):
 
 # Dead, raising and hung children --------------------------------------------------------
 
-def test_a3c_killed_worker_and_evaluator_are_replaced_and_ctrl_c_leaves_nothing(tmp_path):
+def test_a3c_killed_worker_and_evaluator_are_replaced_and_sigterm_leaves_nothing(tmp_path):
   run_dir = str(tmp_path / 'a3c')
-  proc = start(BANDIT, run_dir, '--config.total_env_steps=10000000000',
-               '--config.launch.num_workers=2', '--config.launch.num_evaluators=1',
-               '--config.checkpoint_every=4000', *SMALL_A3C)
+  layout = ['--config.launch.num_workers=2', '--config.launch.num_evaluators=1',
+            '--config.checkpoint_every=4000', *SMALL_A3C]
+  proc = start(BANDIT, run_dir, '--config.total_env_steps=10000000000', *layout)
   try:
     wait_for(lambda: len(rows(run_dir, 'eval.csv')) >= 1, 180, 'training and evaluation')
     kill_child_and_wait_for_replacement(run_dir, 'worker-0', 0)
@@ -105,13 +106,21 @@ def test_a3c_killed_worker_and_evaluator_are_replaced_and_ctrl_c_leaves_nothing(
     kill_child_and_wait_for_replacement(run_dir, 'evaluator-0', 1)
     n = len(rows(run_dir, 'eval.csv'))
     wait_for(lambda: len(rows(run_dir, 'eval.csv')) > n, 90, 'the new evaluator to report')
-    interrupt_and_count(proc, run_dir)
+    interrupt_and_count(proc, run_dir, signal.SIGTERM)
   finally:
     if proc.poll() is None:
       os.killpg(proc.pid, signal.SIGKILL)
   check_run_files(run_dir)
   final = checkpoint.load(checkpoint.latest(run_dir))  # written at the stop itself
   assert final['env_steps'] >= int(rows(run_dir, 'train.csv')[-1]['env_steps'])
+  # the distributed run resumes from it and ends where it is told to
+  end = final['env_steps'] + 8000
+  proc = start(BANDIT, run_dir, f'--config.total_env_steps={end}', '--config.resume=True',
+               *layout)
+  assert proc.wait(timeout=180) == 0, stderr_of(run_dir)[-3000:]
+  steps = [int(r['env_steps']) for r in rows(run_dir, 'train.csv')]
+  assert steps == sorted(set(steps)) and steps[-1] >= end
+  assert int(rows(run_dir, 'eval.csv')[-1]['env_steps']) == steps[-1]  # the final one
 
 
 def test_rsac_killed_worker_is_replaced_and_ctrl_c_leaves_nothing(tmp_path):
@@ -210,7 +219,7 @@ def test_manager_killed_at_random_moments_leaves_readable_files_and_resumes(tmp_
             *SMALL_A3C]
   endless = ['--config.total_env_steps=10000000000']
   resume = []
-  for kill in range(3):
+  for kill in range(2):
     before = checkpoint.latest(run_dir) if resume else None
     proc = start(BANDIT, run_dir, *common, *endless, *resume)
     try:
