@@ -129,6 +129,7 @@ def interrupt_sac_at_call(monkeypatch, k):
   monkeypatch.setattr(SACTrainer, '_record', record)
 
 
+@pytest.mark.slow
 def test_rsac_resumed_with_its_replay_equals_an_uninterrupted_run(tmp_path, monkeypatch):
   whole, parts = str(tmp_path / 'whole'), str(tmp_path / 'parts')
   manager.train(small_sac_config(whole))
@@ -151,6 +152,7 @@ def test_rsac_resumed_with_its_replay_equals_an_uninterrupted_run(tmp_path, monk
       {k: v for k, v in r.items() if k not in skip} for r in rows_b]
 
 
+@pytest.mark.slow
 def test_rsac_resumed_without_its_replay_refills_it_first(tmp_path, monkeypatch):
   run_dir = str(tmp_path / 'noreplay')
   interrupt_sac_at_call(monkeypatch, 7)

@@ -93,6 +93,7 @@ def check_run_files(run_dir):
 
 # Dead, raising and hung children --------------------------------------------------------
 
+@pytest.mark.slow
 def test_a3c_killed_worker_and_evaluator_are_replaced_and_sigterm_leaves_nothing(tmp_path):
   run_dir = str(tmp_path / 'a3c')
   layout = ['--config.launch.num_workers=2', '--config.launch.num_evaluators=1',
@@ -123,6 +124,7 @@ def test_a3c_killed_worker_and_evaluator_are_replaced_and_sigterm_leaves_nothing
   assert int(rows(run_dir, 'eval.csv')[-1]['env_steps']) == steps[-1]  # the final one
 
 
+@pytest.mark.slow
 def test_rsac_killed_worker_is_replaced_and_ctrl_c_leaves_nothing(tmp_path):
   run_dir = str(tmp_path / 'rsac')
   proc = start(MEMORY, run_dir, '--config.total_env_steps=100000000',
@@ -182,6 +184,7 @@ class FaultyTrainer(manager.Trainer):
     return self._target
 
 
+@pytest.mark.slow
 def test_a_raising_and_a_hung_worker_are_replaced_and_the_run_completes(tmp_path):
   config = distributed_config(str(tmp_path / 'faulty'))
   config.launch.child_timeout_s = 3.0
@@ -212,6 +215,7 @@ def test_past_max_restarts_the_run_stops_with_a_final_checkpoint(tmp_path):
 
 # The manager killed with SIGKILL -----------------------------------------------------------
 
+@pytest.mark.slow
 def test_manager_killed_at_random_moments_leaves_readable_files_and_resumes(tmp_path):
   run_dir = str(tmp_path / 'killed')
   rng = random.Random(0)
