@@ -143,6 +143,7 @@ def test_rsac_killed_worker_is_replaced_and_ctrl_c_leaves_nothing(tmp_path):
   assert 'replay' in checkpoint.load(checkpoint.latest(run_dir))['arrays']
 
 
+@pytest.mark.slow
 def test_td_ctrl_c_leaves_nothing_and_a_final_checkpoint(tmp_path):
   run_dir = str(tmp_path / 'td')
   proc = start(VALUE_TD, run_dir, '--config.agent.epochs=1000000',

@@ -62,6 +62,7 @@ def test_pendulum_short_training_beats_a_fixed_policy(tmp_path):
     assert 'compiled the training call' in f.read()
 
 
+@pytest.mark.slow
 def test_worker_process_sends_chunks_to_the_learner(tmp_path):
   """A worker and an evaluator process; offline evaluation then refuses rsac params."""
   run_dir = tmp_path / 'run'

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = os.path.join(ROOT, 'launch', 'sweep.py')
 CONFIG = os.path.join(ROOT, 'configs', 'two_step_train.py')
@@ -18,6 +20,7 @@ def read(path):
     return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_sweep_runs_seeds_and_aggregates(tmp_path):
   out = str(tmp_path / 'sweep')
   result = subprocess.run([sys.executable, SWEEP, f'--config={CONFIG}',

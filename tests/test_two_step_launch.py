@@ -7,6 +7,7 @@ import pickle
 import subprocess
 
 import numpy as np
+import pytest
 
 from tests.test_launch import main_cmd
 
@@ -44,6 +45,7 @@ def test_stay_probability_analysis_writes_its_files(tmp_path):
   assert os.path.getsize(os.path.join(out, 'stay_probability.png')) > 0
 
 
+@pytest.mark.slow
 def test_episodic_agent_trains_and_writes_its_analysis(tmp_path):
   run_dir, out = str(tmp_path / 'run'), str(tmp_path / 'eval')
   result = subprocess.run(
