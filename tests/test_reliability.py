@@ -76,7 +76,8 @@ def interrupt_and_count(proc, run_dir, signum=signal.SIGINT):
 
 
 def check_run_files(run_dir):
-  """Every CSV parses with whole rows, every pickle loads, no temp file is left visible."""
+  """Every CSV parses with whole rows and every pickle loads (a write cut short leaves only
+  a hidden temp file, which a resume deletes); returns the pickles' paths."""
   for path in glob.glob(os.path.join(run_dir, '*.csv')):
     with open(path) as f:
       table = list(csv.reader(f))
@@ -245,6 +246,7 @@ def test_manager_killed_at_random_moments_leaves_readable_files_and_resumes(tmp_
   proc = start(BANDIT, run_dir, *common, f'--config.total_env_steps={end}', *resume)
   assert proc.wait(timeout=300) == 0, stderr_of(run_dir)[-3000:]
   check_run_files(run_dir)
+  assert not glob.glob(os.path.join(run_dir, '**', '.*.tmp'), recursive=True)
   steps = [int(r['env_steps']) for r in rows(run_dir, 'train.csv')]
   # no duplicate row, none missing: the rows of an uninterrupted run, one at the first
   # call (800 env steps) ending at or after each 2000-step logging period, and the last
