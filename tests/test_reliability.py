@@ -27,6 +27,7 @@ from metarl import checkpoint, envs
 from metarl.agents import a3c, rsac
 from metarl.replay import sequence as replay_lib
 from tests import faulty_children
+from tests.test_checkpoints import small_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py')
@@ -282,11 +283,9 @@ def test_an_update_with_a_nan_gradient_or_an_inf_loss_is_skipped():
 
 
 def in_process_config(run_dir):
-  config = bandit_train.get_config()
-  config.run_dir = run_dir
-  config.agent.num_envs, config.agent.unroll_length = 8, 10
-  config.launch.updates_per_call = 5  # 400 env steps per call
-  config.launch.num_evaluators = 0
+  """test_checkpoints' small single-process bandit run (400 env steps per call), longer,
+  with a row and a checkpoint after every call."""
+  config = small_config(run_dir)
   config.total_env_steps = 8000
   config.log_every_env_steps = 400
   config.checkpoint_every = 400
