@@ -455,14 +455,7 @@ class Trainer:
 
   def resume(self) -> None:
     """Continues the run in `config.run_dir` from its newest checkpoint."""
-    path = checkpoint_lib.latest(self.config.run_dir)
-    if path is None:
-      raise io.RunFileError(f'{self.config.run_dir}: no checkpoint to resume from')
-    payload = checkpoint_lib.load(path)
-    if payload.get('agent') != self.config.agent.name:
-      raise io.RunFileError(f'{path}: a checkpoint of the {payload.get("agent")!r} agent '
-                            f'cannot resume a {self.config.agent.name!r} run')
-    io.remove_stale_temp_files(self.config.run_dir)
+    path, payload = checkpoint_lib.load_for_resume(self.config.run_dir, self.config.agent.name)
     self.restore_arrays(payload['arrays'], path)
     self.env_steps, self.updates = payload['env_steps'], payload['updates']
     self.restore_counters(payload.get('counters', {}), payload['arrays'])

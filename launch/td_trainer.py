@@ -199,14 +199,7 @@ class TDTrainer:
     back into freshly built ones (a checkpoint of another config is refused with one
     `io.RunFileError` line) and CSV rows written after it are dropped (they come again)."""
     cfg = self.config
-    path = checkpoint_lib.latest(cfg.run_dir)
-    if path is None:
-      raise io.RunFileError(f'{cfg.run_dir}: no checkpoint to resume from')
-    payload = checkpoint_lib.load(path)
-    if payload.get('agent') != 'td':
-      raise io.RunFileError(f'{path}: a checkpoint of the {payload.get("agent")!r} agent '
-                            'cannot resume a td run')
-    io.remove_stale_temp_files(cfg.run_dir)
+    path, payload = checkpoint_lib.load_for_resume(cfg.run_dir, 'td')
     arrays = payload['arrays']
     for name, what in (('state', 'training state'), ('data', 'data state')):
       if not isinstance(arrays.get(name), list):

@@ -9,7 +9,7 @@ the list of its numpy leaves and put back into the structure of a freshly built 
 
 import os
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import jax
 import numpy as np
@@ -56,6 +56,21 @@ def load(path: str) -> Dict[str, Any]:
   if not isinstance(payload['arrays'], dict):
     raise io.RunFileError(f'{path}: not a metarl checkpoint (arrays is not a dict)')
   return payload
+
+
+def load_for_resume(run_dir: str, agent: str) -> Tuple[str, Dict[str, Any]]:
+  """The newest checkpoint of `run_dir` and its payload, to resume an `agent` run; the temp
+  files of writes a killed run never finished are deleted. `io.RunFileError` (one line) if
+  there is none, it cannot be read or it is another agent's."""
+  path = latest(run_dir)
+  if path is None:
+    raise io.RunFileError(f'{run_dir}: no checkpoint to resume from')
+  payload = load(path)
+  if payload.get('agent') != agent:
+    raise io.RunFileError(f'{path}: a checkpoint of the {payload.get("agent")!r} agent '
+                          f'cannot resume a {agent!r} run')
+  io.remove_stale_temp_files(run_dir)
+  return path, payload
 
 
 def tree_leaves(tree: Any) -> List[np.ndarray]:
