@@ -74,7 +74,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.curriculum.min_increment = 2
 
   c.launch = ml_collections.ConfigDict()
-  c.launch.backend = 'mp'
+  c.launch.backend = 'mp'  # mp: processes on this machine | ray: Ray actors (launch/README.md)
+  c.launch.ray_address = ''  # ray: '' starts a local instance; HOST:PORT joins a cluster
+  c.launch.ray_temp_dir = ''  # ray, local instance: session files ('' = a new /tmp folder)
+  c.launch.ray_cpus_per_child = 1.0  # ray: CPUs each worker / evaluator actor reserves
   c.launch.num_workers = 0  # 0: train in this process (fastest on few cores)
   c.launch.num_evaluators = 0  # 0: evaluate in this process
   c.launch.updates_per_call = 20

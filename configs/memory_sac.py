@@ -72,7 +72,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.replay.mask_non_terminal = True
 
   c.launch = ml_collections.ConfigDict()
-  c.launch.backend = 'mp'
+  c.launch.backend = 'mp'  # mp: processes on this machine | ray: Ray actors (launch/README.md)
+  c.launch.ray_address = ''  # ray: '' starts a local instance; HOST:PORT joins a cluster
+  c.launch.ray_temp_dir = ''  # ray, local instance: session files ('' = a new /tmp folder)
+  c.launch.ray_cpus_per_child = 1.0  # ray: CPUs each worker / evaluator actor reserves
   c.launch.num_workers = 0  # 0: act and learn in this process
   c.launch.num_evaluators = 0  # 0: evaluate inside the manager
   c.launch.updates_per_call = 1000  # single process: iterations (num_envs steps) per call

@@ -56,7 +56,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.agent.max_grad_norm = 50.0
 
   c.launch = ml_collections.ConfigDict()
-  c.launch.backend = 'mp'
+  c.launch.backend = 'mp'  # mp: processes on this machine | ray: Ray actors (launch/README.md)
+  c.launch.ray_address = ''  # ray: '' starts a local instance; HOST:PORT joins a cluster
+  c.launch.ray_temp_dir = ''  # ray, local instance: session files ('' = a new /tmp folder)
+  c.launch.ray_cpus_per_child = 1.0  # ray: CPUs each worker / evaluator actor reserves
   c.launch.num_workers = 0  # 0: train in this process (fastest on few cores)
   c.launch.num_evaluators = 1
   c.launch.updates_per_call = 100  # single-process: updates fused in one jitted call

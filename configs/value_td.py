@@ -59,7 +59,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.agent.freeze = ()  # groups kept fixed: core, readout (or regexes over param paths)
 
   config.launch = ml_collections.ConfigDict()
-  config.launch.backend = 'mp'
+  config.launch.backend = 'mp'  # td runs in the manager on both backends (no children)
   config.launch.num_workers = 0  # td trains in one process; seeds are vmapped instead
   config.launch.num_evaluators = 0  # 0 = evaluate inline (cheap for value RNNs)
   config.launch.queue_timeout_s = 0.5

@@ -8,9 +8,11 @@ together. Every field of every config in configs/ is checked, a disabled curricu
 eval config's env overrides included (tests/test_validation_property.py).
 """
 
+import importlib.util
 import math
 import numbers
 import os
+import re
 from typing import Any, Callable, Dict, Optional, Sequence
 
 import jax
@@ -33,7 +35,7 @@ AGENTS = ('a3c', 'td', 'rsac')
 AGENT_ENVS = {'a3c': ('bandit', 'two_step', 'episodic_two_step', 'class_query'),
               'td': ('cue_reward',),
               'rsac': ('memory', 'pendulum')}
-BACKENDS = ('mp',)
+BACKENDS = ('mp', 'ray')
 MODES = ('train', 'eval')
 SCHEDULES = ('constant', 'linear')
 OPTIMIZERS = ('adam', 'rmsprop')
@@ -398,7 +400,7 @@ def validate_td(config) -> None:
   _bool(config, 'agent.resample_trials')
   _int_at_least(config, 'agent.epochs', 1)
   _validate_freeze(config)
-  _one_of(config, 'launch.backend', BACKENDS)
+  _validate_backend(config)
   _check(config, 'launch.num_workers', lambda v: _is_int(v) and v == 0,
          'the td agent trains every seed in one process (seeds are vmapped): use 0')
   _check(config, 'launch.num_evaluators', lambda v: _is_int(v) and v == 0,
@@ -468,7 +470,6 @@ def validate_rsac(config) -> None:
 
 
 def _validate_freeze(config) -> None:
-  import re
 
   from metarl.agents import td
   from metarl.agents.freeze import param_paths
@@ -495,8 +496,29 @@ def _validate_freeze(config) -> None:
                       '(with readout relu_sum only the core has parameters)')
 
 
+def _validate_backend(config) -> None:
+  """`launch.backend` and, for Ray, its address, session folder and CPUs per child."""
+  backend = _one_of(config, 'launch.backend', BACKENDS)
+  if 'ray_address' in config.launch:
+    _check(config, 'launch.ray_address',
+           lambda v: isinstance(v, str) and (not v or re.fullmatch(r'[^\s/:]+:\d{1,5}', v) or
+                                             v.startswith('ray://') or v == 'auto'),
+           "'' (start a local Ray instance), 'auto' (the cluster `ray start` started on "
+           "this machine) or HOST:PORT of a running cluster's head is required")
+  if 'ray_temp_dir' in config.launch:
+    _check(config, 'launch.ray_temp_dir',
+           lambda v: _is_path(v) and (not v or (os.path.isabs(v) and len(v) <= 40)),
+           "'' (a new /tmp/metarl-ray-* folder) or an absolute path of at most 40 "
+           "characters is required (Ray's socket paths under it must stay short)")
+  if 'ray_cpus_per_child' in config.launch:
+    _real_in(config, 'launch.ray_cpus_per_child', 0.0, 1024.0)
+  if backend == 'ray' and importlib.util.find_spec('ray') is None:
+    raise ConfigError('launch.backend', backend,
+                      "Ray is not installed: pip install -r requirements-ray.txt, or use 'mp'")
+
+
 def validate_launch(config) -> None:
-  _one_of(config, 'launch.backend', BACKENDS)
+  _validate_backend(config)
   _int_at_least(config, 'launch.num_workers', 0)
   _int_at_least(config, 'launch.num_evaluators', 0)
   _check(config, 'launch.num_evaluators', lambda v: v <= 1,

@@ -1,0 +1,459 @@
+"""Ray backend: the same children as the multiprocessing backend, as Ray actors.
+
+The manager sees the interface of `launch.backends.mp.MPBackend` (start, restart, publish,
+receive, check_children, shutdown) and its children the interface of `ChildContext`
+(should_stop, poll_params, wait_params, first_params, send), so the training code does not
+know which backend runs it.
+
+How it maps onto Ray:
+  - Each child is one actor (`_ChildActor`, `launch.ray_cpus_per_child` CPUs) whose `run`
+    method runs the child's loop in one of the actor's threads; its other threads take the
+    manager's calls.
+  - publish(name, message): the message (numpy params and their version) is put into the
+    object store once per version and the child is handed the reference; the child keeps
+    only the newest (latest wins, as in the multiprocessing backend).
+  - The child's sends (gradients, trajectory chunks, evaluations: numpy) wait in its actor
+    until the manager's long-poll `take` collects them; `receive` waits on every child's
+    outstanding poll at once. A child's outbox holds at most `_OUTBOX` messages: a sender
+    waits while it is full, as with a full pipe.
+  - A child that dies (its actor's process is gone), raises (its `run` call fails with the
+    traceback) or returns early raises `ChildFailed` with its name; the manager replaces it
+    (`restart`) as it would a process.
+
+Without `launch.ray_address` the backend starts a local Ray instance bound to 127.0.0.1
+when the first child starts (a run without children never starts Ray), with token
+authentication on (a random token for this run, kept in the environment, never written to
+disk) and its session files in `launch.ray_temp_dir` (default: a new /tmp/metarl-ray-*
+folder, deleted when the run ends). `shutdown` stops the actors and that instance; a
+watchdog process kills whatever is left of the instance if the manager itself is killed.
+With `launch.ray_address=HOST:PORT` it joins that cluster (the token comes from Ray's own
+RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH / ~/.ray/auth_token) and ships this repository to it as
+the job's working directory; only the run's actors are stopped at the end.
+"""
+
+import collections
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import warnings
+from typing import Any, Callable, Dict, Optional
+
+from absl import logging
+
+from launch.backends.mp import ChildFailed
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_OUTBOX = 8  # messages a child may have waiting for the manager
+_TAKE_S = 0.5  # longest a `take` long-poll waits inside the actor
+_STOP_S = 5.0
+_CHECK_S = 0.2  # how often receive looks for children whose loop ended  # how long shutdown waits for children to return before killing them
+# Repository folders a cluster does not need (the job's working directory is uploaded).
+_UPLOAD_EXCLUDES = ['.git', 'runs', 'benchmarks/results', '__pycache__', '*.pickle',
+                    '.pytest_cache', '.ruff_cache']
+
+
+_TOKEN: Optional[str] = None
+
+
+def _local_token() -> str:
+  """This process's token for the local instances it starts: Ray reads the auth mode when
+  it is imported and keeps the token it first loads, so one token serves every instance
+  of the process. It stays in the environment (Ray's processes inherit it) and is never
+  written to disk."""
+  global _TOKEN
+  if _TOKEN is None:
+    _TOKEN = secrets.token_hex(32)
+    os.environ['RAY_AUTH_MODE'] = 'token'
+    os.environ['RAY_AUTH_TOKEN'] = _TOKEN
+  return _TOKEN
+
+
+def _import_ray(local: bool):
+  """Imports ray; for a local instance, with every node address on loopback."""
+  if local:
+    # Ray gives a single-machine instance a loopback address only with this switch off
+    # (it is read at import, and by Ray's own processes from the environment).
+    os.environ['RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'] = '0'
+  os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')
+  try:
+    import ray
+  except ImportError:
+    raise ChildFailed("config.launch.backend='ray' needs Ray: pip install -r "
+                      'requirements-ray.txt')
+  from ray._private import ray_constants
+  ray_constants.ENABLE_RAY_CLUSTER = not local  # in case ray was imported before
+  return ray
+
+
+class RayChildContext:
+  """A child's end of the backend (the same methods as `launch.backends.mp.ChildContext`)."""
+
+  def __init__(self, name: str, actor: '_ChildState'):
+    self.name = name
+    self._state = actor
+
+  def should_stop(self) -> bool:
+    return self._state.stopped()
+
+  def poll_params(self) -> Optional[Dict[str, Any]]:
+    """The newest params message not yet read, or None (never blocks)."""
+    return self._state.take_params(0.0)
+
+  def wait_params(self, timeout: float) -> Optional[Dict[str, Any]]:
+    """Waits up to `timeout` seconds for a params message; returns the newest, or None."""
+    return self._state.take_params(timeout)
+
+  def first_params(self, timeout: float) -> Optional[Dict[str, Any]]:
+    """Waits for the first params message; None if the run stops first."""
+    while not self.should_stop():
+      message = self.wait_params(timeout)
+      if message is not None:
+        return message
+    return None
+
+  def send(self, message: Dict[str, Any]) -> bool:
+    """Queues a message for the manager (waiting while the outbox is full); False if the
+    run stopped."""
+    return self._state.put(dict(message, source=self.name, pid=os.getpid()))
+
+
+class _ChildState:
+  """What a child actor holds between the manager's calls and its own loop."""
+
+  def __init__(self):
+    self._lock = threading.Condition()
+    self._params: Optional[Dict[str, Any]] = None
+    self._params_seq = -1
+    self._outbox = collections.deque()
+    self._stop = False
+
+  def stopped(self) -> bool:
+    return self._stop
+
+  def set_params(self, seq: int, message: Dict[str, Any]) -> None:
+    with self._lock:
+      if seq > self._params_seq:  # calls may arrive out of order: keep the newest
+        self._params_seq, self._params = seq, message
+        self._lock.notify_all()
+
+  def take_params(self, timeout: float) -> Optional[Dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    with self._lock:
+      while self._params is None and not self._stop:
+        left = deadline - time.monotonic()
+        if left <= 0:
+          break
+        self._lock.wait(left)
+      message, self._params = self._params, None
+      return message
+
+  def put(self, message: Dict[str, Any]) -> bool:
+    with self._lock:
+      while len(self._outbox) >= _OUTBOX and not self._stop:
+        self._lock.wait(0.5)
+      if self._stop:
+        return False
+      self._outbox.append(message)
+      self._lock.notify_all()
+      return True
+
+  def take(self, wait_s: float):
+    deadline = time.monotonic() + wait_s
+    with self._lock:
+      while not self._outbox and not self._stop:
+        left = deadline - time.monotonic()
+        if left <= 0:
+          break
+        self._lock.wait(left)
+      messages = list(self._outbox)
+      self._outbox.clear()
+      self._lock.notify_all()
+      return messages
+
+  def stop(self) -> None:
+    with self._lock:
+      self._stop = True
+      self._lock.notify_all()
+
+
+class _ChildActor:
+  """One worker or evaluator (made a Ray actor class by `RayBackend`)."""
+
+  def __init__(self, name: str):
+    from metarl.compilation import enable_compilation_cache
+    enable_compilation_cache()
+    self._name = name
+    self._state = _ChildState()
+
+  def pid(self) -> int:
+    return os.getpid()
+
+  def run(self, target: Callable, config, child_id: int) -> None:
+    """The child's loop; an exception comes back to the manager with its traceback."""
+    try:
+      target(RayChildContext(self._name, self._state), config, child_id)
+    except BaseException:
+      raise RuntimeError(f'{self._name} raised:\n{traceback.format_exc()}') from None
+
+  def set_params(self, seq: int, message: Dict[str, Any]) -> None:
+    self._state.set_params(seq, message)
+
+  def take(self, wait_s: float):
+    return self._state.take(wait_s)
+
+  def stop(self) -> None:
+    self._state.stop()
+
+
+def kill_token_holders(token: str, spare=()) -> int:
+  """SIGKILLs every process started with this run's Ray token in its environment (every
+  process of the local instance, and only those); returns how many."""
+  needle = f'RAY_AUTH_TOKEN={token}'.encode()
+  spare = {os.getpid(), *spare}
+  killed = 0
+  for entry in os.listdir('/proc'):
+    if not entry.isdigit() or int(entry) in spare:
+      continue
+    try:
+      with open(f'/proc/{entry}/environ', 'rb') as f:
+        if needle in f.read().split(b'\0'):
+          os.kill(int(entry), signal.SIGKILL)
+          killed += 1
+    except OSError:  # gone, or not ours to read
+      continue
+  return killed
+
+
+def watch(manager_pid: int, token: str, temp_dir: str, remove: bool) -> None:
+  """The watchdog's loop: once the manager is gone, kill what is left of its instance."""
+  while os.getppid() == manager_pid:
+    time.sleep(1.0)
+  for _ in range(3):  # processes may still be starting up
+    kill_token_holders(token)
+    time.sleep(0.5)
+  if remove:
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _start_watchdog(token: str, temp_dir: str, remove: bool) -> subprocess.Popen:
+  code = ('import sys; from launch.backends.ray_backend import watch; '
+          'watch(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1")')
+  env = dict(os.environ)
+  env.pop('RAY_AUTH_TOKEN', None)  # the watchdog must not kill itself
+  return subprocess.Popen(
+      [sys.executable, '-c', code, str(os.getpid()), token, temp_dir, '1' if remove else '0'],
+      cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+class RayBackend:
+  """Ray actors for one run's workers and evaluator."""
+
+  def __init__(self, config):
+    self._launch = config.launch
+    self._children_planned = config.launch.num_workers + config.launch.num_evaluators
+    self._ray = None
+    self._started_instance = False
+    self._temp_dir: Optional[str] = None
+    self._remove_temp_dir = False
+    self._saved_env: Dict[str, Optional[str]] = {}
+    self._watchdog: Optional[subprocess.Popen] = None
+    self._token: Optional[str] = None
+    self._last_check = 0.0
+    self._actor_class = None
+    self._actors: Dict[str, Any] = {}
+    self._runs: Dict[str, Any] = {}  # name -> the ref of its `run` call
+    self._takes: Dict[str, Any] = {}  # name -> its outstanding `take` long-poll
+    self._pids: Dict[str, int] = {}
+    self._specs: Dict[str, Any] = {}
+    self._pending: collections.deque = collections.deque()
+    self._seq = 0
+    self._published: Optional[tuple] = None  # (message object, its object ref)
+    self.startup_s: Optional[float] = None
+
+  # Connecting -------------------------------------------------------------------------
+
+  def _set_env(self, key: str, value: str) -> None:
+    self._saved_env.setdefault(key, os.environ.get(key))
+    os.environ[key] = value
+
+  def _connect(self) -> None:
+    if self._ray is not None:
+      return
+    start = time.time()
+    address = self._launch.get('ray_address', '')
+    local = not address
+    if local:
+      token = _local_token()
+    ray = _import_ray(local)
+    if local:
+      self._temp_dir = self._launch.get('ray_temp_dir', '') or None
+      if self._temp_dir:
+        os.makedirs(self._temp_dir, exist_ok=True)
+      else:
+        self._temp_dir = tempfile.mkdtemp(prefix='metarl-ray-', dir='/tmp')
+        self._remove_temp_dir = True
+      pythonpath = os.environ.get('PYTHONPATH', '')
+      self._set_env('PYTHONPATH', ROOT + (os.pathsep + pythonpath if pythonpath else ''))
+      cpus = max(os.cpu_count() or 1,
+                 int(round(self._children_planned * self._cpus_per_child() + 0.49)))
+      self._token = token
+      self._watchdog = _start_watchdog(token, self._temp_dir, self._remove_temp_dir)
+      with warnings.catch_warnings():  # Ray's process starts trip JAX's fork warning,
+        warnings.filterwarnings('ignore', message='os.fork')  # though each one execs
+        ray.init(num_cpus=cpus, include_dashboard=False, _temp_dir=self._temp_dir,
+                 configure_logging=False, log_to_driver=True, namespace='metarl')
+      self._started_instance = True
+      where = f'a local Ray instance on {ray.get_runtime_context().gcs_address}'
+      where += f' ({cpus} CPUs; session files in {self._temp_dir})'
+    else:
+      ray.init(address=address, configure_logging=False, log_to_driver=True,
+               namespace='metarl',
+               runtime_env={'working_dir': ROOT, 'excludes': _UPLOAD_EXCLUDES})
+      where = f'the Ray cluster at {address}'
+    self._ray = ray
+    self._actor_class = ray.remote(_ChildActor)
+    self.startup_s = time.time() - start
+    logging.info('ray backend: %s, connected in %.1fs', where, self.startup_s)
+
+  def _cpus_per_child(self) -> float:
+    return float(self._launch.get('ray_cpus_per_child', 1.0))
+
+  # Children ---------------------------------------------------------------------------
+
+  def start(self, name: str, target: Callable, config, child_id: int) -> None:
+    self._connect()
+    ray = self._ray
+    self._specs[name] = (target, config, child_id)
+    actor = self._actor_class.options(
+        num_cpus=self._cpus_per_child(), max_concurrency=4, max_restarts=0,
+        max_task_retries=0).remote(name)
+    self._actors[name] = actor
+    self._runs[name] = actor.run.remote(target, config, child_id)
+    self._takes[name] = actor.take.remote(_TAKE_S)
+    try:
+      self._pids[name] = ray.get(actor.pid.remote(),
+                                 timeout=self._launch.startup_timeout_s)
+    except Exception as e:  # never placed, or died at once
+      raise ChildFailed(f'{name}: the Ray actor did not start ({type(e).__name__}: {e})',
+                        name=name)
+    logging.info('started %s (pid %d)', name, self._pids[name])
+
+  def restart(self, name: str) -> None:
+    """Replaces child `name` by a new actor (the old one is killed if it still runs)."""
+    self._forget(name, kill=True)
+    self.start(name, *self._specs[name])
+
+  def _forget(self, name: str, kill: bool) -> None:
+    actor = self._actors.pop(name, None)
+    self._runs.pop(name, None)
+    self._takes.pop(name, None)
+    self._pids.pop(name, None)
+    self._pending = collections.deque(m for m in self._pending if m.get('source') != name)
+    if kill and actor is not None:
+      try:
+        self._ray.kill(actor, no_restart=True)
+      except Exception:  # already gone
+        pass
+
+  def publish(self, name: str, message: Dict[str, Any]) -> None:
+    if self._published is None or self._published[0] is not message:
+      self._seq += 1  # one object-store copy per message, shared by every child
+      self._published = (message, self._seq, self._ray.put(message))
+    _, seq, ref = self._published
+    self._actors[name].set_params.remote(seq, ref)
+
+  def receive(self, timeout: float) -> Optional[Dict[str, Any]]:
+    """The next message from any child, or None after `timeout` seconds.
+
+    Raises:
+      ChildFailed: a child died, raised or returned before the run stopped.
+    """
+    if self._pending:
+      return self._pending.popleft()
+    if not self._actors:
+      time.sleep(timeout)
+      return None
+    now = time.monotonic()
+    if now - self._last_check > _CHECK_S:
+      self._last_check = now
+      self.check_children()
+    ready, _ = self._ray.wait(list(self._takes.values()), num_returns=1, timeout=timeout)
+    if not ready:
+      return None
+    name = next(n for n, ref in self._takes.items() if ref == ready[0])
+    try:
+      messages = self._ray.get(ready[0])
+    except Exception as e:
+      self._raise_failure(name, e)
+    self._takes[name] = self._actors[name].take.remote(_TAKE_S)
+    self._pending.extend(messages)
+    return self._pending.popleft() if self._pending else None
+
+  def check_children(self) -> None:
+    """Raises `ChildFailed` for a child whose `run` ended (it should run until stop)."""
+    ready, _ = self._ray.wait(list(self._runs.values()), num_returns=len(self._runs),
+                              timeout=0)
+    for ref in ready:
+      name = next(n for n, r in self._runs.items() if r == ref)
+      try:
+        self._ray.get(ref)
+      except Exception as e:
+        self._raise_failure(name, e)
+      raise ChildFailed(f'{name} (pid {self._pids.get(name)}) returned before the run '
+                        'stopped', name=name)
+
+  def _raise_failure(self, name: str, error: Exception) -> None:
+    pid = self._pids.get(name)
+    cause = getattr(error, 'cause', None)
+    if isinstance(error, self._ray.exceptions.RayTaskError) and cause is not None and (
+        'raised:' in str(cause)):
+      raise ChildFailed(f'{name} (pid {pid}) {str(cause).split(" ", 1)[1]}', name=name)
+    if isinstance(error, self._ray.exceptions.RayActorError):
+      raise ChildFailed(f'{name} (pid {pid}) died: its Ray actor is gone '
+                        f'({str(error).splitlines()[0]})', name=name)
+    raise ChildFailed(f'{name} (pid {pid}) failed: {type(error).__name__}: {error}',
+                      name=name)
+
+  # Stopping ---------------------------------------------------------------------------
+
+  def shutdown(self, timeout: float = 10.0) -> None:
+    """Stops every child, then the Ray instance this backend started; never hangs."""
+    if self._ray is None:
+      return
+    ray = self._ray
+    try:
+      for actor in self._actors.values():
+        actor.stop.remote()
+      if self._runs:
+        ray.wait(list(self._runs.values()), num_returns=len(self._runs),
+                 timeout=min(timeout, _STOP_S))
+      for name in list(self._actors):
+        self._forget(name, kill=True)
+    except Exception as e:  # Ray itself may be going down (Ctrl-C reaches its processes)
+      logging.warning('ray backend: stopping the actors: %s: %s', type(e).__name__, e)
+    self._actors.clear()
+    try:
+      ray.shutdown()
+    except Exception as e:
+      logging.warning('ray backend: ray.shutdown: %s: %s', type(e).__name__, e)
+    self._ray = None
+    if self._token is not None:  # Ray leaves a few of its helpers running: stop them too
+      kill_token_holders(self._token)
+    if self._watchdog is not None:  # the instance is gone: the watchdog has nothing to do
+      self._watchdog.kill()
+      self._watchdog.wait()
+    if self._remove_temp_dir and self._temp_dir:
+      shutil.rmtree(self._temp_dir, ignore_errors=True)
+    for key, value in self._saved_env.items():
+      if value is None:
+        os.environ.pop(key, None)
+      else:
+        os.environ[key] = value
+    self._saved_env.clear()
