@@ -22,7 +22,7 @@ How it maps onto Ray:
 
 Without `launch.ray_address` the backend starts a local Ray instance bound to 127.0.0.1
 when the first child starts (a run without children never starts Ray), with token
-authentication on (a random token for this run, kept in the environment, never written to
+authentication on (a random token of this process, kept in the environment, never written to
 disk) and its session files in `launch.ray_temp_dir` (default: a new /tmp/metarl-ray-*
 folder, deleted when the run ends). `shutdown` stops the actors and that instance; a
 watchdog process kills whatever is left of the instance if the manager itself is killed.
@@ -212,44 +212,72 @@ class _ChildActor:
     self._state.stop()
 
 
-def kill_token_holders(token: str, spare=()) -> int:
-  """SIGKILLs every process started with this run's Ray token in its environment (every
-  process of the local instance, and only those); returns how many."""
-  needle = f'RAY_AUTH_TOKEN={token}'.encode()
-  spare = {os.getpid(), *spare}
-  killed = 0
+def _process_table() -> Dict[int, tuple]:
+  """pid -> (parent pid, start time) of every process now."""
+  table = {}
   for entry in os.listdir('/proc'):
-    if not entry.isdigit() or int(entry) in spare:
+    if not entry.isdigit():
       continue
     try:
-      with open(f'/proc/{entry}/environ', 'rb') as f:
-        if needle in f.read().split(b'\0'):
-          os.kill(int(entry), signal.SIGKILL)
-          killed += 1
-    except OSError:  # gone, or not ours to read
+      with open(f'/proc/{entry}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    except (OSError, IndexError):  # gone meanwhile
       continue
+    table[int(entry)] = (int(fields[1]), fields[19])
+  return table
+
+
+def descendants(pid: int) -> Dict[int, str]:
+  """pid -> start time of every process below `pid` now (Ray's processes are children of
+  the process that started the instance, its agents children of the raylet)."""
+  table = _process_table()
+  children = collections.defaultdict(list)
+  for child, (parent, _) in table.items():
+    children[parent].append(child)
+  found, todo = {}, list(children[pid])
+  while todo:
+    child = todo.pop()
+    found[child] = table[child][1]
+    todo.extend(children[child])
+  return found
+
+
+def kill_processes(processes: Dict[int, str]) -> int:
+  """SIGKILLs each (pid, start time) that is still that process; returns how many."""
+  table = _process_table()
+  killed = 0
+  for pid, started in processes.items():
+    if pid in table and table[pid][1] == started:
+      try:
+        os.kill(pid, signal.SIGKILL)
+        killed += 1
+      except OSError:
+        pass
   return killed
 
 
-def watch(manager_pid: int, token: str, temp_dir: str, remove: bool) -> None:
-  """The watchdog's loop: once the manager is gone, kill what is left of its instance."""
+def watch(manager_pid: int, temp_dir: str, remove: bool) -> None:
+  """The watchdog's loop: it keeps a list of the processes below the manager that started
+  after it (the Ray instance's), and once the manager is gone kills whatever of them is
+  left (Ray's agents outlive a killed raylet)."""
+  spare = set(descendants(manager_pid)) | {os.getpid()}
+  seen: Dict[int, str] = {}
   while os.getppid() == manager_pid:
-    time.sleep(1.0)
-  for _ in range(3):  # processes may still be starting up
-    kill_token_holders(token)
+    seen.update((p, t) for p, t in descendants(manager_pid).items() if p not in spare)
+    time.sleep(0.5)
+  for _ in range(3):  # some may still be starting up
+    kill_processes(seen)
     time.sleep(0.5)
   if remove:
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def _start_watchdog(token: str, temp_dir: str, remove: bool) -> subprocess.Popen:
+def _start_watchdog(temp_dir: str, remove: bool) -> subprocess.Popen:
   code = ('import sys; from launch.backends.ray_backend import watch; '
-          'watch(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1")')
-  env = dict(os.environ)
-  env.pop('RAY_AUTH_TOKEN', None)  # the watchdog must not kill itself
+          'watch(int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1")')
   return subprocess.Popen(
-      [sys.executable, '-c', code, str(os.getpid()), token, temp_dir, '1' if remove else '0'],
-      cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+      [sys.executable, '-c', code, str(os.getpid()), temp_dir, '1' if remove else '0'],
+      cwd=ROOT, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 class RayBackend:
@@ -264,7 +292,7 @@ class RayBackend:
     self._remove_temp_dir = False
     self._saved_env: Dict[str, Optional[str]] = {}
     self._watchdog: Optional[subprocess.Popen] = None
-    self._token: Optional[str] = None
+    self._spare: Optional[set] = None  # processes below the manager before Ray started
     self._last_check = 0.0
     self._actor_class = None
     self._actors: Dict[str, Any] = {}
@@ -290,7 +318,7 @@ class RayBackend:
     address = self._launch.get('ray_address', '')
     local = not address
     if local:
-      token = _local_token()
+      _local_token()
     ray = _import_ray(local)
     if local:
       self._temp_dir = self._launch.get('ray_temp_dir', '') or None
@@ -303,8 +331,8 @@ class RayBackend:
       self._set_env('PYTHONPATH', ROOT + (os.pathsep + pythonpath if pythonpath else ''))
       cpus = max(os.cpu_count() or 1,
                  int(round(self._children_planned * self._cpus_per_child() + 0.49)))
-      self._token = token
-      self._watchdog = _start_watchdog(token, self._temp_dir, self._remove_temp_dir)
+      self._spare = set(descendants(os.getpid()))
+      self._watchdog = _start_watchdog(self._temp_dir, self._remove_temp_dir)
       with warnings.catch_warnings():  # Ray's process starts trip JAX's fork warning,
         warnings.filterwarnings('ignore', message='os.fork')  # though each one execs
         ray.init(num_cpus=cpus, include_dashboard=False, _temp_dir=self._temp_dir,
@@ -439,13 +467,17 @@ class RayBackend:
     except Exception as e:  # Ray itself may be going down (Ctrl-C reaches its processes)
       logging.warning('ray backend: stopping the actors: %s: %s', type(e).__name__, e)
     self._actors.clear()
+    instance = {}
+    if self._spare is not None:  # the processes of the instance this backend started
+      watchdog = {self._watchdog.pid} if self._watchdog is not None else set()
+      instance = {p: t for p, t in descendants(os.getpid()).items()
+                  if p not in self._spare | watchdog}
     try:
       ray.shutdown()
     except Exception as e:
       logging.warning('ray backend: ray.shutdown: %s: %s', type(e).__name__, e)
     self._ray = None
-    if self._token is not None:  # Ray leaves a few of its helpers running: stop them too
-      kill_token_holders(self._token)
+    kill_processes(instance)  # Ray leaves a few of its agents running: stop them too
     if self._watchdog is not None:  # the instance is gone: the watchdog has nothing to do
       self._watchdog.kill()
       self._watchdog.wait()
