@@ -1,5 +1,6 @@
 """Config validation (in-process and through main.py) and run-file helpers."""
 
+import importlib.util
 import os
 import pickle
 import subprocess
@@ -26,6 +27,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ('agent.learning_rate', 0.0, '> 0.0'),
     ('network.core', 'transformer', "['lstm', 'gru', 'episodic_lstm']"),
     ('agent.num_envs', 0, 'integer >= 1'),
+    ('launch.backend', 'launchpad', "['mp', 'ray']"),
+    ('launch.ray_address', 'http://head:6379', 'HOST:PORT'),
+    ('launch.ray_address', 'head', 'HOST:PORT'),
+    ('launch.ray_temp_dir', 'relative/dir', 'absolute path'),
+    ('launch.ray_temp_dir', '/tmp/' + 'x' * 40, 'at most 40 characters'),
+    ('launch.ray_cpus_per_child', -1.0, '>= 0.0'),
 ])
 def test_invalid_values_name_the_field_and_what_is_allowed(field, value, message):
   config = bandit_train.get_config()
@@ -45,6 +52,19 @@ def test_correlated_needs_two_arms_and_fixed_needs_probabilities():
   with pytest.raises(ConfigError, match='config.env.fixed_probs'):
     validate(config)
   config.env.fixed_probs = (0.2, 0.9)
+  validate(config)
+
+
+def test_the_ray_backend_without_ray_installed_says_how_to_install_it(monkeypatch):
+  config = bandit_train.get_config()
+  config.launch.backend = 'ray'
+  config.launch.ray_address = '10.0.0.1:6379'
+  real_find_spec = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, 'find_spec',
+                      lambda name, *a: None if name == 'ray' else real_find_spec(name, *a))
+  with pytest.raises(ConfigError, match='config.launch.backend.*requirements-ray.txt'):
+    validate(config)
+  config.launch.backend = 'mp'  # the Ray fields are not needed by mp
   validate(config)
 
 
