@@ -280,6 +280,82 @@ def _start_watchdog(temp_dir: str, remove: bool) -> subprocess.Popen:
       cwd=ROOT, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
+class LocalInstance:
+  """A Ray instance this process started on 127.0.0.1 (`start_local`); `stop` ends it."""
+
+  def __init__(self, ray, temp_dir: str, remove_temp_dir: bool, num_cpus: int):
+    self.ray = ray
+    self.temp_dir = temp_dir
+    self.num_cpus = num_cpus
+    self._remove_temp_dir = remove_temp_dir
+    self._saved_env: Dict[str, Optional[str]] = {}
+    self._spare = set(descendants(os.getpid()))  # processes below us before Ray started
+    self._watchdog: Optional[subprocess.Popen] = None
+
+  def set_env(self, key: str, value: str) -> None:
+    """Sets an environment variable until `stop`."""
+    self._saved_env.setdefault(key, os.environ.get(key))
+    os.environ[key] = value
+
+  @property
+  def description(self) -> str:
+    return (f'a local Ray instance on {self.ray.get_runtime_context().gcs_address} '
+            f'({self.num_cpus} CPUs; session files in {self.temp_dir})')
+
+  def stop(self) -> None:
+    """ray.shutdown(), then kills what Ray leaves running of the instance (its agents) and
+    the watchdog, removes the session folder if it was made for the instance and restores
+    the environment; never raises."""
+    watchdog = {self._watchdog.pid} if self._watchdog is not None else set()
+    processes = {p: t for p, t in descendants(os.getpid()).items()
+                 if p not in self._spare | watchdog}
+    try:
+      self.ray.shutdown()
+    except Exception as e:
+      logging.warning('ray: ray.shutdown: %s: %s', type(e).__name__, e)
+    kill_processes(processes)  # Ray leaves a few of its agents running: stop them too
+    if self._watchdog is not None:  # the instance is gone: the watchdog has nothing to do
+      self._watchdog.kill()
+      self._watchdog.wait()
+      self._watchdog = None
+    if self._remove_temp_dir:
+      shutil.rmtree(self.temp_dir, ignore_errors=True)
+    for key, value in self._saved_env.items():
+      if value is None:
+        os.environ.pop(key, None)
+      else:
+        os.environ[key] = value
+    self._saved_env.clear()
+
+
+def start_local(num_cpus: int, temp_dir: str = '', log_to_driver: bool = True,
+                namespace: str = 'metarl') -> LocalInstance:
+  """Starts a Ray instance on 127.0.0.1 with token authentication (this process's token,
+  `_local_token`), session files in `temp_dir` (default: a new /tmp/metarl-ray-* folder,
+  removed by `stop`), no dashboard, this repository on its workers' PYTHONPATH and a
+  watchdog that kills the instance's processes if this process is killed."""
+  _local_token()
+  ray = _import_ray(local=True)
+  if temp_dir:
+    os.makedirs(temp_dir, exist_ok=True)
+  instance = LocalInstance(ray, temp_dir or tempfile.mkdtemp(prefix='metarl-ray-', dir='/tmp'),
+                           not temp_dir, num_cpus)
+  pythonpath = os.environ.get('PYTHONPATH', '')
+  instance.set_env('PYTHONPATH', ROOT + (os.pathsep + pythonpath if pythonpath else ''))
+  try:
+    instance._watchdog = _start_watchdog(instance.temp_dir, not temp_dir)
+    with warnings.catch_warnings():  # Ray's process starts trip JAX's fork warning,
+      warnings.filterwarnings('ignore', message='os.fork')  # though each one execs
+      # address='local': a new instance even where RAY_ADDRESS names another one
+      ray.init(address='local', num_cpus=num_cpus, include_dashboard=False,
+               _temp_dir=instance.temp_dir, configure_logging=False,
+               log_to_driver=log_to_driver, namespace=namespace)
+  except BaseException:
+    instance.stop()
+    raise
+  return instance
+
+
 class RayBackend:
   """Ray actors for one run's workers and evaluator."""
 
@@ -287,12 +363,7 @@ class RayBackend:
     self._launch = config.launch
     self._children_planned = config.launch.num_workers + config.launch.num_evaluators
     self._ray = None
-    self._started_instance = False
-    self._temp_dir: Optional[str] = None
-    self._remove_temp_dir = False
-    self._saved_env: Dict[str, Optional[str]] = {}
-    self._watchdog: Optional[subprocess.Popen] = None
-    self._spare: Optional[set] = None  # processes below the manager before Ray started
+    self._instance: Optional[LocalInstance] = None  # the local instance this backend started
     self._last_check = 0.0
     self._actor_class = None
     self._actors: Dict[str, Any] = {}
@@ -307,10 +378,6 @@ class RayBackend:
 
   # Connecting -------------------------------------------------------------------------
 
-  def _set_env(self, key: str, value: str) -> None:
-    self._saved_env.setdefault(key, os.environ.get(key))
-    os.environ[key] = value
-
   def _connect(self) -> None:
     if self._ray is not None:
       return
@@ -318,29 +385,13 @@ class RayBackend:
     address = self._launch.get('ray_address', '')
     local = not address
     if local:
-      _local_token()
-    ray = _import_ray(local)
-    if local:
-      self._temp_dir = self._launch.get('ray_temp_dir', '') or None
-      if self._temp_dir:
-        os.makedirs(self._temp_dir, exist_ok=True)
-      else:
-        self._temp_dir = tempfile.mkdtemp(prefix='metarl-ray-', dir='/tmp')
-        self._remove_temp_dir = True
-      pythonpath = os.environ.get('PYTHONPATH', '')
-      self._set_env('PYTHONPATH', ROOT + (os.pathsep + pythonpath if pythonpath else ''))
       cpus = max(os.cpu_count() or 1,
                  int(round(self._children_planned * self._cpus_per_child() + 0.49)))
-      self._spare = set(descendants(os.getpid()))
-      self._watchdog = _start_watchdog(self._temp_dir, self._remove_temp_dir)
-      with warnings.catch_warnings():  # Ray's process starts trip JAX's fork warning,
-        warnings.filterwarnings('ignore', message='os.fork')  # though each one execs
-        ray.init(num_cpus=cpus, include_dashboard=False, _temp_dir=self._temp_dir,
-                 configure_logging=False, log_to_driver=True, namespace='metarl')
-      self._started_instance = True
-      where = f'a local Ray instance on {ray.get_runtime_context().gcs_address}'
-      where += f' ({cpus} CPUs; session files in {self._temp_dir})'
+      self._instance = start_local(cpus, self._launch.get('ray_temp_dir', ''))
+      ray = self._instance.ray
+      where = self._instance.description
     else:
+      ray = _import_ray(local)
       ray.init(address=address, configure_logging=False, log_to_driver=True,
                namespace='metarl',
                runtime_env={'working_dir': ROOT, 'excludes': _UPLOAD_EXCLUDES})
@@ -467,25 +518,12 @@ class RayBackend:
     except Exception as e:  # Ray itself may be going down (Ctrl-C reaches its processes)
       logging.warning('ray backend: stopping the actors: %s: %s', type(e).__name__, e)
     self._actors.clear()
-    instance = {}
-    if self._spare is not None:  # the processes of the instance this backend started
-      watchdog = {self._watchdog.pid} if self._watchdog is not None else set()
-      instance = {p: t for p, t in descendants(os.getpid()).items()
-                  if p not in self._spare | watchdog}
+    self._ray = None
+    if self._instance is not None:  # stops what Ray leaves running of it too
+      self._instance.stop()
+      self._instance = None
+      return
     try:
       ray.shutdown()
     except Exception as e:
       logging.warning('ray backend: ray.shutdown: %s: %s', type(e).__name__, e)
-    self._ray = None
-    kill_processes(instance)  # Ray leaves a few of its agents running: stop them too
-    if self._watchdog is not None:  # the instance is gone: the watchdog has nothing to do
-      self._watchdog.kill()
-      self._watchdog.wait()
-    if self._remove_temp_dir and self._temp_dir:
-      shutil.rmtree(self._temp_dir, ignore_errors=True)
-    for key, value in self._saved_env.items():
-      if value is None:
-        os.environ.pop(key, None)
-      else:
-        os.environ[key] = value
-    self._saved_env.clear()
