@@ -87,8 +87,9 @@ def _import_ray(local: bool):
   except ImportError:
     raise ChildFailed("config.launch.backend='ray' needs Ray: pip install -r "
                       'requirements-ray.txt')
-  from ray._private import ray_constants
-  ray_constants.ENABLE_RAY_CLUSTER = not local  # in case ray was imported before
+  if local:  # in case ray was imported before
+    from ray._private import ray_constants
+    ray_constants.ENABLE_RAY_CLUSTER = False
   return ray
 
 
