@@ -388,14 +388,19 @@ class Trainer:
     """Replaces the failed child from the newest params, up to launch.max_restarts times
     in the run; past that (or for a failure of the run as a whole) raises `failure`."""
     limit = self.config.launch.get('max_restarts', 0)
-    if failure.name is None or self._restarts >= limit:
-      raise ChildFailed(f'{failure}\nlaunch.max_restarts = {limit} restarts used up: the '
-                        'run stops', name=failure.name)
-    name = failure.name
-    self._restarts += 1
-    logging.error('%s\nreplacing %s from the newest params (restart %d of %d)', failure,
-                  name, self._restarts, limit)
-    self.backend.restart(name)
+    while True:
+      if failure.name is None or self._restarts >= limit:
+        raise ChildFailed(f'{failure}\nlaunch.max_restarts = {limit} restarts used up: the '
+                          'run stops', name=failure.name)
+      name = failure.name
+      self._restarts += 1
+      logging.error('%s\nreplacing %s from the newest params (restart %d of %d)', failure,
+                    name, self._restarts, limit)
+      try:
+        self.backend.restart(name)
+        break
+      except ChildFailed as again:  # the replacement did not start: that used a restart too
+        failure = again
     self._heard_from.discard(name)
     self._deadlines.pop(name, None)
     if name == EVALUATOR:

@@ -216,6 +216,28 @@ def test_past_max_restarts_the_run_stops_with_a_final_checkpoint(tmp_path):
   assert os.path.exists(os.path.join(config.run_dir, 'params.pickle'))
 
 
+def test_a_replacement_that_does_not_start_uses_a_restart_too(tmp_path):
+  trainer = manager.Trainer(distributed_config(str(tmp_path / 'run')))
+  trainer.config.launch.max_restarts = 2
+  restarted = []
+
+  class Backend:  # its first replacement fails to start (a Ray actor that is not placed)
+
+    def restart(self, name):
+      restarted.append(name)
+      if len(restarted) == 1:
+        raise ChildFailed(f'{name}: the Ray actor did not start', name=name)
+
+    def publish(self, name, message):
+      del name, message
+
+  trainer.backend = Backend()
+  trainer.replace_child(ChildFailed('worker-0 died', name='worker-0'))
+  assert restarted == ['worker-0', 'worker-0'] and trainer._restarts == 2
+  with pytest.raises(ChildFailed, match='restarts used up'):
+    trainer.replace_child(ChildFailed('worker-0 died', name='worker-0'))
+
+
 # The manager killed with SIGKILL -----------------------------------------------------------
 
 @pytest.mark.slow

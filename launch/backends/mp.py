@@ -96,6 +96,8 @@ class ChildContext:
 def _child_main(target: Callable, name: str, config, child_id: int, params_queue, outbox,
                 stop_flag, parent_pid: int) -> None:
   signal.signal(signal.SIGINT, signal.SIG_IGN)
+  from metarl.compilation import enable_compilation_cache
+  enable_compilation_cache()  # a child compiles what the run's earlier children compiled once
   ctx = ChildContext(name, params_queue, outbox, stop_flag, parent_pid)
   try:
     target(ctx, config, child_id)
