@@ -294,12 +294,10 @@ def check_ray_args(args) -> None:
                       re.fullmatch(r'[^\s/:]+:\d{1,5}', address)):
     raise SweepError(f"--ray_address {address!r}: '' (start a local Ray instance), 'auto' "
                      'or HOST:PORT of a running cluster is required')
-  host_port = re.fullmatch(r'(?:ray://)?([^\s/:]+):(\d+)', address)
-  if host_port:  # ray.init would retry an address where nothing answers for many minutes
-    try:
-      socket.create_connection((host_port[1], int(host_port[2])), timeout=10).close()
-    except OSError as e:
-      raise SweepError(f'--ray_address {address}: nothing answers there ({e})')
+  from launch.backends.ray_backend import unreachable
+  problem = unreachable(address)
+  if problem:
+    raise SweepError(f'--ray_address {address}: nothing answers there ({problem})')
   if not 0 < args.cpus_per_run <= 1024:
     raise SweepError('--cpus_per_run must be > 0 (and at most 1024)')
   if not address and args.cpus_per_run > args.parallel:

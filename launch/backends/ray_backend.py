@@ -33,9 +33,11 @@ the job's working directory; only the run's actors are stopped at the end.
 
 import collections
 import os
+import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -52,8 +54,8 @@ from launch.backends.mp import ChildFailed
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _OUTBOX = 8  # messages a child may have waiting for the manager
 _TAKE_S = 0.5  # longest a `take` long-poll waits inside the actor
-_STOP_S = 5.0
-_CHECK_S = 0.2  # how often receive looks for children whose loop ended  # how long shutdown waits for children to return before killing them
+_STOP_S = 5.0  # how long shutdown waits for children to return before killing them
+_CHECK_S = 0.2  # how often receive looks for children whose loop ended
 # Repository folders a cluster does not need (the job's working directory is uploaded).
 _UPLOAD_EXCLUDES = ['.git', 'runs', 'benchmarks/results', '__pycache__', '*.pickle',
                     '.pytest_cache', '.ruff_cache']
@@ -73,6 +75,19 @@ def _local_token() -> str:
     os.environ['RAY_AUTH_MODE'] = 'token'
     os.environ['RAY_AUTH_TOKEN'] = _TOKEN
   return _TOKEN
+
+
+def unreachable(address: str) -> Optional[str]:
+  """Why nothing answers at a HOST:PORT (or ray://HOST:PORT) address, or None if something
+  does ('auto' is not checked): ray.init would retry such an address for many minutes."""
+  host_port = re.fullmatch(r'(?:ray://)?([^\s/:]+):(\d+)', address)
+  if host_port is None:
+    return None
+  try:
+    socket.create_connection((host_port[1], int(host_port[2])), timeout=10).close()
+  except OSError as e:
+    return str(e)
+  return None
 
 
 def _import_ray(local: bool):
@@ -374,7 +389,7 @@ class RayBackend:
     self._specs: Dict[str, Any] = {}
     self._pending: collections.deque = collections.deque()
     self._seq = 0
-    self._published: Optional[tuple] = None  # (message object, its object ref)
+    self._published: Optional[tuple] = None  # (message, its sequence number, its ref)
     self.startup_s: Optional[float] = None
 
   # Connecting -------------------------------------------------------------------------
@@ -392,6 +407,10 @@ class RayBackend:
       ray = self._instance.ray
       where = self._instance.description
     else:
+      problem = unreachable(address)
+      if problem:
+        raise ChildFailed(f'config.launch.ray_address = {address!r}: nothing answers there '
+                          f'({problem}); start the cluster first (launch/README.md)')
       ray = _import_ray(local)
       ray.init(address=address, configure_logging=False, log_to_driver=True,
                namespace='metarl',
@@ -478,6 +497,8 @@ class RayBackend:
 
   def check_children(self) -> None:
     """Raises `ChildFailed` for a child whose `run` ended (it should run until stop)."""
+    if not self._runs:
+      return
     ready, _ = self._ray.wait(list(self._runs.values()), num_returns=len(self._runs),
                               timeout=0)
     for ref in ready:
