@@ -91,7 +91,7 @@ def _string_constants():
 
 
 CHOICE_LISTS = _string_constants()
-FREE_TEXT = re.compile(r'(^name|_path|_dir)$')  # any string, checked as a name or a path
+FREE_TEXT = re.compile(r'(^name|_path|_dir|_address)$')  # any string: a name, path or address
 CHOICES = [(n, f, default) for n, f, kind, default in FIELDS
            if kind is str and not FREE_TEXT.search(f)]
 
