@@ -77,6 +77,8 @@ if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
 from launch import faults  # noqa: E402
+from launch.backends.ray_backend import (alive, descendants, kill_processes,  # noqa: E402
+                                         process_table)
 from metarl.io import save_csv  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
@@ -211,42 +213,22 @@ def make_payloads(path):
 
 # Processes ------------------------------------------------------------------------------
 
-def process_table():
-  """pid -> (parent pid, session id, start time) of every live (not zombie) process."""
-  table = {}
-  for entry in os.listdir('/proc'):
-    if not entry.isdigit():
-      continue
-    try:
-      with open(f'/proc/{entry}/stat') as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    except (OSError, IndexError):  # gone meanwhile
-      continue
-    if fields[0] != 'Z':
-      table[int(entry)] = (int(fields[1]), int(fields[3]), fields[19])
-  return table
-
-
 def run_processes(root):
   """{pid: start time} of the processes of session `root` and those below process `root`
   (Ray may start some of its processes in sessions of their own)."""
   table = process_table()
   found = {p: t for p, (_, sid, t) in table.items() if sid == root}
-  children = {}
-  for pid, (parent, _, _) in table.items():
-    children.setdefault(parent, []).append(pid)
-  todo = list(children.get(root, []))
-  while todo:
-    pid = todo.pop()
-    found[pid] = table[pid][2]
-    todo.extend(children.get(pid, []))
+  found.update(descendants(root, table))
   return found
 
 
-def alive(processes):
-  """The (pid, start time) pairs that are still those processes."""
-  table = process_table()
-  return {p: t for p, t in processes.items() if p in table and table[p][2] == t}
+def reap(seen):
+  """Waits up to 15 s for the processes `seen` to end, then kills what is left (they must
+  not skew the next run); returns how many were left."""
+  deadline = time.time() + 15.0
+  while alive(seen) and time.time() < deadline:
+    time.sleep(0.25)
+  return kill_processes(seen)
 
 
 def memory_kb(pid):
@@ -343,22 +325,14 @@ def train_run(name, backend, quick, work, tag):
     if proc.poll() is None:
       os.killpg(proc.pid, 9)
       proc.wait()
-  deadline = time.time() + 15.0
-  while alive(seen) and time.time() < deadline:
-    time.sleep(0.25)
-  left = alive(seen)
-  for pid in left:  # ours, and they must not skew the next run
-    try:
-      os.kill(pid, 9)
-    except OSError:
-      pass
+  left = reap(seen)
   rows = read_rows(run_dir)
   log = faults.log_text(run_dir).splitlines()
   started = [log_seconds(x) for x in log if re.search(r'\] started \S+ \(pid \d+\)', x)]
   training = [log_seconds(x) for x in log if '] training ' in x]
   connect = re.findall(r'connected in ([\d.]+)s', '\n'.join(log))
   result = dict(
-      rc=proc.returncode, wall_s=wall, left=len(left), restarts=faults.restarts(run_dir),
+      rc=proc.returncode, wall_s=wall, left=left, restarts=faults.restarts(run_dir),
       rate=(statistics.median(float(r['env_steps_per_sec']) for r in rows[1:])
             if len(rows) > 1 else float('nan')),
       first_row_s=float(rows[0]['wall_time']) if rows else float('nan'),
@@ -393,21 +367,13 @@ def echo_run(backend, payloads_path, round_trips, work, tag):
     if proc.poll() is None:
       os.killpg(proc.pid, 9)
       proc.wait()
-  end = time.time() + 15.0
-  while alive(seen) and time.time() < end:
-    time.sleep(0.25)
-  left = alive(seen)
-  for pid in left:
-    try:
-      os.kill(pid, 9)
-    except OSError:
-      pass
+  left = reap(seen)
   if proc.returncode != 0:
     with open(err_path) as f:
       raise RuntimeError(f'echo session ({backend}) failed:\n{f.read()[-3000:]}')
   with open(result_path) as f:
     result = json.load(f)
-  result['left'] = len(left)
+  result['left'] = left
   return result
 
 

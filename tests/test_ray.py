@@ -5,7 +5,6 @@ Needs requirements-ray.txt; marked `ray` (CI runs these as their own step). Runs
 `main.py` in a session of their own, so every process of a run, Ray's included, is counted.
 """
 
-import csv
 import os
 import re
 import shutil
@@ -22,8 +21,8 @@ from launch import faults, manager
 from launch.backends import ray_backend
 from launch.faults import children, log_text, session_processes, stderr_of, wait_for
 from metarl import checkpoint
-from tests import faulty_children
-from tests.test_reliability import FaultyTrainer, distributed_config
+from tests.test_reliability import (check_a_raising_and_a_hung_worker_are_replaced,
+                                    distributed_config, kill_worker_then_evaluator, rows)
 
 pytestmark = pytest.mark.ray
 
@@ -42,14 +41,6 @@ SAC = ['--config.launch.num_workers=1', '--config.launch.num_evaluators=1',
        '--config.total_env_steps=6000', '--config.eval.every_env_steps=3000',
        '--config.log_every_env_steps=1000']
 SAC_BASELINE, SAC_MARGIN = -1200.0, 600.0
-
-
-def rows(run_dir, name):
-  path = os.path.join(run_dir, name)
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return list(csv.DictReader(f))
 
 
 def ray_temp_dir(run_dir):
@@ -110,15 +101,6 @@ def test_rsac_on_ray_learns_and_writes_what_mp_writes(tmp_path):
     assert final > SAC_BASELINE + SAC_MARGIN, (backend, final)
 
 
-def kill_actor_and_wait_for_replacement(run_dir, name, restarts_before):
-  old = children(run_dir)[name]
-  os.kill(old, signal.SIGKILL)
-  wait_for(lambda: f'restart {restarts_before + 1} of' in log_text(run_dir), 60,
-           f'{name} to be replaced')
-  wait_for(lambda: children(run_dir)[name] != old, 30, f'a new {name}')
-  assert re.search(rf'{name} \(pid {old}\) died: its Ray actor is gone', log_text(run_dir))
-
-
 def test_killed_actors_are_replaced_ctrl_c_leaves_nothing_and_mp_resumes(tmp_path):
   run_dir = str(tmp_path / 'run')
   layout = ['--config.launch.num_workers=2', '--config.launch.num_evaluators=1',
@@ -128,13 +110,7 @@ def test_killed_actors_are_replaced_ctrl_c_leaves_nothing_and_mp_resumes(tmp_pat
   proc = faults.start(BANDIT, run_dir, [*RAY, '--config.total_env_steps=10000000000',
                                         *layout])
   try:
-    wait_for(lambda: len(rows(run_dir, 'eval.csv')) >= 1, 240, 'training and evaluation')
-    kill_actor_and_wait_for_replacement(run_dir, 'worker-0', 0)
-    n = len(rows(run_dir, 'train.csv'))
-    wait_for(lambda: len(rows(run_dir, 'train.csv')) > n + 2, 60, 'training to go on')
-    kill_actor_and_wait_for_replacement(run_dir, 'evaluator-0', 1)
-    n = len(rows(run_dir, 'eval.csv'))
-    wait_for(lambda: len(rows(run_dir, 'eval.csv')) > n, 90, 'the new evaluator to report')
+    kill_worker_then_evaluator(run_dir, died='died: its Ray actor is gone')
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=90)
     assert proc.returncode != 0 and 'interrupted' in stderr_of(run_dir)
@@ -174,18 +150,8 @@ def test_a_killed_manager_leaves_no_ray_process(tmp_path):
 def test_a_raising_and_a_hung_actor_are_replaced_and_the_run_completes(tmp_path):
   config = distributed_config(str(tmp_path / 'faulty'))
   config.launch.backend = 'ray'
-  config.launch.child_timeout_s = 3.0
-  manager.prepare_run_dir(config)
   before = set(ray_backend.descendants(os.getpid()))
-  trainer = FaultyTrainer(config, faulty_children.faulty_worker)
-  with pytest.MonkeyPatch.context() as mp:
-    logged = []
-    mp.setattr(manager.logging, 'error', lambda msg, *a: logged.append(msg % a))
-    trainer.run()
-  text = '\n'.join(logged)
-  assert 'worker-0' in text and 'injected fault: the worker raises' in text
-  assert 'worker-1 sent nothing in time' in text and 'hung' in text
-  assert trainer._restarts == 2 and trainer.env_steps >= config.total_env_steps
+  check_a_raising_and_a_hung_worker_are_replaced(config)
   assert set(ray_backend.descendants(os.getpid())) <= before  # the instance is gone
 
 

@@ -58,13 +58,26 @@ def rows(run_dir, name):
     return list(csv.DictReader(f))
 
 
-def kill_child_and_wait_for_replacement(run_dir, name, restarts_before):
+def kill_child_and_wait_for_replacement(run_dir, name, restarts_before,
+                                        died='died with exit code -9'):
   old = children(run_dir)[name]
   os.kill(old, signal.SIGKILL)
-  wait_for(lambda: f'restart {restarts_before + 1} of' in log_text(run_dir), 30,
+  wait_for(lambda: f'restart {restarts_before + 1} of' in log_text(run_dir), 60,
            f'{name} to be replaced')
-  wait_for(lambda: children(run_dir)[name] != old, 10, f'a new {name}')
-  assert re.search(rf'{name} \(pid {old}\) died with exit code -9', log_text(run_dir))
+  wait_for(lambda: children(run_dir)[name] != old, 30, f'a new {name}')
+  assert re.search(rf'{name} \(pid {old}\) {died}', log_text(run_dir))
+
+
+def kill_worker_then_evaluator(run_dir, died='died with exit code -9'):
+  """Once the run trains and evaluates, SIGKILLs worker-0, then evaluator-0: each is
+  replaced, training goes on and the new evaluator reports."""
+  wait_for(lambda: len(rows(run_dir, 'eval.csv')) >= 1, 240, 'training and evaluation')
+  kill_child_and_wait_for_replacement(run_dir, 'worker-0', 0, died)
+  n = len(rows(run_dir, 'train.csv'))
+  wait_for(lambda: len(rows(run_dir, 'train.csv')) > n + 2, 60, 'training to go on')
+  kill_child_and_wait_for_replacement(run_dir, 'evaluator-0', 1, died)
+  n = len(rows(run_dir, 'eval.csv'))
+  wait_for(lambda: len(rows(run_dir, 'eval.csv')) > n, 90, 'the new evaluator to report')
 
 
 def interrupt_and_count(proc, run_dir, signum=signal.SIGINT):
@@ -102,13 +115,7 @@ def test_a3c_killed_worker_and_evaluator_are_replaced_and_sigterm_leaves_nothing
             '--config.checkpoint_every=4000', *SMALL_A3C]
   proc = start(BANDIT, run_dir, '--config.total_env_steps=10000000000', *layout)
   try:
-    wait_for(lambda: len(rows(run_dir, 'eval.csv')) >= 1, 180, 'training and evaluation')
-    kill_child_and_wait_for_replacement(run_dir, 'worker-0', 0)
-    n = len(rows(run_dir, 'train.csv'))
-    wait_for(lambda: len(rows(run_dir, 'train.csv')) > n + 2, 60, 'training to go on')
-    kill_child_and_wait_for_replacement(run_dir, 'evaluator-0', 1)
-    n = len(rows(run_dir, 'eval.csv'))
-    wait_for(lambda: len(rows(run_dir, 'eval.csv')) > n, 90, 'the new evaluator to report')
+    kill_worker_then_evaluator(run_dir)
     interrupt_and_count(proc, run_dir, signal.SIGTERM)
   finally:
     if proc.poll() is None:
@@ -187,9 +194,9 @@ class FaultyTrainer(manager.Trainer):
     return self._target
 
 
-@pytest.mark.slow
-def test_a_raising_and_a_hung_worker_are_replaced_and_the_run_completes(tmp_path):
-  config = distributed_config(str(tmp_path / 'faulty'))
+def check_a_raising_and_a_hung_worker_are_replaced(config):
+  """Runs `config` (distributed_config, any backend) with worker 0 raising and worker 1
+  hanging after 3 gradients: both are replaced and the run completes."""
   config.launch.child_timeout_s = 3.0
   manager.prepare_run_dir(config)
   trainer = FaultyTrainer(config, faulty_children.faulty_worker)
@@ -202,6 +209,11 @@ def test_a_raising_and_a_hung_worker_are_replaced_and_the_run_completes(tmp_path
   assert 'worker-1 sent nothing in time' in text and 'hung' in text
   assert trainer._restarts == 2 and trainer.env_steps >= config.total_env_steps
   assert int(rows(config.run_dir, 'train.csv')[-1]['env_steps']) >= 8000
+
+
+@pytest.mark.slow
+def test_a_raising_and_a_hung_worker_are_replaced_and_the_run_completes(tmp_path):
+  check_a_raising_and_a_hung_worker_are_replaced(distributed_config(str(tmp_path / 'run')))
 
 
 def test_past_max_restarts_the_run_stops_with_a_final_checkpoint(tmp_path):

@@ -49,7 +49,7 @@ from typing import Any, Callable, Dict, Optional
 
 from absl import logging
 
-from launch.backends.mp import ChildFailed
+from launch.backends.mp import ChildContext, ChildFailed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _OUTBOX = 8  # messages a child may have waiting for the manager
@@ -108,10 +108,11 @@ def _import_ray(local: bool):
   return ray
 
 
-class RayChildContext:
-  """A child's end of the backend (the same methods as `launch.backends.mp.ChildContext`)."""
+class RayChildContext(ChildContext):
+  """A child's end of the backend: `launch.backends.mp.ChildContext`'s methods over the
+  actor's state (`first_params` is inherited)."""
 
-  def __init__(self, name: str, actor: '_ChildState'):
+  def __init__(self, name: str, actor: '_ChildState'):  # no queues or pipes: no super()
     self.name = name
     self._state = actor
 
@@ -125,14 +126,6 @@ class RayChildContext:
   def wait_params(self, timeout: float) -> Optional[Dict[str, Any]]:
     """Waits up to `timeout` seconds for a params message; returns the newest, or None."""
     return self._state.take_params(timeout)
-
-  def first_params(self, timeout: float) -> Optional[Dict[str, Any]]:
-    """Waits for the first params message; None if the run stops first."""
-    while not self.should_stop():
-      message = self.wait_params(timeout)
-      if message is not None:
-        return message
-    return None
 
   def send(self, message: Dict[str, Any]) -> bool:
     """Queues a message for the manager (waiting while the outbox is full); False if the
@@ -228,8 +221,8 @@ class _ChildActor:
     self._state.stop()
 
 
-def _process_table() -> Dict[int, tuple]:
-  """pid -> (parent pid, start time) of every process now."""
+def process_table() -> Dict[int, tuple]:
+  """pid -> (parent pid, session id, start time) of every live (not zombie) process."""
   table = {}
   for entry in os.listdir('/proc'):
     if not entry.isdigit():
@@ -239,36 +232,41 @@ def _process_table() -> Dict[int, tuple]:
         fields = f.read().rsplit(')', 1)[1].split()
     except (OSError, IndexError):  # gone meanwhile
       continue
-    table[int(entry)] = (int(fields[1]), fields[19])
+    if fields[0] != 'Z':
+      table[int(entry)] = (int(fields[1]), int(fields[3]), fields[19])
   return table
 
 
-def descendants(pid: int) -> Dict[int, str]:
+def descendants(pid: int, table: Optional[Dict[int, tuple]] = None) -> Dict[int, str]:
   """pid -> start time of every process below `pid` now (Ray's processes are children of
   the process that started the instance, its agents children of the raylet)."""
-  table = _process_table()
+  table = process_table() if table is None else table
   children = collections.defaultdict(list)
-  for child, (parent, _) in table.items():
+  for child, (parent, _, _) in table.items():
     children[parent].append(child)
   found, todo = {}, list(children[pid])
   while todo:
     child = todo.pop()
-    found[child] = table[child][1]
+    found[child] = table[child][2]
     todo.extend(children[child])
   return found
 
 
+def alive(processes: Dict[int, str]) -> Dict[int, str]:
+  """The (pid, start time) pairs that are still those processes (not reused pids)."""
+  table = process_table()
+  return {p: t for p, t in processes.items() if p in table and table[p][2] == t}
+
+
 def kill_processes(processes: Dict[int, str]) -> int:
   """SIGKILLs each (pid, start time) that is still that process; returns how many."""
-  table = _process_table()
   killed = 0
-  for pid, started in processes.items():
-    if pid in table and table[pid][1] == started:
-      try:
-        os.kill(pid, signal.SIGKILL)
-        killed += 1
-      except OSError:
-        pass
+  for pid in alive(processes):
+    try:
+      os.kill(pid, signal.SIGKILL)
+      killed += 1
+    except OSError:
+      pass
   return killed
 
 
