@@ -16,8 +16,9 @@ the tables hold the medians over the repetitions.
     env_steps_per_sec over the rows after the first, which holds start-up and compilation),
     wall_s (the whole process, start to exit: imports, Ray's start, compilation, training,
     the final evaluation, shutdown), first_row_s (wall_time of the first train.csv row:
-    start-up + compilation + one logging period; the manager and Ray actors use XLA's
-    persistent compilation cache, mp children do not and compile afresh),
+    start-up + compilation + one logging period; the manager and the children of both
+    backends use XLA's persistent compilation cache, so after the first run they load
+    their programs instead of compiling them),
     children_started_s (the log's "training" line to its last "started <child> (pid N)"
     line: for mp, process starts that do not wait for the child; for ray, Ray's start-up
     and each actor's until it answered),
