@@ -31,11 +31,14 @@ BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py')
 PENDULUM = os.path.join(ROOT, 'configs', 'pendulum_sac.py')
 RAY = ['--config.launch.backend=ray']
 # 2 workers + evaluator; uniform random play has a mean cumulative regret of ~16.7 over
-# the 100 trials of an episode: after 2M env steps an agent must be below 0.8x that.
+# the 100 trials of an episode: after 2M env steps (learning rate 1e-3: the default 3e-4
+# needs more steps than a test should take) an agent must be below 0.7x that. Runs of this
+# layout ended at 7.6 to 9.4 on both backends.
 A3C = ['--config.launch.num_workers=2', '--config.launch.num_evaluators=1',
        '--config.total_env_steps=2000000', '--config.eval.every_env_steps=1000000',
-       '--config.eval.num_episodes=200', '--config.log_every_env_steps=250000']
-RANDOM_REGRET, A3C_MARGIN = 16.7, 0.8
+       '--config.eval.num_episodes=200', '--config.log_every_env_steps=250000',
+       '--config.agent.learning_rate=1e-3']
+RANDOM_REGRET, A3C_MARGIN = 16.7, 0.7
 # 1 worker + evaluator; a zero-torque or random policy scores about -1200 per episode.
 SAC = ['--config.launch.num_workers=1', '--config.launch.num_evaluators=1',
        '--config.total_env_steps=6000', '--config.eval.every_env_steps=3000',
