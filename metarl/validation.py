@@ -470,7 +470,6 @@ def validate_rsac(config) -> None:
 
 
 def _validate_freeze(config) -> None:
-
   from metarl.agents import td
   from metarl.agents.freeze import param_paths
   names = _check(config, 'agent.freeze', lambda v: _is_list(v, lambda n: isinstance(n, str)),

@@ -53,6 +53,32 @@ def ray_temp_dir(run_dir):
   return found.group(1)
 
 
+def listening_addresses(pids):
+  """The IPv4 / IPv6 addresses the processes `pids` listen on (TCP)."""
+  inodes = set()
+  for pid in pids:
+    try:
+      for fd in os.listdir(f'/proc/{pid}/fd'):
+        target = os.readlink(f'/proc/{pid}/fd/{fd}')
+        if target.startswith('socket:['):
+          inodes.add(target[8:-1])
+    except OSError:  # gone meanwhile
+      continue
+  found = set()
+  for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+    with open(table) as f:
+      for line in f.readlines()[1:]:
+        fields = line.split()
+        if fields[3] == '0A' and fields[9] in inodes:  # LISTEN
+          address = bytes.fromhex(fields[1].split(':')[0])
+          if len(address) == 4:
+            found.add(socket.inet_ntop(socket.AF_INET, address[::-1]))
+          else:  # four little-endian 32-bit words
+            words = b''.join(address[i:i + 4][::-1] for i in range(0, 16, 4))
+            found.add(socket.inet_ntop(socket.AF_INET6, words))
+  return found
+
+
 def home_ray_files():
   path = os.path.join(os.path.expanduser('~'), '.ray')
   return sorted(os.listdir(path)) if os.path.isdir(path) else []
@@ -113,6 +139,9 @@ def test_killed_actors_are_replaced_ctrl_c_leaves_nothing_and_mp_resumes(tmp_pat
   proc = faults.start(BANDIT, run_dir, [*RAY, '--config.total_env_steps=10000000000',
                                         *layout])
   try:
+    wait_for(lambda: len(children(run_dir)) >= 3, 240, 'the actors')
+    # Ray's servers and the actors listen on loopback only
+    assert listening_addresses(session_processes(proc.pid)) == {'127.0.0.1'}
     kill_worker_then_evaluator(run_dir, died='died: its Ray actor is gone')
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=90)
