@@ -1,0 +1,104 @@
+"""Reading runs: one run directory in a line, many runs in one tidy table.
+
+    from metarl import runs
+    run = runs.load('runs/20261121-101500_bandit_a3c')
+    run.config.env.name, run.train.tail(), run.eval['mean_reward_per_trial'].iloc[-1]
+    params = run.params()          # the numpy params of params.pickle
+    data = run.eval_data()         # eval_data.pickle (value_data.pickle for td), if written
+    table = runs.compare(['runs/A', 'runs/B'])   # every eval.csv row, tagged by run
+
+Works for every agent's training directory and for evaluation directories (configs/*_eval.py:
+no train.csv, so `.train` is an empty DataFrame; their analysis table, eval_summary.csv where
+the analysis writes one, is `.summary`).
+"""
+
+import json
+import os
+from typing import Any, Dict, Iterable, List, Optional
+
+import ml_collections
+import pandas as pd
+
+from metarl.io import RunFileError, load_pickle
+
+ANALYSIS_FILES = ('eval_data.pickle', 'value_data.pickle')
+
+
+def _read_csv(path: str) -> pd.DataFrame:
+  if not os.path.isfile(path):
+    return pd.DataFrame()
+  try:
+    return pd.read_csv(path)
+  except pd.errors.EmptyDataError:
+    return pd.DataFrame()
+  except (pd.errors.ParserError, UnicodeDecodeError) as e:
+    raise RunFileError(f'{path}: not a readable CSV ({e})')
+
+
+class Run:
+  """One run directory: its config and tables, with its pickles loaded on demand."""
+
+  def __init__(self, run_dir: str):
+    self.dir = os.path.abspath(run_dir)
+    path = os.path.join(self.dir, 'config.json')
+    if not os.path.isfile(path):
+      raise RunFileError(f'{run_dir}: not a run directory (no config.json)')
+    try:
+      with open(path) as f:
+        self.config = ml_collections.ConfigDict(json.load(f))
+    except (OSError, ValueError, TypeError) as e:
+      raise RunFileError(f'{path}: cannot be read ({e})')
+    self.train = _read_csv(os.path.join(self.dir, 'train.csv'))
+    self.eval = _read_csv(os.path.join(self.dir, 'eval.csv'))
+    self.summary = _read_csv(os.path.join(self.dir, 'eval_summary.csv'))
+
+  @property
+  def name(self) -> str:
+    return os.path.basename(self.dir)
+
+  def params(self) -> Any:
+    """The params of params.pickle (numpy leaves)."""
+    return load_pickle(os.path.join(self.dir, 'params.pickle'),
+                       required_keys=('params',))['params']
+
+  def eval_data(self) -> Dict[str, Any]:
+    """What the analysis of an evaluation wrote (eval_data.pickle; value_data.pickle for
+    the td agent)."""
+    for name in ANALYSIS_FILES:
+      path = os.path.join(self.dir, name)
+      if os.path.isfile(path):
+        return load_pickle(path)
+    raise RunFileError(f'{self.dir}: no {" or ".join(ANALYSIS_FILES)} (written by an '
+                       'evaluation: configs/*_eval.py, or at the end of a td run)')
+
+  def __repr__(self) -> str:
+    return (f'Run({self.dir!r}: {len(self.train)} train rows, {len(self.eval)} eval rows)')
+
+
+def load(run_dir: str) -> Run:
+  """The run in `run_dir` (`RunFileError` if it is not one)."""
+  return Run(run_dir)
+
+
+def compare(run_dirs: Iterable[str], table: str = 'eval') -> pd.DataFrame:
+  """One tidy DataFrame of `table` ('eval' or 'train') across runs: every row of every
+  run, with columns run (directory name), config (config.name), agent, env and seed (the
+  row's own seed column where the run has one per seed, as td does, else config.seed)."""
+  if table not in ('eval', 'train'):
+    raise ValueError(f"table must be 'eval' or 'train', got {table!r}")
+  frames: List[pd.DataFrame] = []
+  for run_dir in run_dirs:
+    run = load(run_dir)
+    frame = getattr(run, table).copy()
+    tags: Dict[str, Optional[Any]] = dict(
+        run=run.name, config=run.config.get('name'),
+        agent=run.config.get('agent', {}).get('name'),
+        env=run.config.get('env', {}).get('name'))
+    if 'seed' not in frame:
+      tags['seed'] = run.config.get('seed')
+    for i, (key, value) in enumerate(tags.items()):
+      frame.insert(i, key, value)
+    frames.append(frame)
+  if not frames:
+    return pd.DataFrame()
+  return pd.concat(frames, ignore_index=True, sort=False)
