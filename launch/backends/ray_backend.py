@@ -346,7 +346,7 @@ def start_local(num_cpus: int, temp_dir: str = '', log_to_driver: bool = True,
                 namespace: str = 'metarl') -> LocalInstance:
   """Starts a Ray instance on 127.0.0.1 with token authentication (this process's token,
   `_local_token`), session files in `temp_dir` (default: a new /tmp/metarl-ray-* folder,
-  removed by `stop`), no dashboard, this repository on its workers' PYTHONPATH and a
+  removed by `stop`), no dashboard UI, this repository on its workers' PYTHONPATH and a
   watchdog that kills the instance's processes if this process is killed."""
   _local_token()
   ray = _import_ray(local=True)
