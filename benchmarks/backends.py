@@ -394,7 +394,7 @@ def r(x, digits=2):
   return round(x, digits) if isinstance(x, float) and x == x else x
 
 
-def train_table(results, quick):
+def train_table(results):
   rows = []
   for name, (_, workers, evaluators, _, _) in CONFIGS.items():
     per = {}
@@ -420,7 +420,6 @@ def train_table(results, quick):
       b = row['backend']
       row['steps_per_sec_ratio'] = r(per[b]['rate'] / per['mp']['rate'], 3)
       row['wall_ratio'] = r(per[b]['wall'] / per['mp']['wall'], 3)
-  del quick
   return rows
 
 
@@ -545,7 +544,7 @@ def main():
   print(f'done in {time.time() - began:.0f}s; runs in {work}\n')
   os.makedirs(out, exist_ok=True)
   if results:
-    rows = train_table(results, args.quick)
+    rows = train_table(results)
     print_table(rows, TRAIN_COLUMNS)
     save_csv(os.path.join(out, 'backends.csv'), rows, TRAIN_COLUMNS)
   if echoes:

@@ -312,14 +312,10 @@ def connect_ray(args):
     instance = ray_backend.start_local(num_cpus=args.parallel, log_to_driver=False)
     print(f'sweep: {instance.description}', flush=True)
     return instance.ray, instance
-  ray = ray_backend._import_ray(local=False)
-  excludes = list(ray_backend._UPLOAD_EXCLUDES)
   out = os.path.relpath(os.path.abspath(args.out), ROOT)
-  if not out.startswith(os.pardir):
-    excludes.append(out)  # the sweep's own results stay here
+  excludes = [] if out.startswith(os.pardir) else [out]  # the sweep's own results stay here
   try:
-    ray.init(address=args.ray_address, configure_logging=False, log_to_driver=False,
-             namespace='metarl', runtime_env={'working_dir': ROOT, 'excludes': excludes})
+    ray = ray_backend.join_cluster(args.ray_address, excludes, log_to_driver=False)
   except (ConnectionError, RuntimeError, ValueError) as e:
     raise SweepError(f'--ray_address {args.ray_address}: {type(e).__name__}: {e}')
   cpus = ray.cluster_resources().get('CPU', 0)

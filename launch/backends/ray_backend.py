@@ -45,7 +45,7 @@ import threading
 import time
 import traceback
 import warnings
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from absl import logging
 
@@ -370,6 +370,25 @@ def start_local(num_cpus: int, temp_dir: str = '', log_to_driver: bool = True,
   return instance
 
 
+def join_cluster(address: str, excludes: Sequence[str] = (),
+                 log_to_driver: bool = True):
+  """Connects this process to the Ray cluster at `address`, shipping this repository
+  (without _UPLOAD_EXCLUDES and `excludes`) as the job's working directory; returns ray.
+
+  Raises:
+    ConnectionError: nothing answers at the address (checked first: ray.init would retry
+      it for many minutes).
+  """
+  problem = unreachable(address)
+  if problem:
+    raise ConnectionError(f'nothing answers there ({problem})')
+  ray = _import_ray(local=False)
+  ray.init(address=address, configure_logging=False, log_to_driver=log_to_driver,
+           namespace='metarl',
+           runtime_env={'working_dir': ROOT, 'excludes': _UPLOAD_EXCLUDES + list(excludes)})
+  return ray
+
+
 class RayBackend:
   """Ray actors for one run's workers and evaluator."""
 
@@ -405,14 +424,11 @@ class RayBackend:
       ray = self._instance.ray
       where = self._instance.description
     else:
-      problem = unreachable(address)
-      if problem:
-        raise ChildFailed(f'config.launch.ray_address = {address!r}: nothing answers there '
-                          f'({problem}); start the cluster first (launch/README.md)')
-      ray = _import_ray(local)
-      ray.init(address=address, configure_logging=False, log_to_driver=True,
-               namespace='metarl',
-               runtime_env={'working_dir': ROOT, 'excludes': _UPLOAD_EXCLUDES})
+      try:
+        ray = join_cluster(address)
+      except ConnectionError as e:
+        raise ChildFailed(f'config.launch.ray_address = {address!r}: {e}; start the '
+                          'cluster first (launch/README.md)')
       where = f'the Ray cluster at {address}'
     self._ray = ray
     self._actor_class = ray.remote(_ChildActor)
