@@ -1,7 +1,7 @@
 """metarl entry point: python main.py --config=configs/x.py [--config.a.b=v ...]
 
-The config's `mode` picks what runs: 'train' (the manager and its processes) or 'eval'
-(offline analysis of saved params). The config is validated in full before anything starts.
+The config's `mode` picks what runs: 'train' (the manager and its processes), 'eval'
+(offline analysis of saved params) or 'play' (a person plays the task in the terminal). The config is validated in full before anything starts.
 """
 
 import re
@@ -176,6 +176,10 @@ def main(argv) -> None:
       from launch.manager import train
       run_dir = train(config)
       print(f'run written to {run_dir}')
+    elif config.mode == 'play':
+      from launch.play import play
+      out_dir = play(config)
+      print(f'play written to {out_dir}')
     else:
       from launch.evaluator import run_offline_evaluation
       out_dir = run_offline_evaluation(config)

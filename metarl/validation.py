@@ -36,7 +36,7 @@ AGENT_ENVS = {'a3c': ('bandit', 'two_step', 'episodic_two_step', 'class_query'),
               'td': ('cue_reward',),
               'rsac': ('memory', 'pendulum')}
 BACKENDS = ('mp', 'ray')
-MODES = ('train', 'eval')
+MODES = ('train', 'eval', 'play')
 SCHEDULES = ('constant', 'linear')
 OPTIMIZERS = ('adam', 'rmsprop')
 INT32_MAX = 2**31 - 1  # counts and sizes end up in int32 arrays (JAX's default integers)
@@ -612,6 +612,10 @@ def validate(config) -> None:
     validate_launch(config)
     _int_at_least(config, 'eval.every_env_steps', 1, high=None)
     _int_at_least(config, 'eval.num_episodes', 1)
+    _validate_run_dir(config, default_parent='runs')
+  elif mode == 'play':  # env fields left unset come from the env's training config
+    _int_at_least(config, 'num_episodes', 1)
+    validate_env_overrides(config)
     _validate_run_dir(config, default_parent='runs')
   else:  # env fields left unset come from the trained run: checked once merged
     _check(config, 'params_path', lambda v: _is_path(v) and os.path.isfile(v),

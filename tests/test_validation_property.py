@@ -29,7 +29,8 @@ CONFIGS = os.path.join(ROOT, 'configs')
 TRAIN = ['bandit_train', 'two_step_train', 'episodic_two_step_train', 'class_query',
          'value_td', 'memory_sac', 'pendulum_sac']
 EVAL = sorted(f[:-3] for f in os.listdir(CONFIGS) if f.endswith('_eval.py'))
-NAMES = TRAIN + EVAL
+PLAY = ['play']
+NAMES = TRAIN + EVAL + PLAY
 
 # What the field names alone cannot tell: integer fields where 0 means 'none' or 'off', real
 # fields that may be negative, and a list field that holds names rather than numbers.
@@ -156,7 +157,7 @@ def loads_or_is_refused(name: str, files, *overrides: str) -> None:
 
 def test_every_config_loads_as_it_is(files):
   for name in NAMES:
-    assert main.load_config(command_line(name, files)).mode in ('train', 'eval')
+    assert main.load_config(command_line(name, files)).mode in ('train', 'eval', 'play')
 
 
 @settings(max_examples=150, **SETTINGS)

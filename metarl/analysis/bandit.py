@@ -40,23 +40,50 @@ def analyze(config, env: Bandit, networks, params, out_dir: str) -> dict:
   evaluate = make_evaluator(fixed_env, make_actor(networks, record=config.log_dynamics),
                             num_episodes, env_params=BanditParams(fixed_probs=arm_probs))
   result = jax.device_get(evaluate(params, agent_key))
-  arm_probs = np.asarray(arm_probs)
-  actions = np.asarray(result.trajectory.action).T  # [E, T]
-  rewards = np.asarray(result.trajectory.reward).T
+  hidden = (np.swapaxes(np.asarray(result.trajectory.extras['hidden']), 0, 1)
+            if config.log_dynamics else None)
+  return write_results(out_dir, np.asarray(result.trajectory.action).T,
+                       np.asarray(result.trajectory.reward).T, np.asarray(arm_probs),
+                       baseline_key, hidden=hidden)
+
+
+def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
+                  hidden=None, who: str = 'agent', baseline_repeats: int = 1) -> dict:
+  """Scores played episodes against the baselines on the same arms; writes the files above.
+
+  Args:
+    out_dir: folder for the files.
+    actions, rewards: [E, T] of whole episodes.
+    arm_probs: [E, N] each episode's arm probabilities.
+    baseline_key: PRNG key of the baselines' play.
+    hidden: optional [E, T, H] network activity, saved as `hidden`.
+    who: the method name of the played episodes in eval_summary.csv ('agent', 'human').
+    baseline_repeats: R, how many times each baseline plays every episode's arms; their
+      regret and reward are averaged over the R plays (for few episodes, e.g. a human's, so
+      that the baselines' numbers are their expectations rather than one noisy play).
+
+  Returns:
+    The summary: {method: mean cumulative regret}.
+  """
+  actions, rewards, arm_probs = (np.asarray(x) for x in (actions, rewards, arm_probs))
+  trials = actions.shape[1]
   regret = np.asarray(cumulative_regret(arm_probs[:, None, :], actions))
   data = dict(actions=actions, rewards=rewards, arm_probs=arm_probs, regret=regret,
               baseline_regret={})
-  if config.log_dynamics:
-    data['hidden'] = np.swapaxes(np.asarray(result.trajectory.extras['hidden']), 0, 1)
-  rewards_by_method = {'agent': rewards}
+  if hidden is not None:
+    data['hidden'] = hidden
+  rewards_by_method = {who: rewards}
+  repeated = np.repeat(arm_probs, baseline_repeats, axis=0)  # [E * R, N]
+  per_episode = lambda x: np.asarray(x).reshape(  # noqa: E731
+      (len(arm_probs), baseline_repeats, trials)).mean(axis=1)
   for i, name in enumerate(BASELINES):
     _, b_rewards, b_regret = run_baseline(name, jax.random.fold_in(baseline_key, i),
-                                          arm_probs, trials)
-    data['baseline_regret'][name] = np.asarray(b_regret)
-    rewards_by_method[name] = np.asarray(b_rewards)
+                                          repeated, trials)
+    data['baseline_regret'][name] = per_episode(b_regret)
+    rewards_by_method[name] = per_episode(b_rewards)
   save_pickle(os.path.join(out_dir, 'eval_data.pickle'), data)
 
-  regrets = {'agent': regret, **data['baseline_regret']}
+  regrets = {who: regret, **data['baseline_regret']}
   totals = {m: r.sum(axis=1) for m, r in regrets.items()}
   thompson = totals['thompson'].mean()
   save_csv(os.path.join(out_dir, 'eval_summary.csv'), [

@@ -40,9 +40,7 @@ def analyze(config, env: ClassQuery, networks, params, out_dir: str) -> dict:
   for delay in delays:
     result = jax.device_get(evaluate(params, jax.random.fold_in(key, delay),
                                      {'delay': delay}))
-    m = to_floats(result.metrics)
-    rows.append(dict(delay=delay, success=m['success'], queries=int(m['queries']),
-                     mean_episode_return=m['mean_episode_return']))
+    rows.append(delay_row(delay, result.metrics))
     if delay == env.delay:  # each column's first episode, at the trained delay
       traj = result.trajectory
       query = env.episode_length(delay) - 1
@@ -51,7 +49,31 @@ def analyze(config, env: ClassQuery, networks, params, out_dir: str) -> dict:
       data['correct'] = data['cls'] == data['answer']
       if config.log_dynamics:
         data['hidden'] = np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1)[:, :query + 1]
-  data['success_by_delay'] = rows
+  return write_results(out_dir, env, rows, data)
+
+
+def delay_row(delay: int, metrics) -> dict:
+  """One success_by_delay.csv row from the env's `episode_metrics` at `delay`."""
+  m = to_floats(metrics)
+  return dict(delay=delay, success=m['success'], queries=int(m['queries']),
+              mean_episode_return=m['mean_episode_return'])
+
+
+def played_data(env: ClassQuery, states, actions) -> dict:
+  """eval_data's per-episode arrays of whole played episodes (leaves [T, E], one delay)."""
+  query = np.asarray(env.is_query(states)).T  # [E, T], one query per episode
+  cls = np.asarray(states.cls[0])
+  answer = 2 * np.asarray(actions).T[query] - 1
+  return dict(cls=cls, answer=answer, correct=cls == answer)
+
+
+def write_results(out_dir: str, env: ClassQuery, rows: list, data: dict) -> dict:
+  """Writes success_by_delay.csv / .png and eval_data.pickle (`data` + the rows).
+
+  Returns:
+    {'success_at_<delay>': success} for every row.
+  """
+  data = dict(data, success_by_delay=rows)
   save_pickle(os.path.join(out_dir, 'eval_data.pickle'), data)
   save_csv(os.path.join(out_dir, 'success_by_delay.csv'), rows)
   plots.success_by_delay(os.path.join(out_dir, 'success_by_delay.png'), rows, env.delay)

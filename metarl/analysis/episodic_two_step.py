@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from metarl.analysis import plots
-from metarl.analysis.two_step import PUBLISHED, play_episodes, stay_rows
+from metarl.analysis.two_step import PUBLISHED, play_episodes, stay_rows, trial_data
 from metarl.envs.episodic_two_step import EpisodicTwoStep
 from metarl.io import save_csv, save_pickle
 
@@ -37,8 +37,26 @@ def stay_tables(action, reward, common, cue_index) -> list:
 
 
 def analyze(config, env: EpisodicTwoStep, networks, params, out_dir: str) -> dict:
-  traj, data = play_episodes(config, env, networks, params)
-  data['cue_index'] = np.asarray(traj.env_state.cue_index).T
+  """Plays `config.num_episodes` frozen episodes and writes the files above."""
+  traj, hidden = play_episodes(config, env, networks, params)
+  return write_results(out_dir, env, traj.env_state, traj.action, hidden)
+
+
+def write_results(out_dir: str, env: EpisodicTwoStep, states, actions,
+                  hidden=None) -> dict:
+  """The analyses of played episodes (an agent's or a human's); writes the files above.
+
+  Args:
+    out_dir: folder for the files.
+    env: the task played.
+    states, actions: env states before each action (leaves [T, E]) and the actions [T, E].
+    hidden: optional [E, T, H] network activity.
+
+  Returns:
+    {'reward_uncued': ..., 'reward_cued': ...}: mean reward per trial.
+  """
+  data = trial_data(env, states, actions, hidden)
+  data['cue_index'] = np.asarray(states.cue_index).T
   rows = stay_tables(data['action'], data['reward'], data['common'], data['cue_index'])
   data['stay_probability'] = rows
   save_pickle(os.path.join(out_dir, 'eval_data.pickle'), data)

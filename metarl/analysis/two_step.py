@@ -48,32 +48,58 @@ def stay_rows(stay, prev_reward, prev_common, valid, published=PUBLISHED) -> lis
 
 
 def play_episodes(config, env: TwoStep, networks, params):
-  """`config.num_episodes` frozen episodes (seed `config.seed`), one per row.
+  """`config.num_episodes` frozen episodes (seed `config.seed`) of the agent.
 
   Returns:
-    (trajectory [T, E], data): data holds [E, T] numpy arrays action, stage2, common,
-    reward, good, and hidden [E, T, H] if `config.log_dynamics`.
+    (trajectory [T, E], hidden): hidden is [E, T, H] if `config.log_dynamics`, else None.
   """
   evaluate = make_evaluator(env, make_actor(networks, record=config.log_dynamics),
                             config.num_episodes)
   traj = jax.device_get(evaluate(params, jax.random.PRNGKey(config.seed))).trajectory
-  outcome = jax.device_get(env.trial_outcomes(traj.env_state, traj.action))
-  data = dict(action=traj.action, stage2=outcome.stage2, common=outcome.common,
+  hidden = (np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1) if config.log_dynamics
+            else None)
+  return traj, hidden
+
+
+def trial_data(env: TwoStep, states, actions, hidden=None) -> dict:
+  """Per-trial arrays [E, T] of played episodes: action, stage2, common, reward, good.
+
+  Args:
+    env: the task played.
+    states: the env states before each action, leaves [T, E] (whole episodes, as the
+      evaluator records them).
+    actions: [T, E] stage-1 choices.
+    hidden: optional [E, T, H] network activity, kept as `hidden`.
+  """
+  outcome = jax.device_get(env.trial_outcomes(states, actions))
+  data = dict(action=actions, stage2=outcome.stage2, common=outcome.common,
               reward=outcome.reward, good=outcome.good)
   data = {k: np.asarray(v).T for k, v in data.items()}
-  if config.log_dynamics:
-    data['hidden'] = np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1)
-  return traj, data
+  if hidden is not None:
+    data['hidden'] = hidden
+  return data
 
 
 def analyze(config, env: TwoStep, networks, params, out_dir: str) -> dict:
-  """Plays `config.num_episodes` frozen episodes and writes the files above.
+  """Plays `config.num_episodes` frozen episodes and writes the files above."""
+  traj, hidden = play_episodes(config, env, networks, params)
+  return write_results(out_dir, env, traj.env_state, traj.action, hidden)
+
+
+def write_results(out_dir: str, env: TwoStep, states, actions, hidden=None) -> dict:
+  """Stay probabilities of played episodes (an agent's or a human's); writes the files above.
+
+  Args:
+    out_dir: folder for the files.
+    env: the task played.
+    states, actions: env states before each action (leaves [T, E]) and the actions [T, E].
+    hidden: optional [E, T, H] network activity.
 
   Returns:
     {condition: stay probability, 'mean_reward_per_trial': ...}.
   """
-  traj, data = play_episodes(config, env, networks, params)
-  trial = np.asarray(traj.env_state.trial).T
+  data = trial_data(env, states, actions, hidden)
+  trial = np.asarray(states.trial).T
   action = data['action']
   rows = stay_rows(action[:, 1:] == action[:, :-1], data['reward'][:, :-1],
                    data['common'][:, :-1], trial[:, 1:] > 0)
