@@ -68,4 +68,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   c.eval.every_env_steps = 5_000_000
   c.eval.num_episodes = 500
+
+  c.log = ml_collections.ConfigDict()
+  # True: train.csv and eval.csv also as TensorBoard scalars in run_dir/tensorboard
+  # (to view them: pip install tensorboard; tensorboard --logdir runs/)
+  c.log.tensorboard = False
   return c

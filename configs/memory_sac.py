@@ -89,4 +89,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval.num_episodes = 4  # whole episodes with the deterministic policy
   c.eval.num_sequences = 200  # random sequences for the accuracy measure
   c.eval.sequence_length = 50
+
+  c.log = ml_collections.ConfigDict()
+  # True: train.csv and eval.csv also as TensorBoard scalars in run_dir/tensorboard
+  # (to view them: pip install tensorboard; tensorboard --logdir runs/)
+  c.log.tensorboard = False
   return c

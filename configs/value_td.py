@@ -70,4 +70,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.every_epochs = 200
   config.eval.num_episodes = 200  # evaluation trials (the same for every seed)
   config.eval.analyze_at_end = True  # value_data.pickle, value.png, hidden.png in run_dir
+
+  config.log = ml_collections.ConfigDict()
+  # True: train.csv and eval.csv also as TensorBoard scalars in run_dir/tensorboard
+  # (to view them: pip install tensorboard; tensorboard --logdir runs/)
+  config.log.tensorboard = False
   return config

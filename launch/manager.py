@@ -7,7 +7,9 @@ Two layouts, one set of outputs:
     hold; the manager applies each one as it arrives and publishes versioned params (A3C).
 Evaluation runs in a spawned evaluator (launch.num_evaluators = 1) fed with params whenever
 `eval.every_env_steps` have passed, or inline (0). Files in `run_dir`: config.json, log.txt,
-train.csv, eval.csv, params.pickle, checkpoints/.
+train.csv, eval.csv, params.pickle, checkpoints/ and, with `log.tensorboard`, tensorboard/
+(the numeric columns of train.csv and eval.csv as scalars train/<column> and eval/<column>
+at their env step).
 
 What a run survives: a child that dies, raises or stays silent too long is replaced from the
 newest params (up to launch.max_restarts; then a final checkpoint and a clear error);
@@ -127,7 +129,8 @@ class Progress:
 
 
 class RunLogs:
-  """train.csv and eval.csv of a run, and the periodic aggregation of training metrics."""
+  """train.csv and eval.csv of a run (and, with `config.log.tensorboard`, the same rows as
+  TensorBoard scalars), and the periodic aggregation of training metrics."""
 
   def __init__(self, config, start_time: float, train_columns: Sequence[str] = (),
                latest: Sequence[str] = (), summed: Sequence[str] = ('skipped_updates',)):
@@ -148,6 +151,9 @@ class RunLogs:
     self._last_steps, self._last_time = 0, start_time
     self.train: Optional[io.CsvLog] = None
     self.eval: Optional[io.CsvLog] = None
+    self._tensorboard_on = io.tensorboard_on(config)
+    self._tensorboard: Optional[io.TensorBoardLog] = None  # opened with the first row
+    self._purge_step: Optional[int] = None  # a resumed run's first step written again
     self.last_eval: Dict[str, float] = {}
     self.steps_per_sec = 0.0
 
@@ -169,6 +175,7 @@ class RunLogs:
     self._start = time.time() - state['elapsed']
     for name in ('train.csv', 'eval.csv'):
       io.truncate_csv(os.path.join(self._run_dir, name), env_steps)
+    self._purge_step = env_steps + 1
 
   def add_train(self, metrics: Dict[str, float], env_steps: int, updates: int) -> None:
     """Adds one update's metrics; writes a train.csv row once a logging period is over.
@@ -194,7 +201,7 @@ class RunLogs:
                 for k, v in sorted(self._sums.items())})
     if self.train is None:
       self.train = io.CsvLog(os.path.join(self._run_dir, 'train.csv'), list(row))
-    self.train.write(row)
+    self._to_tensorboard('train', self.train.write(row), env_steps)
     logging.info('train: %s', _fmt_row(row))
     self._sums, self._counts, self._count = {}, {}, 0
     self._last_steps, self._last_time = env_steps, now
@@ -207,12 +214,22 @@ class RunLogs:
     row.update(sorted(metrics.items()))
     if self.eval is None:
       self.eval = io.CsvLog(os.path.join(self._run_dir, 'eval.csv'), list(row))
-    self.eval.write(row)
+    self._to_tensorboard('eval', self.eval.write(row), env_steps)
     self.last_eval = dict(metrics)
     logging.info('eval: %s', _fmt_row(row))
 
+  def _to_tensorboard(self, table: str, cells: Dict[str, float], env_steps: int) -> None:
+    """The numeric cells of a row just written to `table`.csv, as scalars `table/column`
+    at its env step (if TensorBoard logging is on)."""
+    if not self._tensorboard_on:
+      return
+    if self._tensorboard is None:
+      self._tensorboard = io.TensorBoardLog(self._run_dir, self._purge_step)
+    self._tensorboard.write({f'{table}/{k}': v for k, v in cells.items() if k != 'env_steps'},
+                            env_steps)
+
   def close(self) -> None:
-    for log in (self.train, self.eval):
+    for log in (self.train, self.eval, self._tensorboard):
       if log is not None:
         log.close()
 

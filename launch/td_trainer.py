@@ -5,7 +5,8 @@ for every seed at once (vmapped), so there are no workers to feed. Between calls
 writes one train.csv row per seed, evaluates every `eval.every_epochs` (MSE of Vhat against
 the true value on fresh trials, one eval.csv row per seed) and, at the end, saves
 params.pickle ([seeds, ...] arrays) and the analysis (value_data.pickle, value.png,
-hidden.png).
+hidden.png). With `log.tensorboard`, every row's numeric cells also go to run_dir/tensorboard
+as scalars seed_<seed>/train/<column> and seed_<seed>/eval/<column> at its epoch.
 
 Faults: a checkpoint (run_dir/checkpoints) is written after the first call at which the
 env steps of the furthest seed reach the next `checkpoint_every`, at the end, and when
@@ -32,6 +33,7 @@ from metarl.agents.freeze import count_trainable
 from metarl.analysis import value as value_analysis
 
 TRAIN_POSITION = ('epoch', 'updates', 'env_steps', 'wall_time', 'seed')
+NOT_SCALARS = ('epoch', 'seed')  # a row's TensorBoard step and tag prefix
 
 
 def load_init_params(config, template):
@@ -79,6 +81,9 @@ class TDTrainer:
     self._checkpointed_epoch = -1
     self.start = time.time()
     self.logs = {}  # 'train' / 'eval' -> CsvLog, opened with the first row
+    self._tensorboard_on = io.tensorboard_on(config)
+    self.tensorboard = None  # io.TensorBoardLog with config.log.tensorboard, opened likewise
+    self._purge_step = None  # a resumed run's first epoch written again
     self.progress = Progress(config.agent.epochs, unit='epoch', rate_label='epochs/s')
     if config.get('resume', False):
       self.resume()
@@ -98,7 +103,12 @@ class TDTrainer:
                                   list(rows[0]))
     log = self.logs[name]
     for row in rows:
-      log.write(row)
+      cells = log.write(row)
+      if self._tensorboard_on:
+        if self.tensorboard is None:
+          self.tensorboard = io.TensorBoardLog(self.config.run_dir, self._purge_step)
+        self.tensorboard.write({f'seed_{row["seed"]}/{name}/{k}': v for k, v in cells.items()
+                                if k not in NOT_SCALARS}, self.epoch)
     summary = ' '.join(f'{k}={np.median(v):.4g}' for k, v in sorted(metrics.items()))
     logging.info('%s: epoch=%d median over %d seeds: %s', name, self.epoch, len(self.seeds),
                  summary)
@@ -228,6 +238,7 @@ class TDTrainer:
       self.good_checkpoint = path
     for name in ('train.csv', 'eval.csv'):
       io.truncate_csv(os.path.join(cfg.run_dir, name), self.epoch, column='epoch')
+    self._purge_step = self.epoch + 1
     self.progress.update(self.epoch)
     logging.info('resumed from %s at epoch %d (%d env steps)', path, self.epoch,
                  int(self.env_steps.max()))
@@ -248,6 +259,8 @@ class TDTrainer:
     self.progress.close()
     for log in self.logs.values():
       log.close()
+    if self.tensorboard is not None:
+      self.tensorboard.close()
 
   def run(self) -> str:
     cfg = self.config

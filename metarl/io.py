@@ -2,16 +2,20 @@
 
 Every whole-file write goes to a temporary file in the same directory and is moved into place
 with `os.replace` (atomic on POSIX). CSV rows are appended with a single `write` of a whole
-line and flushed, so a crash can at worst lose the row being written.
+line and flushed, so a crash can at worst lose the row being written; with
+`config.log.tensorboard` their numeric cells also go, as written, to TensorBoard event files
+(`TensorBoardLog`, flushed per row too).
 """
 
 import csv
 import datetime
 import io
 import json
+import numbers
 import os
 import pickle
 import tempfile
+import time
 from typing import Any, Dict, Iterable, Optional
 
 import numpy as np
@@ -116,12 +120,68 @@ class CsvLog:
     self._file.write(buf.getvalue())
     self._file.flush()
 
-  def write(self, row: Dict[str, Any]) -> None:
-    self._write_line([_fmt(row.get(c, '')) for c in self.columns])
+  def write(self, row: Dict[str, Any]) -> Dict[str, float]:
+    """Appends `row` (its values under the file's columns; a missing one is left empty).
+
+    Returns:
+      The row's numeric cells as written (floats rounded as in the file), by column: what
+      other logs of the same row (TensorBoard) record, so that they cannot disagree.
+    """
+    cells = [_fmt(row.get(c, '')) for c in self.columns]
+    self._write_line(cells)
+    return {c: float(cell) for c, cell in zip(self.columns, cells) if _is_number(row.get(c))}
 
   def close(self) -> None:
     if not self._file.closed:
       self._file.close()
+
+
+TENSORBOARD_DIR = 'tensorboard'  # in the run directory
+
+
+def tensorboard_on(config) -> bool:
+  """Whether `config.log.tensorboard` asks for TensorBoard logs (no `log` section: no)."""
+  return bool(config.get('log', {}).get('tensorboard', False))
+
+
+class TensorBoardLog:
+  """Scalars written to a new TensorBoard event file in `run_dir/tensorboard`.
+
+  Written with tensorboardX's synchronous event writer (imported here, so nothing of it is
+  loaded when TensorBoard logging is off) and flushed after every `write`: a killed run keeps
+  every row it logged, as its CSVs do. A resumed run opens a new file in the same folder; its
+  `purge_step` (the checkpoint's step + 1) tells TensorBoard to drop the events of earlier
+  files at that step or later, as the resume drops those CSV rows (they are written again).
+  """
+
+  def __init__(self, run_dir: str, purge_step: Optional[int] = None):
+    from tensorboardX.event_file_writer import EventsWriter
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
+    from tensorboardX.proto.summary_pb2 import Summary
+    self._event, self._summary = Event, Summary
+    folder = os.path.join(run_dir, TENSORBOARD_DIR)
+    os.makedirs(folder, exist_ok=True)
+    # File names start with the second they were opened at; the nanoseconds after it keep
+    # them unique and in the order TensorBoard must read them (by name) when a run resumes
+    # within the second it started.
+    self._writer = EventsWriter(os.path.join(folder, 'events'), f'.{time.time_ns()}')
+    if purge_step is not None:
+      self._writer.write_event(Event(wall_time=time.time(), step=int(purge_step),
+                                     session_log=SessionLog(status=SessionLog.START)))
+    self._writer.flush()
+
+  def write(self, scalars: Dict[str, float], step: int) -> None:
+    """Writes `scalars` (tag -> value) at `step` as one event, and flushes it to disk."""
+    summary = self._summary(value=[self._summary.Value(tag=tag, simple_value=value)
+                                   for tag, value in scalars.items()])
+    self._writer.write_event(self._event(wall_time=time.time(), step=int(step),
+                                         summary=summary))
+    self._writer.flush()
+
+  def close(self) -> None:
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
 
 
 def save_csv(path: str, rows: Iterable[Dict[str, Any]],
@@ -147,6 +207,11 @@ def truncate_csv(path: str, max_value: float, column: str = 'env_steps') -> None
     columns = list(reader.fieldnames or [])
     rows = [r for r in reader if float(r.get(column) or 0) <= max_value]
   save_csv(path, rows, columns)
+
+
+def _is_number(value: Any) -> bool:
+  """An int or float (Python or numpy), not a bool: a cell TensorBoard can plot."""
+  return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _fmt(value: Any) -> Any:

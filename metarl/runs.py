@@ -6,20 +6,23 @@
     params = run.params()          # the numpy params of params.pickle
     data = run.eval_data()         # eval_data.pickle (value_data.pickle for td), if written
     table = runs.compare(['runs/A', 'runs/B'])   # every eval.csv row, tagged by run
+    scalars = run.tensorboard()    # run_dir/tensorboard (log.tensorboard=True): tag, step, value
 
 Works for every agent's training directory and for evaluation directories (configs/*_eval.py:
 no train.csv, so `.train` is an empty DataFrame; their analysis table, eval_summary.csv where
 the analysis writes one, is `.summary`).
 """
 
+import glob
 import json
 import os
+import struct
 from typing import Any, Dict, Iterable, List, Optional
 
 import ml_collections
 import pandas as pd
 
-from metarl.io import RunFileError, load_pickle
+from metarl.io import TENSORBOARD_DIR, RunFileError, load_pickle
 
 ANALYSIS_FILES = ('eval_data.pickle', 'value_data.pickle')
 
@@ -71,8 +74,54 @@ class Run:
     raise RunFileError(f'{self.dir}: no {" or ".join(ANALYSIS_FILES)} (written by an '
                        'evaluation: configs/*_eval.py, or at the end of a td run)')
 
+  def tensorboard(self) -> pd.DataFrame:
+    """The scalars of run_dir/tensorboard (see `read_scalars`)."""
+    return read_scalars(self.dir)
+
   def __repr__(self) -> str:
     return (f'Run({self.dir!r}: {len(self.train)} train rows, {len(self.eval)} eval rows)')
+
+
+def _records(path: str):
+  """The records of a TFRecord file: uint64 length, uint32 masked CRC of the length, the
+  data, uint32 masked CRC of the data (little-endian). A record cut short at the end (a
+  writer killed mid-write) ends the file; a wrong checksum is a `RunFileError`."""
+  from tensorboardX.record_writer import masked_crc32c
+  with open(path, 'rb') as f:
+    blob = f.read()
+  pos = 0
+  while pos + 12 <= len(blob):
+    length, header_crc = struct.unpack_from('<QI', blob, pos)
+    end = pos + 12 + length + 4
+    if end > len(blob):
+      return
+    data = blob[pos + 12:end - 4]
+    if (header_crc != masked_crc32c(blob[pos:pos + 8]) or
+        struct.unpack_from('<I', blob, end - 4)[0] != masked_crc32c(data)):
+      raise RunFileError(f'{path}: a corrupt record at byte {pos}')
+    yield data
+    pos = end
+
+
+def read_scalars(run_dir: str) -> pd.DataFrame:
+  """The scalars of the TensorBoard event files in `run_dir/tensorboard`, as TensorBoard
+  shows them: one row (tag, step, value) per point, files read in name order, and a
+  resumed run's restart (a SessionLog START event at step S) dropping the earlier points at
+  step S or later. Empty if the run wrote no TensorBoard files (needs tensorboardX)."""
+  paths = sorted(glob.glob(os.path.join(run_dir, TENSORBOARD_DIR, '*tfevents*')))
+  if not paths:
+    return pd.DataFrame(columns=['tag', 'step', 'value'])
+  from tensorboardX.proto.event_pb2 import Event, SessionLog
+  rows: List[tuple] = []
+  for path in paths:
+    for record in _records(path):
+      event = Event.FromString(record)
+      if event.HasField('session_log') and event.session_log.status == SessionLog.START:
+        rows = [row for row in rows if row[1] < event.step]
+      elif event.HasField('summary'):
+        rows += [(v.tag, event.step, v.simple_value) for v in event.summary.value
+                 if v.HasField('simple_value')]
+  return pd.DataFrame(rows, columns=['tag', 'step', 'value'])
 
 
 def load(run_dir: str) -> Run:

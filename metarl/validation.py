@@ -516,6 +516,16 @@ def _validate_backend(config) -> None:
                       "Ray is not installed: pip install -r requirements-ray.txt, or use 'mp'")
 
 
+def validate_log(config) -> None:
+  """`log.tensorboard` (configs without a `log` section log to CSV only); True needs
+  tensorboardX installed."""
+  if 'log' not in config:
+    return
+  if _bool(config, 'log.tensorboard') and importlib.util.find_spec('tensorboardX') is None:
+    raise ConfigError('log.tensorboard', True, 'tensorboardX is not installed: pip install '
+                      'tensorboardX==2.6.5 (in requirements.txt), or use False')
+
+
 def validate_launch(config) -> None:
   _validate_backend(config)
   _int_at_least(config, 'launch.num_workers', 0)
@@ -597,6 +607,7 @@ def validate(config) -> None:
       raise ConfigError('env.name', config.env.name,
                         f'the {agent} agent runs on {list(AGENT_ENVS[agent])}')
     validate_checkpoints(config)
+    validate_log(config)
     if agent == 'td':
       validate_td(config)
       _validate_run_dir(config, default_parent='runs')

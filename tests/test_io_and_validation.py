@@ -68,6 +68,27 @@ def test_the_ray_backend_without_ray_installed_says_how_to_install_it(monkeypatc
   validate(config)
 
 
+def test_tensorboard_must_be_a_bool_and_needs_tensorboardx(monkeypatch):
+  config = bandit_train.get_config()
+  with config.log.ignore_type():
+    config.log.tensorboard = 'yes'
+  with pytest.raises(ConfigError, match="config.log.tensorboard = 'yes' is invalid: True or"):
+    validate(config)
+  config = bandit_train.get_config()
+  config.log.tensorboard = True
+  validate(config)
+  real_find_spec = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None
+                      if name == 'tensorboardX' else real_find_spec(name, *a))
+  with pytest.raises(ConfigError,
+                     match='config.log.tensorboard.*pip install tensorboardX==2.6.5'):
+    validate(config)
+  config.log.tensorboard = False  # off, tensorboardX is not needed
+  validate(config)
+  del config.log  # a config without the section (written before it existed) logs CSV only
+  validate(config)
+
+
 def test_eval_config_needs_existing_params(tmp_path):
   config = bandit_eval.get_config()
   config.params_path = str(tmp_path / 'missing.pickle')
@@ -77,6 +98,11 @@ def test_eval_config_needs_existing_params(tmp_path):
 
 def run_main(*args, cwd):
   return subprocess.run([sys.executable, os.path.join(ROOT, 'main.py'), *args], cwd=cwd,
+                        capture_output=True, text=True, timeout=120)
+
+
+def run_main_code(code, *args, cwd):
+  return subprocess.run([sys.executable, '-c', code, 'main.py', *args], cwd=cwd,
                         capture_output=True, text=True, timeout=120)
 
 
@@ -96,6 +122,19 @@ def test_main_refuses_bad_overrides_before_starting_anything(tmp_path, override,
   assert len(lines) == 1 and lines[0].startswith('metarl: '), result.stderr
   assert expected in lines[0]
   assert not os.path.exists(tmp_path / 'runs')  # nothing was created or started
+
+
+def test_main_without_tensorboardx_stops_before_anything_starts(tmp_path):
+  code = ('import runpy, sys; sys.modules["tensorboardX"] = None; '  # as if not installed
+          f'sys.path.insert(0, {ROOT!r}); sys.argv = sys.argv[1:]; '
+          f'runpy.run_path({os.path.join(ROOT, "main.py")!r}, run_name="__main__")')
+  result = run_main_code(code, f'--config={ROOT}/configs/value_td.py',
+                         '--config.log.tensorboard=True', cwd=tmp_path)
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 1 and len(lines) == 1, result.stderr
+  assert lines[0].startswith('metarl: config.log.tensorboard = True is invalid: '
+                             'tensorboardX is not installed: pip install tensorboardX==')
+  assert os.listdir(tmp_path) == []  # no run directory
 
 
 def test_atomic_pickle_and_clear_errors_for_bad_pickles(tmp_path):
