@@ -9,8 +9,11 @@
     scalars = run.tensorboard()    # run_dir/tensorboard (log.tensorboard=True): tag, step, value
 
 Works for every agent's training directory and for evaluation directories (configs/*_eval.py:
-no train.csv, so `.train` is an empty DataFrame; their analysis table, eval_summary.csv where
-the analysis writes one, is `.summary`).
+no train.csv, so `.train` is an empty DataFrame) and for play directories (configs/play.py).
+`.summary` is the analysis's table: eval_summary.csv (bandit, and envs without their own
+analysis), stay_probability.csv (two-step tasks) or success_by_delay.csv (class query).
+
+    runs.compare(['runs/X_eval', 'runs/Y_play_bandit'], table='summary')  # agent vs person
 """
 
 import glob
@@ -25,6 +28,8 @@ import pandas as pd
 from metarl.io import TENSORBOARD_DIR, RunFileError, load_pickle
 
 ANALYSIS_FILES = ('eval_data.pickle', 'value_data.pickle')
+SUMMARY_FILES = ('eval_summary.csv', 'stay_probability.csv', 'success_by_delay.csv')
+TABLES = ('eval', 'train', 'summary')
 
 
 def _read_csv(path: str) -> pd.DataFrame:
@@ -53,7 +58,11 @@ class Run:
       raise RunFileError(f'{path}: cannot be read ({e})')
     self.train = _read_csv(os.path.join(self.dir, 'train.csv'))
     self.eval = _read_csv(os.path.join(self.dir, 'eval.csv'))
-    self.summary = _read_csv(os.path.join(self.dir, 'eval_summary.csv'))
+    self.summary = pd.DataFrame()
+    for name in SUMMARY_FILES:
+      if os.path.isfile(os.path.join(self.dir, name)):
+        self.summary = _read_csv(os.path.join(self.dir, name))
+        break
 
   @property
   def name(self) -> str:
@@ -130,11 +139,12 @@ def load(run_dir: str) -> Run:
 
 
 def compare(run_dirs: Iterable[str], table: str = 'eval') -> pd.DataFrame:
-  """One tidy DataFrame of `table` ('eval' or 'train') across runs: every row of every
-  run, with columns run (directory name), config (config.name), agent, env and seed (the
-  row's own seed column where the run has one per seed, as td does, else config.seed)."""
-  if table not in ('eval', 'train'):
-    raise ValueError(f"table must be 'eval' or 'train', got {table!r}")
+  """One tidy DataFrame of `table` ('eval', 'train' or 'summary') across runs: every row of
+  every run, with columns run (directory name), config (config.name), agent, env and seed
+  (the row's own seed column where the run has one per seed, as td does, else config.seed).
+  """
+  if table not in TABLES:
+    raise ValueError(f'table must be one of {TABLES}, got {table!r}')
   frames: List[pd.DataFrame] = []
   for run_dir in run_dirs:
     run = load(run_dir)

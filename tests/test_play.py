@@ -107,6 +107,11 @@ def test_two_step_play_words_and_stay_probabilities_match_a_numpy_reference(tmp_
           (a[1:] == a[:-1])[mask].mean())
     assert table.loc[name, 'published'] == PUBLISHED[name]
   assert os.path.getsize(os.path.join(run_dir, 'stay_probability.png')) > 0
+  # the table an agent's evaluation writes, read as one: runs.compare(..., table='summary')
+  tidy = runs.compare([run_dir], table='summary')
+  assert list(tidy['condition']) == list(table.index)
+  assert set(tidy['env']) == {'two_step'} and set(tidy['config']) == {'play'}
+  np.testing.assert_allclose(tidy['stay_probability'], table['stay_probability'])
 
 
 def load_config(tmp_path, *overrides: str):
