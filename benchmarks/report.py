@@ -343,10 +343,12 @@ class Context:
     if name not in self.jobs:
       raise Missing(f'run {name} is not part of this mode\'s plan')
     if not is_done(self.jobs[name], self.work, self.jobs):
-      outcome = self.outcomes.get(name)
+      outcome, marker = self.outcomes.get(name), read_marker(self.work, name)
+      job = self.jobs[name]
       why = (f'{outcome.status}: {outcome.note}' if outcome else
-             'made with other settings' if read_marker(self.work, name) else
-             'not run in this work folder')
+             'not run in this work folder' if marker is None else
+             'made with other settings' if marker.get('spec') != job.spec() else
+             f'made from params that {job.params_from} no longer holds')
       raise Missing(f'run {name} {why}')
     return runs.load(os.path.join(self.work, name))
 
@@ -395,6 +397,10 @@ def reflow(markdown: str, width: int = 100) -> str:
       blocks.append(textwrap.fill(' '.join(line.strip() for line in lines), width,
                                   break_long_words=False, break_on_hyphens=False))
   return '\n\n'.join(blocks)
+
+
+def upper_first(text: str) -> str:
+  return text[:1].upper() + text[1:]
 
 
 def code(path: str) -> str:
@@ -556,6 +562,13 @@ def model_based(stays: Dict[str, dict]) -> bool:
           p['unrewarded_uncommon'] > p['unrewarded_common'])
 
 
+def mb_index(stays: Dict[str, dict]) -> float:
+  """(rewarded common - uncommon) + (unrewarded uncommon - common) stay probability."""
+  p = {k: float(v['stay_probability']) for k, v in stays.items()}
+  return (p['rewarded_common'] - p['rewarded_uncommon'] + p['unrewarded_uncommon'] -
+          p['unrewarded_common'])
+
+
 def stay_text(stays: Dict[str, dict]) -> str:
   return ' / '.join(f"{float(stays[c]['stay_probability']):.3f}" for c in CONDITIONS)
 
@@ -609,13 +622,17 @@ rewarded-common / rewarded-uncommon / unrewarded-common / unrewarded-uncommon:
             ('incremental agent, cued trials', stay_dict(rows['incremental'], 'cued'), False),
             ('episodic agent, cued trials', stay_dict(rows['episodic'], 'cued'), False),
             ('episodic agent: cued trial vs\nthe trial it recalls',
-             stay_dict(rows['episodic'], 'episodic'), False)]
-  fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.6), sharey=True)
-  for ax, (title, stays, show) in zip(axes, panels):
+             stay_dict(rows['episodic'], 'episodic'), False),
+            ('incremental agent: cued trial vs\nthe trial it recalls',
+             stay_dict(rows['incremental'], 'episodic'), False)]
+  fig, axes = plt.subplots(2, 3, figsize=(11, 7), sharey=True)
+  for ax, (title, stays, show) in zip(axes.flat, panels):
     stay_bars(ax, stays, title, show)
-  axes[0].set_ylabel('stay probability')
-  fig.legend(*axes[0].get_legend_handles_labels(), loc='lower center', ncol=3,
-             bbox_to_anchor=(0.5, -0.08), fontsize='small')
+  for ax in axes[:, 0]:
+    ax.set_ylabel('stay probability')
+  fig.legend(*axes[0, 0].get_legend_handles_labels(), loc='lower center', ncol=3,
+             bbox_to_anchor=(0.5, -0.03), fontsize='small')
+  fig.tight_layout()
   path, stay_link = ctx.figure('two_step_stay.png')
   save_figure(fig, path)
 
@@ -661,6 +678,7 @@ rewarded-common / rewarded-uncommon / unrewarded-common / unrewarded-uncommon:
       published('episodic'), ', '.join(code(s) for s in srcs), verdict(ep_ok)))
   ep_episodes = int(runs.load(os.path.join(ctx.work, 'episodic_eval')).config.num_episodes)
   inc_unc = stay_dict(rows['incremental'], 'uncued')
+  recall = {n: stay_dict(rows[n], 'episodic') for n in rows}
   body += f"""
 **Episodic and incremental agents.** `configs/episodic_two_step_train.py` with
 `agent.retrieval=True` (the episodic LSTM reads its DND of cell states) and `False` (the
@@ -683,10 +701,14 @@ model-based too (stays {stay_text(inc_unc)}): **{verdict(model_based(inc_unc))}*
 
 ![two-step stay probabilities]({stay_link})
 
-Stay probabilities (± s.e.m.; black dots: the published values). The last panel is seed 002's
-episodic analysis: a cued trial against the earlier trial whose context it shows again, by
-that trial's outcome. Seed 002 shows Ritter et al.'s bars for the three episodic-task panels
-only as images, so no published numbers are drawn there.
+Stay probabilities (± s.e.m.; black dots: the published values). The last two panels are seed
+002's episodic analysis: a cued trial against the earlier trial whose context it shows again,
+by that trial's outcome. Against the trial it recalls, the episodic agent stays
+{stay_text(recall['episodic'])} (model-based index (rc - ru) + (uu - uc) =
+{mb_index(recall['episodic']):.2f}), the incremental agent, which cannot recall it,
+{stay_text(recall['incremental'])} (index {mb_index(recall['incremental']):.2f}). Seed 002
+shows Ritter et al.'s bars for the episodic-task panels only as images, so no published
+numbers are drawn there.
 
 ![episodic vs incremental reward]({reward_link})
 """
@@ -750,7 +772,7 @@ semi-gradient TD(0) (gamma {cfg.agent.gamma}) for {int(cfg.agent.epochs)} epochs
 {int(cfg.eval.num_episodes)} fresh trials ({code(src)}, epoch {int(last['epoch'].iloc[0])}):
 worst seed {worst:.2e}, best {best:.2e}; seeds above {fail:g}:
 {len(failing)} of {len(mse)}{' (' + ', '.join(map(str, failing)) + ')' if failing else ''}.
-{published('value').capitalize()}. Reproduced (every seed learns): **{verdict(ok)}**.
+{upper_first(published('value'))}. Reproduced (every seed learns): **{verdict(ok)}**.
 
 ![value RNN]({link})
 
@@ -930,6 +952,8 @@ with curriculum {cur['solved']} of {cur['runs']} seeds solve it (final success
                   f'({reached["env_steps"].iloc[0] / 1e6:.1f}M env steps).'
                   if len(reached) else
                   f'The curriculum run never evaluated >= {solved:.0%} at delay {target}.')
+  curve = [(int(r['delay']), float(r['success'])) for r in by_delay['curriculum']]
+  (d_lo, lo), (d_hi, hi) = min(curve, key=lambda x: x[1]), max(curve, key=lambda x: x[1])
   body = f"""`configs/class_query.py` ({int(cfg.env.cue_steps)} cue steps, noise
 {cfg.env.noise_scale}, delay {target}, LSTM({int(cfg.network.hidden_size)}), A2C,
 {steps(cfg.total_env_steps)} env steps) with its curriculum (delay grown from
@@ -938,8 +962,9 @@ with curriculum {cur['solved']} of {cur['runs']} seeds solve it (final success
 {ctx.wall('class_query_none'):.0f} s in this report (sharing the machine), then
 `configs/class_query_eval.py` at each delay ({', '.join(code(s) for s in srcs)}). Success at
 delay {target}: {at['curriculum'][1]:.3f} with curriculum, {at['none'][1]:.3f} without
-(chance: one half). {reached_text} {published('class_query').capitalize()}. Reproduced (solved
-with the curriculum, not without): **{verdict(ok)}**.
+(chance: one half). {reached_text} {upper_first(published('class_query'))}. Reproduced (solved
+with the curriculum, not without): **{verdict(ok)}**. Across the evaluated delays the frozen
+curriculum agent's success ranges from {lo:.3f} (delay {d_lo}) to {hi:.3f} (delay {d_hi}).
 {committed}
 ![class-query]({link})
 """
@@ -1006,23 +1031,25 @@ def speed_section(ctx: Context) -> Section:
   rates = [x for x in sac if x['part'].startswith('d_memory_throughput')]
   if rates:
     table.append(('memory SAC, steady env-steps/s with ' +
-                  ' / '.join(x['run'] for x in rates) + ' processes',
+                  ' / '.join(x['run'] for x in rates),
                   ' / '.join(f"{float(x['env_steps_per_sec']):.0f}" for x in rates), '-',
                   'sac.csv'))
   lm = read_csv(os.path.join(RESULTS, 'long_memory.csv'))
   r = find(lm, variant='curriculum', seed='median')
   if r:
     table.append(('class-query A2C, configs/class_query.py as is (median of seeds): start to '
-                  'exit, env-steps/s',
-                  f"{float(r['wall_s']):.0f} s, {fmt_int(r['env_steps_per_sec'])}", '-',
+                  'exit, rate',
+                  f"{float(r['wall_s']):.0f} s, {fmt_int(r['env_steps_per_sec'])} env-steps/s",
+                  '-',
                   'long_memory.csv'))
   back = read_csv(os.path.join(RESULTS, 'backends.csv'))
   mp, ray = (find(back, config='bandit_a3c', backend='mp'),
              find(back, config='bandit_a3c', backend='ray'))
   if mp and ray:
     table.append((f"bandit A3C, {mp['workers']} workers + {mp['evaluators']} evaluator, "
-                  'mp / Ray backend, steady env-steps/s',
-                  f"{fmt_int(mp['env_steps_per_sec'])} / {fmt_int(ray['env_steps_per_sec'])}",
+                  'mp / Ray backend, steady rate',
+                  f"{fmt_int(mp['env_steps_per_sec'])} / {fmt_int(ray['env_steps_per_sec'])} "
+                  'env-steps/s',
                   '-', 'backends.csv'))
   body = """Measured by the benchmark scripts on this 2-core machine and committed in
 `benchmarks/results/` (each row names its CSV; `python benchmarks/<name>.py` regenerates it);
@@ -1138,12 +1165,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       f' {a}' for a in (argv if argv is not None else sys.argv[1:]))
   log = record_invocation(work, dict(
       command=command_line, started=stamp, load_average=round(load, 1),
+      load_average_15min_end=round(os.getloadavg()[2], 1),
       minutes=round((time.time() - start) / 60, 1),
       made=sum(o.status == 'done' for o in outcomes.values()),
       failed=sum(o.status in ('failed', 'skipped') for o in outcomes.values())))
-  made_by = '; '.join(f"`{e['command']}` on {e['started']}: {e['made']} runs in "
-                      f"{e['minutes']:.1f} min (load average {e['load_average']:.1f} at its "
-                      'start)' for e in log if e['made'])
+  made_by = '; '.join(
+      f"`{e['command']}` on {e['started']}: {e['made']} runs in {e['minutes']:.1f} min (load "
+      f"average {e['load_average']:.1f} at its start" + (
+          f", {e['load_average_15min_end']:.1f} over the 15 min before its end)"
+          if 'load_average_15min_end' in e else ')') for e in log if e['made'])
   header = f"""# metarl: the seed systems' results, reproduced
 
 Generated by `{command_line}` on {stamp}, git commit {git_commit()}, on a machine with
