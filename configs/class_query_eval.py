@@ -19,7 +19,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.seed = 12345  # draws the episodes and the agent's actions
   c.params_path = ''
   c.run_dir = ''
-  c.num_episodes = 1000  # per delay
+  c.num_episodes = 1000  # env copies per delay, each played for the longest delay's episode
+  # length (a shorter delay answers more queries: success_by_delay.csv counts them)
   c.delays = ()  # () -> 0, 1, 2, 5, ... up to twice the trained delay
   c.log_dynamics = False  # also save the LSTM activity `hidden` [E, T, H]
 
