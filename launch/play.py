@@ -381,7 +381,7 @@ def play(config, stdin: Optional[TextIO] = None, stdout: Optional[TextIO] = None
         terminal.say(words.situation(t + 1, state, timestep))
       terminal.say(f'episode {episode + 1} over: total reward {float(sum(rewards)):.4g}\n')
       episodes.append((_stack(states), np.stack(actions), np.stack(rewards)))
-  except Quit:
+  except (Quit, KeyboardInterrupt):  # Ctrl-C between two questions stops the same way
     terminal.say('\nstopped')
   finally:
     log.close()
