@@ -114,6 +114,13 @@ def test_two_step_play_words_and_stay_probabilities_match_a_numpy_reference(tmp_
   np.testing.assert_allclose(tidy['stay_probability'], table['stay_probability'])
 
 
+def test_play_config_can_set_every_env_field():
+  # configs/play.py lists the union of the envs' fields by hand: a new field must join it
+  from configs import play as play_config
+  from metarl.validation import ENV_FIELDS
+  assert set(play_config.get_config().env.keys()) == set(ENV_FIELDS)
+
+
 def load_config(tmp_path, *overrides: str):
   return main.load_config(['main.py', f'--config={ROOT}/configs/play.py',
                            f'--config.run_dir={tmp_path / "play"}', *overrides])
