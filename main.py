@@ -16,9 +16,10 @@ from ml_collections.config_flags import config_path
 
 from launch.backends import ChildFailed
 from launch.manager import TrainingDiverged
+from launch.validation import complete, validate
 from metarl.compilation import enable_compilation_cache
+from metarl.config_rules import ConfigError
 from metarl.io import RunFileError
-from metarl.validation import ConfigError, validate
 
 CONFIG_HELP = 'Experiment config file (configs/*.py); override fields with --config.a.b=v.'
 _CONFIG_ARG = re.compile(r'^--?config(?:=(.*))?$')
@@ -120,7 +121,8 @@ def load_config(argv: Sequence[str],
       flag can be defined only once in a FlagValues.
 
   Returns:
-    The config, locked, with the overrides set and checked by `metarl.validation.validate`.
+    The config, locked, with the overrides set and checked by `launch.validation.validate`;
+    a training config's env and agent sections hold every field, defaults included.
 
   Raises:
     SystemExit: one line 'metarl: ...' naming the flag or field, for every command line that
@@ -151,6 +153,8 @@ def load_config(argv: Sequence[str],
     validate(config)
   except ConfigError as e:
     raise _fail(str(e))
+  if config.mode == 'train':
+    complete(config)
   return config
 
 

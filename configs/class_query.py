@@ -10,19 +10,13 @@ python main.py --config=configs/class_query.py [--config.curriculum.enabled=Fals
 
 import ml_collections
 
+from configs import common
+
 
 def get_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.name = 'class_query_a2c'
-  c.mode = 'train'
-  c.seed = 0
-  c.run_dir = ''  # '' -> runs/<timestamp>_<name>
-  c.total_env_steps = 20_000_000
-  c.log_every_env_steps = 500_000
-  c.checkpoint_every = 2_000_000  # env steps between checkpoints (0: none)
-  c.keep_checkpoints = 3  # newest checkpoints kept in run_dir/checkpoints
-  c.resume = False  # True: continue the run in run_dir from its newest checkpoint
-  c.max_bad_updates = 100  # updates with NaN/Inf skipped in a row before the run stops
+  c = common.run('class_query_a2c')
+  common.budget(c, total_env_steps=20_000_000, log_every_env_steps=500_000)
+  common.checkpoints(c, every=2_000_000)
 
   c.env = ml_collections.ConfigDict()
   c.env.name = 'class_query'
@@ -73,25 +67,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.curriculum.growth_factor = 1.5
   c.curriculum.min_increment = 2
 
-  c.launch = ml_collections.ConfigDict()
-  c.launch.backend = 'mp'  # mp: processes on this machine | ray: Ray actors (launch/README.md)
-  c.launch.ray_address = ''  # ray: '' starts a local instance; HOST:PORT joins a cluster
-  c.launch.ray_temp_dir = ''  # ray, local instance: session files ('' = a new /tmp folder)
-  c.launch.ray_cpus_per_child = 1.0  # ray: CPUs each worker / evaluator actor reserves
-  c.launch.num_workers = 0  # 0: train in this process (fastest on few cores)
-  c.launch.num_evaluators = 0  # 0: evaluate in this process
-  c.launch.updates_per_call = 20
-  c.launch.queue_timeout_s = 0.5
-  c.launch.startup_timeout_s = 300.0
-  c.launch.child_timeout_s = 120.0  # a child silent this long is hung: replaced
-  c.launch.max_restarts = 3  # dead or hung children replaced before the run stops
+  c.launch = common.launch(num_evaluators=0, updates_per_call=20)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every_env_steps = 200_000
   c.eval.num_episodes = 500
 
-  c.log = ml_collections.ConfigDict()
-  # True: train.csv and eval.csv also as TensorBoard scalars in run_dir/tensorboard
-  # (to view them: pip install tensorboard; tensorboard --logdir runs/)
-  c.log.tensorboard = False
+  c.log = common.log()
   return c

@@ -8,15 +8,13 @@ python main.py --config=configs/episodic_two_step_train.py --config.agent.retrie
 Every other field is that of configs/two_step_train.py (seed 002's A2C settings).
 """
 
-import os
-import runpy
-
 import ml_collections
+
+from configs import two_step_train
 
 
 def get_config() -> ml_collections.ConfigDict:
-  two_step = runpy.run_path(os.path.join(os.path.dirname(__file__), 'two_step_train.py'))
-  c = two_step['get_config']()
+  c = two_step_train.get_config()
   c.name = 'episodic_two_step_a3c'
   c.total_env_steps = 10_000_000  # 100,000 episodes of 100 trials
   c.env.name = 'episodic_two_step'  # trials_per_episode: 50 uncued, then 50 cued

@@ -10,20 +10,13 @@ GRU 16), gamma 0, batch 4 sequences of 50 steps, critic every step and actor eve
 
 import ml_collections
 
+from configs import common
+
 
 def get_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.name = 'memory_rsac'
-  c.mode = 'train'
-  c.seed = 0
-  c.run_dir = ''  # '' -> runs/<timestamp>_<name>
-  c.total_env_steps = 200_000
-  c.log_every_env_steps = 10_000
-  c.checkpoint_every = 50_000  # env steps between checkpoints (0: none)
-  c.keep_checkpoints = 3  # newest checkpoints kept in run_dir/checkpoints
-  c.checkpoint_replay = True  # checkpoints hold the replay contents (exact resume)
-  c.resume = False  # True: continue the run in run_dir from its newest checkpoint
-  c.max_bad_updates = 100  # updates with NaN/Inf skipped in a row before the run stops
+  c = common.run('memory_rsac')
+  common.budget(c, total_env_steps=200_000, log_every_env_steps=10_000)
+  common.checkpoints(c, every=50_000, replay=True)
 
   c.env = ml_collections.ConfigDict()
   c.env.name = 'memory'
@@ -71,18 +64,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.replay.include_first_step_in_targets = True
   c.replay.mask_non_terminal = True
 
-  c.launch = ml_collections.ConfigDict()
-  c.launch.backend = 'mp'  # mp: processes on this machine | ray: Ray actors (launch/README.md)
-  c.launch.ray_address = ''  # ray: '' starts a local instance; HOST:PORT joins a cluster
-  c.launch.ray_temp_dir = ''  # ray, local instance: session files ('' = a new /tmp folder)
-  c.launch.ray_cpus_per_child = 1.0  # ray: CPUs each worker / evaluator actor reserves
-  c.launch.num_workers = 0  # 0: act and learn in this process
-  c.launch.num_evaluators = 0  # 0: evaluate inside the manager
-  c.launch.updates_per_call = 1000  # single process: iterations (num_envs steps) per call
-  c.launch.queue_timeout_s = 0.5
-  c.launch.startup_timeout_s = 300.0
-  c.launch.child_timeout_s = 120.0  # a child silent this long is hung: replaced
-  c.launch.max_restarts = 3  # dead or hung children replaced before the run stops
+  c.launch = common.launch(num_evaluators=0, updates_per_call=1000)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every_env_steps = 20_000
@@ -90,8 +72,5 @@ def get_config() -> ml_collections.ConfigDict:
   c.eval.num_sequences = 200  # random sequences for the accuracy measure
   c.eval.sequence_length = 50
 
-  c.log = ml_collections.ConfigDict()
-  # True: train.csv and eval.csv also as TensorBoard scalars in run_dir/tensorboard
-  # (to view them: pip install tensorboard; tensorboard --logdir runs/)
-  c.log.tensorboard = False
+  c.log = common.log()
   return c

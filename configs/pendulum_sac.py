@@ -8,15 +8,13 @@ Defaults follow RLtools' pendulum SAC: 64x64 MLPs, batch 100, 10k steps. With a 
 core the batch holds `replay.sequence_length`-step sequences instead of single steps.
 """
 
-import os
-import runpy
-
 import ml_collections
+
+from configs import memory_sac
 
 
 def get_config() -> ml_collections.ConfigDict:
-  memory = runpy.run_path(os.path.join(os.path.dirname(__file__), 'memory_sac.py'))
-  c = memory['get_config']()
+  c = memory_sac.get_config()
   c.name = 'pendulum_rsac'
   c.total_env_steps = 10_000
   c.log_every_env_steps = 1_000

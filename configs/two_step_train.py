@@ -6,19 +6,14 @@ python main.py --config=configs/two_step_train.py [--config.env.common_prob=0.9 
 
 import ml_collections
 
+from configs import common
+
 
 def get_config() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.name = 'two_step_a3c'
-  c.mode = 'train'
-  c.seed = 0
-  c.run_dir = ''  # '' -> runs/<timestamp>_<name>
+  c = common.run('two_step_a3c')
   c.total_env_steps = 5_000_000  # 50,000 episodes of 100 trials
   c.log_every_env_steps = 250_000
-  c.checkpoint_every = 1_000_000  # env steps between checkpoints (0: none)
-  c.keep_checkpoints = 3  # newest checkpoints kept in run_dir/checkpoints
-  c.resume = False  # True: continue the run in run_dir from its newest checkpoint
-  c.max_bad_updates = 100  # updates with NaN/Inf skipped in a row before the run stops
+  common.checkpoints(c, every=1_000_000)
 
   c.env = ml_collections.ConfigDict()
   c.env.name = 'two_step'
@@ -55,25 +50,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.agent.learning_rate_schedule = 'constant'  # constant | linear
   c.agent.max_grad_norm = 50.0
 
-  c.launch = ml_collections.ConfigDict()
-  c.launch.backend = 'mp'  # mp: processes on this machine | ray: Ray actors (launch/README.md)
-  c.launch.ray_address = ''  # ray: '' starts a local instance; HOST:PORT joins a cluster
-  c.launch.ray_temp_dir = ''  # ray, local instance: session files ('' = a new /tmp folder)
-  c.launch.ray_cpus_per_child = 1.0  # ray: CPUs each worker / evaluator actor reserves
-  c.launch.num_workers = 0  # 0: train in this process (fastest on few cores)
-  c.launch.num_evaluators = 1
-  c.launch.updates_per_call = 100  # single-process: updates fused in one jitted call
-  c.launch.queue_timeout_s = 0.5
-  c.launch.startup_timeout_s = 300.0  # longest wait for a child's first message
-  c.launch.child_timeout_s = 120.0  # a child silent this long is hung: replaced
-  c.launch.max_restarts = 3  # dead or hung children replaced before the run stops
+  c.launch = common.launch()
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every_env_steps = 500_000
   c.eval.num_episodes = 500
 
-  c.log = ml_collections.ConfigDict()
-  # True: train.csv and eval.csv also as TensorBoard scalars in run_dir/tensorboard
-  # (to view them: pip install tensorboard; tensorboard --logdir runs/)
-  c.log.tensorboard = False
+  c.log = common.log()
   return c

@@ -11,19 +11,14 @@ minibatches of 12 from a set of 100 trials, 10 seeds trained together (one vmapp
 
 import ml_collections
 
+from configs import common
+
 
 def get_config() -> ml_collections.ConfigDict:
-  config = ml_collections.ConfigDict()
-  config.name = 'value_td'
-  config.mode = 'train'
-  config.seed = 0
+  config = common.run('value_td')
   config.num_seeds = 10  # seeds seed, seed+1, ... trained side by side (vmapped)
-  config.run_dir = ''  # '' -> runs/<time>_<name>
   config.init_params_path = ''  # a params.pickle to start from (fine-tuning)
-  config.checkpoint_every = 1_000_000  # env steps (per seed) between checkpoints (0: none)
-  config.keep_checkpoints = 3  # newest checkpoints kept in run_dir/checkpoints
-  config.resume = False  # True: continue the run in run_dir from its newest checkpoint
-  config.max_bad_updates = 100  # updates with NaN/Inf skipped in a row before it stops
+  common.checkpoints(config, every=1_000_000)  # env steps per seed between checkpoints
 
   config.env = ml_collections.ConfigDict()
   config.env.name = 'cue_reward'
@@ -58,12 +53,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.agent.epochs = 2000
   config.agent.freeze = ()  # groups kept fixed: core, readout (or regexes over param paths)
 
-  config.launch = ml_collections.ConfigDict()
-  config.launch.backend = 'mp'  # td runs in the manager on both backends (no children)
-  config.launch.num_workers = 0  # td trains in one process; seeds are vmapped instead
-  config.launch.num_evaluators = 0  # 0 = evaluate inline (cheap for value RNNs)
-  config.launch.queue_timeout_s = 0.5
-  config.launch.startup_timeout_s = 300.0
+  # td trains every seed in the manager (vmapped) and evaluates there: no children
+  config.launch = common.launch(num_evaluators=0, children=False)
 
   config.log_every_epochs = 100
   config.eval = ml_collections.ConfigDict()
@@ -71,8 +62,5 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.num_episodes = 200  # evaluation trials (the same for every seed)
   config.eval.analyze_at_end = True  # value_data.pickle, value.png, hidden.png in run_dir
 
-  config.log = ml_collections.ConfigDict()
-  # True: train.csv and eval.csv also as TensorBoard scalars in run_dir/tensorboard
-  # (to view them: pip install tensorboard; tensorboard --logdir runs/)
-  config.log.tensorboard = False
+  config.log = common.log()
   return config

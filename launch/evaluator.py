@@ -19,7 +19,7 @@ from metarl.agents import a3c, rsac, td
 from metarl.evaluation import make_evaluator
 from metarl.io import (RunFileError, config_to_dict, load_pickle, save_json,
                        timestamped_dir, to_floats)
-from metarl.validation import validate_env
+from launch.validation import validate_env
 
 
 def evaluator_key(seed: int, evaluator_id: int):

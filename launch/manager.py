@@ -31,6 +31,7 @@ from absl import logging
 
 from launch import evaluator as evaluator_lib
 from launch import worker as worker_lib
+from launch import validation
 from launch.backends import ChildFailed, make_backend
 from metarl import checkpoint as checkpoint_lib
 from metarl import curriculum as curriculum_lib
@@ -619,7 +620,8 @@ class Trainer:
 
 
 def train(config) -> str:
-  """Trains as `config` says; returns the run directory."""
+  """Trains as `config` says (validated); returns the run directory."""
+  validation.complete(config)  # every default in the config (main.load_config did it already)
   prepare_run_dir(config)
   handler = add_log_file(os.path.join(config.run_dir, 'log.txt'))
   try:

@@ -117,7 +117,7 @@ def variant_name(path: str, overrides: List[str]) -> str:
 
 def plan(args) -> List[Dict]:
   """Every run of the sweep, each validated; raises SweepError / ConfigError first."""
-  from metarl.validation import validate  # here: it imports JAX, which Ray tasks skip
+  from launch.validation import validate  # here: it imports JAX, which Ray tasks skip
   runs = []
   names = set()
   for text in args.config:
@@ -505,7 +505,7 @@ def main(argv=None) -> int:
     check_ray_args(args)
   except SweepError as e:
     sys.exit(f'sweep: {e}')
-  from metarl.validation import ConfigError
+  from metarl.config_rules import ConfigError
   try:
     runs = plan(args)
   except (SweepError, ConfigError) as e:

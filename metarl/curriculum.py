@@ -13,7 +13,28 @@ behind) do not count.
 import math
 from typing import Any, Dict, List, Optional
 
+import jax
 from absl import logging
+
+from metarl import config_rules as rules
+from metarl.config_rules import ConfigError
+from metarl.envs.base import param_fields
+
+# `config.curriculum` (optional): its fields are checked for type and range even when off.
+FIELDS = {
+    'enabled': rules.Bool(default=False),
+    'field': rules.Custom(lambda v: isinstance(v, str),
+                          'the name of an integer env parameter is required, e.g. delay', str,
+                          default='delay'),
+    'start': rules.Int(0, default=1),
+    'metric': rules.Custom(lambda v: isinstance(v, str),
+                           'the name of an evaluation metric is required, e.g. success', str,
+                           default='success'),
+    'threshold': rules.Real(default=0.9),
+    'window': rules.Int(1, default=3),
+    'growth_factor': rules.Real(1.0, default=1.5),
+    'min_increment': rules.Int(1, default=1),
+}
 
 
 class Curriculum:
@@ -90,3 +111,33 @@ def start_overrides(config) -> Optional[Dict[str, int]]:
   """The env params training starts with ({field: start}), or None without a curriculum."""
   curriculum = make(config)
   return curriculum.overrides() if curriculum else None
+
+
+def metric_names(env) -> list:
+  """The names of `env.episode_metrics` (traced for shapes only, nothing runs)."""
+  def metrics():
+    state, _ = env.reset(jax.random.PRNGKey(0), env.default_params())
+    states = jax.tree_util.tree_map(lambda x: x[None, None], state)
+    actions = jax.numpy.zeros((1, 1), jax.numpy.int32)
+    return env.episode_metrics(states, actions, jax.numpy.zeros((1, 1)))
+  return sorted(jax.eval_shape(metrics))
+
+
+def check(config, env) -> None:
+  """An enabled curriculum grows an integer `EnvParams` field of `env` from `start` up to
+  the env config's value, stepped on one of the env's evaluation metrics."""
+  c = config.curriculum
+  if not c.enabled:
+    return
+  params = env.default_params()
+  fields = [f for f in param_fields(params) if jax.numpy.issubdtype(
+      jax.numpy.asarray(getattr(params, f)).dtype, jax.numpy.integer)]
+  if not fields:
+    raise ConfigError('curriculum.enabled', True, f'env {config.env.name!r} has no integer '
+                      'parameter a curriculum can grow (class_query has delay)')
+  rules.check_field(config, 'curriculum.field', rules.Choice(fields))
+  target = config.env[c.field]
+  rules.check_field(config, 'curriculum.start', rules.Custom(lambda v: rules.is_int(v) and 0 <= v <= target,
+                                 f'an integer from 0 to the target env.{c.field} '
+                                 f'({target}) is required', int))
+  rules.check_field(config, 'curriculum.metric', rules.Choice(metric_names(env)))

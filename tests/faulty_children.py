@@ -14,8 +14,8 @@ from launch import worker as worker_lib
 class _FailAfter:
   """A ChildContext whose `send` fails after `n` messages (raises, or hangs)."""
 
-  def __init__(self, ctx, n: int, how: str):
-    self._ctx, self._left, self._how = ctx, n, how
+  def __init__(self, ctx, config, n: int, how: str):
+    self._ctx, self._config, self._left, self._how = ctx, config, n, how
 
   def __getattr__(self, name):
     return getattr(self._ctx, name)
@@ -24,6 +24,7 @@ class _FailAfter:
     if self._left == 0:
       if self._how == 'raise':
         raise RuntimeError('injected fault: the worker raises inside its loop')
+      open(_hang_marker(self._config), 'w').close()
       time.sleep(3600)  # hung: alive, silent
     self._left -= 1
     return self._ctx.send(message)
@@ -37,10 +38,22 @@ def _first_incarnation(ctx, config) -> bool:
   return True
 
 
+def _hang_marker(config) -> str:
+  return f'{config.fault_marker}-hanging'
+
+
 def faulty_worker(ctx, config, worker_id: int) -> None:
-  """Worker 0 raises after 3 gradients, worker 1 hangs after 3 (first incarnations)."""
+  """Worker 0 raises after 3 gradients, worker 1 hangs after 3 (first incarnations). The
+  replacement of worker 0 starts working only once worker 1 has hung for longer than
+  launch.child_timeout_s, so that the manager meets the hang whatever the machine's speed
+  (a fast replacement could otherwise finish the run before worker 1 is overdue)."""
   if worker_id < 2 and _first_incarnation(ctx, config):
-    ctx = _FailAfter(ctx, 3, 'raise' if worker_id == 0 else 'hang')
+    ctx = _FailAfter(ctx, config, 3, 'raise' if worker_id == 0 else 'hang')
+  elif worker_id == 0:
+    deadline = time.monotonic() + config.launch.startup_timeout_s
+    while not os.path.exists(_hang_marker(config)) and time.monotonic() < deadline:
+      time.sleep(0.05)
+    time.sleep(2 * config.launch.child_timeout_s)
   worker_lib.run_worker(ctx, config, worker_id)
 
 

@@ -18,7 +18,8 @@ from launch import faults, manager
 from launch.sac_trainer import SACTrainer
 from metarl import checkpoint
 from metarl.io import RunFileError
-from metarl.validation import ConfigError, validate
+from launch.validation import validate
+from metarl.config_rules import ConfigError
 
 
 def small_config(run_dir):

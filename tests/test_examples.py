@@ -19,8 +19,8 @@ import main
 from configs import value_td
 from launch.evaluator import run_offline_evaluation
 from launch.manager import train
-from metarl import validation
-from metarl.envs import registry
+from launch.validation import validate
+from metarl.envs import ENVS
 from metarl.envs.base import batch_params
 from metarl.evaluation import make_evaluator
 from tests.examples import reinforce_agent
@@ -175,17 +175,12 @@ def test_readme_rollout_snippet_runs_the_reversal_task_with_the_a3c_actor(capsys
   assert 'good_choice_rate' in capsys.readouterr().out
 
 
-def make_reversal(env_config):
-  """The README's `_make_reversal` for metarl/envs/registry.py."""
-  return Reversal(trials_per_episode=env_config.trials_per_episode,
-                  reward_prob=env_config.reward_prob)
-
-
 @pytest.fixture(scope='module')
 def reversal_run(tmp_path_factory):
-  """The README's reversal command line, shortened, after the README's registration edits
-  (made here in this process only: `ENV_FIELDS['name']` is patched because it holds the env
-  names of when validation.py was imported; editing registry.py updates it by itself)."""
+  """The README's reversal command line, shortened, once the env is registered: importing
+  its module (at the top of this file) runs its last line, `register(...)`; metarl/envs/
+  imports its own modules itself, the example lives in tests/."""
+  assert 'reversal' in ENVS  # registered when this file imported tests.examples.reversal_env
   run_dir = str(tmp_path_factory.mktemp('reversal') / 'run')
   command = shlex.split(readme_block('<!-- command: reversal -->').replace('\\\n', ' '))
   assert command[:2] == ['python3', 'main.py']
@@ -195,14 +190,35 @@ def reversal_run(tmp_path_factory):
            '--config.launch.num_evaluators=0', '--config.log_every_env_steps=160000',
            '--config.eval.every_env_steps=160000', '--config.eval.num_episodes=200',
            '--config.checkpoint_every=0']
-  with pytest.MonkeyPatch.context() as patch:
-    patch.setitem(registry._REGISTRY, 'reversal', make_reversal)
-    patch.setitem(validation.ENV_FIELDS, 'name',
-                  validation._choice(validation.ENV_NAMES + ('reversal',)))
-    patch.setitem(validation.AGENT_ENVS, 'a3c', validation.AGENT_ENVS['a3c'] + ('reversal',))
-    config = main.load_config(['main.py', *command[2:], *short])
-    assert config.env.name == 'reversal'
-    return train(config)
+  config = main.load_config(['main.py', *command[2:], *short])
+  assert config.env.name == 'reversal'
+  return train(config)
+
+
+def test_registered_reversal_plays_with_scripted_input(reversal_run, tmp_path):
+  del reversal_run  # registered by the fixture
+  from tests.test_play import load_config, play_text
+  config = load_config(tmp_path, '--config.env.name=reversal',
+                       '--config.env.trials_per_episode=4', '--config.num_episodes=2')
+  text, run_dir = play_text(config, '0\n1\n\n0\n1\n1\n0\n0\n')
+  assert 'step 4/4' in text and 'episode 2 over' in text  # the generic words: raw numbers
+  rows = read_rows(os.path.join(run_dir, 'play_log.csv'))
+  assert [int(r['action']) for r in rows] == [0, 1, 1, 0, 1, 1, 0, 0]
+  summary = read_rows(os.path.join(run_dir, 'eval_summary.csv'))[0]
+  assert summary['method'] == 'human' and 0.0 <= float(summary['good_choice_rate']) <= 1.0
+
+
+def test_a_bad_field_of_the_registered_reversal_gets_one_line(reversal_run):
+  del reversal_run  # registered by the fixture
+  for field, value, allowed in (('reward_prob', '1.5', 'a number >= 0.0 and <= 1.0'),
+                                ('trials_per_episode', '1', 'an integer >= 2'),
+                                ('num_arms', '3', 'the reversal env has no such field')):
+    with pytest.raises(SystemExit) as exit_:
+      main.load_config(['main.py', '--config=configs/train.py:a3c',
+                        '--config.env.name=reversal', f'--config.env.{field}={value}'])
+    message = exit_.value.code
+    assert message.startswith(f'metarl: config.env.{field} = ') and allowed in message
+    assert '\n' not in message
 
 
 def read_rows(path):
@@ -294,7 +310,7 @@ def test_documented_rsac_columns_are_those_of_real_runs(config_name, env, tmp_pa
                 agent__warmup_steps=100, agent__critic_warmup_steps=100,
                 agent__actor_warmup_steps=200, env__episode_step_limit=50,
                 replay__sequence_length=8 if env == 'memory' else 1)
-  validation.validate(config)
+  validate(config)
   run_dir = train(config)
   assert header(os.path.join(run_dir, 'train.csv')) == readme_columns('rsac train.csv', env)
   assert header(os.path.join(run_dir, 'eval.csv')) == readme_columns('rsac eval.csv', env)

@@ -10,7 +10,9 @@ import pytest
 
 from configs import bandit_eval, bandit_train
 from metarl import io
-from metarl.validation import ConfigError, validate
+from metarl.envs import ENVS
+from launch.validation import validate
+from metarl.config_rules import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,9 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ('env.num_arms', 0, 'integer >= 2'),
     ('env.num_arms', 1, 'integer >= 2'),
     ('launch.num_workers', -1, 'integer >= 0'),
-    ('env.name', 'slots',
-     "['bandit', 'cue_reward', 'two_step', 'episodic_two_step', 'memory', 'pendulum', "
-     "'class_query']"),
+    ('env.name', 'slots', str(list(ENVS.names()))),  # every registered env
     ('env.reward_structure', 'weird', "'independent', 'correlated'"),
     ('agent.gamma', 1.5, '<= 1.0'),
     ('agent.learning_rate', 0.0, '> 0.0'),

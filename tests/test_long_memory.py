@@ -23,7 +23,8 @@ from metarl.curriculum import Curriculum
 from metarl.envs.class_query import ClassQuery, ClassQueryState
 from metarl.networks.policy_value import make_policy_value_networks
 from metarl.rollout import set_env_params
-from metarl.validation import ConfigError, validate
+from launch.validation import validate
+from metarl.config_rules import ConfigError
 
 
 # The environment ---------------------------------------------------------------------
@@ -69,7 +70,7 @@ def test_class_query_follows_the_reference_rules():
   rewards, ends = [], 0
   for t, action in enumerate(actions):
     if t == 100:  # a new delay applies from the next episode on, not to the current one
-      params = params._replace(delay=jnp.int32(1))
+      params = params.replace(delay=jnp.int32(1))
     key = jax.random.PRNGKey(t + 1)
     state, ts = step(key, state, jnp.int32(action), params)
     obs, reward, discount, first = ref.step(key, int(action), int(params.delay))

@@ -13,7 +13,7 @@ import pytest
 from configs import value_td
 from launch.manager import train
 from metarl import checkpoint, io, runs
-from metarl.validation import validate
+from launch.validation import validate
 from tests.test_checkpoints import small_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -3,10 +3,10 @@
 Random invalid overrides (unknown fields, values of the wrong type, numbers out of range,
 unknown names for choice fields, missing paths, unusable run directories) are thrown at
 `main.load_config`, the whole command-line path (absl and ml_collections flag parsing, then
-`metarl.validation.validate`), for every training and eval config. Each must end in SystemExit
+`launch.validation.validate`), for every training and eval config. Each must end in SystemExit
 with one line 'metarl: ...' that names the field. Any override at all must either validate or
 end that way. The fields and their types are read from the configs themselves; the choice
-names from metarl.validation. Nothing is trained.
+names from the rules the envs, agents, curriculum and launch declare. Nothing is trained.
 """
 
 import os
@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 from ml_collections.config_flags import config_path
 
 import main
-from metarl import envs, validation
+from launch import validation
+from metarl import curriculum, envs
+from metarl.agents.registry import AGENTS
 from metarl.envs.base import param_fields
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,20 +80,16 @@ def fields(*kinds, where=lambda field: True):
   return st.sampled_from(found)
 
 
-def _string_constants():
-  """The names metarl.validation allows anywhere: its constants of strings."""
-  lists = []
-  for value in vars(validation).values():
-    if value is validation.ENV_FIELDS:  # field names, not values
-      continue
-    if isinstance(value, dict):
-      value = tuple(value)
-    if isinstance(value, (tuple, list)) and value and all(isinstance(v, str) for v in value):
-      lists.append(tuple(value))
-  return lists
+def _choice_lists():
+  """The names the rules allow anywhere: every choice field's, and the registries'."""
+  tables = [entry.fields for _, entry in envs.ENVS.items()]
+  tables += [fields for _, spec in AGENTS.items() for fields in spec.fields.values()]
+  tables += [validation.LAUNCH, curriculum.FIELDS]
+  lists = [rule.choices for table in tables for rule in table.values() if rule.choices]
+  return lists + [validation.MODES, envs.ENVS.names(), AGENTS.names()]
 
 
-CHOICE_LISTS = _string_constants()
+CHOICE_LISTS = _choice_lists()
 FREE_TEXT = re.compile(r'(^name|_path|_dir|_address)$')  # any string: a name, path or address
 CHOICES = [(n, f, default) for n, f, kind, default in FIELDS
            if kind is str and not FREE_TEXT.search(f)]
@@ -101,7 +99,7 @@ def _known_names():
   known = {name for names in CHOICE_LISTS for name in names}
   known |= {default for _, _, _, default in FIELDS if isinstance(default, str)}
   env = envs.make(get_config('class_query').env)  # the curriculum's fields and metrics
-  known |= set(param_fields(env.default_params())) | set(validation.metric_names(env))
+  known |= set(param_fields(env.default_params())) | set(curriculum.metric_names(env))
   return known
 
 

@@ -13,7 +13,8 @@ import pytest
 from configs.value_td import get_config
 from launch.td_trainer import TDTrainer
 from metarl.io import RunFileError
-from metarl.validation import ConfigError, validate
+from launch.validation import validate
+from metarl.config_rules import ConfigError
 from tests.test_launch import main_cmd, read_csv, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,21 +1,35 @@
-"""Transports between the manager and its children: one interface, two implementations.
+"""Transports between the manager and its children: one protocol (`launch.backends.base`),
+one line per implementation in `BACKENDS`.
 
   'mp':  spawned processes on this machine (`launch.backends.mp`).
   'ray': Ray actors on a local Ray instance or an existing cluster
          (`launch.backends.ray_backend`; needs requirements-ray.txt).
 """
 
+import importlib
+from typing import NamedTuple, Optional
+
 from launch.backends.mp import ChildContext, ChildFailed, MPBackend
 
-__all__ = ['ChildContext', 'ChildFailed', 'MPBackend', 'make_backend']
+
+class BackendEntry(NamedTuple):
+  module: str  # the module that implements it
+  cls: str  # its Backend class
+  requires: Optional[str] = None  # a package it needs, checked before a run starts
+  install: str = ''  # how to get that package
+
+
+# The backends' table: `config.launch.backend` names one of these.
+BACKENDS = {
+    'mp': BackendEntry('launch.backends.mp', 'MPBackend'),
+    'ray': BackendEntry('launch.backends.ray_backend', 'RayBackend', requires='ray',
+                        install='pip install -r requirements-ray.txt'),
+}
+
+__all__ = ['BACKENDS', 'ChildContext', 'ChildFailed', 'MPBackend', 'make_backend']
 
 
 def make_backend(config):
-  """The backend named by `config.launch.backend`."""
-  if config.launch.backend == 'mp':
-    return MPBackend(config)
-  if config.launch.backend == 'ray':
-    from launch.backends.ray_backend import RayBackend
-    return RayBackend(config)
-  raise ValueError(f"config.launch.backend must be 'mp' or 'ray', got "
-                   f'{config.launch.backend!r}')
+  """The backend named by `config.launch.backend` (validated: one of `BACKENDS`)."""
+  entry = BACKENDS[config.launch.backend]
+  return getattr(importlib.import_module(entry.module), entry.cls)(config)

@@ -4,6 +4,20 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from metarl import config_rules as rules
+
+SCHEDULES = ('constant', 'linear')
+OPTIMIZERS = ('adam', 'rmsprop')
+
+# The fields of `scheduled_optimizer`, for the agents that use it (defaults: each agent's).
+OPTIMIZER_FIELDS = {
+    'optimizer': rules.Choice(OPTIMIZERS, default='adam'),
+    'optimizer_eps': rules.Real(0.0, low_open=True, default=1e-8),
+    'learning_rate': rules.Real(0.0, low_open=True, default=3e-4),
+    'learning_rate_end': rules.Real(0.0, default=0.0),
+    'learning_rate_schedule': rules.Choice(SCHEDULES, default='linear'),
+}
+
 
 def linear_or_constant(start: float, end: float, kind: str,
                        total_updates: int) -> optax.Schedule:

@@ -15,6 +15,8 @@ Arm-probability distributions (`reward_structure`):
 Random stream contract (the numpy reference in tests relies on it): `step` splits its key
 into (reward key, reset key); the reward is `uniform(reward key) < p[action]`; `reset` draws
 the probabilities from its own key.
+
+Config fields (`FIELDS`): num_arms, reward_structure, trials_per_episode, fixed_probs.
 """
 
 from typing import Dict, Tuple
@@ -23,13 +25,17 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from metarl import config_rules as rules
+from metarl.config_rules import ConfigError
 from metarl.envs import base
+from metarl.envs.registry import register
+from metarl.envs.words import Words
 from metarl.types import Array, PRNGKey, TimeStep
 
 REWARD_STRUCTURES = ('independent', 'correlated', 'normalized', 'fixed')
 
 
-@chex.dataclass(frozen=True)
+@base.env_params
 class BanditParams:
   """Per-copy task settings: the probabilities used by the `fixed` structure."""
   fixed_probs: Array  # [num_arms]
@@ -95,25 +101,20 @@ class Bandit(base.Environment):
         last=jnp.zeros((), bool))
     return state, timestep
 
-  def step(self, key: PRNGKey, state: BanditState, action: Array,
-           params: BanditParams) -> Tuple[BanditState, TimeStep]:
-    reward_key, reset_key = jax.random.split(key)
+  def reset_key(self, key: PRNGKey) -> PRNGKey:
+    return jax.random.split(key)[1]
+
+  def step_env(self, key: PRNGKey, state: BanditState, action: Array,
+               params: BanditParams) -> Tuple[BanditState, TimeStep]:
+    reward_key, _ = jax.random.split(key)
     reward = (jax.random.uniform(reward_key) < state.probs[action]).astype(jnp.float32)
     trial = state.trial + 1
     last = trial >= self.trials_per_episode
     observation = jnp.concatenate(
         [jax.nn.one_hot(action, self.num_arms, dtype=jnp.float32), reward[None]])
-    reset_state, reset_timestep = self.reset(reset_key, params)
-    next_state = jax.tree_util.tree_map(
-        lambda r, c: jnp.where(last, r, c), reset_state,
-        BanditState(probs=state.probs, trial=trial))
-    timestep = TimeStep(
-        observation=jnp.where(last, reset_timestep.observation, observation),
-        reward=reward,
-        discount=1.0 - last.astype(jnp.float32),
-        first=last,
-        last=last)
-    return next_state, timestep
+    return BanditState(probs=state.probs, trial=trial), TimeStep(
+        observation=observation, reward=reward, discount=1.0 - last.astype(jnp.float32),
+        first=last, last=last)
 
   def episode_metrics(self, states: BanditState, actions: Array,
                       rewards: Array) -> Dict[str, Array]:
@@ -134,3 +135,49 @@ def cumulative_regret(probs: Array, actions: Array) -> Array:
   """Per-step expected regret max(p) - p[a] for probs [..., N] and actions [...]."""
   chosen = jnp.take_along_axis(probs, actions[..., None].astype(jnp.int32), axis=-1)
   return probs.max(axis=-1) - chosen[..., 0]
+
+
+class BanditWords(Words):
+  """Arms, payouts and trials."""
+
+  def intro(self) -> str:
+    env = self.env
+    return (f'{env.num_arms}-armed bandit: each arm pays 1 with its own probability, hidden '
+            f'from you and drawn anew for every episode ({env.reward_structure}). '
+            f'{env.trials_per_episode} trials per episode: find the better arm and use it.')
+
+  def situation(self, step, state, timestep) -> str:
+    return f'trial {step + 1}/{self.env.trials_per_episode}'
+
+  def outcome(self, prev_state, action, timestep) -> str:
+    return f'arm {int(action)} paid {int(timestep.reward)}'
+
+  def prompt(self, state) -> str:
+    return f'arm [0-{self.env.num_arms - 1}]'
+
+  def show(self, action) -> str:
+    return f'arm {int(action)}'
+
+
+FIELDS = {
+    'num_arms': rules.Int(2, default=2),
+    'reward_structure': rules.Choice(REWARD_STRUCTURES, default='independent'),
+    'trials_per_episode': rules.Int(1, default=100),
+    'fixed_probs': rules.ListOf(
+        lambda p: rules.is_real(p) and 0 <= p <= 1,
+        "probabilities must lie in [0, 1] (one per arm; empty unless reward_structure is "
+        "'fixed')", default=(), none_ok=True),
+}
+
+
+def check(fields) -> None:
+  arms, structure = fields['num_arms'], fields['reward_structure']
+  if structure == 'correlated' and arms != 2:
+    raise ConfigError('num_arms', arms, "the 'correlated' reward structure has exactly 2 arms")
+  probs = tuple(fields['fixed_probs'] or ())
+  if structure == 'fixed' and len(probs) != arms:
+    raise ConfigError('fixed_probs', probs,
+                      f"reward_structure 'fixed' needs one probability per arm ({arms})")
+
+
+register('bandit', Bandit, FIELDS, check, words=BanditWords)

@@ -3,14 +3,18 @@
 Environments are pure (gymnax style): `reset(key, params)` and `step(key, state, action,
 params)` return `(state, TimeStep)`, jit and vmap over keys, states and params, and reset
 automatically at the end of an episode (see `metarl.types.TimeStep` for the convention).
-Static settings that fix array shapes (number of arms, episode length) live on the
-environment object; numbers that may differ between vmapped copies live in `EnvParams`.
+An environment writes `step_env`, one transition that flags the episode's end with `last`;
+`Environment.step` does the auto-reset around it, here once for every env. Static settings
+that fix array shapes (number of arms, episode length) live on the environment object;
+numbers that may differ between vmapped copies live in its `EnvParams`, a frozen
+`chex.dataclass` (`env_params`).
 """
 
 import abc
 import dataclasses
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
+import chex
 import jax
 
 from metarl.types import Array, PRNGKey, TimeStep
@@ -51,9 +55,30 @@ class Environment(abc.ABC):
     """Starts an episode: returns its state and a time step with `first=True`."""
 
   @abc.abstractmethod
+  def step_env(self, key: PRNGKey, state: Any, action: Array,
+               params: Any) -> Tuple[Any, TimeStep]:
+    """One transition: the state after `action` and its time step, whose `last` says that
+    the episode ended (its `first` is not read). The state and observation at an episode's
+    end are replaced by `step` with those of the next episode's `reset`."""
+
+  def reset_key(self, key: PRNGKey) -> PRNGKey:
+    """The key `step(key, ...)` resets with when an episode ends (by default `key` itself;
+    an env whose `step_env` splits its key names the part it keeps for the reset)."""
+    return key
+
   def step(self, key: PRNGKey, state: Any, action: Array,
            params: Any) -> Tuple[Any, TimeStep]:
-    """Applies `action`; starts the next episode itself when this one ends."""
+    """Applies `action`; starts the next episode itself when this one ends: the time step
+    keeps the transition's reward and discount, and holds the next episode's first
+    observation with `first=True` (`metarl.types.TimeStep`)."""
+    next_state, timestep = self.step_env(key, state, action, params)
+    reset_state, reset_timestep = self.reset(self.reset_key(key), params)
+    last = jax.numpy.asarray(timestep.last, bool)
+    next_state = jax.tree_util.tree_map(lambda r, c: jax.numpy.where(last, r, c),
+                                        reset_state, next_state)
+    observation = jax.numpy.where(last, reset_timestep.observation, timestep.observation)
+    return next_state, TimeStep(observation=observation, reward=timestep.reward,
+                                discount=timestep.discount, first=last, last=last)
 
   def episode_metrics(self, states: Any, actions: Array,
                       rewards: Array) -> Dict[str, Array]:
@@ -72,6 +97,11 @@ class Environment(abc.ABC):
     return {'mean_reward_per_step': rewards.mean()}
 
 
+def env_params(cls):
+  """The decorator of an env's `EnvParams`: a frozen dataclass of arrays that vmaps."""
+  return chex.dataclass(frozen=True)(cls)
+
+
 def restart(observation: Array) -> TimeStep:
   """The time step `reset` returns: `observation` starts an episode, no reward yet."""
   return TimeStep(observation=observation, reward=jax.numpy.zeros((), jax.numpy.float32),
@@ -86,14 +116,12 @@ def batch_params(params: Any, batch_size: int) -> Any:
 
 
 def param_fields(params: Any) -> Tuple[str, ...]:
-  """Field names of an `EnvParams` (a NamedTuple or a dataclass)."""
+  """Field names of an `EnvParams` (or of an env state: a dataclass or a NamedTuple)."""
   if hasattr(params, '_fields'):
     return tuple(params._fields)
   return tuple(f.name for f in dataclasses.fields(params))
 
 
 def replace_params(params: Any, **changes) -> Any:
-  """`params` with some fields replaced (a NamedTuple or a dataclass)."""
-  if hasattr(params, '_replace'):
-    return params._replace(**changes)
+  """`params` (an `EnvParams`) with some fields replaced."""
   return dataclasses.replace(params, **changes)

@@ -17,18 +17,25 @@ Random stream contract (the numpy reference in tests relies on it): `reset(key)`
 c = 2 * bernoulli(k1, 0.5) - 1 and the first noise normal(k2) with k1, k2 = split(key);
 `step(key)` draws the next noise as normal(fold_in(key, 1)) and, when the episode ends,
 returns `reset(key)` itself.
+
+Config fields (`FIELDS`): cue_steps, delay, noise_scale, reward_correct, reward_wrong.
 """
 
-from typing import Dict, NamedTuple, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from metarl import config_rules as rules
 from metarl.envs import base
+from metarl.envs.registry import register
+from metarl.envs.words import Words
 from metarl.types import Array, PRNGKey, TimeStep
 
 
-class ClassQueryParams(NamedTuple):
+@base.env_params
+class ClassQueryParams:
   delay: Array  # int32 noise-only steps between the last cue step and the query
   noise_scale: Array  # float32 standard deviation of the observation noise
   reward_correct: Array  # float32
@@ -86,8 +93,8 @@ class ClassQuery(base.Environment):
     noise = jax.random.normal(noise_key, (), jnp.float32)
     return state, base.restart(self._observation(state, noise, params))
 
-  def step(self, key: PRNGKey, state: ClassQueryState, action: Array,
-           params: ClassQueryParams) -> Tuple[ClassQueryState, TimeStep]:
+  def step_env(self, key: PRNGKey, state: ClassQueryState, action: Array,
+               params: ClassQueryParams) -> Tuple[ClassQueryState, TimeStep]:
     query = state.t >= self.cue_steps + state.delay
     answer = 2 * jnp.asarray(action, jnp.int32) - 1
     paid = jnp.where(answer == state.cls, params.reward_correct, params.reward_wrong)
@@ -95,10 +102,6 @@ class ClassQuery(base.Environment):
     next_state = state._replace(t=state.t + 1)
     noise = jax.random.normal(jax.random.fold_in(key, 1), (), jnp.float32)
     observation = self._observation(next_state, noise, params)
-    reset_state, reset_timestep = self.reset(key, params)
-    next_state = jax.tree_util.tree_map(lambda r, c: jnp.where(query, r, c), reset_state,
-                                        next_state)
-    observation = jnp.where(query, reset_timestep.observation, observation)
     return next_state, TimeStep(observation=observation, reward=reward,
                                 discount=1.0 - query.astype(jnp.float32), first=query,
                                 last=query)
@@ -122,3 +125,47 @@ class ClassQuery(base.Environment):
     n = jnp.maximum(queries, 1)
     return {'success': right / n, 'mean_episode_return': jnp.sum(rewards * query) / n,
             'queries': queries.astype(jnp.float32)}
+
+
+class ClassQueryWords(Words):
+  """The noisy cue, the query, and the answer against the class."""
+
+  def intro(self) -> str:
+    env, p = self.env, self.env.default_params()
+    return (f'Class query: for the first {env.cue_steps} steps x shows the class (-1 or +1) '
+            f'plus noise (scale {float(p.noise_scale):g}), then {env.delay} steps show noise '
+            'only, then comes the QUERY: answer 0 for class -1, 1 for class +1 (right pays '
+            f'{float(p.reward_correct):g}, wrong {float(p.reward_wrong):g}). Before the query '
+            'your action is ignored: press Enter.')
+
+  def situation(self, step, state, timestep) -> str:
+    length = self.env.cue_steps + int(state.delay) + 1
+    if bool(self.env.is_query(state)):
+      return f'step {int(state.t) + 1}/{length}: QUERY - which class, -1 or +1?'
+    return f'step {int(state.t) + 1}/{length}: x = {float(timestep.observation[0]):+.2f}'
+
+  def outcome(self, prev_state, action, timestep) -> str:
+    if not bool(self.env.is_query(prev_state)):
+      return ''
+    return (f'you answered {2 * int(action) - 1:+d}, the class was {int(prev_state.cls):+d}: '
+            f'reward {float(timestep.reward):g}')
+
+  def prompt(self, state) -> str:
+    return 'answer [0: -1, 1: +1]' if bool(self.env.is_query(state)) else '(Enter)'
+
+  def default(self, state) -> Optional[Any]:
+    return None if bool(self.env.is_query(state)) else np.int32(0)
+
+  def show(self, action) -> str:
+    return f'answer {2 * int(action) - 1:+d}'
+
+
+FIELDS = {
+    'cue_steps': rules.Int(1, default=5),
+    'delay': rules.Int(0, default=100),
+    'noise_scale': rules.Real(0.0, default=1.0),
+    'reward_correct': rules.Real(default=1.0),
+    'reward_wrong': rules.Real(default=-1.0),
+}
+
+register('class_query', ClassQuery, FIELDS, words=ClassQueryWords)

@@ -11,6 +11,10 @@ There are no actions: this is a prediction task (a Markov reward process), for T
 learning. Each trial is one episode of the functional environment API; `sample_trials` draws
 whole trials by the same rules and pads them to one length with a mask, and
 `true_value` gives the value an ideal observer of the same inputs would predict.
+
+Config fields (`FIELDS`): cue_delays, cue_probs, iti_distribution, iti_p, iti_min, iti_max,
+delay_jitter, omission_prob, reward_in_observation. It has no actions, so it has no play
+words: it cannot be played.
 """
 
 from typing import Any, NamedTuple, Sequence, Tuple
@@ -20,13 +24,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metarl import config_rules as rules
+from metarl.config_rules import ConfigError
+from metarl.envs import base
 from metarl.envs.base import EnvSpec, Environment
+from metarl.envs.registry import register
 from metarl.types import Array, PRNGKey, TimeStep
 
 ITI_DISTRIBUTIONS = ('geometric', 'uniform', 'fixed')
 
 
-@chex.dataclass(frozen=True)
+@base.env_params
 class CueRewardParams:
   iti_probs: Array  # [iti_max + 1] probability of each ITI length (0 where impossible)
   cue_probs: Array  # [num_cues]
@@ -144,19 +152,16 @@ class CueReward(Environment):
                            discount=jnp.ones((), jnp.float32), first=jnp.array(True),
                            last=jnp.array(False))
 
-  def step(self, key: PRNGKey, state: CueRewardState, action: Array,
-           params: CueRewardParams) -> Tuple[Any, TimeStep]:
-    del action  # a prediction task
+  def step_env(self, key: PRNGKey, state: CueRewardState, action: Array,
+               params: CueRewardParams) -> Tuple[Any, TimeStep]:
+    del key, action, params  # a prediction task; the next trial is drawn by `reset`
     state = state.replace(t=state.t + 1)
-    reward = self._reward(state)
     last = state.t == self.trial_length(state) - 1
     # The trial's final step is empty (like the step 0 of every trial), so showing the next
     # trial's first observation there, as the auto-reset convention does, loses nothing.
-    next_state = jax.tree_util.tree_map(lambda a, b: jnp.where(last, a, b),
-                                        self._new_trial(key, params), state)
-    return next_state, TimeStep(observation=self._observation(next_state), reward=reward,
-                                discount=jnp.where(last, 0.0, 1.0).astype(jnp.float32),
-                                first=last, last=last)
+    return state, TimeStep(observation=self._observation(state), reward=self._reward(state),
+                           discount=jnp.where(last, 0.0, 1.0).astype(jnp.float32),
+                           first=last, last=last)
 
   # Whole trials -----------------------------------------------------------------------
 
@@ -223,3 +228,37 @@ class CueReward(Environment):
 
     return jax.vmap(one_trial)(trials.cue, trials.iti, trials.delay, trials.omitted,
                                trials.length)
+
+
+FIELDS = {
+    'cue_delays': rules.ListOf(lambda d: rules.is_int(d) and 1 <= d <= rules.INT32_MAX,
+                               'one reward delay (an integer >= 1) per cue is required, '
+                               'e.g. 10,15', default=(10, 15), min_len=1),
+    'cue_probs': rules.ListOf(lambda p: rules.is_real(p) and p >= 0,
+                              'empty (cues equally likely) or one probability >= 0 per cue',
+                              default=(), none_ok=True),
+    'iti_distribution': rules.Choice(ITI_DISTRIBUTIONS, default='geometric'),
+    'iti_p': rules.Real(0.0, 1.0, low_open=True, default=0.5),
+    'iti_min': rules.IntRange(1, 1000, default=1, why=' (a trial starts with an empty step)'),
+    'iti_max': rules.IntRange(1, 1000, default=10),
+    'delay_jitter': rules.Int(0, default=0),
+    'omission_prob': rules.Real(0.0, 1.0, default=0.0),
+    'reward_in_observation': rules.Bool(default=True),
+}
+
+
+def check(fields) -> None:
+  delays, probs = fields['cue_delays'], tuple(fields['cue_probs'] or ())
+  if probs and (len(probs) != len(delays) or sum(probs) <= 0):
+    raise ConfigError('cue_probs', probs,
+                      f'one probability per cue ({len(delays)}), not all zero')
+  if fields['iti_max'] < fields['iti_min']:
+    raise ConfigError('iti_max', fields['iti_max'], f'an integer from env.iti_min '
+                      f'({fields["iti_min"]}) to 1000 is required')
+  jitter = fields['delay_jitter']
+  if min(delays) - jitter < 1:
+    raise ConfigError('delay_jitter', jitter,
+                      f'the shortest delay ({min(delays)}) minus the jitter must be >= 1')
+
+
+register('cue_reward', CueReward, FIELDS, check)

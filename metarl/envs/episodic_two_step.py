@@ -14,6 +14,9 @@ read key), then the finished trial's context and an uncued flag (the DND write k
 flag: the cell state that has just seen the outcome is stored under the finished trial's
 context). Each trial's draws live in the state, so `trial_outcome` is exact, as for
 `TwoStep`.
+
+Config fields (`FIELDS`): those of the two-step task, trials_per_episode a multiple of 4,
+and context_size.
 """
 
 from typing import Dict, Tuple
@@ -21,10 +24,13 @@ from typing import Dict, Tuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from metarl.envs import base
-from metarl.envs.two_step import (TrialOutcome, TwoStep, TwoStepParams, trial_draws,
-                                   stay_counts)
+from metarl import config_rules as rules
+from metarl.envs import base, two_step
+from metarl.envs.registry import register
+from metarl.envs.two_step import (TrialOutcome, TwoStep, TwoStepParams, TwoStepWords,
+                                   stay_counts, trial_draws)
 from metarl.types import Array, PRNGKey, TimeStep
 
 
@@ -113,9 +119,12 @@ class EpisodicTwoStep(TwoStep):
                                     jnp.zeros((), bool))
     return state, base.restart(observation)
 
-  def step(self, key: PRNGKey, state: EpisodicTwoStepState, action: Array,
-           params: TwoStepParams) -> Tuple[EpisodicTwoStepState, TimeStep]:
-    draw_key, context_key, reset_key = jax.random.split(key, 3)
+  def reset_key(self, key: PRNGKey) -> PRNGKey:
+    return jax.random.split(key, 3)[2]
+
+  def step_env(self, key: PRNGKey, state: EpisodicTwoStepState, action: Array,
+               params: TwoStepParams) -> Tuple[EpisodicTwoStepState, TimeStep]:
+    draw_key, context_key, _ = jax.random.split(key, 3)
     outcome = self.trial_outcome(state, action, params)
     uncued = state.cue_index < 0
     slot = jnp.minimum(state.trial, self.uncued_trials - 1)
@@ -136,13 +145,9 @@ class EpisodicTwoStep(TwoStep):
         jax.nn.one_hot(outcome.stage2 + 1, 3), jax.nn.one_hot(action, 2),
         outcome.reward[None], (trial / self.trials_per_episode)[None].astype(jnp.float32)])
     observation = self._observation(task_obs, next_state, state.context, uncued)
-    reset_state, reset_timestep = self.reset(reset_key, params)
-    next_state = jax.tree_util.tree_map(lambda r, c: jnp.where(last, r, c), reset_state,
-                                        next_state)
-    return next_state, TimeStep(
-        observation=jnp.where(last, reset_timestep.observation, observation),
-        reward=outcome.reward, discount=1.0 - last.astype(jnp.float32), first=last,
-        last=last)
+    return next_state, TimeStep(observation=observation, reward=outcome.reward,
+                                discount=1.0 - last.astype(jnp.float32), first=last,
+                                last=last)
 
   def episode_metrics(self, states: EpisodicTwoStepState, actions: Array,
                       rewards: Array) -> Dict[str, Array]:
@@ -161,3 +166,33 @@ class EpisodicTwoStep(TwoStep):
                                             trial).items():
       metrics[f'stay_{name}'] = stays / jnp.maximum(total, 1)
     return metrics
+
+
+class EpisodicTwoStepWords(TwoStepWords):
+  """The two-step words with each trial's context and whether it was seen before."""
+
+  def intro(self) -> str:
+    half = self.env.trials_per_episode // 2
+    return (super().intro() + f' Every trial shows a context (a bit string). Trials 1-{half} '
+            f'are uncued (a new context each); in trials {half + 1}-'
+            f'{self.env.trials_per_episode} each context is one seen before, and reaching '
+            'the stage-2 state reached then pays what it paid then.')
+
+  def situation(self, step, state, timestep) -> str:
+    layout = self.env.layout
+    obs = np.asarray(timestep.observation)
+    context = ''.join(str(int(b)) for b in obs[layout.read_key])
+    seen = 'seen before' if obs[layout.cued] > 0.5 else 'new'
+    return f'{super().situation(step, state, timestep)}, context {context} ({seen})'
+
+
+FIELDS = {
+    **two_step.FIELDS,
+    'trials_per_episode': rules.Custom(
+        lambda v: rules.is_int(v) and 4 <= v <= rules.INT32_MAX and v % 4 == 0,
+        'a multiple of 4 is required (uncued then cued trials, each in two halves)', int,
+        default=100),
+    'context_size': rules.Int(1, default=10),
+}
+
+register('episodic_two_step', EpisodicTwoStep, FIELDS, words=EpisodicTwoStepWords)

@@ -11,6 +11,9 @@ holds the next episode's first observation (`first=True`), as in `metarl.types.T
 Random stream contract (the numpy reference in tests relies on it): `reset(key)` draws its
 bit as `bernoulli(key, p)`; `step(key)` draws the next bit as `bernoulli(fold_in(key, 1), p)`
 and, at truncation, returns `reset(key)` itself.
+
+Config fields (`FIELDS`): horizon, input_probability, episode_step_limit (RLtools' 10,
+0.2 = 2 / H and 2000).
 """
 
 from typing import Dict, NamedTuple, Tuple
@@ -18,11 +21,17 @@ from typing import Dict, NamedTuple, Tuple
 import jax
 import jax.numpy as jnp
 
+import numpy as np
+
+from metarl import config_rules as rules
 from metarl.envs import base
+from metarl.envs.registry import register
+from metarl.envs.words import Words
 from metarl.types import Array, PRNGKey, TimeStep
 
 
-class MemoryParams(NamedTuple):
+@base.env_params
+class MemoryParams:
   input_probability: Array  # float32 probability that a new bit is 1
 
 
@@ -89,20 +98,16 @@ class Memory(base.Environment):
     state = MemoryState(window=window, t=jnp.zeros((), jnp.int32))
     return state, base.restart(bit[None].astype(jnp.float32))
 
-  def step(self, key: PRNGKey, state: MemoryState, action: Array,
-           params: MemoryParams) -> Tuple[MemoryState, TimeStep]:
+  def step_env(self, key: PRNGKey, state: MemoryState, action: Array,
+               params: MemoryParams) -> Tuple[MemoryState, TimeStep]:
     a = jnp.clip(jnp.reshape(action, (1,))[0].astype(jnp.float32), -1.0, 1.0)
     reward = -10.0 * jnp.abs(a - self.count(state) / self.horizon)
     t = state.t + 1
     last = t >= self.episode_step_limit
     bit = jax.random.bernoulli(jax.random.fold_in(key, 1), params.input_probability)
     next_state = MemoryState(window=_push(state.window, bit), t=t)
-    reset_state, reset_timestep = self.reset(key, params)
-    next_state = jax.tree_util.tree_map(lambda r, c: jnp.where(last, r, c), reset_state,
-                                        next_state)
-    observation = jnp.where(last, reset_timestep.observation,
-                            bit[None].astype(jnp.float32))
-    return next_state, TimeStep(observation=observation, reward=reward.astype(jnp.float32),
+    return next_state, TimeStep(observation=bit[None].astype(jnp.float32),
+                                reward=reward.astype(jnp.float32),
                                 discount=jnp.ones((), jnp.float32), first=last, last=last)
 
   def episode_metrics(self, states: MemoryState, actions: Array,
@@ -121,3 +126,35 @@ class Memory(base.Environment):
     correct = jnp.round(self.horizon * a).astype(jnp.int32) == self.count(states)
     return {'mean_reward_per_step': rewards.mean(),
             'accuracy': correct.astype(jnp.float32).mean()}
+
+
+class MemoryWords(Words):
+  """Each new bit, and the answer against the true fraction."""
+
+  def intro(self) -> str:
+    env = self.env
+    return (f'Memory task: each step shows one new bit. Answer with the fraction of ones among '
+            f'the last {env.horizon} bits, the newest included (a number from 0 to 1); the '
+            f'reward is -10 x |answer - fraction|. {env.episode_step_limit} steps per episode '
+            '(--config.env.episode_step_limit=N for fewer).')
+
+  def situation(self, step, state, timestep) -> str:
+    return (f'step {step + 1}/{self.env.episode_step_limit}: new bit '
+            f'{int(timestep.observation[0])}')
+
+  def outcome(self, prev_state, action, timestep) -> str:
+    truth = int(np.sum(prev_state.window)) / self.env.horizon
+    return (f'you answered {float(np.ravel(action)[0]):.2f} (it was {truth:.2f}): reward '
+            f'{float(timestep.reward):.2f}')
+
+  def prompt(self, state) -> str:
+    return 'fraction of ones [0-1]'
+
+
+FIELDS = {
+    'horizon': rules.Int(1, default=10),
+    'input_probability': rules.Real(0.0, 1.0, default=0.2),
+    'episode_step_limit': rules.Int(1, default=2000),
+}
+
+register('memory', Memory, FIELDS, words=MemoryWords)

@@ -16,6 +16,8 @@ minus that, computed on the state before the step), then
 holds the next episode's first observation (`first=True`), as in `metarl.types.TimeStep`.
 
 Random stream contract: at truncation `step(key)` returns `reset(key)` itself.
+
+Config fields (`FIELDS`): observe_velocity, episode_step_limit.
 """
 
 import math
@@ -24,7 +26,12 @@ from typing import Dict, NamedTuple, Tuple
 import jax
 import jax.numpy as jnp
 
+import numpy as np
+
+from metarl import config_rules as rules
 from metarl.envs import base
+from metarl.envs.registry import register
+from metarl.envs.words import Words
 from metarl.types import Array, PRNGKey, TimeStep
 
 GRAVITY = 10.0
@@ -35,7 +42,8 @@ MAX_SPEED = 8.0
 MAX_TORQUE = 2.0
 
 
-class PendulumParams(NamedTuple):
+@base.env_params
+class PendulumParams:
   """Pendulum-v1 has no per-copy settings: an empty pytree (jits, vmaps, batches)."""
 
 
@@ -85,8 +93,9 @@ class Pendulum(base.Environment):
         t=jnp.zeros((), jnp.int32))
     return state, base.restart(self.observation(state))
 
-  def step(self, key: PRNGKey, state: PendulumState, action: Array,
-           params: PendulumParams) -> Tuple[PendulumState, TimeStep]:
+  def step_env(self, key: PRNGKey, state: PendulumState, action: Array,
+               params: PendulumParams) -> Tuple[PendulumState, TimeStep]:
+    del key
     a = jnp.clip(jnp.reshape(action, (1,))[0].astype(jnp.float32), -1.0, 1.0)
     u = MAX_TORQUE * a
     th, thdot = state.theta, state.theta_dot
@@ -97,9 +106,6 @@ class Pendulum(base.Environment):
     t = state.t + 1
     last = t >= self.episode_step_limit
     next_state = PendulumState(theta=new_th, theta_dot=new_thdot, t=t)
-    reset_state, _ = self.reset(key, params)
-    next_state = jax.tree_util.tree_map(lambda r, c: jnp.where(last, r, c), reset_state,
-                                        next_state)
     return next_state, TimeStep(observation=self.observation(next_state),
                                 reward=(-cost).astype(jnp.float32),
                                 discount=jnp.ones((), jnp.float32), first=last, last=last)
@@ -123,3 +129,38 @@ class Pendulum(base.Environment):
     episodes = jnp.where(finished > 0, finished, rewards.shape[1])
     return {'mean_return': rewards.sum() / episodes,
             'mean_reward_per_step': rewards.mean()}
+
+
+class PendulumWords(Words):
+  """The angle in degrees (and the velocity when observed), torques and rewards."""
+
+  def intro(self) -> str:
+    env = self.env
+    seen = ('the angle and the angular velocity' if env.observe_velocity else
+            'the angle only (not its velocity)')
+    return (f'Pendulum swing-up: you see {seen}. Type a torque from -1 to 1 (x 2 N m; '
+            'positive turns the pendulum toward positive angles); bring it upright (angle 0) '
+            'and keep it there. The reward is -(angle^2 + 0.1 velocity^2 + 0.001 torque^2), angle in '
+            f'radians. {env.episode_step_limit} steps of 0.05 s per episode.')
+
+  def situation(self, step, state, timestep) -> str:
+    obs = np.asarray(timestep.observation)
+    angle = math.degrees(math.atan2(float(obs[1]), float(obs[0])))
+    text = f'step {step + 1}/{self.env.episode_step_limit}: angle {angle:+.0f} deg'
+    if self.env.observe_velocity:
+      text += f', velocity {float(obs[2]):+.2f} rad/s'
+    return text
+
+  def outcome(self, prev_state, action, timestep) -> str:
+    return f'torque {float(np.ravel(action)[0]):+.2f}: reward {float(timestep.reward):.2f}'
+
+  def prompt(self, state) -> str:
+    return 'torque [-1 to 1]'
+
+
+FIELDS = {
+    'observe_velocity': rules.Bool(default=True),
+    'episode_step_limit': rules.Int(1, default=200),
+}
+
+register('pendulum', Pendulum, FIELDS, words=PendulumWords)

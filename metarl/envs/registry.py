@@ -1,67 +1,102 @@
-"""Builds an environment from the `config.env` section by name."""
+"""The environments' registry: each env module ends with `register(...)`; configs name them.
 
-from metarl.envs import (bandit, class_query, cue_reward, episodic_two_step, memory, pendulum,
-                         two_step)
+An `EnvEntry` holds what the rest of metarl needs to know of a task: its class, its config
+FIELDS (name -> `metarl.config_rules.Rule`; the class is built as `cls(**fields)`), an
+optional cross-field check, and optional play words. Validation, the env sections of eval
+and play configs (placeholders), play's defaults and `make` all read it, so a new task is
+one module.
+"""
+
+import dataclasses
+from typing import Any, Callable, Dict, Mapping, Optional
+
+import ml_collections
+from ml_collections import config_dict
+
+from metarl.config_rules import ConfigError, Rule, section_values
 from metarl.envs.base import Environment
+from metarl.registry import Registry
 
 
-def _make_bandit(env_config) -> Environment:
-  return bandit.Bandit(
-      num_arms=env_config.num_arms,
-      reward_structure=env_config.reward_structure,
-      trials_per_episode=env_config.trials_per_episode,
-      fixed_probs=tuple(env_config.get('fixed_probs', ()) or ()))
+@dataclasses.dataclass(frozen=True)
+class EnvEntry:
+  """A registered environment.
+
+  Attributes:
+    name: the `config.env.name` that selects it.
+    cls: the `Environment` subclass, built as `cls(**fields)`.
+    fields: its config fields: name -> rule (with the default of the task as published).
+    check: optional `check(fields)`: raises `ConfigError` (field names without 'env.') for
+      values that do not fit together.
+    words: optional class `words(env)` that shows the task to a person in play mode
+      (`metarl.envs.words.Words`); None: the raw numbers.
+  """
+  name: str
+  cls: type
+  fields: Mapping[str, Rule]
+  check: Optional[Callable[[Dict[str, Any]], None]] = None
+  words: Optional[type] = None
 
 
-def _make_cue_reward(env_config) -> Environment:
-  return cue_reward.CueReward(
-      cue_delays=tuple(env_config.cue_delays), cue_probs=tuple(env_config.cue_probs or ()),
-      iti_distribution=env_config.iti_distribution, iti_p=env_config.iti_p,
-      iti_min=env_config.iti_min, iti_max=env_config.iti_max,
-      delay_jitter=env_config.delay_jitter, omission_prob=env_config.omission_prob,
-      reward_in_observation=env_config.reward_in_observation)
+ENVS: Registry[EnvEntry] = Registry('env', builtin_package='metarl.envs')
 
 
-def _make_two_step(env_config) -> Environment:
-  return two_step.TwoStep(common_prob=env_config.common_prob,
-                          reward_prob=env_config.reward_prob, swap_prob=env_config.swap_prob,
-                          trials_per_episode=env_config.trials_per_episode)
+def register(name: str, cls: type, fields: Mapping[str, Rule],
+             check: Optional[Callable[[Dict[str, Any]], None]] = None,
+             words: Optional[type] = None) -> EnvEntry:
+  """Registers an environment under `name` (call it at the end of the env's module)."""
+  if not (isinstance(cls, type) and issubclass(cls, Environment)):
+    raise TypeError(f'env {name!r}: {cls!r} is not a metarl.envs.base.Environment subclass')
+  entry = EnvEntry(name=name, cls=cls, fields=dict(fields), check=check, words=words)
+  return ENVS.register(name, entry, module=cls.__module__)
 
 
-def _make_episodic_two_step(env_config) -> Environment:
-  return episodic_two_step.EpisodicTwoStep(
-      common_prob=env_config.common_prob, reward_prob=env_config.reward_prob,
-      swap_prob=env_config.swap_prob, trials_per_episode=env_config.trials_per_episode,
-      context_size=env_config.context_size)
+def entry(name: str) -> EnvEntry:
+  """The entry of env `name`; `ConfigError` on config.env.name listing the known envs."""
+  if name not in ENVS:
+    raise ConfigError('env.name', name, f'allowed values are {list(ENVS.names())}')
+  return ENVS.get(name)
 
 
-def _make_memory(env_config) -> Environment:
-  return memory.Memory(horizon=env_config.horizon,
-                       input_probability=env_config.input_probability,
-                       episode_step_limit=env_config.episode_step_limit)
+def env_values(env_config) -> Dict[str, Any]:
+  """The checked fields of an env section (missing or None fields take the env's
+  defaults), converted to what the env class takes.
 
-
-def _make_pendulum(env_config) -> Environment:
-  return pendulum.Pendulum(observe_velocity=env_config.observe_velocity,
-                           episode_step_limit=env_config.episode_step_limit)
-
-
-def _make_class_query(env_config) -> Environment:
-  return class_query.ClassQuery(
-      cue_steps=env_config.cue_steps, delay=env_config.delay,
-      noise_scale=env_config.noise_scale, reward_correct=env_config.reward_correct,
-      reward_wrong=env_config.reward_wrong)
-
-
-_REGISTRY = {'bandit': _make_bandit, 'cue_reward': _make_cue_reward,
-             'two_step': _make_two_step, 'episodic_two_step': _make_episodic_two_step,
-             'memory': _make_memory, 'pendulum': _make_pendulum,
-             'class_query': _make_class_query}
-ENV_NAMES = tuple(_REGISTRY)
+  Raises:
+    ConfigError: naming the first bad field (`env.<field>`), an unknown name or field.
+  """
+  found = entry(env_config.get('name'))
+  values = section_values(env_config, found.fields, 'env', f'the {found.name} env')
+  if found.check is not None:
+    try:
+      found.check(values)
+    except ConfigError as e:
+      raise e.within('env') from None
+  return {k: found.fields[k].convert(v) for k, v in values.items()}
 
 
 def make(env_config) -> Environment:
-  """Returns the environment named by `env_config.name`, built from its fields."""
-  if env_config.name not in _REGISTRY:
-    raise ValueError(f'config.env.name must be one of {ENV_NAMES}, got {env_config.name!r}')
-  return _REGISTRY[env_config.name](env_config)
+  """The environment `env_config` (a `config.env` section) describes."""
+  return entry(env_config.get('name')).cls(**env_values(env_config))
+
+
+def defaults(name: str) -> ml_collections.ConfigDict:
+  """A complete env section of env `name` with its default values."""
+  found = entry(name)
+  section = ml_collections.ConfigDict({'name': name})
+  for key, rule in found.fields.items():
+    section[key] = rule.default
+  return section
+
+
+def placeholders(name: Optional[str] = None) -> ml_collections.ConfigDict:
+  """An env section whose fields are unset (None) but typed: every field of every
+  registered env, for configs (eval, play) whose env values come from elsewhere and which
+  the command line may override. `name` sets env.name (None leaves it unset too)."""
+  section = ml_collections.ConfigDict()
+  section.name = name if name is not None else config_dict.placeholder(str)
+  for _, found in ENVS.items():
+    for key, rule in found.fields.items():
+      if key not in section:
+        section[key] = config_dict.placeholder(rule.type)
+  return section

@@ -10,6 +10,8 @@ action, reward, trial index / trials per episode] (S0 only at an episode's start
 The random draws of the coming trial live in the state (`u_swap`, `u_transition`,
 `u_reward`), so a trial's outcome is a pure function of the state before it and the action
 (`trial_outcome`): the analysis rebuilds every trial from recorded states, exactly.
+
+Config fields (`FIELDS`): common_prob, reward_prob, swap_prob, trials_per_episode.
 """
 
 from typing import Dict, NamedTuple, Tuple
@@ -18,11 +20,14 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from metarl import config_rules as rules
 from metarl.envs import base
+from metarl.envs.registry import register
+from metarl.envs.words import Words
 from metarl.types import Array, PRNGKey, TimeStep
 
 
-@chex.dataclass(frozen=True)
+@base.env_params
 class TwoStepParams:
   common_prob: Array  # P(a=0 -> S1) = P(a=1 -> S2)
   reward_prob: Array  # reward probability of the good state (the other: 1 - this)
@@ -95,23 +100,22 @@ class TwoStep(base.Environment):
     observation = jnp.zeros((7,), jnp.float32).at[0].set(1.0)  # S0, no action, no reward
     return state, base.restart(observation)
 
-  def step(self, key: PRNGKey, state: TwoStepState, action: Array,
-           params: TwoStepParams) -> Tuple[TwoStepState, TimeStep]:
-    draw_key, reset_key = jax.random.split(key)
+  def reset_key(self, key: PRNGKey) -> PRNGKey:
+    return jax.random.split(key)[1]
+
+  def step_env(self, key: PRNGKey, state: TwoStepState, action: Array,
+               params: TwoStepParams) -> Tuple[TwoStepState, TimeStep]:
+    draw_key, _ = jax.random.split(key)
     outcome = self.trial_outcome(state, action, params)
     trial = state.trial + 1
     last = trial >= self.trials_per_episode
     observation = jnp.concatenate([
         jax.nn.one_hot(outcome.stage2 + 1, 3), jax.nn.one_hot(action, 2),
         outcome.reward[None], (trial / self.trials_per_episode)[None].astype(jnp.float32)])
-    reset_state, reset_timestep = self.reset(reset_key, params)
     next_state = TwoStepState(good=outcome.good, trial=trial, **trial_draws(draw_key))
-    next_state = jax.tree_util.tree_map(lambda r, c: jnp.where(last, r, c), reset_state,
-                                        next_state)
-    return next_state, TimeStep(
-        observation=jnp.where(last, reset_timestep.observation, observation),
-        reward=outcome.reward, discount=1.0 - last.astype(jnp.float32), first=last,
-        last=last)
+    return next_state, TimeStep(observation=observation, reward=outcome.reward,
+                                discount=1.0 - last.astype(jnp.float32), first=last,
+                                last=last)
 
   def episode_metrics(self, states: TwoStepState, actions: Array,
                       rewards: Array) -> Dict[str, Array]:
@@ -139,3 +143,44 @@ def stay_counts(actions: Array, rewards: Array, common: Array,
     cond = same_episode & (rewards[:-1] == rewarded) & (common[:-1] == is_common)
     out[name] = (jnp.sum(stay & cond), jnp.sum(cond))
   return out
+
+
+class TwoStepWords(Words):
+  """Stage-1 choices, transitions and rewards in the task's own terms."""
+
+  def intro(self) -> str:
+    p = self.env.default_params()
+    common, reward, swap = (float(x) for x in (p.common_prob, p.reward_prob, p.swap_prob))
+    return ('Two-step task: in stage 1 (state S0) choose 0 or 1. Choice 0 usually '
+            f'(p = {common:g}) leads to stage-2 state S1, choice 1 usually to S2; otherwise '
+            'to the other state (an uncommon transition). One stage-2 state pays 1 with '
+            f'probability {reward:g}, the other with {1 - reward:g}, and they swap now and '
+            f'then (p = {swap:g} per trial). {self.env.trials_per_episode} trials per '
+            'episode.')
+
+  def situation(self, step, state, timestep) -> str:
+    return f'trial {step + 1}/{self.env.trials_per_episode}: stage 1 (S0)'
+
+  def outcome(self, prev_state, action, timestep) -> str:
+    result = jax.device_get(self.env.trial_outcome(prev_state, jnp.asarray(action),
+                                                   self.env.default_params()))
+    common = 'common' if bool(result.common) else 'uncommon'
+    return (f'you chose {int(action)} -> stage 2: state S{int(result.stage2) + 1} ({common} '
+            f'transition), reward {int(result.reward)}')
+
+  def prompt(self, state) -> str:
+    return 'choice [0: usually S1, 1: usually S2]'
+
+  def show(self, action) -> str:
+    return f'choice {int(action)}'
+
+
+# The fields of the two-step task (Wang et al. 2018's values); episodic_two_step adds its own.
+FIELDS = {
+    'common_prob': rules.Real(0.0, 1.0, default=0.8),
+    'reward_prob': rules.Real(0.0, 1.0, default=0.9),
+    'swap_prob': rules.Real(0.0, 1.0, default=0.025),
+    'trials_per_episode': rules.Int(2, default=100),
+}
+
+register('two_step', TwoStep, FIELDS, words=TwoStepWords)

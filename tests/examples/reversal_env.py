@@ -1,5 +1,5 @@
 """A two-armed reversal task, written as a new metarl environment (README: "Add an
-environment").
+environment"); in your own work this file is metarl/envs/reversal.py.
 
 Each episode one arm is good: it pays 1 with probability `reward_prob`, the other arm with
 1 - reward_prob. At a trial drawn uniformly from 1 .. trials_per_episode - 1 when the
@@ -15,11 +15,13 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from metarl import config_rules as rules
 from metarl.envs import base
+from metarl.envs.registry import register
 from metarl.types import TimeStep
 
 
-@chex.dataclass(frozen=True)
+@base.env_params
 class ReversalParams:  # numbers that may differ between vmapped copies
   reward_prob: chex.Array  # float32: the good arm's reward probability
 
@@ -57,24 +59,31 @@ class Reversal(base.Environment):
         trial=jnp.zeros((), jnp.int32))
     return state, base.restart(jnp.zeros(3, jnp.float32))
 
-  def step(self, key, state, action, params):
-    reward_key, reset_key = jax.random.split(key)
+  def reset_key(self, key):  # at an episode's end, `step` resets with this part of its key
+    return jax.random.split(key)[1]
+
+  def step_env(self, key, state, action, params):  # `step` adds the auto-reset
+    reward_key, _ = jax.random.split(key)
     p = jnp.where(action == state.good, params.reward_prob, 1.0 - params.reward_prob)
     reward = (jax.random.uniform(reward_key) < p).astype(jnp.float32)
     trial = state.trial + 1
     good = jnp.where(trial == state.reversal, 1 - state.good, state.good)
     last = trial >= self.trials_per_episode
-    # Auto-reset: at the episode's end return the next episode's state and first observation.
-    next_state, restart = self.reset(reset_key, params)
-    state = jax.tree_util.tree_map(lambda new, old: jnp.where(last, new, old), next_state,
-                                   ReversalState(good=good, reversal=state.reversal,
-                                                 trial=trial))
-    observation = jnp.concatenate([jax.nn.one_hot(action, 2), reward[None]])
-    return state, TimeStep(observation=jnp.where(last, restart.observation, observation),
-                           reward=reward, discount=1.0 - last.astype(jnp.float32),
-                           first=last, last=last)
+    return ReversalState(good=good, reversal=state.reversal, trial=trial), TimeStep(
+        observation=jnp.concatenate([jax.nn.one_hot(action, 2), reward[None]]),
+        reward=reward, discount=1.0 - last.astype(jnp.float32), first=last, last=last)
 
   def episode_metrics(self, states, actions, rewards):
     """eval.csv's columns: reward per trial, and how often the good arm was chosen."""
     return {'mean_reward_per_trial': rewards.mean(),
             'good_choice_rate': (actions == states.good).mean()}
+
+
+# The config fields (`config.env.<field>`, passed to Reversal(...)) with their rules and
+# defaults; validation, play and the eval config's placeholders derive from this table.
+FIELDS = {
+    'trials_per_episode': rules.Int(2, default=20),
+    'reward_prob': rules.Real(0.0, 1.0, default=0.9),
+}
+
+register('reversal', Reversal, FIELDS)

@@ -8,11 +8,14 @@ import math
 from typing import Any, Callable, NamedTuple
 
 from metarl import curriculum as curriculum_lib
+from metarl.agents.a3c import config as config_lib
 from metarl.agents.a3c.acting import make_actor
 from metarl.agents.a3c.learning import (TrainingState, init_training_state,
                                         make_learning_fns, make_optimizer)
 from metarl.agents.a3c.losses import make_loss
+from metarl.agents.base import AgentSpec, EvalPolicy, discrete_episodic
 from metarl.agents.optim import linear_or_constant
+from metarl.agents.registry import register
 from metarl.envs.base import Environment
 from metarl.networks.policy_value import (EpisodicConfig, PolicyValueNetworks,
                                           make_policy_value_networks)
@@ -81,5 +84,16 @@ def make_agent(config, env: Environment) -> A3CAgent:
                   apply_gradients=apply_gradients, train_many=train_many)
 
 
-__all__ = ['A3CAgent', 'TrainingState', 'make_agent', 'make_networks', 'make_actor',
+def eval_policy(config, env: Environment, record: bool = False) -> EvalPolicy:
+  """The trained policy, sampling from its softmax; `record` adds logits, value and the
+  core activity `hidden` of every step to the trajectory's extras."""
+  return EvalPolicy(actor=make_actor(make_networks(config, env), record=record),
+                    select=lambda params: params)
+
+
+SPEC = register(AgentSpec(name='a3c', kind='gradients', fields=config_lib.FIELDS,
+                          make=make_agent, eval_policy=eval_policy,
+                          supports=discrete_episodic, check=config_lib.check))
+
+__all__ = ['A3CAgent', 'SPEC', 'eval_policy', 'TrainingState', 'make_agent', 'make_networks', 'make_actor',
            'make_loss', 'make_optimizer']

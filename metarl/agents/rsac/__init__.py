@@ -9,6 +9,9 @@ from typing import Callable, Dict, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from metarl.agents.base import AgentSpec, EvalPolicy
+from metarl.agents.registry import register
+from metarl.agents.rsac import config as config_lib
 from metarl.agents.rsac.acting import (ActState, Actor, episode_stats, make_actor,
                                        make_in_process_train)
 from metarl.agents.rsac.learning import (Learner, LearnerConfig, LearnerState, SACParams,
@@ -119,7 +122,34 @@ def sequence_accuracy(networks: SACNetworks, actor_params: Params, key: PRNGKey,
   return (guess == counts).mean()
 
 
-__all__ = ['ActState', 'Actor', 'EvalResult', 'Learner', 'LearnerConfig', 'LearnerState',
+class RSACAgent(NamedTuple):
+  """The pieces the replay trainer runs."""
+  networks: SACNetworks
+  learner: Learner
+  ticks_per_chunk: int  # learner ticks per chunk of env steps
+
+
+def make_agent(config, env: Environment) -> RSACAgent:
+  networks = make_networks(config, env)
+  ticks = config_lib.ticks_per_chunk(config)
+  return RSACAgent(networks=networks,
+                   learner=make_learner(networks, learner_config(config, env), ticks),
+                   ticks_per_chunk=ticks)
+
+
+def eval_policy(config, env: Environment, record: bool = False) -> EvalPolicy:
+  """The deterministic policy (tanh of the mean) of the actor; params as saved hold the
+  actor's under 'actor' (what evaluators receive during training too)."""
+  del record
+  return EvalPolicy(actor=make_rollout_actor(make_networks(config, env)),
+                    select=lambda params: params['actor'])
+
+
+SPEC = register(AgentSpec(name='rsac', kind='replay', fields=config_lib.FIELDS,
+                          make=make_agent, eval_policy=eval_policy,
+                          supports=config_lib.supports, check=config_lib.check))
+
+__all__ = ['RSACAgent', 'SPEC', 'eval_policy', 'make_agent', 'ActState', 'Actor', 'EvalResult', 'Learner', 'LearnerConfig', 'LearnerState',
            'SACParams', 'episode_stats', 'learner_config', 'make_actor',
            'make_evaluator', 'make_in_process_train', 'make_learner', 'make_networks',
            'make_rollout_actor', 'replay_config', 'sequence_accuracy']

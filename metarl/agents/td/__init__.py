@@ -6,24 +6,27 @@
 every state here has a leading seed axis.
 """
 
-from typing import Any, Callable, NamedTuple, Sequence
+import re
+from typing import Any, Callable, NamedTuple
 
 import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metarl.agents.freeze import trainable_mask
+from metarl.agents.base import AgentSpec, EvalPolicy
+from metarl.agents.freeze import param_paths, trainable_mask
+from metarl.agents.registry import register
+from metarl.agents.td import config as config_lib
+from metarl.agents.td.config import PARAM_GROUPS, freeze_patterns
 from metarl.agents.td.evaluation import ValueEval, make_value_evaluator, value_mse
 from metarl.agents.td.learning import (DataState, TrainingState, make_learning_fns,
                                        make_optimizer)
 from metarl.agents.td.losses import make_loss, td_terms
 from metarl.envs.cue_reward import CueReward
+from metarl.config_rules import ConfigError
 from metarl.networks.value import ValueNetworks, make_value_networks
 from metarl.types import Params
-
-# Names users give in `agent.freeze`, and the parameter paths they stand for.
-PARAM_GROUPS = {'core': r'^(lstm|gru)/', 'readout': r'^readout/'}
 
 
 class TDAgent(NamedTuple):
@@ -50,11 +53,6 @@ def seed_keys(seed: int, num_seeds: int):
   keys = jnp.stack([jax.random.PRNGKey(seed + i) for i in range(num_seeds)])
   split = jax.vmap(jax.random.split)(keys)
   return split[:, 0], split[:, 1]
-
-
-def freeze_patterns(names: Sequence[str]) -> list:
-  """Regexes for `agent.freeze` entries: group names or regexes over parameter paths."""
-  return [PARAM_GROUPS.get(n, n) for n in names]
 
 
 def make_networks(config, env: CueReward) -> ValueNetworks:
@@ -113,6 +111,48 @@ def _traverse(params):
   return hk.data_structures.traverse(params)
 
 
-__all__ = ['DataState', 'PARAM_GROUPS', 'TDAgent', 'TrainingState', 'ValueEval',
+def check(config, env) -> None:
+  agent = config.agent
+  if agent.batch_size > agent.num_trials:
+    raise ConfigError('agent.batch_size', agent.batch_size,
+                      f'an integer from 1 to agent.num_trials ({agent.num_trials}) is '
+                      'required')
+  names = tuple(agent.freeze)
+  if not names:
+    return
+  from metarl.agents.td import make_networks  # the networks module imports this one
+  networks = make_networks(config, env)
+  # Shapes only: nothing is allocated, however large the network.
+  paths = param_paths(jax.eval_shape(networks.init, jax.random.PRNGKey(0)))
+  for name, pattern in zip(names, freeze_patterns(names)):
+    try:
+      regex = re.compile(pattern)
+    except re.error as e:
+      raise ConfigError('agent.freeze', names, f'{name!r} is not a regex ({e})')
+    if not any(regex.search(p) for p in paths):
+      raise ConfigError('agent.freeze', names,
+                        f'{name!r} matches no parameter; groups are '
+                        f'{list(PARAM_GROUPS)}, parameters are {paths}')
+  patterns = [re.compile(p) for p in freeze_patterns(names)]
+  if all(any(r.search(p) for r in patterns) for p in paths):
+    raise ConfigError('agent.freeze', names, 'every parameter would be frozen '
+                      '(with readout relu_sum only the core has parameters)')
+
+
+
+
+def eval_policy(config, env: CueReward, record: bool = False) -> EvalPolicy:
+  """A value network does not act: its evaluation runs the network over fresh trials
+  (`make_value_evaluator`, `metarl.analysis.value`), so the policy carries the networks."""
+  del record
+  return EvalPolicy(actor=None, select=lambda params: params,
+                    networks=make_networks(config, env))
+
+
+SPEC = register(AgentSpec(name='td', kind='seeds', fields=config_lib.FIELDS,
+                          make=make_agent, eval_policy=eval_policy,
+                          supports=config_lib.supports, check=check))
+
+__all__ = ['SPEC', 'check', 'eval_policy', 'freeze_patterns', 'DataState', 'PARAM_GROUPS', 'TDAgent', 'TrainingState', 'ValueEval',
            'make_agent', 'make_loss', 'make_networks', 'make_optimizer',
            'make_value_evaluator', 'match_params', 'seed_keys', 'td_terms', 'value_mse']

@@ -1,0 +1,68 @@
+"""The config sections every training config shares, written once; configs compose them.
+
+    c = common.run('bandit_a3c')                       # name, mode, seed, run_dir
+    common.budget(c, total_env_steps=..., log_every_env_steps=...)
+    common.checkpoints(c, every=10_000_000)            # checkpoint, resume, divergence fields
+    c.launch = common.launch(num_evaluators=1)
+    c.log = common.log()
+"""
+
+import ml_collections
+
+
+def run(name: str, seed: int = 0) -> ml_collections.ConfigDict:
+  """A training config's top: its name (which names the run directory), mode and seed."""
+  c = ml_collections.ConfigDict()
+  c.name = name
+  c.mode = 'train'
+  c.seed = seed
+  c.run_dir = ''  # '' -> runs/<timestamp>_<name>
+  return c
+
+
+def budget(c: ml_collections.ConfigDict, total_env_steps: int,
+           log_every_env_steps: int) -> None:
+  """The env-step budget of an agent trained on env steps (gradients and replay kinds)."""
+  c.total_env_steps = total_env_steps
+  c.log_every_env_steps = log_every_env_steps
+
+
+def checkpoints(c: ml_collections.ConfigDict, every: int, replay: bool = False) -> None:
+  """Checkpoints, resume and the divergence stop; `replay`: the checkpoint_replay field
+  (agents with a replay)."""
+  c.checkpoint_every = every  # env steps between checkpoints (0: none)
+  c.keep_checkpoints = 3  # newest checkpoints kept in run_dir/checkpoints
+  if replay:
+    c.checkpoint_replay = True  # checkpoints hold the replay contents (exact resume)
+  c.resume = False  # True: continue the run in run_dir from its newest checkpoint
+  c.max_bad_updates = 100  # updates with NaN/Inf skipped in a row before the run stops
+
+
+def launch(num_workers: int = 0, num_evaluators: int = 1, updates_per_call: int = 100,
+           children: bool = True) -> ml_collections.ConfigDict:
+  """The processes of a run; `children=False` for agents that run in the manager only."""
+  c = ml_collections.ConfigDict()
+  # mp: processes on this machine | ray: Ray actors (launch/README.md)
+  c.backend = 'mp'
+  if children:
+    c.ray_address = ''  # ray: '' starts a local instance; HOST:PORT joins a cluster
+    c.ray_temp_dir = ''  # ray, local instance: session files ('' = a new /tmp folder)
+    c.ray_cpus_per_child = 1.0  # ray: CPUs each worker / evaluator actor reserves
+  c.num_workers = num_workers  # 0: train in this process (fastest on few cores)
+  c.num_evaluators = num_evaluators  # 0: evaluate in this process
+  if children:
+    c.updates_per_call = updates_per_call  # single process: updates fused in one call
+  c.queue_timeout_s = 0.5
+  c.startup_timeout_s = 300.0  # longest wait for a child's first message
+  if children:
+    c.child_timeout_s = 120.0  # a child silent this long is hung: replaced
+    c.max_restarts = 3  # dead or hung children replaced before the run stops
+  return c
+
+
+def log() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # True: train.csv and eval.csv also as TensorBoard scalars in run_dir/tensorboard
+  # (to view them: pip install tensorboard; tensorboard --logdir runs/)
+  c.tensorboard = False
+  return c

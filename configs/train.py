@@ -1,0 +1,61 @@
+"""Any registered agent on any env it supports, with the components' own defaults.
+
+    python main.py --config=configs/train.py:a3c --config.env.name=reversal
+    python main.py --config=configs/train.py:rsac --config.env.name=pendulum \
+        --config.total_env_steps=20000
+
+The part after ':' names the agent (default a3c). The agent's sections (agent, network, ...)
+hold its registered defaults (metarl/agents/<agent>/config.py); the env section holds every
+registered env's fields unset, so any of them can be set on the command line and the env
+named by env.name takes its own defaults for the rest (metarl/envs/<env>.py). env.name
+starts at the first registered env the agent supports. The experiment configs beside this
+file (bandit_train.py, ...) are the published settings of each system.
+"""
+
+import ml_collections
+
+from configs import common
+from metarl.agents import registry as agent_registry
+from metarl.envs import registry as env_registry
+
+# Budget and evaluation cadence of a short first run, by the agent's trainer kind.
+_RUN = {
+    'gradients': dict(total_env_steps=2_000_000, log_every_env_steps=100_000,
+                      every_env_steps=500_000, num_episodes=200, checkpoint=1_000_000),
+    'replay': dict(total_env_steps=50_000, log_every_env_steps=5_000, every_env_steps=10_000,
+                   num_episodes=4, checkpoint=25_000),
+    'seeds': dict(epochs_log=100, every_epochs=200, num_episodes=200, checkpoint=1_000_000),
+}
+
+
+def first_supported_env(spec) -> str:
+  """The first registered env the agent can train on."""
+  for name, entry in env_registry.ENVS.items():
+    if spec.supports(entry.cls(**{k: r.convert(r.default) for k, r in
+                                  entry.fields.items()})) is None:
+      return name
+  raise ValueError(f'no registered env supports the {spec.name} agent')
+
+
+def get_config(agent: str = 'a3c') -> ml_collections.ConfigDict:
+  spec = agent_registry.spec(agent)
+  run = _RUN[spec.kind]
+  c = common.run(agent)
+  c.update(agent_registry.sections(agent))
+  c.env = env_registry.placeholders(name=first_supported_env(spec))
+  if 'eval' not in c:
+    c.eval = ml_collections.ConfigDict()
+  c.eval.num_episodes = run['num_episodes']
+  if spec.kind == 'seeds':
+    c.num_seeds = 1  # seeds seed, seed+1, ... trained side by side (vmapped)
+    c.init_params_path = ''  # a params.pickle to start from (fine-tuning)
+    c.log_every_epochs = run['epochs_log']
+    c.eval.every_epochs = run['every_epochs']
+    c.eval.analyze_at_end = True
+  else:
+    common.budget(c, run['total_env_steps'], run['log_every_env_steps'])
+    c.eval.every_env_steps = run['every_env_steps']
+  common.checkpoints(c, every=run['checkpoint'], replay=spec.kind == 'replay')
+  c.launch = common.launch(num_evaluators=0, children=spec.kind != 'seeds')
+  c.log = common.log()
+  return c

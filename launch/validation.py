@@ -1,0 +1,312 @@
+"""Checks a whole experiment config before anything runs, and completes it with defaults.
+
+`validate(config)` raises `ConfigError` naming the first bad field, its value and what is
+allowed. Misspelt or ill-typed command-line overrides are already refused by ml_collections
+(main.load_config loads configs with `lock_config=True`). The rules live next to what they
+guard: each env's fields in its module (`metarl.envs.<env>.FIELDS`), each agent's in its
+folder (`metarl/agents/<agent>/config.py`), the curriculum's in `metarl.curriculum`; this
+module adds the run's own fields (mode, budget, launch, checkpoints, logs) by trainer kind
+and probes the file system (existing params, writable run directories).
+
+`complete(config)` then writes every default into the env and agent sections, so that
+config.json holds the values a run used.
+"""
+
+import importlib.util
+import os
+import re
+from typing import Any
+
+from ml_collections import ConfigDict
+
+from launch.backends import BACKENDS
+from metarl import checkpoint, curriculum
+from metarl import config_rules as rules
+from metarl.agents import registry as agent_registry
+from metarl.config_rules import SEED_MAX, ConfigError, check_field, get_field
+from metarl.envs import registry as env_registry
+from metarl.io import check_writable_dir
+
+MODES = ('train', 'eval', 'play')
+
+_POSITIVE = dict(low=0.0, low_open=True)
+_STEPS = rules.Int(1, high=None)
+
+# Fields of the run itself, by trainer kind (`metarl.agents.base.TRAINER_KINDS`).
+RUN_FIELDS = {
+    'gradients': {'total_env_steps': _STEPS, 'log_every_env_steps': _STEPS,
+                  'eval.every_env_steps': _STEPS, 'eval.num_episodes': rules.Int(1)},
+    'seeds': {'num_seeds': rules.Int(1), 'log_every_epochs': rules.Int(1),
+              'eval.every_epochs': rules.Int(1), 'eval.num_episodes': rules.Int(1),
+              'eval.analyze_at_end': rules.Bool()},
+}
+RUN_FIELDS['replay'] = RUN_FIELDS['gradients']
+
+LAUNCH = {
+    'backend': rules.Choice(tuple(BACKENDS)),
+    'num_workers': rules.Int(0),
+    'num_evaluators': rules.IntRange(0, 1, why=' (0 evaluates inside the manager; at most '
+                                     '1 evaluator is supported)'),
+    'updates_per_call': rules.Int(1),
+    'queue_timeout_s': rules.Real(**_POSITIVE),
+    'startup_timeout_s': rules.Real(**_POSITIVE),
+    'child_timeout_s': rules.Real(**_POSITIVE),
+    'max_restarts': rules.Int(0),
+    'ray_address': rules.Custom(
+        lambda v: isinstance(v, str) and bool(not v or re.fullmatch(r'[^\s/:]+:\d{1,5}', v) or
+                                              v.startswith('ray://') or v == 'auto'),
+        "'' (start a local Ray instance), 'auto' (the cluster `ray start` started on this "
+        "machine) or HOST:PORT of a running cluster's head is required", str),
+    'ray_temp_dir': rules.Custom(
+        lambda v: rules.is_path(v) and (not v or (os.path.isabs(v) and len(v) <= 40)),
+        "'' (a new /tmp/metarl-ray-* folder) or an absolute path of at most 40 characters "
+        "is required (Ray's socket paths under it must stay short)", str),
+    'ray_cpus_per_child': rules.Real(0.0, 1024.0),
+}
+# Launch fields a config may leave out (a seeds run has no children to time or restart).
+OPTIONAL_LAUNCH = ('updates_per_call', 'child_timeout_s', 'max_restarts', 'ray_address',
+                   'ray_temp_dir', 'ray_cpus_per_child')
+
+
+def _section(config, field: str) -> ConfigDict:
+  return rules.check_field(config, field, rules.Custom(
+      lambda v: isinstance(v, ConfigDict),
+      'a section of fields is required (set its fields one by one)', ConfigDict))
+
+
+def validate_env(config) -> dict:
+  """Every field of `config.env` by the rules its env registered; returns the values."""
+  _section(config, 'env')
+  return env_registry.env_values(config.env)
+
+
+def env_field_rules() -> dict:
+  """The rule of every field any registered env has (the first env's, where two share a
+  name)."""
+  found = {}
+  for _, entry in env_registry.ENVS.items():
+    for key, rule in entry.fields.items():
+      found.setdefault(key, rule)
+  return found
+
+
+def validate_env_overrides(config) -> None:
+  """The env fields an eval or play config sets (not None), each by its own rule. The
+  others come from the trained run or the env's defaults; the merged env is checked in full
+  (`validate_env`) once known."""
+  known = env_field_rules()
+  for key, value in _section(config, 'env').items():
+    if value is None:
+      continue
+    if key == 'name':
+      env_registry.entry(value)
+      continue
+    if key not in known:
+      raise ConfigError(f'env.{key}', value, f'no env has this field; env fields are '
+                        f'{sorted(known)}')
+    known[key].check(value, f'env.{key}')
+
+
+def validate_agent(config, env) -> Any:
+  """The agent's sections by the rules of its spec, whether it supports `env`, and its
+  cross-field check; returns the spec."""
+  spec = agent_registry.spec(get_field(config, 'agent.name'))
+  reason = spec.supports(env)
+  if reason:
+    raise ConfigError('env.name', config.env.name, f'the {spec.name} agent cannot train on '
+                      f'it: {reason}')
+  for section, fields in spec.fields.items():
+    node = config.get(section)
+    if node is None:
+      node = ConfigDict()
+    elif not isinstance(node, ConfigDict):
+      _section(config, section)
+    rules.section_values(node, fields, section, f'the {spec.name} agent',
+                         strict=section not in spec.shared_sections)
+  return spec
+
+
+def validate_launch(config, kind: str) -> None:
+  """`config.launch`: the backend (installed?), children, timeouts; a seeds run has none."""
+  _section(config, 'launch')
+  for field, rule in LAUNCH.items():
+    if field in config.launch or field not in OPTIONAL_LAUNCH:
+      check_field(config, f'launch.{field}', rule)
+  backend = BACKENDS[config.launch.backend]
+  if backend.requires and importlib.util.find_spec(backend.requires) is None:
+    raise ConfigError('launch.backend', config.launch.backend,
+                      f'{backend.requires} is not installed: {backend.install}, or use '
+                      "'mp'")
+  if kind == 'seeds':
+    check_field(config, 'launch.num_workers', rules.Custom(
+        lambda v: v == 0, 'this agent trains every seed in one process (seeds are '
+        'vmapped): use 0', int))
+    check_field(config, 'launch.num_evaluators', rules.Custom(
+        lambda v: v == 0, 'this agent evaluates inside the manager: use 0', int))
+
+
+def validate_log(config) -> None:
+  """`log.tensorboard` (configs without a `log` section log to CSV only); True needs
+  tensorboardX installed."""
+  if 'log' not in config:
+    return
+  if (check_field(config, 'log.tensorboard', rules.Bool()) and
+      importlib.util.find_spec('tensorboardX') is None):
+    raise ConfigError('log.tensorboard', True, 'tensorboardX is not installed: pip install '
+                      'tensorboardX==2.6.5 (in requirements.txt), or use False')
+
+
+def validate_checkpoints(config) -> None:
+  """`checkpoint_every` (env steps; 0: no checkpoints), `keep_checkpoints`, `resume`,
+  `max_bad_updates` and, for rsac, `checkpoint_replay`."""
+  if 'max_bad_updates' in config:
+    check_field(config, 'max_bad_updates', rules.Int(1))
+  if 'checkpoint_every' not in config:
+    return
+  check_field(config, 'checkpoint_every', rules.Int(0, high=None))
+  check_field(config, 'keep_checkpoints', rules.Int(1))
+  if 'checkpoint_replay' in config:
+    check_field(config, 'checkpoint_replay', rules.Bool())
+  if check_field(config, 'resume', rules.Bool()):
+    run_dir = check_field(config, 'run_dir', rules.Custom(
+        lambda v: rules.is_path(v) and bool(v),
+        'resume=True needs the run_dir of the run to continue', str))
+    try:
+      latest = checkpoint.latest(run_dir)
+    except OSError as e:
+      raise ConfigError('run_dir', run_dir, f'its checkpoints cannot be listed ({e})')
+    if latest is None:
+      raise ConfigError('run_dir', run_dir, 'resume=True needs a run directory with a '
+                        f'checkpoint in {checkpoint.directory(run_dir)}')
+    problem = check_writable_dir(run_dir)
+    if problem:
+      raise ConfigError('run_dir', run_dir, f'a writable directory is required ({problem})')
+
+
+def validate_run_dir(config, default_parent: str, field: str = 'run_dir') -> None:
+  """run_dir must be new or empty and writable; if unset, `default_parent` writable. A run
+  that resumes (`resume=True`) writes into its own, already checked, directory."""
+  if config.get('resume', False):
+    return
+  run_dir = check_field(config, field, rules.Custom(rules.is_path,
+                                                    'a path string is required', str))
+  if run_dir:
+    problem = check_writable_dir(run_dir)
+    if problem:
+      raise ConfigError(field, run_dir, f'a writable directory is required ({problem})')
+    try:
+      files = os.listdir(run_dir) if os.path.isdir(run_dir) else []
+    except OSError as e:
+      raise ConfigError(field, run_dir, f'a readable directory is required ({e})')
+    if files:
+      raise ConfigError(field, run_dir, 'an empty or new directory is required (this one '
+                        'holds files of another run; leave run_dir empty for a fresh one)')
+  else:
+    problem = check_writable_dir(default_parent)
+    if problem:
+      raise ConfigError(field, run_dir, f'the default parent {default_parent}: {problem}')
+
+
+def validate_train(config) -> None:
+  env_values = validate_env(config)
+  env = env_registry.entry(config.env.name).cls(**env_values)
+  spec = validate_agent(config, env)
+  validate_checkpoints(config)
+  validate_log(config)
+  for field, rule in RUN_FIELDS[spec.kind].items():
+    check_field(config, field, rule)
+  if spec.kind == 'seeds':
+    if config.seed + config.num_seeds - 1 > SEED_MAX:
+      raise ConfigError('num_seeds', config.num_seeds, f'seeds seed ({config.seed}) to seed + '
+                        f'num_seeds - 1 are trained: the last must be <= {SEED_MAX}')
+    check_field(config, 'init_params_path', rules.Custom(
+        lambda v: rules.is_path(v) and (not v or os.path.isfile(v)),
+        "'' or the path of an existing params.pickle is required", str))
+  validate_launch(config, spec.kind)
+  if 'curriculum' in config:
+    _section(config, 'curriculum')
+    rules.section_values(config.curriculum, curriculum.FIELDS, 'curriculum',
+                         'the curriculum')
+    if config.curriculum.enabled and spec.kind != 'gradients':
+      raise ConfigError('curriculum.enabled', True, 'a curriculum is available for agents of '
+                        f"the 'gradients' kind only (the {spec.name} agent is of kind "
+                        f'{spec.kind!r})')
+  if spec.check is not None:
+    spec.check(complete_copy(config), env)
+  if 'curriculum' in config:
+    curriculum.check(config, env)
+  validate_run_dir(config, default_parent='runs')
+
+
+def complete_copy(config) -> ConfigDict:
+  """`config` with the env and agent defaults filled in (`complete`), as a new copy."""
+  copy = ConfigDict(config.to_dict())
+  complete(copy)
+  return copy
+
+
+def complete(config) -> None:
+  """Writes the defaults of the env, agent and curriculum sections into `config` (a
+  validated training config): every field of its env and of its agent's sections,
+  converted as the component takes it; other envs' unset placeholders are dropped."""
+  spec = agent_registry.spec(config.agent.name)
+  sections = dict(spec.fields)
+  if 'curriculum' in config:
+    sections['curriculum'] = curriculum.FIELDS
+  was_locked = config.is_locked
+  with config.unlocked():
+    config.env = ConfigDict({'name': config.env.name,
+                             **env_registry.env_values(config.env)})
+    for section, fields in sections.items():
+      node = config.get(section) or ConfigDict()
+      shared = section in spec.shared_sections
+      values = rules.section_values(node, fields, section, f'the {section} section',
+                                    strict=not shared)
+      merged = {k: v for k, v in node.to_dict().items()
+                if k not in fields and (shared or v is not None)}
+      merged.update({k: fields[k].convert(v) if v is not None else None
+                     for k, v in values.items()})
+      if section == 'agent':
+        merged['name'] = spec.name
+      config[section] = ConfigDict(merged)
+  if was_locked:
+    config.lock()
+
+
+def validate(config) -> None:
+  """Raises `ConfigError` on the first invalid field of an experiment config."""
+  mode = check_field(config, 'mode', rules.Choice(MODES))
+  check_field(config, 'name', rules.Custom(
+      rules.is_name, "a non-empty name without '/' is required (it names the run "
+      'directory)', str))
+  check_field(config, 'seed', rules.Int(0, SEED_MAX))
+  if mode == 'train':
+    validate_train(config)
+  elif mode == 'play':  # env fields left unset take the env's registered defaults
+    check_field(config, 'num_episodes', rules.Int(1))
+    validate_env_overrides(config)
+    validate_run_dir(config, default_parent='runs')
+  else:  # env fields left unset come from the trained run: checked once merged
+    check_field(config, 'params_path', rules.Custom(
+        lambda v: rules.is_path(v) and os.path.isfile(v),
+        'the path of an existing params.pickle is required', str))
+    for field, rule in EVAL_FIELDS.items():
+      if field in config:
+        check_field(config, field, rule)
+    validate_env_overrides(config)
+    validate_run_dir(config, default_parent=os.path.dirname(
+        os.path.abspath(config.params_path)))
+
+
+# An evaluation's own fields (configs/eval.py); None leaves the choice to the analysis.
+EVAL_FIELDS = {
+    'num_episodes': rules.Custom(lambda v: v is None or (rules.is_int(v) and
+                                                        1 <= v <= rules.INT32_MAX),
+                                 'an integer >= 1 is required (or None: the analysis\'s '
+                                 'default)', int),
+    'log_dynamics': rules.Custom(lambda v: v is None or rules.is_bool(v),
+                                 'True or False (or None: the analysis\'s default)', bool),
+    'delays': rules.ListOf(lambda d: rules.is_int(d) and 0 <= d <= 10_000,
+                           'a list of delays from 0 to 10000 (empty for the default grid)'),
+    'transfer': rules.Bool(),
+}
