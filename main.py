@@ -15,7 +15,7 @@ from ml_collections import config_flags
 from ml_collections.config_flags import config_path
 
 from launch.backends import ChildFailed
-from launch.manager import TrainingDiverged
+from launch.run_support import TrainingDiverged
 from launch.validation import complete, validate
 from metarl.compilation import enable_compilation_cache
 from metarl.config_rules import ConfigError

@@ -8,7 +8,7 @@ python benchmarks/bandit.py [--repeats=3] [--throughput_steps=6000000]
 (b) the default configs/bandit_train.py end to end: total wall time, and the training wall
     time at which an evaluation first came within 1.25x Thompson sampling's regret;
 (c) the frozen agent of (b) on 2,000 fresh 2-armed independent episodes (configs/
-    bandit_eval.py) next to Thompson sampling, UCB1 and random on the same probabilities.
+    configs/eval.py) next to Thompson sampling, UCB1 and random on the same probabilities.
 Prints a table and writes benchmarks/results/bandit.csv.
 """
 
@@ -82,7 +82,7 @@ def main():
     evals = read_csv(os.path.join(run_dir, 'eval.csv'))
     train = read_csv(os.path.join(run_dir, 'train.csv'))
     eval_dir = os.path.join(tmp, 'eval')
-    run_main(os.path.join(ROOT, 'configs', 'bandit_eval.py'),
+    run_main(os.path.join(ROOT, 'configs', 'eval.py'),
              f'--config.params_path={run_dir}/params.pickle', f'--config.run_dir={eval_dir}')
     summary = {r['method']: r for r in read_csv(os.path.join(eval_dir, 'eval_summary.csv'))}
     thompson = float(summary['thompson']['mean_cumulative_regret'])

@@ -7,13 +7,13 @@ Writes `--out`/RESULTS.md and its figures in `--out`/figures/ (PNG). The runs ar
 in subprocesses (as benchmarks/two_step.py and benchmarks/sac.py run it), `--parallel` at a
 time, into the work folder (default runs/<time>_report):
 
-  bandit       configs/bandit_train.py for BANDIT_STEPS env steps, then configs/bandit_eval.py
+  bandit       configs/bandit_train.py for BANDIT_STEPS env steps, then configs/eval.py
   two_step     configs/two_step_train.py as is; configs/episodic_two_step_train.py with
                agent.retrieval True (episodic) and False (incremental); each one's eval config
   value        configs/value_td.py as is (10 seeds side by side)
   sac          configs/pendulum_sac.py as is, seeds PENDULUM_SEEDS; the memory task (45 min
                a seed on this machine) is read from benchmarks/results/sac.csv
-  class_query  configs/class_query.py with and without curriculum, then class_query_eval.py
+  class_query  configs/class_query.py with and without curriculum, then configs/eval.py
   speed        no runs: the committed benchmarks/results/*.csv
 
 Trainings evaluate inline (num_evaluators=0), so each run is one process. A run's folder gets
@@ -132,8 +132,11 @@ def plan(quick: bool) -> List[Job]:
   episodic = 'configs/episodic_two_step_train.py'
   cq_tiny = ('total_env_steps=67840', 'log_every_env_steps=67840',
              'eval.every_env_steps=67840', 'eval.num_episodes=50', 'checkpoint_every=0')
-  two_step_eval = pick(['log_dynamics=False'], ['log_dynamics=False', 'num_episodes=50'])
-  cq_eval = pick([], ['num_episodes=50', 'delays=0,5'])
+  # configs/eval.py serves every run; the episode counts are the analyses' own defaults,
+  # given here so that every eval job's config.json and command line say them
+  two_step_eval = pick(['log_dynamics=False', 'num_episodes=1000'],
+                       ['log_dynamics=False', 'num_episodes=50'])
+  cq_eval = pick(['num_episodes=1000'], ['num_episodes=50', 'delays=0,5'])
   jobs = [
       Job('episodic_train', 'two_step', episodic, inline + pick([], a3c_tiny)),
       Job('incremental_train', 'two_step', episodic,
@@ -155,18 +158,19 @@ def plan(quick: bool) -> List[Job]:
                               'eval.every_env_steps=250', 'eval.num_episodes=1',
                               'launch.updates_per_call=250', 'checkpoint_every=0'])))
   jobs += [
-      Job('bandit_eval', 'bandit', 'configs/bandit_eval.py',
-          pick(['log_dynamics=False'], ['log_dynamics=False', 'num_episodes=100']),
+      Job('bandit_eval', 'bandit', 'configs/eval.py',
+          pick(['log_dynamics=False', 'num_episodes=2000'],
+               ['log_dynamics=False', 'num_episodes=100']),
           params_from='bandit_train'),
-      Job('two_step_eval', 'two_step', 'configs/two_step_eval.py', two_step_eval,
+      Job('two_step_eval', 'two_step', 'configs/eval.py', two_step_eval,
           params_from='two_step_train'),
-      Job('episodic_eval', 'two_step', 'configs/episodic_two_step_eval.py', two_step_eval,
+      Job('episodic_eval', 'two_step', 'configs/eval.py', two_step_eval,
           params_from='episodic_train'),
-      Job('incremental_eval', 'two_step', 'configs/episodic_two_step_eval.py', two_step_eval,
+      Job('incremental_eval', 'two_step', 'configs/eval.py', two_step_eval,
           params_from='incremental_train'),
-      Job('class_query_curriculum_eval', 'class_query', 'configs/class_query_eval.py',
+      Job('class_query_curriculum_eval', 'class_query', 'configs/eval.py',
           cq_eval, params_from='class_query_curriculum'),
-      Job('class_query_none_eval', 'class_query', 'configs/class_query_eval.py', cq_eval,
+      Job('class_query_none_eval', 'class_query', 'configs/eval.py', cq_eval,
           params_from='class_query_none'),
   ]
   return jobs
@@ -503,7 +507,7 @@ def bandit_section(ctx: Context) -> Section:
 (`configs/bandit_train.py` with `total_env_steps={total}`, evaluated inline; start to exit
 {ctx.wall('bandit_train'):.0f} s in this report), then frozen and played on {episodes} fresh
 episodes ({int(train.config.env.num_arms)} arms, `{train.config.env.reward_structure}` win
-probabilities; `configs/bandit_eval.py`), next to the classic algorithms
+probabilities; `configs/eval.py`), next to the classic algorithms
 on the same arm probabilities ({code(src)}):
 
 | method | mean cumulative regret | s.e.m. | reward per trial | ratio to Thompson |
@@ -592,7 +596,7 @@ def two_step_section(ctx: Context) -> Section:
 ({steps(vanilla_train.config.total_env_steps)} env steps; start to exit
 {ctx.wall('two_step_train'):.0f} s), reward per trial {v_eval['mean_reward_per_trial']:.3f}
 at the end of training (`eval.csv`), then frozen for {v_episodes} episodes
-(`configs/two_step_eval.py`, {code(v_src)}). Stay probabilities
+(`configs/eval.py`, {code(v_src)}). Stay probabilities
 rewarded-common / rewarded-uncommon / unrewarded-common / unrewarded-uncommon:
 {stay_text(vanilla)}; {published('stay')}. The model-based signature
 (rewarded: common > uncommon; unrewarded: uncommon > common) is there: **{verdict(ok)}**.
@@ -685,7 +689,7 @@ rewarded-common / rewarded-uncommon / unrewarded-common / unrewarded-uncommon:
 incremental agent: the same network, no retrieval), {steps(ep_train.config.total_env_steps)}
 env steps each (start to exit {ctx.wall('episodic_train'):.0f} s and
 {ctx.wall('incremental_train'):.0f} s, two runs sharing the machine), then
-`configs/episodic_two_step_eval.py` on {ep_episodes} episodes each. Reward per trial
+`configs/eval.py` on {ep_episodes} episodes each. Reward per trial
 ({', '.join(code(s) for s in srcs)}):
 
 | agent | uncued trials | cued trials |
@@ -960,7 +964,7 @@ with curriculum {cur['solved']} of {cur['runs']} seeds solve it (final success
 {int(cfg.curriculum.start)}) and with `--config.curriculum.enabled=False`, seed
 {int(cfg.seed)}, start to exit {ctx.wall('class_query_curriculum'):.0f} s and
 {ctx.wall('class_query_none'):.0f} s in this report (sharing the machine), then
-`configs/class_query_eval.py` at each delay ({', '.join(code(s) for s in srcs)}). Success at
+`configs/eval.py` at each delay ({', '.join(code(s) for s in srcs)}). Success at
 delay {target}: {at['curriculum'][1]:.3f} with curriculum, {at['none'][1]:.3f} without
 (chance: one half). {reached_text} {upper_first(published('class_query'))}. Reproduced (solved
 with the curriculum, not without): **{verdict(ok)}**. Across the evaluated delays the frozen

@@ -1,9 +1,15 @@
 """Evaluation: the evaluator process of a training run, and offline evaluation of saved
-params (`configs/*_eval.py`).
+params (`configs/eval.py`), for every agent through its spec.
 
 During training the evaluator waits for params the manager publishes when an evaluation is
-due, runs `config.eval.num_episodes` frozen-weight episodes (no parameter updates) and sends
-the environment's episode metrics back; the manager writes them to eval.csv.
+due, runs the agent's evaluation (`AgentSpec.training_evaluator`, or `eval.num_episodes`
+frozen-weight episodes of its `eval_policy`) and sends the environment's metrics back; the
+manager writes them to eval.csv.
+
+Offline, the params file names the agent, its config and the env it was trained on; the
+analysis registered for that env (`metarl.analysis.registry`) plays the agent's evaluation
+policy and writes its files. Evaluating on another task than the trained one needs
+`transfer=True`.
 """
 
 import os
@@ -13,13 +19,13 @@ import jax
 import ml_collections
 from absl import logging
 
+from launch.validation import validate_env
+from metarl import checkpoint as checkpoint_lib
 from metarl import curriculum as curriculum_lib
 from metarl import envs
-from metarl.agents import a3c, rsac, td
+from metarl.agents import registry as agent_registry
 from metarl.evaluation import make_evaluator
-from metarl.io import (RunFileError, config_to_dict, load_pickle, save_json,
-                       timestamped_dir, to_floats)
-from launch.validation import validate_env
+from metarl.io import RunFileError, config_to_dict, save_json, timestamped_dir, to_floats
 
 
 def evaluator_key(seed: int, evaluator_id: int):
@@ -27,22 +33,24 @@ def evaluator_key(seed: int, evaluator_id: int):
 
 
 def make_training_evaluator(config) -> Callable[..., Dict[str, float]]:
-  """`evaluate(params, key, env_overrides=None) -> {metric: float}`, used by the evaluator
-  and by inline evaluation (for rsac, `params` are the actor's).
+  """`evaluate(params, key, env_overrides=None) -> {metric: float}` of published params,
+  used by the evaluator and by inline evaluation.
 
   With a curriculum, `env_overrides` holds its current value: the metrics are measured
   there, the value is reported under the field's name, and the same metrics at the target
   (the env config's value) are reported with a 'target_' prefix.
   """
   env = envs.make(config.env)
-  if config.agent.name == 'rsac':
-    evaluate_sac = rsac.make_evaluator(config, env, rsac.make_networks(config, env))
-    return lambda params, key, env_overrides=None: to_floats(evaluate_sac(params, key).metrics)
-  networks = a3c.make_networks(config, env)
-  run = make_evaluator(env, a3c.make_actor(networks), config.eval.num_episodes)
+  spec = agent_registry.spec(config.agent.name)
+  if spec.training_evaluator is not None:
+    own = spec.training_evaluator(config, env)
+    return lambda params, key, env_overrides=None: to_floats(own(params, key))
+  policy = spec.eval_policy(config, env, False)
+  run = make_evaluator(env, policy.actor, config.eval.num_episodes)
   curriculum = curriculum_lib.make(config)
 
   def evaluate(params, key, env_overrides=None):
+    params = policy.select(params)
     metrics = to_floats(run(params, key, env_overrides or None).metrics)
     if curriculum is None:
       return metrics
@@ -56,7 +64,7 @@ def make_training_evaluator(config) -> Callable[..., Dict[str, float]]:
 
 
 def run_evaluator(ctx, config, evaluator_id: int) -> None:
-  """The evaluator loop (runs in a child process; see `launch.backends.mp`)."""
+  """The evaluator loop (runs in a child process; see `launch.backends`)."""
   evaluate = make_training_evaluator(config)
   base_key = evaluator_key(config.seed, evaluator_id)
   while not ctx.should_stop():
@@ -69,19 +77,12 @@ def run_evaluator(ctx, config, evaluator_id: int) -> None:
               **{k: message[k] for k in ('version', 'env_steps', 'wall_time')}})
 
 
-def load_params(path: str):
-  """Loads a params.pickle written by training: (params, training ConfigDict, payload)."""
-  payload = load_pickle(path, required_keys=('params', 'config', 'env_steps'))
-  try:
-    train_config = ml_collections.ConfigDict(payload['config'])
-  except Exception as e:
-    raise RunFileError(f'{path}: its config cannot be read ({e})')
-  return payload['params'], train_config, payload
-
-
 def resolve_env(eval_env, trained_env) -> ml_collections.ConfigDict:
-  """The trained run's env config with every field the evaluation config sets (not None)."""
-  env = ml_collections.ConfigDict(trained_env.to_dict())
+  """The trained run's env config with every field the evaluation config sets (not None);
+  a new env name starts from that env's own defaults."""
+  name = eval_env.get('name') or trained_env.name
+  env = ml_collections.ConfigDict(trained_env.to_dict() if name == trained_env.name else
+                                  {'name': name})
   for key, value in eval_env.items():
     if value is not None:
       env[key] = value
@@ -96,18 +97,29 @@ def evaluation_dir(config) -> str:
 
 
 def run_offline_evaluation(config) -> str:
-  """Runs the frozen agent of `config.params_path` and writes the env's analysis files.
+  """Runs the frozen agent of `config.params_path` and writes its env's analysis files.
 
   Returns:
     The directory written to.
+
+  Raises:
+    RunFileError: unreadable params, params of an unknown agent, an env other than the
+      trained one without `config.transfer`, or one the params cannot act in.
   """
   # The analyses (and matplotlib) are imported here, off the training path's start-up.
   from metarl.analysis import registry as analyses
-  from metarl.analysis import value as value_analysis
-  params, train_config, payload = load_params(config.params_path)
-  if payload.get('agent') == 'rsac':
-    raise RunFileError(f'{config.params_path}: offline evaluation of rsac params is not '
-                       'available; the training run\'s eval.csv holds its evaluations')
+  saved = checkpoint_lib.load_params(config.params_path)
+  train_config = saved.config
+  if saved.agent not in agent_registry.AGENTS:
+    raise RunFileError(f'{config.params_path}: params of the {saved.agent!r} agent, which '
+                       f'is not registered (known: {list(agent_registry.AGENTS.names())})')
+  spec = agent_registry.spec(saved.agent)
+  trained_name = train_config.env.name
+  asked = config.env.get('name')
+  if asked and asked != trained_name and not config.get('transfer', False):
+    raise RunFileError(f'config.env.name = {asked!r}: these params were trained on '
+                       f'{trained_name!r}; set --config.transfer=True to evaluate them on '
+                       'another task')
   with config.unlocked():
     config.env = resolve_env(config.env, train_config.env)
   validate_env(config)
@@ -118,28 +130,32 @@ def run_offline_evaluation(config) -> str:
         f'config.env gives observations {env.spec.observation_shape} and '
         f'{env.spec.num_actions} actions, but the params were trained with '
         f'{train_env.spec.observation_shape} and {train_env.spec.num_actions}')
-  is_td = payload.get('agent') == 'td'
-  if is_td:  # check the file before any output folder exists
-    networks = td.make_networks(train_config, train_env)
-    seeds = payload.get('seeds')
-    if not isinstance(seeds, list) or not seeds:
-      raise RunFileError(f'{config.params_path}: a td params pickle without its seeds list')
-    try:
-      params = td.match_params(params, networks.init(jax.random.PRNGKey(0)), len(seeds),
-                               config.params_path)
-    except ValueError as e:
-      raise RunFileError(str(e))
-  else:
-    networks = a3c.make_networks(train_config, train_env)
+  analysis = analyses.analysis_for(config.env.name)
+  num_episodes = config.get('num_episodes') or analysis.num_episodes
+  log_dynamics = config.get('log_dynamics')
+  log_dynamics = analysis.log_dynamics if log_dynamics is None else log_dynamics
+  with config.unlocked():  # config.json records what was used
+    config.num_episodes, config.log_dynamics = num_episodes, log_dynamics
+  policy = spec.eval_policy(train_config, train_env, log_dynamics)
+  params = saved.params
+  if saved.seed_axis:  # check the seeds' params against the network before any output
+    agent = spec.make(train_config, train_env)
+    if hasattr(agent, 'match_params'):
+      try:
+        params = agent.match_params(params, len(saved.seeds), config.params_path)
+      except ValueError as e:
+        raise RunFileError(str(e))
   out_dir = evaluation_dir(config)
-  os.makedirs(out_dir, exist_ok=True)
-  save_json(os.path.join(out_dir, 'config.json'), config_to_dict(config))
-  logging.info('evaluating %s (trained %d env steps) into %s', config.params_path,
-               payload['env_steps'], out_dir)
-  if is_td:
-    value_analysis.analyze(env, networks, params, out_dir, train_config.agent.gamma,
-                           config.num_episodes, jax.random.PRNGKey(config.seed), seeds,
-                           write_eval_csv=True)
-  else:
-    analyses.analyze(config, env, networks, params, out_dir)
+  try:
+    os.makedirs(out_dir, exist_ok=True)
+    save_json(os.path.join(out_dir, 'config.json'), config_to_dict(config))
+  except OSError as e:
+    raise RunFileError(f'config.run_dir = {out_dir!r}: the evaluation folder cannot be '
+                       f'written ({e.strerror or e})')
+  logging.info('evaluating %s (the %s agent, trained %d env steps on %s) into %s',
+               config.params_path, saved.agent, saved.env_steps, trained_name, out_dir)
+  analysis.analyze(analyses.EvalRequest(
+      env=env, policy=policy, params=policy.select(params), saved=saved,
+      num_episodes=num_episodes, log_dynamics=log_dynamics,
+      key=jax.random.PRNGKey(config.seed), out_dir=out_dir, options=config))
   return out_dir

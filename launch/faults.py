@@ -78,28 +78,29 @@ def restarts(run_dir: str) -> int:
 
 
 @contextlib.contextmanager
-def around_training_calls(hook: Callable[[int, Any, Any], Tuple[Any, Any]]):
-  """Within the block, each single-process A3C training call (`train_many`) first passes its
-  inputs through `hook(call_number, state, rollout_state) -> (state, rollout_state)`
-  (calls numbered from 1 in each run): how a fault is injected at a chosen call."""
-  from launch import manager  # JAX is imported only by those who inject into training
-  real_make_agent = manager.a3c.make_agent
+def around_training_calls(hook: Callable[[int, Any, Any], Tuple[Any, Any]],
+                          agent: str = 'a3c'):
+  """Within the block, `agent` is registered as a faulty variant of itself (in this process):
+  each single-process training call (`train_many`, the gradients kind) first passes its
+  inputs through `hook(call_number, state, rollout_state) -> (state, rollout_state)` (calls
+  numbered from 1 in each run): how a fault is injected at a chosen call."""
+  import dataclasses  # JAX is imported only by those who inject into training
 
-  def make_agent(config, env):
-    agent = real_make_agent(config, env)
+  from metarl.agents import registry as agent_registry
+  spec = agent_registry.spec(agent)
+
+  def make(config, env):
+    built = spec.make(config, env)
     calls = [0]
 
     def train_many(state, rollout_state):
       calls[0] += 1
       state, rollout_state = hook(calls[0], state, rollout_state)
-      return agent.train_many(state, rollout_state)
-    return agent._replace(train_many=train_many)
+      return built.train_many(state, rollout_state)
+    return built._replace(train_many=train_many)
 
-  manager.a3c.make_agent = make_agent
-  try:
+  with agent_registry.AGENTS.replaced(agent, dataclasses.replace(spec, make=make)):
     yield
-  finally:
-    manager.a3c.make_agent = real_make_agent
 
 
 def nan_recurrent_state(rollout_state):

@@ -1,38 +1,26 @@
-"""Worker process: act with the newest params it has, send gradients (A3C).
+"""The worker process: one loop for every agent.
 
-Each worker owns `config.agent.num_envs` environments and its own random stream (the run
-seed folded with the worker id: seed 001 gave every worker the same seed). In a loop it takes
-the newest params the manager published, runs the jitted rollout + loss gradient, and sends
-the gradient with the params version it was computed on.
+It takes the newest params the manager published, does its agent's work on them (by the
+agent's trainer kind, `launch.work.WORK`: gradients of a rollout, or a chunk of steps) and
+sends the result with the params version it used, until the run stops.
 """
 
-import jax
-
+from launch.work import WORK
 from metarl import envs
-from metarl.agents import a3c
-from metarl.io import to_floats, to_numpy
-from metarl.rollout import set_env_params
-
-
-def worker_key(seed: int, worker_id: int):
-  return jax.random.fold_in(jax.random.PRNGKey(seed), 1000 + worker_id)
+from metarl.agents import registry as agent_registry
 
 
 def run_worker(ctx, config, worker_id: int) -> None:
-  """The worker loop (runs in a child process; see `launch.backends.mp`)."""
+  """The worker loop (runs in a child process; see `launch.backends`)."""
   env = envs.make(config.env)
-  agent = a3c.make_agent(config, env)
-  rollout_state = agent.rollout.init(worker_key(config.seed, worker_id))
+  spec = agent_registry.spec(config.agent.name)
+  work = WORK[spec.kind](config, env, spec, worker_id)
   message = ctx.first_params(config.launch.queue_timeout_s)
   if message is None:
     return
   while not ctx.should_stop():
-    params, version = message['params'], message['version']
-    rollout_state = set_env_params(rollout_state, message.get('env_overrides'))
-    grads, rollout_state, metrics = agent.compute_gradients(params, rollout_state, version)
-    sent = ctx.send({'kind': 'grads', 'version': version, 'grads': to_numpy(grads),
-                     'metrics': to_floats(metrics),
-                     'env_steps': agent.steps_per_update})
+    result = work(message)
+    sent = ctx.send(dict(result, kind='work', worker=worker_id, version=message['version']))
     if not sent:
       return
     message = ctx.poll_params() or message

@@ -1,4 +1,5 @@
-"""Checkpoints of a run: `run_dir/checkpoints/ckpt_<env steps>.pickle`.
+"""Checkpoints of a run (`run_dir/checkpoints/ckpt_<env steps>.pickle`) and its final
+params (`params.pickle`), each in one layout whatever the agent.
 
 Each checkpoint is one pickle written atomically (temp file + `os.replace`), so a file with
 the checkpoint name is always complete; the newest `keep` are kept. Array state is stored as
@@ -9,9 +10,10 @@ the list of its numpy leaves and put back into the structure of a freshly built 
 
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import jax
+import ml_collections
 import numpy as np
 
 from metarl import io
@@ -89,3 +91,64 @@ def restore_tree(template: Any, leaves: List[np.ndarray], what: str, path: str) 
                           'config the run was started with')
   treedef = jax.tree_util.tree_structure(template)
   return jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
+
+
+# params.pickle ----------------------------------------------------------------------------
+
+PARAMS_SCHEMA = 2  # version 1 had one layout per agent
+PARAMS_KEYS = ('schema', 'agent', 'config', 'env_steps', 'updates', 'seeds', 'seed_axis',
+               'params', 'extra')
+
+
+class SavedParams(NamedTuple):
+  """What params.pickle holds (one layout for every agent).
+
+  Attributes:
+    agent: the agent's registered name.
+    config: the training run's config.
+    env_steps, updates: how far training went (the furthest seed's, for several).
+    seeds: the run's seeds, in the order of the params' seed axis.
+    seed_axis: whether every params leaf has a leading axis over `seeds`.
+    params: the agent's params (numpy leaves; the agent's own structure).
+    extra: what the agent's trainer kind adds (e.g. td's env steps per seed).
+    path: the file read.
+  """
+  agent: str
+  config: ml_collections.ConfigDict
+  env_steps: int
+  updates: int
+  seeds: List[int]
+  seed_axis: bool
+  params: Any
+  extra: Dict[str, Any]
+  path: str
+
+
+def save_params(path: str, agent: str, config, env_steps: int, updates: int, params: Any,
+                seeds: Sequence[int], seed_axis: bool = False,
+                extra: Optional[Dict[str, Any]] = None) -> None:
+  """Writes params.pickle atomically (numpy leaves, no JAX or Haiku classes)."""
+  io.save_pickle(path, dict(
+      schema=PARAMS_SCHEMA, agent=agent, config=io.config_to_dict(config),
+      env_steps=int(env_steps), updates=int(updates), seeds=[int(s) for s in seeds],
+      seed_axis=bool(seed_axis), params=io.to_numpy(params), extra=dict(extra or {})))
+
+
+def load_params(path: str) -> SavedParams:
+  """Reads a params.pickle; `io.RunFileError` (one line) if it is not one of this layout."""
+  payload = io.load_pickle(path, required_keys=('params', 'agent', 'config'))
+  if payload.get('schema') != PARAMS_SCHEMA:
+    raise io.RunFileError(f'{path}: params of an older metarl (layout '
+                          f'{payload.get("schema", 1)}, this one reads {PARAMS_SCHEMA}): '
+                          'train again, or evaluate them with the version that wrote them')
+  missing = [k for k in PARAMS_KEYS if k not in payload]
+  if missing:
+    raise io.RunFileError(f'{path}: not a metarl params file (no {", ".join(missing)})')
+  try:
+    config = ml_collections.ConfigDict(payload['config'])
+  except Exception as e:
+    raise io.RunFileError(f'{path}: its config cannot be read ({e})')
+  return SavedParams(agent=payload['agent'], config=config,
+                     env_steps=int(payload['env_steps']), updates=int(payload['updates']),
+                     seeds=list(payload['seeds']), seed_axis=bool(payload['seed_axis']),
+                     params=payload['params'], extra=dict(payload['extra']), path=path)

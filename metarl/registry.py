@@ -5,8 +5,9 @@ task or agent is added in one place; everything else looks it up by the name a c
 An unknown name is refused with the list of the known ones.
 """
 
+import contextlib
 import importlib
-from typing import Dict, Generic, Iterable, Tuple, TypeVar
+from typing import Dict, Generic, Iterable, Iterator, Tuple, TypeVar
 
 Entry = TypeVar('Entry')
 
@@ -43,6 +44,17 @@ class Registry(Generic[Entry]):
     self._entries[name] = entry
     self._modules[name] = module
     return entry
+
+  @contextlib.contextmanager
+  def replaced(self, name: str, entry: Entry) -> Iterator[Entry]:
+    """Within the block, `name` is `entry` in this process (fault injection: a faulty
+    variant of a registered component); the registered one comes back after it."""
+    old_entry, old_module = self.get(name), self._modules[name]
+    self._entries[name] = entry
+    try:
+      yield entry
+    finally:
+      self._entries[name], self._modules[name] = old_entry, old_module
 
   def unregister(self, name: str) -> None:
     self._entries.pop(name, None)

@@ -8,7 +8,7 @@
     table = runs.compare(['runs/A', 'runs/B'])   # every eval.csv row, tagged by run
     scalars = run.tensorboard()    # run_dir/tensorboard (log.tensorboard=True): tag, step, value
 
-Works for every agent's training directory and for evaluation directories (configs/*_eval.py:
+Works for every agent's training directory and for evaluation directories (configs/eval.py:
 no train.csv, so `.train` is an empty DataFrame) and for play directories (configs/play.py).
 `.summary` is the analysis's table: eval_summary.csv (bandit, and envs without their own
 analysis), stay_probability.csv (two-step tasks) or success_by_delay.csv (class query).
@@ -81,7 +81,7 @@ class Run:
       if os.path.isfile(path):
         return load_pickle(path)
     raise RunFileError(f'{self.dir}: no {" or ".join(ANALYSIS_FILES)} (written by an '
-                       'evaluation: configs/*_eval.py, or at the end of a td run)')
+                       'evaluation: configs/eval.py, or at the end of a td run)')
 
   def tensorboard(self) -> pd.DataFrame:
     """The scalars of run_dir/tensorboard (see `read_scalars`)."""

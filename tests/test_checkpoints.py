@@ -15,7 +15,7 @@ import pytest
 
 from configs import bandit_train, memory_sac
 from launch import faults, manager
-from launch.sac_trainer import SACTrainer
+from launch.trainers import ReplayTrainer, make_trainer
 from metarl import checkpoint
 from metarl.io import RunFileError
 from launch.validation import validate
@@ -96,7 +96,7 @@ def test_resume_needs_a_checkpoint_and_refuses_a_foreign_one(tmp_path):
     f.write(b'not a pickle')
   validate(config)  # it exists; reading it is what fails, with one line
   with pytest.raises(RunFileError, match='not a readable metarl pickle'):
-    manager.Trainer(config)
+    make_trainer(config)
 
 
 def small_sac_config(run_dir, checkpoint_replay=True):
@@ -122,14 +122,14 @@ def small_sac_config(run_dir, checkpoint_replay=True):
 def interrupt_sac_at_call(monkeypatch, k):
   """A real SIGINT while the k-th training call of an rsac run is being recorded."""
   calls = []
-  real_record = SACTrainer._record
+  real_record = ReplayTrainer._record
 
   def record(self, metrics, ticks):
     calls.append(1)
     if len(calls) == k:
       os.kill(os.getpid(), signal.SIGINT)
     return real_record(self, metrics, ticks)
-  monkeypatch.setattr(SACTrainer, '_record', record)
+  monkeypatch.setattr(ReplayTrainer, '_record', record)
 
 
 @pytest.mark.slow

@@ -281,8 +281,8 @@ def test_documented_a3c_columns_are_those_of_real_runs(bandit_run, reversal_run)
 @pytest.mark.slow
 def test_documented_bandit_summary_columns_are_those_of_a_real_evaluation(bandit_run,
                                                                          tmp_path):
-  from configs import bandit_eval
-  config = bandit_eval.get_config()
+  from configs import eval as eval_config
+  config = eval_config.get_config()
   config.params_path = os.path.join(bandit_run, 'params.pickle')
   config.run_dir = str(tmp_path / 'eval')
   config.num_episodes = 8

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from configs import bandit_eval, bandit_train
+from configs import bandit_train
+from configs import eval as eval_config
 from metarl import io
 from metarl.envs import ENVS
 from launch.validation import validate
@@ -90,7 +91,7 @@ def test_tensorboard_must_be_a_bool_and_needs_tensorboardx(monkeypatch):
 
 
 def test_eval_config_needs_existing_params(tmp_path):
-  config = bandit_eval.get_config()
+  config = eval_config.get_config()
   config.params_path = str(tmp_path / 'missing.pickle')
   with pytest.raises(ConfigError, match='config.params_path'):
     validate(config)
@@ -155,7 +156,7 @@ def test_atomic_pickle_and_clear_errors_for_bad_pickles(tmp_path):
 def test_corrupt_params_give_one_line_error_from_main(tmp_path):
   bad = tmp_path / 'params.pickle'
   bad.write_bytes(b'not a pickle')
-  result = run_main(f'--config={ROOT}/configs/bandit_eval.py', f'--config.params_path={bad}',
+  result = run_main(f'--config={ROOT}/configs/eval.py', f'--config.params_path={bad}',
                     cwd=tmp_path)
   assert result.returncode != 0
   assert 'not a readable metarl pickle' in result.stderr
@@ -177,7 +178,7 @@ def test_eval_env_defaults_to_the_trained_env_and_takes_overrides():
   from launch.evaluator import resolve_env
   trained = bandit_train.get_config().env
   trained.num_arms = 5
-  config = bandit_eval.get_config()
+  config = eval_config.get_config()
   env = resolve_env(config.env, trained)
   assert env.num_arms == 5 and env.reward_structure == 'independent'
   config.env.reward_structure = 'normalized'

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, 'configs', 'bandit_train.py')
-EVAL = os.path.join(ROOT, 'configs', 'bandit_eval.py')
+EVAL = os.path.join(ROOT, 'configs', 'eval.py')
 SMALL = ['--config.agent.num_envs=16', '--config.agent.unroll_length=10',
          '--config.eval.num_episodes=50', '--config.launch.updates_per_call=5']
 TRAIN_COLUMNS = {'env_steps', 'updates', 'wall_time', 'env_steps_per_sec', 'mean_reward',

@@ -6,9 +6,9 @@ import jax
 import numpy as np
 
 from configs import bandit_train
-from launch.evaluator import load_params
 from launch.manager import train
 from metarl import envs
+from metarl.checkpoint import load_params
 from metarl.agents import a3c
 from metarl.analysis.bandit_baselines import run_baseline
 from metarl.envs.bandit import Bandit, BanditParams, cumulative_regret
@@ -30,8 +30,9 @@ def test_short_training_beats_random_play(tmp_path):
   run_dir = train(config)
   assert os.path.exists(os.path.join(run_dir, 'eval.csv'))
 
-  params, train_config, payload = load_params(os.path.join(run_dir, 'params.pickle'))
-  assert payload['env_steps'] >= 3_000_000
+  saved = load_params(os.path.join(run_dir, 'params.pickle'))
+  params, train_config = saved.params, saved.config
+  assert saved.env_steps >= 3_000_000
   env = envs.make(train_config.env)
   networks = a3c.make_networks(train_config, env)
   probs = jax.random.uniform(jax.random.PRNGKey(42), (EPISODES, 2))

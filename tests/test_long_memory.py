@@ -3,6 +3,7 @@ hand numbers, truncated BPTT, the separate value core, fresh-episode unrolls, th
 rule and its use in training (in-process run; worker and evaluator overrides)."""
 
 import csv
+import dataclasses
 import math
 import os
 import pickle
@@ -16,15 +17,16 @@ from configs import bandit_train, class_query, two_step_train
 from launch import evaluator as evaluator_lib
 from launch import manager
 from launch import worker as worker_lib
+from launch.validation import validate
 from metarl import envs
 from metarl.agents import a3c
+from metarl.agents import registry as agent_registry
 from metarl.agents.a3c.losses import estimate
 from metarl.curriculum import Curriculum
 from metarl.envs.class_query import ClassQuery, ClassQueryState
+from metarl.config_rules import ConfigError
 from metarl.networks.policy_value import make_policy_value_networks
 from metarl.rollout import set_env_params
-from launch.validation import validate
-from metarl.config_rules import ConfigError
 
 
 # The environment ---------------------------------------------------------------------
@@ -287,7 +289,7 @@ def test_curriculum_training_grows_the_delay_and_learns(tmp_path):
   assert delays[0] == 1 and delays[-1] == 20 and delays == sorted(delays)
   assert int(train[0]['delay']) >= 1 and int(train[-1]['delay']) == 20
   with open(os.path.join(config.run_dir, 'params.pickle'), 'rb') as f:
-    assert pickle.load(f)['env_overrides'] == {'delay': 20}  # where the curriculum ended
+    assert pickle.load(f)['extra']['env_overrides'] == {'delay': 20}  # the curriculum's end
   # learned: the answer at the target delay beats chance (0.5) by a wide margin
   final = np.mean([float(r['target_success']) for r in evals[-3:]])
   assert final >= 0.85, final
@@ -314,7 +316,7 @@ class FakeContext:
     return None
 
 
-def test_worker_and_evaluator_use_the_published_delay(monkeypatch):
+def test_worker_and_evaluator_use_the_published_delay():
   config = small_config()
   config.curriculum.enabled, config.curriculum.start = True, 2
   agent = a3c.make_agent(config, envs.make(config.env))
@@ -326,10 +328,11 @@ def test_worker_and_evaluator_use_the_published_delay(monkeypatch):
       return agent.compute_gradients(params, rollout_state, step)
     return agent._replace(compute_gradients=compute_gradients)
 
-  monkeypatch.setattr(worker_lib.a3c, 'make_agent', spy_make_agent)
+  spy = dataclasses.replace(agent_registry.spec('a3c'), make=spy_make_agent)
   params = agent.networks.init(jax.random.PRNGKey(0))
   ctx = FakeContext(dict(params=params, version=0, env_overrides={'delay': 5}), sends=2)
-  worker_lib.run_worker(ctx, config, 0)
+  with agent_registry.AGENTS.replaced('a3c', spy):  # the worker builds the spy's agent
+    worker_lib.run_worker(ctx, config, 0)
   assert len(ctx.sent) == 2 and all(np.all(d == 5) for d in seen)
   assert len(seen[0]) == config.agent.num_envs
 

@@ -19,12 +19,13 @@ import pandas as pd
 import pytest
 
 from configs import bandit_train, memory_sac
-from launch import manager
-from launch import faults
+from launch import faults, manager
 from launch.backends import ChildFailed
 from launch.faults import children, log_text, session_processes, stderr_of, wait_for
+from launch.trainers import GradientsTrainer, make_trainer
 from metarl import checkpoint, envs
 from metarl.agents import a3c, rsac
+from metarl.agents import registry as agent_registry
 from metarl.replay import sequence as replay_lib
 from tests import faulty_children
 from tests.test_checkpoints import small_config
@@ -184,11 +185,11 @@ def distributed_config(run_dir, num_workers=2):
   return config
 
 
-class FaultyTrainer(manager.Trainer):
+class FaultyTrainer(GradientsTrainer):
 
   def __init__(self, config, target):
     self._target = target
-    super().__init__(config)
+    super().__init__(config, agent_registry.spec(config.agent.name), envs.make(config.env))
 
   def worker_target(self):
     return self._target
@@ -229,7 +230,7 @@ def test_past_max_restarts_the_run_stops_with_a_final_checkpoint(tmp_path):
 
 
 def test_a_replacement_that_does_not_start_uses_a_restart_too(tmp_path):
-  trainer = manager.Trainer(distributed_config(str(tmp_path / 'run')))
+  trainer = make_trainer(distributed_config(str(tmp_path / 'run')))
   trainer.config.launch.max_restarts = 2
   restarted = []
 
@@ -364,7 +365,7 @@ def test_nan_updates_in_a_row_stop_the_run_naming_the_last_good_checkpoint(tmp_p
   # every update since call 5 was skipped: the saved params are the good checkpoint's
   with open(os.path.join(config.run_dir, 'params.pickle'), 'rb') as f:
     params = jax.tree_util.tree_leaves(pickle.load(f)['params'])
-  template = manager.a3c.make_agent(config, envs.make(config.env)).init(
+  template = a3c.make_agent(config, envs.make(config.env)).init(
       jax.random.PRNGKey(0))
   stored = checkpoint.restore_tree(template, checkpoint.load(good)['arrays']['state'],
                                    'state', good)

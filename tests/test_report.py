@@ -110,6 +110,8 @@ def _run_dir(work, job, rng):
   run_dir = os.path.join(work, job.name)
   os.makedirs(run_dir)
   config = report.config_file(os.path.basename(job.config))
+  if config.mode == 'eval':  # an evaluation's config.json records its episode count
+    config.num_episodes = int(dict(o.split('=', 1) for o in job.overrides)['num_episodes'])
   with open(os.path.join(run_dir, 'config.json'), 'w') as f:
     json.dump(config_to_dict(config), f)
   steps = np.arange(1, 4) * 64000

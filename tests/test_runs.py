@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import bandit_eval
+from configs import eval as eval_config
 from launch.evaluator import run_offline_evaluation
 from launch.manager import train
 from metarl import runs
@@ -42,7 +42,7 @@ def test_load_reads_the_config_tables_and_params_of_a_run(two_runs):
 
 
 def test_an_evaluation_directory_has_its_eval_data(two_runs, tmp_path):
-  config = bandit_eval.get_config()
+  config = eval_config.get_config()
   config.params_path = os.path.join(two_runs[0], 'params.pickle')
   config.run_dir = str(tmp_path / 'eval')
   config.num_episodes = 8

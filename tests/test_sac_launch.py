@@ -12,7 +12,6 @@ import pytest
 
 from launch.evaluator import run_offline_evaluation
 from launch.manager import train
-from metarl.io import RunFileError
 from launch.validation import validate
 from metarl.config_rules import ConfigError
 
@@ -92,10 +91,18 @@ def test_worker_process_sends_chunks_to_the_learner(tmp_path):
   evals = read_csv(run_dir / 'eval.csv')
   assert int(evals[-1]['env_steps']) == 400
   assert 0 <= float(evals[-1]['accuracy']) <= 1 and evals[-1]['step_accuracy'] != ''
-  eval_config = runpy.run_path(os.path.join(ROOT, 'configs', 'bandit_eval.py'))['get_config']()
+  # Offline evaluation works for rsac params too: the memory env's own metrics (its
+  # per-step accuracy) over whole episodes of the deterministic policy.
+  eval_config = runpy.run_path(os.path.join(ROOT, 'configs', 'eval.py'))['get_config']()
   eval_config.params_path = str(run_dir / 'params.pickle')
-  with pytest.raises(RunFileError, match='offline evaluation of rsac params is not available'):
-    run_offline_evaluation(eval_config)  # main.py prints this one line
+  eval_config.num_episodes = 3
+  out = run_offline_evaluation(eval_config)
+  summary = read_csv(os.path.join(out, 'eval_summary.csv'))
+  assert summary[0]['method'] == 'agent' and summary[0]['num_episodes'] == '3'
+  assert 0 <= float(summary[0]['accuracy']) <= 1 and float(summary[0]['mean_reward_per_step']) < 0
+  with open(os.path.join(out, 'eval_data.pickle'), 'rb') as f:
+    data = pickle.load(f)
+  assert data['actions'].shape == (3, 50, 1)  # [episodes, steps, action_dim]
 
 
 @pytest.mark.parametrize('path,field,value,message', [

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from configs.value_td import get_config
-from launch import td_trainer
+from launch.trainers import make_trainer
 from launch.manager import TrainingDiverged
 from metarl import checkpoint, envs, io
 from metarl.agents import td
@@ -90,9 +90,9 @@ def assert_same_leaves(a, b):
 
 
 def trainer_with(config, on_call):
-  """A TDTrainer whose i-th call of train_epochs (from 1) first runs `on_call(i, data)`,
+  """A seeds-kind trainer whose i-th call of train_epochs (from 1) first runs `on_call(i, data)`,
   which may return new data."""
-  trainer = td_trainer.TDTrainer(config)
+  trainer = make_trainer(config)
   train_epochs, calls = trainer.agent.train_epochs, []
 
   def wrapped(state, data, num_epochs):
@@ -106,7 +106,7 @@ def trainer_with(config, on_call):
 
 def resume(run_dir):
   config = small_config(run_dir, resume=True)
-  return td_trainer.TDTrainer(config).run()
+  return make_trainer(config).run()
 
 
 @pytest.fixture(scope='module')
@@ -114,7 +114,7 @@ def runs(tmp_path_factory):
   """An uninterrupted run, and one stopped by a real SIGINT during its 3rd call."""
   root = tmp_path_factory.mktemp('td_runs')
   whole, parts = str(root / 'whole'), str(root / 'parts')
-  td_trainer.TDTrainer(small_config(whole)).run()
+  make_trainer(small_config(whole)).run()
 
   def interrupt(call, data):
     if call == INTERRUPTED_CALL:
@@ -132,8 +132,8 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(runs, tmp_path)
   # The call running when SIGINT came finished: its rows, params and a checkpoint at its
   # end (epoch 30) were saved; epoch 20 had the periodic one (7000 env steps).
   last = checkpoint.load(checkpoint.latest(stopped))
-  assert last['epoch'] == 30 and last['agent'] == 'td'
-  epochs = [checkpoint.load(p)['epoch'] for p in checkpoint.list_checkpoints(stopped)]
+  assert last['counters']['epoch'] == 30 and last['agent'] == 'td'
+  epochs = [checkpoint.load(p)['counters']['epoch'] for p in checkpoint.list_checkpoints(stopped)]
   assert epochs == [20, 30]
   assert [r['epoch'] for r in read_rows(os.path.join(stopped, 'eval.csv'))] == ['30', '30']
   # A crash (no final checkpoint): the rows of epoch 30 are dropped and written again.
@@ -145,7 +145,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(runs, tmp_path)
     assert_same_leaves(saved_params(whole), saved_params(run_dir))
     # Everything else a run holds, too: optimizer state, step, RNG key and trials.
     ends = [checkpoint.load(checkpoint.latest(d)) for d in (whole, run_dir)]
-    assert ends[0]['epoch'] == ends[1]['epoch'] == EPOCHS
+    assert ends[0]['counters']['epoch'] == ends[1]['counters']['epoch'] == EPOCHS
     assert_same_leaves(ends[0]['arrays'], ends[1]['arrays'])
     for name in ('train.csv', 'eval.csv'):
       rows_a, rows_b = (read_rows(os.path.join(d, name)) for d in (whole, run_dir))
@@ -164,7 +164,7 @@ def test_checkpoints_are_pruned_and_written_atomically(runs, tmp_path, monkeypat
     paths = checkpoint.list_checkpoints(run_dir)
     # Periodic ones at epochs 20, 40 (past 7000, 14000 env steps), (30 for the interrupted
     # run) and the final one: the newest 2 are kept, named by the furthest seed's env steps.
-    assert [checkpoint.load(p)['epoch'] for p in paths] == [40, EPOCHS]
+    assert [checkpoint.load(p)['counters']['epoch'] for p in paths] == [40, EPOCHS]
     steps = max(int(r['env_steps']) for r in read_rows(os.path.join(run_dir, 'train.csv')))
     assert os.path.basename(paths[-1]) == f'ckpt_{steps:015d}.pickle'
     assert sorted(os.listdir(checkpoint.directory(run_dir))) == [
@@ -174,7 +174,7 @@ def test_checkpoints_are_pruned_and_written_atomically(runs, tmp_path, monkeypat
   run_dir = str(tmp_path / 'failed_write')
   shutil.copytree(runs['stopped'], run_dir)
   before = checkpoint.list_checkpoints(run_dir)
-  trainer = td_trainer.TDTrainer(small_config(run_dir, resume=True))
+  trainer = make_trainer(small_config(run_dir, resume=True))
 
   def disk_full(fd):
     raise OSError(28, 'No space left on device')
@@ -186,7 +186,7 @@ def test_checkpoints_are_pruned_and_written_atomically(runs, tmp_path, monkeypat
   assert checkpoint.list_checkpoints(run_dir) == before
   assert sorted(os.listdir(checkpoint.directory(run_dir))) == [
       os.path.basename(p) for p in before]
-  assert checkpoint.load(checkpoint.latest(run_dir))['epoch'] == 30
+  assert checkpoint.load(checkpoint.latest(run_dir))['counters']['epoch'] == 30
 
 
 def newest_checkpoint_copy(runs, tmp_path):
@@ -214,7 +214,7 @@ def test_a_bad_checkpoint_is_refused_with_one_line(runs, tmp_path, damage):
   with open(path, 'wb') as f:
     f.write(data)
   with pytest.raises(RunFileError) as error:
-    td_trainer.TDTrainer(small_config(run_dir, resume=True))
+    make_trainer(small_config(run_dir, resume=True))
   message = str(error.value)
   assert '\n' not in message and message.startswith(path), message
   expected = {'garbage': 'not a readable metarl pickle',
@@ -268,7 +268,7 @@ def test_persistent_nan_stops_the_run_naming_the_last_good_checkpoint(tmp_path):
     trainer.run()
   # One checkpoint after every call but the one that stopped the run.
   paths = checkpoint.list_checkpoints(run_dir)
-  assert [checkpoint.load(p)['epoch'] for p in paths] == [10, 20, 30]
+  assert [checkpoint.load(p)['counters']['epoch'] for p in paths] == [10, 20, 30]
   message = str(error.value)
   # The streak (40) reached max_bad_updates during the 4th call; the checkpoint of epoch 30
   # was written while seed 1 was skipping, so the one of epoch 20 is the good one.

@@ -94,7 +94,7 @@ def test_off_nothing_is_written_or_imported(tmp_path):
   assert os.path.isfile(os.path.join(run_dir, 'train.csv'))
   assert not os.path.exists(os.path.join(run_dir, io.TENSORBOARD_DIR))
   assert runs.load(run_dir).tensorboard().empty
-  code = ('import sys, main, launch.sac_trainer, launch.td_trainer, metarl.runs; '
+  code = ('import sys, main, launch.trainers, launch.manager, metarl.runs; '
           "sys.exit('tensorboardX' in sys.modules)")
   assert subprocess.run([sys.executable, '-c', code], cwd=ROOT).returncode == 0
 

@@ -17,7 +17,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_stay_probability_analysis_writes_its_files(tmp_path):
   # In process, on untrained params (training end to end: tests/test_sweep.py).
   import jax
-  import ml_collections
 
   from configs.two_step_train import get_config
   from metarl.agents import a3c
@@ -25,11 +24,12 @@ def test_stay_probability_analysis_writes_its_files(tmp_path):
   from metarl.envs.two_step import TwoStep
   train_config = get_config()
   env = TwoStep()
-  networks = a3c.make_networks(train_config, env)
-  config = ml_collections.ConfigDict(dict(env=dict(name='two_step'), num_episodes=30,
-                                          seed=1, log_dynamics=True))
+  policy = a3c.eval_policy(train_config, env, record=True)
+  params = a3c.make_networks(train_config, env).init(jax.random.PRNGKey(0))
   out = str(tmp_path)
-  registry.analyze(config, env, networks, networks.init(jax.random.PRNGKey(0)), out)
+  registry.analysis_for('two_step').analyze(registry.EvalRequest(
+      env=env, policy=policy, params=params, saved=None, num_episodes=30, log_dynamics=True,
+      key=jax.random.PRNGKey(1), out_dir=out))
   with open(os.path.join(out, 'stay_probability.csv')) as f:
     stay = list(csv.DictReader(f))
   assert [r['condition'] for r in stay] == ['rewarded_common', 'rewarded_uncommon',
@@ -59,7 +59,7 @@ def test_episodic_agent_trains_and_writes_its_analysis(tmp_path):
   with open(os.path.join(run_dir, 'eval.csv')) as f:
     assert {'reward_cued', 'reward_uncued'} <= set(next(csv.DictReader(f)))
   result = subprocess.run(
-      main_cmd(os.path.join(ROOT, 'configs', 'episodic_two_step_eval.py'),
+      main_cmd(os.path.join(ROOT, 'configs', 'eval.py'),
                f'--config.params_path={run_dir}/params.pickle', f'--config.run_dir={out}',
                '--config.num_episodes=10'),
       capture_output=True, text=True, timeout=300, cwd=ROOT)

@@ -29,8 +29,8 @@ from metarl.envs.base import param_fields
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(ROOT, 'configs')
 TRAIN = ['bandit_train', 'two_step_train', 'episodic_two_step_train', 'class_query',
-         'value_td', 'memory_sac', 'pendulum_sac']
-EVAL = sorted(f[:-3] for f in os.listdir(CONFIGS) if f.endswith('_eval.py'))
+         'value_td', 'memory_sac', 'pendulum_sac', 'train']
+EVAL = ['eval']
 PLAY = ['play']
 NAMES = TRAIN + EVAL + PLAY
 
@@ -377,7 +377,7 @@ def test_a_disabled_curriculum_is_still_checked(files):
 
 
 def test_eval_env_overrides_are_checked_before_the_params_are_read(files):
-  assert 'config.env.num_arms' in refused('bandit_eval', files, '--config.env.num_arms=1')
-  assert 'config.env.name' in refused('two_step_eval', files, '--config.env.name=slots')
-  config = main.load_config(command_line('bandit_eval', files, '--config.env.num_arms=3'))
+  assert 'config.env.num_arms' in refused('eval', files, '--config.env.num_arms=1')
+  assert 'config.env.name' in refused('eval', files, '--config.env.name=slots')
+  config = main.load_config(command_line('eval', files, '--config.env.num_arms=3'))
   assert config.env.num_arms == 3 and config.env.name is None

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from configs.value_td import get_config
-from launch.td_trainer import TDTrainer
+from launch.trainers import make_trainer
 from metarl.io import RunFileError
 from launch.validation import validate
 from metarl.config_rules import ConfigError
@@ -19,7 +19,7 @@ from tests.test_launch import main_cmd, read_csv, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, 'configs', 'value_td.py')
-EVAL = os.path.join(ROOT, 'configs', 'value_td_eval.py')
+EVAL = os.path.join(ROOT, 'configs', 'eval.py')
 SMALL = ['--config.num_seeds=2', '--config.agent.epochs=40', '--config.log_every_epochs=20',
          '--config.eval.every_epochs=20', '--config.eval.num_episodes=40']
 
@@ -51,7 +51,7 @@ def test_training_writes_every_output(trained):
   assert all(float(r['mse']) >= 0 and float(r['mse_from_cue']) >= 0 for r in evals)
   with open(os.path.join(trained, 'params.pickle'), 'rb') as f:
     payload = pickle.load(f)
-  assert payload['agent'] == 'td' and payload['seeds'] == [0, 1] and payload['epochs'] == 40
+  assert payload['agent'] == 'td' and payload['seeds'] == [0, 1] and payload['extra']['epochs'] == 40
   assert payload['params']['lstm/linear']['w'].shape == (2, 5, 8)  # [seeds, 3 + 2, 4 * 2]
   with open(os.path.join(trained, 'value_data.pickle'), 'rb') as f:
     data = pickle.load(f)
@@ -91,7 +91,7 @@ def test_fine_tuning_with_a_frozen_core(trained, tmp_path):
   config = get_config()
   config.num_seeds, config.agent.epochs, config.run_dir = 2, 2, base
   config.network.readout, config.eval.analyze_at_end = 'linear', False
-  TDTrainer(config).run()
+  make_trainer(config).run()
   tuned = str(tmp_path / 'tuned')
   result = run(TRAIN, f'--config.run_dir={tuned}', '--config.network.readout=linear',
                f'--config.init_params_path={base}/params.pickle',
@@ -109,7 +109,7 @@ def test_fine_tuning_with_a_frozen_core(trained, tmp_path):
   config.network.readout, config.network.hidden_size = 'linear', 3
   config.init_params_path = f'{base}/params.pickle'
   with pytest.raises(RunFileError, match='lstm/linear'):
-    TDTrainer(config)
+    make_trainer(config)
 
 
 @pytest.mark.parametrize('field, value', [
@@ -154,6 +154,6 @@ def test_ctrl_c_saves_params(tmp_path):
   assert proc.returncode != 0 and 'interrupted' in err
   with open(os.path.join(run_dir, 'params.pickle'), 'rb') as f:
     payload = pickle.load(f)
-  assert payload['epochs'] >= 10
+  assert payload['extra']['epochs'] >= 10
   rows = read_csv(os.path.join(run_dir, 'train.csv'))
   assert rows and all(r['seed'] == '0' for r in rows)

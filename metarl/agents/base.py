@@ -34,11 +34,13 @@ class EvalPolicy(NamedTuple):
       agent that does not act, such as a value network).
     select: params as published to evaluators or saved in params.pickle (one seed) ->
       the params `actor` takes.
-    networks: the agent's networks, for analyses of agents that do not act (None else).
+    value_evaluator: for agents that predict value instead of acting (td):
+      `value_evaluator(env, gamma, num_trials) -> evaluate(params [S, ...], key)`, which
+      returns (metrics, per-step values and activity, trials); None for acting agents.
   """
   actor: Optional[Actor]
   select: Callable[[Any], Any]
-  networks: Any = None
+  value_evaluator: Optional[Callable] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +59,10 @@ class AgentSpec:
     supports: `supports(env)` -> None if the agent can train on `env`, else why not.
     check: optional `check(config, env)`: raises `ConfigError` (full field paths) for values
       that do not fit together or with the env.
+    training_evaluator: optional `training_evaluator(config, env)` -> jitted
+      `evaluate(published params, key) -> {metric: array}`, the evaluation of eval.csv when
+      it is more than whole episodes of `eval_policy` (rsac's memory accuracy); None: the
+      env's `episode_metrics` over `eval.num_episodes` episodes.
     shared_sections: sections of `fields` that hold other fields too (the run's `eval`
       section): their other fields are not refused as unknown.
   """
@@ -67,6 +73,7 @@ class AgentSpec:
   eval_policy: Callable[[Any, Environment, bool], EvalPolicy]
   supports: Callable[[Environment], Optional[str]]
   check: Optional[Callable[[Any, Environment], None]] = None
+  training_evaluator: Optional[Callable[[Any, Environment], Callable]] = None
   shared_sections: Tuple[str, ...] = ('eval',)
 
   def __post_init__(self):

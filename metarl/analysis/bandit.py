@@ -3,7 +3,7 @@
 The agent and the classic baselines play the same arm probabilities (drawn once from the
 configured distribution), so their regrets compare like for like. Writes:
   eval_data.pickle   actions [E, T], rewards [E, T], arm_probs [E, N], regret [E, T],
-                     baseline_regret {name: [E, T]}, hidden [E, T, H] if config.log_dynamics
+                     baseline_regret {name: [E, T]}, hidden [E, T, H] with log_dynamics
   eval_summary.csv   method, mean cumulative regret (and its standard error), reward per
                      trial, ratio to Thompson sampling
   bandit_actions.png one row per episode sorted by arm-1 probability, a cell per trial
@@ -16,35 +16,44 @@ import os
 import jax
 import numpy as np
 
-from metarl.agents.a3c import make_actor
 from metarl.analysis import plots
 from metarl.analysis.bandit_baselines import BASELINES, run_baseline
+from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.envs.bandit import Bandit, BanditParams, cumulative_regret
 from metarl.evaluation import make_evaluator
 from metarl.io import save_csv, save_pickle
 
 
-def analyze(config, env: Bandit, networks, params, out_dir: str) -> dict:
-  """Evaluates the agent on `config.num_episodes` episodes and writes the files above.
+def analyze(request: EvalRequest) -> dict:
+  """Evaluates the agent on `request.num_episodes` episodes and writes the files above.
 
   Returns:
     The summary: {method: mean cumulative regret}.
   """
-  num_episodes, trials = config.num_episodes, env.trials_per_episode
-  key = jax.random.PRNGKey(config.seed)
-  probs_key, agent_key, baseline_key = jax.random.split(key, 3)
+  env = request.env
+  num_episodes, trials = request.num_episodes, env.trials_per_episode
+  probs_key, agent_key, baseline_key = jax.random.split(request.key, 3)
   default = env.default_params()
   arm_probs = jax.vmap(env.sample_probs, in_axes=(0, None))(
       jax.random.split(probs_key, num_episodes), default)
   fixed_env = Bandit(env.num_arms, 'fixed', trials)
-  evaluate = make_evaluator(fixed_env, make_actor(networks, record=config.log_dynamics),
-                            num_episodes, env_params=BanditParams(fixed_probs=arm_probs))
-  result = jax.device_get(evaluate(params, agent_key))
+  evaluate = make_evaluator(fixed_env, request.policy.actor, num_episodes,
+                            env_params=BanditParams(fixed_probs=arm_probs))
+  result = jax.device_get(evaluate(request.params, agent_key))
   hidden = (np.swapaxes(np.asarray(result.trajectory.extras['hidden']), 0, 1)
-            if config.log_dynamics else None)
-  return write_results(out_dir, np.asarray(result.trajectory.action).T,
+            if request.log_dynamics else None)
+  return write_results(request.out_dir, np.asarray(result.trajectory.action).T,
                        np.asarray(result.trajectory.reward).T, np.asarray(arm_probs),
                        baseline_key, hidden=hidden)
+
+
+def played(env: Bandit, states, actions, rewards, out_dir: str, seed: int = 0) -> dict:
+  """A person's episodes against the baselines, each baseline playing every episode's arms
+  200 times (their expectations rather than one noisy play)."""
+  del env
+  return write_results(out_dir, np.asarray(actions).T, np.asarray(rewards).T,
+                       np.asarray(states.probs[0]), jax.random.PRNGKey(seed), who='human',
+                       baseline_repeats=200)
 
 
 def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
@@ -98,3 +107,7 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
   plots.regret_curves(os.path.join(out_dir, 'regret.png'),
                       {m: np.cumsum(r, axis=1) for m, r in regrets.items()})
   return {m: float(t.mean()) for m, t in totals.items()}
+
+
+register(Analysis(env='bandit', analyze=analyze, played=played, num_episodes=2000,
+                  log_dynamics=True))

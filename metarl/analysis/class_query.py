@@ -1,11 +1,11 @@
 """Offline analysis of a frozen class-query agent (seed 003): success against the delay.
 
-The agent answers `config.num_episodes` fresh episodes at each delay of `config.delays`
+The agent answers `num_episodes` fresh episodes at each delay of the eval config's `delays`
 (default: a grid up to twice the trained delay, the trained delay included), so one can see
 how far its memory reaches beyond what it was trained on. Files: success_by_delay.csv
 (delay, success, queries, mean_episode_return), success_by_delay.png, and eval_data.pickle
 with those rows and, at the trained delay, each episode's class, answer and (with
-`config.log_dynamics`) the LSTM activity `hidden` [E, T, H].
+log_dynamics) the LSTM activity `hidden` [E, T, H].
 """
 
 import os
@@ -13,8 +13,8 @@ import os
 import jax
 import numpy as np
 
-from metarl.agents.a3c import make_actor
 from metarl.analysis import plots
+from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.envs.class_query import ClassQuery
 from metarl.evaluation import make_evaluator
 from metarl.io import save_csv, save_pickle, to_floats
@@ -25,20 +25,21 @@ def default_delays(trained: int) -> list:
   return sorted({d for d in grid if d <= 2 * max(trained, 1)} | {trained})
 
 
-def analyze(config, env: ClassQuery, networks, params, out_dir: str) -> dict:
+def analyze(request: EvalRequest) -> dict:
   """Evaluates at every delay and writes the files above.
 
   Returns:
     {'success_at_<delay>': success} for every delay.
   """
-  delays = sorted(config.get('delays') or ()) or default_delays(env.delay)
+  env = request.env
+  options = request.options
+  delays = sorted((options.get('delays') if options is not None else None) or ()
+                  ) or default_delays(env.delay)
   steps = env.episode_length(max(delays))
-  evaluate = make_evaluator(env, make_actor(networks, record=config.log_dynamics),
-                            config.num_episodes, num_steps=steps)
-  key = jax.random.PRNGKey(config.seed)
+  evaluate = make_evaluator(env, request.policy.actor, request.num_episodes, num_steps=steps)
   rows, data = [], {}
   for delay in delays:
-    result = jax.device_get(evaluate(params, jax.random.fold_in(key, delay),
+    result = jax.device_get(evaluate(request.params, jax.random.fold_in(request.key, delay),
                                      {'delay': delay}))
     rows.append(delay_row(delay, result.metrics))
     if delay == env.delay:  # each column's first episode, at the trained delay
@@ -47,9 +48,17 @@ def analyze(config, env: ClassQuery, networks, params, out_dir: str) -> dict:
       data = dict(cls=np.asarray(traj.env_state.cls[0]), answer=2 * np.asarray(
           traj.action[query]) - 1)
       data['correct'] = data['cls'] == data['answer']
-      if config.log_dynamics:
+      if request.log_dynamics:
         data['hidden'] = np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1)[:, :query + 1]
-  return write_results(out_dir, env, rows, data)
+  return write_results(request.out_dir, env, rows, data)
+
+
+def played(env: ClassQuery, states, actions, rewards, out_dir: str, seed: int = 0) -> dict:
+  """success_by_delay at the delay played, from a person's whole episodes."""
+  del seed
+  metrics = env.episode_metrics(states, actions, rewards)
+  rows = [delay_row(int(np.asarray(states.delay)[0, 0]), metrics)]
+  return write_results(out_dir, env, rows, played_data(env, states, actions))
 
 
 def delay_row(delay: int, metrics) -> dict:
@@ -78,3 +87,7 @@ def write_results(out_dir: str, env: ClassQuery, rows: list, data: dict) -> dict
   save_csv(os.path.join(out_dir, 'success_by_delay.csv'), rows)
   plots.success_by_delay(os.path.join(out_dir, 'success_by_delay.png'), rows, env.delay)
   return {f'success_at_{r["delay"]}': r['success'] for r in rows}
+
+
+register(Analysis(env='class_query', analyze=analyze, played=played, num_episodes=1000,
+                  log_dynamics=False))

@@ -3,7 +3,7 @@
 
 Writes into `out_dir`:
   eval_data.pickle        per trial, arrays [E, T]: action, stage2, common, reward, good,
-                          cue_index (-1 on uncued trials); `hidden` if config.log_dynamics
+                          cue_index (-1 on uncued trials); `hidden` with log_dynamics
   stay_probability.csv    rows per analysis and condition: `uncued` (trial t+1 vs t, both
                           uncued), `cued` (both cued), `episodic` (a cued trial vs the
                           earlier trial whose context it presents, by that trial's outcome)
@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from metarl.analysis import plots
+from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.analysis.two_step import PUBLISHED, play_episodes, stay_rows, trial_data
 from metarl.envs.episodic_two_step import EpisodicTwoStep
 from metarl.io import save_csv, save_pickle
@@ -36,10 +37,16 @@ def stay_tables(action, reward, common, cue_index) -> list:
           for row in stay_rows(*args)]
 
 
-def analyze(config, env: EpisodicTwoStep, networks, params, out_dir: str) -> dict:
-  """Plays `config.num_episodes` frozen episodes and writes the files above."""
-  traj, hidden = play_episodes(config, env, networks, params)
-  return write_results(out_dir, env, traj.env_state, traj.action, hidden)
+def analyze(request: EvalRequest) -> dict:
+  """Plays `request.num_episodes` frozen episodes and writes the files above."""
+  traj, hidden = play_episodes(request)
+  return write_results(request.out_dir, request.env, traj.env_state, traj.action, hidden)
+
+
+def played(env: EpisodicTwoStep, states, actions, rewards, out_dir: str,
+           seed: int = 0) -> dict:
+  del rewards, seed
+  return write_results(out_dir, env, states, actions)
 
 
 def write_results(out_dir: str, env: EpisodicTwoStep, states, actions,
@@ -69,3 +76,7 @@ def write_results(out_dir: str, env: EpisodicTwoStep, states, actions,
   plots.stay_probability_panels(os.path.join(out_dir, 'stay_probability.png'), rows,
                                 ['uncued', 'cued', 'episodic'])
   return {f'reward_{k}': float(v.mean()) for k, v in rewards.items()}
+
+
+register(Analysis(env='episodic_two_step', analyze=analyze, played=played,
+                  num_episodes=1000, log_dynamics=True))

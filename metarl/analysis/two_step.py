@@ -3,7 +3,7 @@
 Writes into `out_dir`:
   eval_data.pickle        per trial, arrays [E, T]: `action` (stage 1), `stage2` (0 = S1,
                           1 = S2), `common` (bool), `reward`, `good` (the good state during
-                          the trial); `hidden` [E, T, H] if config.log_dynamics
+                          the trial); `hidden` [E, T, H] with log_dynamics
   stay_probability.csv    one row per condition of the previous trial: rewarded, common,
                           stay_probability, sem, count, published (Wang 2018)
   stay_probability.png    the bar chart of Wang 2018 Fig. 4 / seed 002, published values
@@ -15,8 +15,8 @@ import os
 import jax
 import numpy as np
 
-from metarl.agents.a3c import make_actor
 from metarl.analysis import plots
+from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.envs.two_step import CONDITIONS, TwoStep
 from metarl.evaluation import make_evaluator
 from metarl.io import save_csv, save_pickle
@@ -47,16 +47,15 @@ def stay_rows(stay, prev_reward, prev_common, valid, published=PUBLISHED) -> lis
   return rows
 
 
-def play_episodes(config, env: TwoStep, networks, params):
-  """`config.num_episodes` frozen episodes (seed `config.seed`) of the agent.
+def play_episodes(request: EvalRequest):
+  """`request.num_episodes` frozen episodes of the agent.
 
   Returns:
-    (trajectory [T, E], hidden): hidden is [E, T, H] if `config.log_dynamics`, else None.
+    (trajectory [T, E], hidden): hidden is [E, T, H] with `log_dynamics`, else None.
   """
-  evaluate = make_evaluator(env, make_actor(networks, record=config.log_dynamics),
-                            config.num_episodes)
-  traj = jax.device_get(evaluate(params, jax.random.PRNGKey(config.seed))).trajectory
-  hidden = (np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1) if config.log_dynamics
+  evaluate = make_evaluator(request.env, request.policy.actor, request.num_episodes)
+  traj = jax.device_get(evaluate(request.params, request.key)).trajectory
+  hidden = (np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1) if request.log_dynamics
             else None)
   return traj, hidden
 
@@ -80,10 +79,15 @@ def trial_data(env: TwoStep, states, actions, hidden=None) -> dict:
   return data
 
 
-def analyze(config, env: TwoStep, networks, params, out_dir: str) -> dict:
-  """Plays `config.num_episodes` frozen episodes and writes the files above."""
-  traj, hidden = play_episodes(config, env, networks, params)
-  return write_results(out_dir, env, traj.env_state, traj.action, hidden)
+def analyze(request: EvalRequest) -> dict:
+  """Plays `request.num_episodes` frozen episodes and writes the files above."""
+  traj, hidden = play_episodes(request)
+  return write_results(request.out_dir, request.env, traj.env_state, traj.action, hidden)
+
+
+def played(env: TwoStep, states, actions, rewards, out_dir: str, seed: int = 0) -> dict:
+  del rewards, seed
+  return write_results(out_dir, env, states, actions)
 
 
 def write_results(out_dir: str, env: TwoStep, states, actions, hidden=None) -> dict:
@@ -110,3 +114,7 @@ def write_results(out_dir: str, env: TwoStep, states, actions, hidden=None) -> d
   summary = {r['condition']: r['stay_probability'] for r in rows}
   summary['mean_reward_per_trial'] = float(data['reward'].mean())
   return summary
+
+
+register(Analysis(env='two_step', analyze=analyze, played=played, num_episodes=1000,
+                  log_dynamics=True))

@@ -19,20 +19,18 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from metarl.agents.td.evaluation import make_value_evaluator
 from metarl.analysis import plots
+from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.envs.cue_reward import CueReward
 from metarl.io import save_csv, save_pickle, to_numpy
 
 
-def evaluate_seeds(env: CueReward, networks, params, gamma: float, num_trials: int,
-                   key, evaluate=None) -> Dict:
+def evaluate_seeds(params, key, evaluate) -> Dict:
   """Runs every seed of `params` ([S, ...]) on the same fresh trials; numpy results.
 
-  `evaluate` is a `make_value_evaluator` function of the same settings, to reuse its
-  compilation.
+  `evaluate(params, key) -> (metrics, ValueEval, trials)` is the agent's value evaluator
+  (`EvalPolicy.value_evaluator`), made for the env, gamma and number of trials.
   """
-  evaluate = evaluate or make_value_evaluator(env, networks, gamma, num_trials)
   metrics, result, trials = to_numpy(evaluate(params, key))
   return dict(metrics=metrics, result=result, trials=trials)
 
@@ -65,11 +63,10 @@ def example_trials(trials, num_cues: int) -> list:
   return picks
 
 
-def analyze(env: CueReward, networks, params, out_dir: str, gamma: float,
-            num_trials: int, key, seeds: Sequence[int], write_eval_csv: bool,
-            evaluate=None) -> Dict:
+def analyze_values(env: CueReward, params, out_dir: str, gamma: float, key,
+                   seeds: Sequence[int], write_eval_csv: bool, evaluate) -> Dict:
   """Evaluates, then writes the files above. Returns {'mse': [S], 'mse_from_cue': [S]}."""
-  data = evaluate_seeds(env, networks, params, gamma, num_trials, key, evaluate)
+  data = evaluate_seeds(params, key, evaluate)
   metrics, result, trials = data['metrics'], data['result'], data['trials']
   payload = dict(trials=[per_trial(result, trials, s) for s in range(len(seeds))],
                  seeds=list(seeds), gamma=gamma, cue_delays=list(env.cue_delays),
@@ -83,3 +80,19 @@ def analyze(env: CueReward, networks, params, out_dir: str, gamma: float,
              [dict(seed=seed, mse=metrics['mse'][s], mse_from_cue=metrics['mse_from_cue'][s])
               for s, seed in enumerate(seeds)])
   return {k: np.asarray(v) for k, v in metrics.items()}
+
+
+def analyze(request: EvalRequest) -> Dict:
+  """The analysis of an agent that predicts value (`EvalPolicy.value_evaluator`): every seed
+  of its params on `num_episodes` fresh trials."""
+  policy, saved = request.policy, request.saved
+  if policy.value_evaluator is None:
+    raise ValueError('the value analysis needs an agent that predicts value (as td does)')
+  gamma = saved.config.agent.gamma
+  evaluate = policy.value_evaluator(request.env, gamma, request.num_episodes)
+  seeds = saved.seeds
+  return analyze_values(request.env, request.params, request.out_dir, gamma, request.key,
+                        seeds, write_eval_csv=request.offline, evaluate=evaluate)
+
+
+register(Analysis(env='cue_reward', analyze=analyze, num_episodes=500, log_dynamics=True))

@@ -178,6 +178,9 @@ def check(fields) -> None:
   if structure == 'fixed' and len(probs) != arms:
     raise ConfigError('fixed_probs', probs,
                       f"reward_structure 'fixed' needs one probability per arm ({arms})")
+  if probs and len(probs) != arms:
+    raise ConfigError('fixed_probs', probs, f'one probability per arm ({arms}), or none '
+                      f"(they are read with reward_structure 'fixed' only)")
 
 
 register('bandit', Bandit, FIELDS, check, words=BanditWords)

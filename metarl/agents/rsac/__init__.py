@@ -123,18 +123,28 @@ def sequence_accuracy(networks: SACNetworks, actor_params: Params, key: PRNGKey,
 
 
 class RSACAgent(NamedTuple):
-  """The pieces the replay trainer runs."""
+  """The pieces the replay trainer kind runs (`launch/trainers/replay.py`)."""
   networks: SACNetworks
   learner: Learner
   ticks_per_chunk: int  # learner ticks per chunk of env steps
+  make_actor: Callable  # (num_envs, unroll_length=1) -> Actor (acting into replay Steps)
+  make_in_process_train: Callable  # (actor, num_envs, ticks, iterations) -> jitted run
 
 
 def make_agent(config, env: Environment) -> RSACAgent:
   networks = make_networks(config, env)
   ticks = config_lib.ticks_per_chunk(config)
-  return RSACAgent(networks=networks,
-                   learner=make_learner(networks, learner_config(config, env), ticks),
-                   ticks_per_chunk=ticks)
+  learner = make_learner(networks, learner_config(config, env), ticks)
+
+  def actor(num_envs: int, unroll_length: int = 1) -> Actor:
+    return make_actor(env, networks, num_envs, config.agent.warmup_steps,
+                      unroll_length=unroll_length)
+
+  def in_process_train(act: Actor, num_envs: int, ticks: int, iterations: int):
+    return make_in_process_train(act, learner, num_envs, ticks, iterations)
+
+  return RSACAgent(networks=networks, learner=learner, ticks_per_chunk=ticks,
+                   make_actor=actor, make_in_process_train=in_process_train)
 
 
 def eval_policy(config, env: Environment, record: bool = False) -> EvalPolicy:
@@ -145,9 +155,16 @@ def eval_policy(config, env: Environment, record: bool = False) -> EvalPolicy:
                     select=lambda params: params['actor'])
 
 
+def training_evaluator(config, env: Environment) -> Callable:
+  """eval.csv's evaluation: `make_evaluator`'s metrics of the published {'actor': ...}."""
+  evaluate = make_evaluator(config, env, make_networks(config, env))
+  return lambda params, key: evaluate(params['actor'], key).metrics
+
+
 SPEC = register(AgentSpec(name='rsac', kind='replay', fields=config_lib.FIELDS,
                           make=make_agent, eval_policy=eval_policy,
-                          supports=config_lib.supports, check=config_lib.check))
+                          supports=config_lib.supports, check=config_lib.check,
+                          training_evaluator=training_evaluator))
 
 __all__ = ['RSACAgent', 'SPEC', 'eval_policy', 'make_agent', 'ActState', 'Actor', 'EvalResult', 'Learner', 'LearnerConfig', 'LearnerState',
            'SACParams', 'episode_stats', 'learner_config', 'make_actor',

@@ -39,6 +39,16 @@ class TDAgent(NamedTuple):
   init_data: Callable  # jitted (keys [S]) -> DataState
   train_epochs: Callable  # jitted (TrainingState, DataState, num_epochs) -> (ts, ds, metrics)
 
+  @staticmethod
+  def seed_keys(seed: int, num_seeds: int):
+    return seed_keys(seed, num_seeds)
+
+  def match_params(self, loaded: Params, num_seeds: int, source: str) -> Params:
+    return match_params(loaded, self.template, num_seeds, source)
+
+  def make_evaluator(self, env: CueReward, gamma: float, num_trials: int):
+    return make_value_evaluator(env, self.networks, gamma, num_trials)
+
   def init(self, keys, params: Params = None) -> TrainingState:
     """TrainingState for each seed key ([S] keys), from `params` ([S, ...]) if given."""
     if params is None:
@@ -143,10 +153,12 @@ def check(config, env) -> None:
 
 def eval_policy(config, env: CueReward, record: bool = False) -> EvalPolicy:
   """A value network does not act: its evaluation runs the network over fresh trials
-  (`make_value_evaluator`, `metarl.analysis.value`), so the policy carries the networks."""
+  (`make_value_evaluator`, used by `metarl.analysis.value`)."""
   del record
+  networks = make_networks(config, env)
   return EvalPolicy(actor=None, select=lambda params: params,
-                    networks=make_networks(config, env))
+                    value_evaluator=lambda env, gamma, num_trials: make_value_evaluator(
+                        env, networks, gamma, num_trials))
 
 
 SPEC = register(AgentSpec(name='td', kind='seeds', fields=config_lib.FIELDS,

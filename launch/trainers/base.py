@@ -1,0 +1,323 @@
+"""The run skeleton, written once for every trainer kind.
+
+A `Trainer` owns one training run in the manager process: its counters, logs, progress line,
+checkpoints, evaluation schedule, children (workers and an evaluator, through a backend) and
+the try / except / finally that ends every run the same way:
+
+  finished      train.csv flushed, params.pickle, the final evaluation, a final checkpoint
+  Ctrl-C, kill  (signals take effect between compiled calls or messages) params.pickle and
+                a final checkpoint, children stopped, KeyboardInterrupt
+  a child fails past launch.max_restarts: params.pickle, a final checkpoint, `ChildFailed`
+  diverged      config.max_bad_updates skipped updates in a row: params.pickle (the last
+                good params), `TrainingDiverged` naming the last clean checkpoint
+
+A trainer kind (`launch/trainers/gradients.py`, `replay.py`, `seeds.py`) fills in how it
+trains (in this process, or with workers), what it evaluates, which arrays a checkpoint
+holds and which counters a resume needs.
+"""
+
+import os
+import time
+from typing import Any, Dict, Optional
+
+from absl import logging
+
+from launch import run_support
+from launch.backends import ChildFailed, make_backend
+from launch.run_support import (RunCheckpointer, RunLogs, TrainingDiverged, deferred_interrupts,
+                                diverged_message)
+from metarl import checkpoint as checkpoint_lib
+
+EVALUATOR = 'evaluator-0'
+
+
+class Trainer:
+  """One training run (one manager process); subclassed once per trainer kind."""
+
+  # The column a resume truncates the CSVs by, and the columns that are no scalars.
+  position_column = 'env_steps'
+  not_scalars = ('env_steps',)
+
+  def __init__(self, config, spec, env):
+    self.config, self.spec, self.env = config, spec, env
+    self.env_steps = 0  # the furthest seed's, for a run of several
+    self.updates = 0
+    self.start_time = time.time()
+    self.logs = RunLogs(config, self.position_column, self.not_scalars)
+    self.checkpoints = RunCheckpointer(config)
+    self.next_checkpoint = self.checkpoints.every
+    self._checkpointed_steps = -1
+    self.next_eval = self.eval_every()
+    self.evaluated_version = -1  # the params version (updates) of the newest evaluation
+    self.stop: Optional[run_support.StopRequest] = None
+    self.backend = None
+    self.progress = self.make_progress()
+    # Children (kinds with workers or an evaluator).
+    self._restarts = 0
+    self._deadlines: Dict[str, float] = {}  # child -> when its next message is overdue
+    self._heard_from = set()  # children (this incarnation) that sent something
+
+  # What a kind says about itself ------------------------------------------------------
+
+  def make_progress(self) -> run_support.Progress:
+    return run_support.Progress(self.config.total_env_steps)
+
+  def eval_every(self) -> int:
+    """The evaluation cadence, in `position()` units."""
+    return self.config.eval.every_env_steps
+
+  def position(self) -> int:
+    """Where the run is in its evaluation schedule (env steps; epochs for td)."""
+    return self.env_steps
+
+  def describe(self) -> str:
+    raise NotImplementedError
+
+  def bad_streak(self) -> int:
+    """Updates skipped in a row now (the worst seed's, for a run of several)."""
+    raise NotImplementedError
+
+  def params_to_save(self) -> Dict[str, Any]:
+    """params.pickle's fields beyond the common ones: params (numpy), seeds, extra."""
+    raise NotImplementedError
+
+  def checkpoint_arrays(self) -> Dict[str, Any]:
+    raise NotImplementedError
+
+  def restore_arrays(self, arrays: Dict[str, Any], path: str) -> None:
+    raise NotImplementedError
+
+  def counters(self) -> Dict[str, Any]:
+    """A checkpoint's kind-specific counters (what a resume needs besides the arrays)."""
+    return {}
+
+  def restore_counters(self, counters: Dict[str, Any], payload: Dict[str, Any],
+                       path: str) -> None:
+    del counters, payload, path
+
+  def train(self) -> None:
+    """Trains to the end of the budget; checks `self.stop` at every boundary."""
+    raise NotImplementedError
+
+  def evaluate(self, final: bool) -> None:
+    """Starts (or runs) an evaluation of the current params."""
+    raise NotImplementedError
+
+  def wait_final_eval(self) -> None:
+    """Waits for the evaluation of the final params, if it runs elsewhere."""
+
+  def flush_logs(self) -> None:
+    """Writes the rows of an unfinished logging period."""
+
+  def after_run(self) -> None:
+    """What a finished run does last, outside the deferred signals (td: the analysis)."""
+
+  def log_state(self) -> Optional[Dict[str, Any]]:
+    return None
+
+  def restore_log_state(self, state: Optional[Dict[str, Any]]) -> None:
+    del state
+
+  def curriculum_state(self) -> Optional[Dict[str, Any]]:
+    return None
+
+  def restore_curriculum(self, state: Optional[Dict[str, Any]]) -> None:
+    del state
+
+  # Evaluation schedule ----------------------------------------------------------------
+
+  def maybe_evaluate(self, final: bool = False) -> None:
+    """Starts an evaluation when one is due (always when `final`, unless the newest
+    params are already being or have been evaluated)."""
+    if final and self._last_eval_version == self.updates:
+      return
+    if not final and self.position() < self.next_eval:
+      return
+    while self.next_eval <= self.position():
+      self.next_eval += self.eval_every()
+    self._last_eval_version = self.updates
+    self.evaluate(final)
+
+  _last_eval_version = -1  # the params version of the newest evaluation started
+
+  # Divergence -------------------------------------------------------------------------
+
+  def check_divergence(self, streak: int) -> None:
+    """Stops the run once `config.max_bad_updates` updates in a row were skipped."""
+    if streak >= self.config.get('max_bad_updates', 100):
+      self.before_divergence()
+      raise TrainingDiverged(diverged_message(self.config.run_dir, streak, self.env_steps,
+                                              self.checkpoints.good))
+
+  def before_divergence(self) -> None:
+    """Writes what the run logged but has not written yet."""
+    self.flush_logs()
+
+  # Checkpoints ------------------------------------------------------------------------
+
+  def save_checkpoint(self) -> str:
+    payload = dict(
+        env_steps=self.env_steps, updates=self.updates, counters=self.counters(),
+        schedule=dict(next_eval=self.next_eval, next_checkpoint=self.next_checkpoint,
+                      last_eval_version=self._last_eval_version,
+                      elapsed=time.time() - self.start_time),
+        logs=self.log_state(), curriculum=self.curriculum_state(),
+        arrays=self.checkpoint_arrays())
+    path = self.checkpoints.save(payload, clean=self.bad_streak() == 0)
+    self._checkpointed_steps = self.env_steps
+    return path
+
+  def maybe_checkpoint(self) -> None:
+    if self.next_checkpoint is not None and self.env_steps >= self.next_checkpoint:
+      while self.next_checkpoint <= self.env_steps:
+        self.next_checkpoint += self.config.checkpoint_every
+      self.save_checkpoint()
+
+  def resume(self) -> None:
+    """Continues the run in `config.run_dir` from its newest checkpoint: the arrays go into
+    the freshly built states (a checkpoint of another config is refused in one line), rows
+    written after it are dropped (they come again), schedules and clocks go on."""
+    path, payload = self.checkpoints.load_newest()
+    self.restore_arrays(payload['arrays'], path)
+    self.env_steps, self.updates = payload['env_steps'], payload['updates']
+    self.restore_counters(payload.get('counters') or {}, payload, path)
+    schedule = payload['schedule']
+    self.next_eval = schedule['next_eval']
+    if self.next_checkpoint is not None:  # checkpoint_every = 0 turns them off
+      self.next_checkpoint = schedule['next_checkpoint'] or self.config.checkpoint_every
+    self._last_eval_version = self.evaluated_version = schedule['last_eval_version']
+    self.start_time = time.time() - schedule['elapsed']
+    self.restore_log_state(payload.get('logs'))
+    self.restore_curriculum(payload.get('curriculum'))
+    self._checkpointed_steps = self.env_steps
+    if self.bad_streak() == 0:
+      self.checkpoints.good = path
+    self.logs.resume(self.position())
+    self.progress.update(self.position())
+    logging.info('resumed from %s at %d env steps', path, self.env_steps)
+
+  # Final params -----------------------------------------------------------------------
+
+  def save_params(self) -> str:
+    path = os.path.join(self.config.run_dir, 'params.pickle')
+    checkpoint_lib.save_params(path, agent=self.spec.name, config=self.config,
+                               env_steps=self.env_steps, updates=self.updates,
+                               **self.params_to_save())
+    return path
+
+  # Children ---------------------------------------------------------------------------
+
+  def start_child(self, name: str, target, child_id: int) -> None:
+    if self.backend is None:
+      self.backend = make_backend(self.config)
+    self.backend.start(name, target, self.config, child_id)
+    if name != EVALUATOR:  # the evaluator only owes answers to requests
+      self.expect(name)
+
+  def expect(self, name: str) -> None:
+    """A message from `name` is due: within launch.child_timeout_s, or within
+    launch.startup_timeout_s while this incarnation has not sent anything yet."""
+    launch = self.config.launch
+    allowance = (launch.get('child_timeout_s', launch.startup_timeout_s)
+                 if name in self._heard_from else launch.startup_timeout_s)
+    self._deadlines[name] = time.monotonic() + allowance
+
+  def receive(self, timeout: float) -> Optional[Dict[str, Any]]:
+    """The next message from a child, or None; a child that died, raised or stayed silent
+    past its deadline is replaced (`replace_child`) on the way."""
+    try:
+      message = self.backend.receive(timeout)
+    except ChildFailed as failure:
+      self.replace_child(failure)
+      return None
+    if message is not None and 'source' in message:
+      self._heard_from.add(message['source'])
+      if message['source'] != EVALUATOR:
+        self.expect(message['source'])
+    now = time.monotonic()
+    for name, deadline in list(self._deadlines.items()):
+      if now > deadline:
+        self.replace_child(ChildFailed(
+            f'{name} sent nothing in time (launch.child_timeout_s / startup_timeout_s): '
+            'hung', name=name))
+    return message
+
+  def replace_child(self, failure: ChildFailed) -> None:
+    """Replaces the failed child from the newest params, up to launch.max_restarts times
+    in the run; past that (or for a failure of the run as a whole) raises `failure`."""
+    limit = self.config.launch.get('max_restarts', 0)
+    while True:
+      if failure.name is None or self._restarts >= limit:
+        raise ChildFailed(f'{failure}\nlaunch.max_restarts = {limit} restarts used up: the '
+                          'run stops', name=failure.name)
+      name = failure.name
+      self._restarts += 1
+      logging.error('%s\nreplacing %s from the newest params (restart %d of %d)', failure,
+                    name, self._restarts, limit)
+      try:
+        self.backend.restart(name)
+        break
+      except ChildFailed as again:  # the replacement did not start: that used a restart too
+        failure = again
+    self._heard_from.discard(name)
+    self._deadlines.pop(name, None)
+    self.after_replace(name)
+
+  def after_replace(self, name: str) -> None:
+    """Gives a replaced child what it needs to go on (kinds with children)."""
+    del name
+
+  # The run ----------------------------------------------------------------------------
+
+  def done_message(self) -> str:
+    return f'{self.env_steps} env steps'
+
+  def run(self) -> str:
+    logging.info('training %s in %s: %s', self.config.name, self.config.run_dir,
+                 self.describe())
+    try:
+      # Ctrl-C / SIGTERM take effect between compiled calls or messages, so the state,
+      # counters and rows a final checkpoint saves always belong together.
+      with deferred_interrupts() as self.stop:
+        if self.config.resume if 'resume' in self.config else False:
+          self.resume()
+        self.train()
+        self.flush_logs()
+        path = self.save_params()
+        self.maybe_evaluate(final=True)
+        self.wait_final_eval()
+        if self.next_checkpoint is not None and self._checkpointed_steps != self.env_steps:
+          self.save_checkpoint()
+        if self.stop.requested:  # during the final evaluation: training is done
+          raise KeyboardInterrupt
+      self.after_run()
+      logging.info('done: %s in %.1fs; params in %s', self.done_message(),
+                   time.time() - self.start_time, path)
+    except KeyboardInterrupt:
+      path = self.save_params()
+      if self.next_checkpoint is not None and self._checkpointed_steps != self.env_steps:
+        self.save_checkpoint()
+      logging.warning('interrupted at %s; params saved to %s', self.done_message(), path)
+      raise
+    except ChildFailed:
+      path = self.save_params()
+      final = self.save_checkpoint() if self.next_checkpoint is not None else 'none'
+      logging.error('a child process failed at %s; params saved to %s, final '
+                    'checkpoint %s', self.done_message(), path, final)
+      raise
+    except TrainingDiverged:
+      path = self.save_params()  # skipped updates left the params at their last good value
+      logging.error('stopped at %s: updates kept failing; params saved to %s',
+                    self.done_message(), path)
+      raise
+    finally:
+      if self.backend is not None:
+        self.backend.shutdown()
+      self.progress.close()
+      self.logs.close()
+    return self.config.run_dir
+
+  def check_stop(self) -> None:
+    """Raises KeyboardInterrupt at a loop boundary once Ctrl-C or SIGTERM came."""
+    if self.stop is not None and self.stop.requested:
+      raise KeyboardInterrupt

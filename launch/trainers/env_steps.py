@@ -1,0 +1,198 @@
+"""What the two trainer kinds that count env steps share (gradients and replay): a budget of
+`total_env_steps`, train.csv rows averaged over `log_every_env_steps`, evaluations every
+`eval.every_env_steps` in the evaluator process (launch.num_evaluators = 1) or here (0), an
+optional curriculum, and the loop that feeds workers (launch.num_workers > 0).
+
+A worker runs `launch.worker.run_worker` (the agent's work for its kind: gradients, or
+chunks of steps); the manager handles each message (`handle_work`) and sends that worker
+the newest params.
+"""
+
+from typing import Any, Dict, Optional
+
+import jax
+from absl import logging
+
+from launch import evaluator as evaluator_lib
+from launch import worker as worker_lib
+from launch.run_support import TrainMetrics, format_row
+from launch.trainers.base import EVALUATOR, Trainer
+from metarl import curriculum as curriculum_lib
+from metarl import io
+
+
+class EnvStepTrainer(Trainer):
+  """A run whose budget is env steps, with optional workers and evaluator."""
+
+  curriculum: Optional[curriculum_lib.Curriculum] = None
+
+  def __init__(self, config, spec, env, train_columns=(), latest=()):
+    super().__init__(config, spec, env)
+    self.curriculum = curriculum_lib.make(config)
+    columns = (self.curriculum.field,) if self.curriculum else ()
+    self.metrics = TrainMetrics(self.logs, config.log_every_env_steps, self.start_time,
+                                columns=columns + tuple(train_columns),
+                                latest=columns + tuple(latest))
+    self._inline_eval = None
+    self._eval_request: Optional[Dict[str, Any]] = None  # sent, not yet answered
+
+  # What workers and evaluators receive ------------------------------------------------
+
+  def published_params(self):
+    """The params workers and evaluators receive."""
+    raise NotImplementedError
+
+  def env_overrides(self) -> Dict[str, Any]:
+    """The env params children train and evaluate with now (the curriculum's value)."""
+    return self.curriculum.overrides() if self.curriculum else {}
+
+  def params_message(self) -> Dict[str, Any]:
+    return dict(params=io.to_numpy(self.published_params()), version=self.updates,
+                env_steps=self.env_steps, wall_time=self.metrics.elapsed(),
+                env_overrides=self.env_overrides())
+
+  def publish_to_workers(self, names) -> None:
+    message = self.params_message()
+    for name in names:
+      self.backend.publish(name, message)
+
+  # Logs -------------------------------------------------------------------------------
+
+  def after_update(self, metrics: Dict[str, float]) -> None:
+    metrics = dict(metrics, **self.env_overrides())
+    self.metrics.add(metrics, self.env_steps, self.updates)
+    self.progress.update(self.env_steps, rate=self.metrics.steps_per_sec)
+    self.check_divergence(self.bad_streak())
+    self.maybe_evaluate()
+
+  def flush_logs(self) -> None:
+    self.metrics.flush(self.env_steps, self.updates)
+
+  def log_state(self) -> Dict[str, Any]:
+    return self.metrics.state_dict()
+
+  def restore_log_state(self, state: Optional[Dict[str, Any]]) -> None:
+    self.metrics.load_state_dict(state)
+
+  # Evaluation -------------------------------------------------------------------------
+
+  def evaluate(self, final: bool) -> None:
+    message = self.params_message()
+    if self.config.launch.num_evaluators:
+      self.backend.publish(EVALUATOR, message)
+      if self._eval_request is None:
+        self.expect(EVALUATOR)
+      self._eval_request = message
+      return
+    if self._inline_eval is None:
+      self._inline_eval = evaluator_lib.make_training_evaluator(self.config)
+    key = jax.random.fold_in(evaluator_lib.evaluator_key(self.config.seed, 0),
+                             message['version'])
+    metrics = self._inline_eval(message['params'], key, message['env_overrides'])
+    self.record_eval(dict(version=self.updates, env_steps=self.env_steps,
+                          wall_time=message['wall_time'], metrics=metrics))
+
+  def record_eval(self, message: Dict[str, Any]) -> None:
+    if self._eval_request is not None and message['version'] >= self._eval_request['version']:
+      self._eval_request = None
+      self._deadlines.pop(EVALUATOR, None)
+    elif self._eval_request is not None:
+      self.expect(EVALUATOR)  # a newer request is still being evaluated
+    self.evaluated_version = message['version']
+    row = dict(env_steps=message['env_steps'], updates=message['version'],
+               wall_time=message['wall_time'])
+    row.update(sorted(message['metrics'].items()))
+    self.logs.write('eval', row, message['env_steps'])
+    logging.info('eval: %s', format_row(row))
+    self.progress.update(self.env_steps, eval_metrics=message['metrics'])
+    if self.curriculum and self.curriculum.update(message['metrics']):
+      self.follow_curriculum()
+
+  def follow_curriculum(self) -> None:
+    """Single-process training resets its episodes with the curriculum's value from now
+    on (kinds that have such state); workers get it with their next params."""
+
+  def curriculum_state(self) -> Optional[Dict[str, Any]]:
+    return None if self.curriculum is None else self.curriculum.state_dict()
+
+  def restore_curriculum(self, state: Optional[Dict[str, Any]]) -> None:
+    if self.curriculum is not None and state:
+      self.curriculum.load_state_dict(state)
+      self.follow_curriculum()
+
+  def wait_final_eval(self) -> None:
+    """Waits for the evaluator's evaluation of the final params (a hung or dead evaluator
+    is replaced, see `receive`, so this ends)."""
+    if not self.config.launch.num_evaluators:
+      return
+    while self.evaluated_version != self.updates:
+      self.check_stop()
+      message = self.receive(self.config.launch.queue_timeout_s)
+      if message is not None and message['kind'] == 'eval':
+        self.record_eval(message)
+
+  # Children ---------------------------------------------------------------------------
+
+  def after_replace(self, name: str) -> None:
+    if name == EVALUATOR:
+      if self._eval_request is not None:  # ask the new evaluator again
+        self.backend.publish(EVALUATOR, self._eval_request)
+        self.expect(EVALUATOR)
+    else:
+      self.expect(name)
+      self.publish_to_workers([name])
+
+  def poll_evaluator(self) -> None:
+    """Records the evaluations that came in (between single-process training calls)."""
+    if not self.config.launch.num_evaluators:
+      return
+    while True:
+      message = self.receive(timeout=0.0001)
+      if message is None:
+        return
+      self.handle(message)
+
+  def handle(self, message: Optional[Dict[str, Any]]) -> None:
+    """Acts on one message from a child (None: nothing arrived in time)."""
+    if message is None:
+      return
+    if message['kind'] == 'eval':
+      self.record_eval(message)
+    elif message['kind'] == 'work':
+      self.handle_work(message)
+
+  def handle_work(self, message: Dict[str, Any]) -> None:
+    """Learns from one worker's message (gradients, or a chunk of steps)."""
+    raise NotImplementedError
+
+  # Training ---------------------------------------------------------------------------
+
+  def worker_target(self):
+    return worker_lib.run_worker
+
+  def finished(self) -> bool:
+    return self.env_steps >= self.config.total_env_steps
+
+  def train(self) -> None:
+    if self.config.launch.num_evaluators:
+      self.start_child(EVALUATOR, evaluator_lib.run_evaluator, 0)
+    if self.config.launch.num_workers:
+      self.train_distributed()
+    else:
+      self.train_in_process()
+
+  def train_in_process(self) -> None:
+    raise NotImplementedError
+
+  def train_distributed(self) -> None:
+    names = [f'worker-{i}' for i in range(self.config.launch.num_workers)]
+    for i, name in enumerate(names):
+      self.start_child(name, self.worker_target(), i)
+    self.publish_to_workers(names)
+    while not self.finished():
+      message = self.receive(self.config.launch.queue_timeout_s)
+      self.handle(message)
+      if message is not None and message['kind'] == 'work':
+        self.publish_to_workers([message['source']])
+      self.maybe_checkpoint()
+      self.check_stop()

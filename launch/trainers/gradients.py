@@ -1,0 +1,99 @@
+"""The 'gradients' trainer kind (A3C-style): on-policy rollouts and gradient updates.
+
+  launch.num_workers == 0: training runs here, `launch.updates_per_call` rollout+update
+    iterations fused per jitted call (the fastest layout on few cores).
+  launch.num_workers > 0: spawned workers send gradients computed on the newest params they
+    hold; the manager applies each one as it arrives and publishes versioned params (A3C).
+
+An agent of this kind gives, from `spec.make(config, env)`, an object with the members of
+`metarl.agents.a3c.A3CAgent`: `init(key)` (a training state with `params` and
+`bad_streak`), `rollout`, `steps_per_update`, `total_updates`, `train_many` (single
+process), `compute_gradients` and `apply_gradients` (workers).
+"""
+
+from typing import Any, Dict
+
+import jax
+
+from launch.trainers.env_steps import EnvStepTrainer
+from metarl import checkpoint as checkpoint_lib
+from metarl import io
+from metarl.rollout import set_env_params
+
+
+class GradientsTrainer(EnvStepTrainer):
+  """One run of a gradients-kind agent."""
+
+  rollout_state = None  # single-process training's rollout state
+
+  def __init__(self, config, spec, env):
+    super().__init__(config, spec, env, train_columns=('skipped_updates',))
+    self.agent = spec.make(config, env)
+    params_key, rollout_key = jax.random.split(jax.random.PRNGKey(config.seed))
+    self.state = self.agent.init(params_key)
+    self.rollout_key = rollout_key
+    if config.get('resume', False):
+      self.resume()
+
+  def describe(self) -> str:
+    return (f'{self.config.total_env_steps} env steps, {self.agent.total_updates} updates '
+            f'of {self.agent.steps_per_update} steps, {self.config.launch.num_workers} '
+            'workers')
+
+  def published_params(self):
+    return self.state.params
+
+  def bad_streak(self) -> int:
+    return int(self.state.bad_streak)
+
+  def finished(self) -> bool:
+    return self.updates >= self.agent.total_updates
+
+  def params_to_save(self) -> Dict[str, Any]:
+    return dict(params=self.state.params, seeds=[self.config.seed],
+                extra=dict(env_overrides=self.env_overrides()))
+
+  def follow_curriculum(self) -> None:
+    if self.rollout_state is not None:
+      self.rollout_state = set_env_params(self.rollout_state, self.curriculum.overrides())
+
+  # Checkpoints ------------------------------------------------------------------------
+
+  def checkpoint_arrays(self) -> Dict[str, Any]:
+    arrays = dict(state=checkpoint_lib.tree_leaves(self.state))
+    if self.rollout_state is not None:
+      arrays['rollout_state'] = checkpoint_lib.tree_leaves(self.rollout_state)
+    return arrays
+
+  def restore_arrays(self, arrays: Dict[str, Any], path: str) -> None:
+    self.state = checkpoint_lib.restore_tree(self.state, arrays['state'], 'training state',
+                                             path)
+    if 'rollout_state' in arrays and not self.config.launch.num_workers:
+      template = self.agent.rollout.init(self.rollout_key)
+      self.rollout_state = checkpoint_lib.restore_tree(template, arrays['rollout_state'],
+                                                       'rollout state', path)
+
+  # Training ---------------------------------------------------------------------------
+
+  def train_in_process(self) -> None:
+    if self.rollout_state is None:
+      self.rollout_state = self.agent.rollout.init(self.rollout_key)
+    per_call = self.config.launch.updates_per_call
+    steps_per_call = self.agent.steps_per_update * per_call
+    while self.updates < self.agent.total_updates:
+      self.state, self.rollout_state, metrics = self.agent.train_many(self.state,
+                                                                       self.rollout_state)
+      self.updates += per_call
+      self.env_steps += steps_per_call
+      self.after_update(io.to_floats(metrics))
+      self.poll_evaluator()
+      self.maybe_checkpoint()
+      self.check_stop()
+
+  def handle_work(self, message: Dict[str, Any]) -> None:
+    payload = message['payload']
+    self.state = self.agent.apply_gradients(self.state, payload['grads'],
+                                            payload['metrics']['loss'])
+    self.updates += 1
+    self.env_steps += message['env_steps']
+    self.after_update(dict(payload['metrics'], skipped_updates=float(self.bad_streak() > 0)))

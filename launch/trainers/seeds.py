@@ -1,0 +1,229 @@
+"""The 'seeds' trainer kind (TD-style): every seed trains in the manager, vmapped.
+
+All `config.num_seeds` networks train in this one process: each jitted call runs whole epochs
+for every seed at once, so there are no workers to feed. Between calls the trainer writes one
+train.csv row per seed, evaluates every `eval.every_epochs` (one eval.csv row per seed) and,
+at the end, saves params.pickle ([seeds, ...] arrays) and, with `eval.analyze_at_end`, the
+analysis of its env (for value RNNs: value_data.pickle, value.png, hidden.png). With
+`log.tensorboard`, every row's numeric cells also go to run_dir/tensorboard as scalars
+seed_<seed>/train/<column> and seed_<seed>/eval/<column> at its epoch.
+
+Checkpoints are written after the first call at which the env steps of the furthest seed
+reach the next `checkpoint_every`. Updates with a NaN or Inf are skipped (train.csv counts
+them in `skipped_updates`); once a seed has skipped `max_bad_updates` in a row the run stops.
+
+An agent of this kind gives, from `spec.make(config, env)`, an object with the members of
+`metarl.agents.td.TDAgent`: `init(keys, params)`, `init_data(keys)`,
+`train_epochs(state, data, n)`, `batches_per_epoch`, `template`, `trainable`, `networks`,
+and `make_evaluator(env, gamma, num_trials)`.
+"""
+
+import math
+import time
+from typing import Any, Dict, Optional
+
+import jax
+import numpy as np
+from absl import logging
+
+from launch import run_support
+from launch.trainers.base import Trainer
+from metarl import checkpoint as checkpoint_lib
+from metarl import io
+from metarl.agents.freeze import count_trainable
+
+TRAIN_POSITION = ('epoch', 'updates', 'env_steps', 'wall_time', 'seed')
+
+
+def load_init_params(config, agent):
+  """Params of `config.init_params_path`, checked against the network, [num_seeds, ...]."""
+  saved = checkpoint_lib.load_params(config.init_params_path)
+  if saved.agent != config.agent.name:
+    raise io.RunFileError(f'{config.init_params_path}: params of the {saved.agent!r} agent '
+                          f'cannot start a {config.agent.name} run')
+  try:
+    return agent.match_params(saved.params, config.num_seeds, config.init_params_path)
+  except ValueError as e:
+    raise io.RunFileError(str(e))
+
+
+def evaluation_key(seed: int, epoch: int):
+  return jax.random.fold_in(jax.random.PRNGKey(seed), 3000 + epoch)
+
+
+class SeedsTrainer(Trainer):
+  """One run of a seeds-kind agent: every seed in one process."""
+
+  position_column = 'epoch'
+  not_scalars = ('epoch', 'seed')
+
+  def __init__(self, config, spec, env):
+    super().__init__(config, spec, env)
+    self.agent = spec.make(config, env)
+    self.seeds = [config.seed + i for i in range(config.num_seeds)]
+    params_keys, data_keys = self.agent.seed_keys(config.seed, config.num_seeds)
+    params = None
+    if config.init_params_path:
+      params = load_init_params(config, self.agent)
+      logging.info('starting from %s', config.init_params_path)
+    self.state = self.agent.init(params_keys, params)
+    self.data = self.agent.init_data(data_keys)
+    self.run_evaluator = self.agent.make_evaluator(env, config.agent.gamma,
+                                                   config.eval.num_episodes)
+    self.epoch = 0
+    self.env_steps_per_seed = np.zeros(config.num_seeds, np.int64)
+    self.skipped = np.zeros(config.num_seeds, np.int64)  # per seed, since the last row
+    self.next_log = config.log_every_epochs
+    if config.get('resume', False):
+      self.resume()
+
+  def make_progress(self) -> run_support.Progress:
+    return run_support.Progress(self.config.agent.epochs, unit='epoch',
+                                rate_label='epochs/s')
+
+  def eval_every(self) -> int:
+    return self.config.eval.every_epochs
+
+  def position(self) -> int:
+    return self.epoch
+
+  def describe(self) -> str:
+    counts = count_trainable(self.agent.trainable, self.agent.template)
+    return (f'{self.config.num_seeds} seeds x {self.config.agent.epochs} epochs of '
+            f'{self.agent.batches_per_epoch} updates ({counts["trainable"]} trainable, '
+            f'{counts["frozen"]} frozen parameters per seed)')
+
+  def done_message(self) -> str:
+    return f'epoch {self.epoch} of {self.config.num_seeds} seeds'
+
+  def bad_streak(self) -> int:
+    return int(np.max(np.asarray(self.state.bad_streak)))
+
+  def params_to_save(self) -> Dict[str, Any]:
+    return dict(params=self.state.params, seeds=self.seeds, seed_axis=True,
+                extra=dict(env_steps_per_seed=self.env_steps_per_seed.tolist(),
+                           epochs=self.epoch))
+
+  # Rows -------------------------------------------------------------------------------
+
+  def _write(self, table: str, metrics: Dict[str, np.ndarray]) -> None:
+    updates = self.epoch * self.agent.batches_per_epoch
+    for s, seed in enumerate(self.seeds):
+      row = dict(epoch=self.epoch, updates=updates, env_steps=int(self.env_steps_per_seed[s]),
+                 wall_time=time.time() - self.start_time, seed=seed)
+      row.update({k: float(v[s]) for k, v in sorted(metrics.items())})
+      self.logs.write(table, row, self.epoch, tag_prefix=f'seed_{seed}/')
+    summary = ' '.join(f'{k}={np.median(v):.4g}' for k, v in sorted(metrics.items()))
+    logging.info('%s: epoch=%d median over %d seeds: %s', table, self.epoch, len(self.seeds),
+                 summary)
+
+  def write_train(self, metrics: Dict[str, np.ndarray]) -> None:
+    """One train.csv row per seed: the last call's metrics, and the updates skipped since
+    the previous row."""
+    self._write('train', dict(metrics, skipped_updates=self.skipped.astype(np.float64)))
+    self.skipped[:] = 0
+    while self.next_log <= self.epoch:
+      self.next_log += self.config.log_every_epochs
+
+  def evaluate(self, final: bool) -> None:
+    del final
+    metrics, _, _ = self.run_evaluator(self.state.params,
+                                       evaluation_key(self.config.seed, self.epoch))
+    metrics = io.to_numpy(metrics)
+    self._write('eval', metrics)
+    self.evaluated_version = self.updates
+    self.progress.update(self.epoch, eval_metrics={
+        'median mse': float(np.median(metrics['mse'])),
+        'worst mse': float(np.max(metrics['mse']))})
+
+  # Training ---------------------------------------------------------------------------
+
+  def train(self) -> None:
+    cfg = self.config
+    # One chunk size that lands on every log and eval epoch: one compilation.
+    chunk_size = math.gcd(cfg.log_every_epochs, cfg.eval.every_epochs)
+    while self.epoch < cfg.agent.epochs:
+      chunk = min(chunk_size, cfg.agent.epochs - self.epoch)
+      t0 = time.time()
+      self.state, self.data, metrics = self.agent.train_epochs(self.state, self.data, chunk)
+      metrics = io.to_numpy(metrics)
+      self.epoch += chunk
+      self.updates = self.epoch * self.agent.batches_per_epoch
+      self.env_steps_per_seed += metrics.pop('env_steps').astype(np.int64)
+      self.env_steps = int(self.env_steps_per_seed.max())
+      self.skipped += metrics.pop('skipped_updates').astype(np.int64)
+      max_streak = metrics.pop('max_bad_streak')
+      self.progress.update(self.epoch, rate=chunk / max(time.time() - t0, 1e-9))
+      logged = self.epoch >= self.next_log or self.epoch == cfg.agent.epochs
+      if logged:
+        self.write_train(metrics)
+      self._unlogged = None if logged else metrics
+      self._max_streak = max_streak
+      self.check_divergence(int(np.max(max_streak)))
+      self.maybe_evaluate()
+      self.maybe_checkpoint()
+      self.check_stop()
+
+  _unlogged: Optional[Dict[str, np.ndarray]] = None
+  _max_streak = None
+
+  def before_divergence(self) -> None:
+    """Writes the diverging call's train.csv rows (if not written yet) and names the
+    seeds."""
+    if self._unlogged is not None:
+      self.write_train(self._unlogged)
+    worst = int(np.max(self._max_streak))
+    seeds = [seed for seed, n in zip(self.seeds, self._max_streak) if n == worst]
+    logging.error('seed %s: %d updates in a row skipped (NaN or Inf)', seeds, worst)
+
+  def after_run(self) -> None:
+    """The analysis of the trained seeds that an offline evaluation of params.pickle would
+    write (value RNNs: value_data.pickle, value.png, hidden.png), without its eval.csv."""
+    if not self.config.eval.analyze_at_end:
+      return
+    from metarl.analysis import registry as analyses  # matplotlib: at the end only
+    saved = checkpoint_lib.SavedParams(
+        agent=self.spec.name, config=self.config, env_steps=self.env_steps,
+        updates=self.updates, seeds=self.seeds, seed_axis=True, params=self.state.params,
+        extra={}, path='')
+    policy = self.spec.eval_policy(self.config, self.env, True)
+    analyses.analysis_for(self.config.env.name).analyze(analyses.EvalRequest(
+        env=self.env, policy=policy, params=policy.select(self.state.params), saved=saved,
+        num_episodes=self.config.eval.num_episodes, log_dynamics=True,
+        key=evaluation_key(self.config.seed, -1), out_dir=self.config.run_dir,
+        offline=False))
+
+  # Checkpoints ------------------------------------------------------------------------
+
+  def checkpoint_arrays(self) -> Dict[str, Any]:
+    return dict(state=checkpoint_lib.tree_leaves(self.state),
+                data=checkpoint_lib.tree_leaves(self.data))
+
+  def counters(self) -> Dict[str, Any]:
+    return dict(epoch=self.epoch, next_log=self.next_log,
+                env_steps_per_seed=self.env_steps_per_seed.tolist(),
+                skipped=self.skipped.tolist(), seeds=self.seeds)
+
+  def restore_arrays(self, arrays: Dict[str, Any], path: str) -> None:
+    for name, what in (('state', 'training state'), ('data', 'data state')):
+      if not isinstance(arrays.get(name), list):
+        raise io.RunFileError(f'{path}: not a {self.spec.name} checkpoint (no {what})')
+    self.state = checkpoint_lib.restore_tree(self.state, arrays['state'], 'training state',
+                                             path)
+    self.data = checkpoint_lib.restore_tree(self.data, arrays['data'], 'data state', path)
+
+  def restore_counters(self, counters: Dict[str, Any], payload: Dict[str, Any],
+                       path: str) -> None:
+    try:
+      env_steps = np.asarray(counters['env_steps_per_seed'], np.int64)
+      skipped = np.asarray(counters['skipped'], np.int64)
+      if (env_steps.shape != self.env_steps_per_seed.shape or
+          skipped.shape != self.skipped.shape):
+        raise ValueError(f'{env_steps.size} seeds, config.num_seeds is '
+                         f'{self.config.num_seeds}')
+      self.epoch = int(counters['epoch'])
+      self.next_log = int(counters['next_log'])
+    except (KeyError, TypeError, ValueError) as e:
+      raise io.RunFileError(f'{path}: not a {self.spec.name} checkpoint of this config '
+                            f'({type(e).__name__}: {e})')
+    self.env_steps_per_seed, self.skipped = env_steps, skipped

@@ -1,0 +1,68 @@
+"""What a worker process computes for each params message it takes, by trainer kind.
+
+  'gradients'  a rollout of the newest params and its gradient (A3C)
+  'replay'     a chunk of `agent.unroll_length` steps of every env copy, acted with the
+               newest actor params, and the returns of the episodes that ended in it
+
+`WORK[kind](config, env, spec, worker_id)` builds the worker's part; calling it with a params
+message returns the work message's fields (`env_steps` and a `payload`).
+"""
+
+from typing import Any, Dict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metarl import io
+from metarl.rollout import set_env_params
+
+
+def worker_key(seed: int, worker_id: int):
+  """A worker's own random stream: the run seed folded with the worker id (seed 001 gave
+  every worker the same seed)."""
+  return jax.random.fold_in(jax.random.PRNGKey(seed), 1000 + worker_id)
+
+
+class GradientsWork:
+  """A rollout and its gradient on the newest params; each worker owns
+  `config.agent.num_envs` environments."""
+
+  def __init__(self, config, env, spec, worker_id: int):
+    self.agent = spec.make(config, env)
+    self.rollout_state = self.agent.rollout.init(worker_key(config.seed, worker_id))
+
+  def __call__(self, message: Dict[str, Any]) -> Dict[str, Any]:
+    self.rollout_state = set_env_params(self.rollout_state, message.get('env_overrides'))
+    grads, self.rollout_state, metrics = self.agent.compute_gradients(
+        message['params'], self.rollout_state, message['version'])
+    return dict(env_steps=self.agent.steps_per_update,
+                payload=dict(grads=io.to_numpy(grads), metrics=io.to_floats(metrics)))
+
+
+class ReplayWork:
+  """A chunk of steps acted with the newest actor params (uniform random actions during
+  the run's first `agent.warmup_steps` env steps)."""
+
+  def __init__(self, config, env, spec, worker_id: int):
+    agent = spec.make(config, env)
+    self.num_envs, self.length = config.agent.num_envs, config.agent.unroll_length
+    self.num_workers = config.launch.num_workers
+    actor = agent.make_actor(self.num_envs, unroll_length=self.length)
+    self.unroll = jax.jit(actor.unroll)
+    self.state = actor.init(worker_key(config.seed, worker_id))
+    self.version, self.local_steps = None, 0  # env steps of this worker since `version`
+
+  def __call__(self, message: Dict[str, Any]) -> Dict[str, Any]:
+    if message['version'] != self.version:
+      self.version, self.local_steps = message['version'], 0
+    env_steps = message['env_steps'] + self.local_steps * self.num_workers
+    self.state, steps, stats = self.unroll(message['params']['actor'], self.state,
+                                           jnp.int32(env_steps))
+    self.local_steps += self.num_envs * self.length
+    return dict(env_steps=self.num_envs * self.length,
+                payload=dict(steps=jax.tree_util.tree_map(np.asarray, steps),
+                             stats=io.to_floats(stats)))
+
+
+WORK = {'gradients': GradientsWork, 'replay': ReplayWork}
