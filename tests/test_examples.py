@@ -236,18 +236,62 @@ def test_registered_reversal_trains_with_a3c_beyond_a_fixed_choice(reversal_run)
 
 # Add an agent -----------------------------------------------------------------------------
 
-def test_reinforce_learns_the_reversal_task_beyond_its_untrained_policy():
+def reinforce_config(run_dir, *overrides):
+  """configs/train.py:reinforce on the reversal task (both registered by this file's
+  imports of tests.examples), 150 updates of 64 whole episodes unless overridden."""
+  return main.load_config(['main.py', f'--config={ROOT}/configs/train.py:reinforce',
+                           '--config.env.name=reversal', f'--config.run_dir={run_dir}',
+                           '--config.total_env_steps=192000',
+                           '--config.log_every_env_steps=64000',
+                           '--config.eval.every_env_steps=192000',
+                           '--config.eval.num_episodes=500', '--config.checkpoint_every=0',
+                           '--config.launch.updates_per_call=10', *overrides])
+
+
+def test_reinforce_learns_the_reversal_task_beyond_its_untrained_policy(tmp_path):
+  config = reinforce_config(tmp_path / 'run')
+  assert config.agent.name == 'reinforce' and config.launch.num_workers == 0
+  run_dir = train(config)
+  trained = read_rows(os.path.join(run_dir, 'eval.csv'))[-1]
   env = Reversal()
-  params, actor, rewards = reinforce_agent.train(env, num_updates=150, learning_rate=5e-3)
-  assert len(rewards) == 150
-  evaluate = make_evaluator(env, actor, num_episodes=500)
-  key = jax.random.PRNGKey(1)
-  trained = evaluate(params, key).metrics
-  untrained = evaluate(reinforce_agent.make_networks(env).init(jax.random.PRNGKey(0)),
-                       key).metrics
+  policy = reinforce_agent.eval_policy(config, env)
+  untrained = make_evaluator(env, policy.actor, num_episodes=500)(
+      reinforce_agent.make_networks(env).init(jax.random.PRNGKey(0)),
+      jax.random.PRNGKey(1)).metrics
   assert abs(float(untrained['good_choice_rate']) - 0.5) < 0.05
   assert float(trained['good_choice_rate']) > 0.65, trained
   assert float(trained['mean_reward_per_trial']) > 0.6, trained
+
+
+@pytest.mark.slow
+def test_reinforce_runs_with_workers_and_an_evaluator_checkpoints_and_resumes(tmp_path,
+                                                                            bandit_run):
+  # Spawned children know the agent and the task because they import the modules that
+  # registered them (tests.examples), which the manager names for them.
+  def config(run_dir, *more):
+    return reinforce_config(run_dir, '--config.launch.num_workers=2',
+                            '--config.launch.num_evaluators=1',
+                            '--config.total_env_steps=38400',
+                            '--config.checkpoint_every=12800',
+                            '--config.log_every_env_steps=12800',
+                            '--config.eval.every_env_steps=12800',
+                            '--config.eval.num_episodes=50', *more)
+  run_dir = train(config(tmp_path / 'run'))
+  assert sorted(os.listdir(run_dir)) == sorted(os.listdir(bandit_run))  # a3c's files
+  assert header(os.path.join(run_dir, 'eval.csv')) == readme_columns('a3c eval.csv',
+                                                                     'reversal')
+  assert int(read_rows(os.path.join(run_dir, 'train.csv'))[-1]['env_steps']) >= 38400
+  with open(os.path.join(run_dir, 'log.txt')) as f:
+    log = f.read()
+  assert 'started worker-1' in log and 'started evaluator-0' in log
+  # A resume from the middle of the run goes on to its end.
+  paths = sorted(os.listdir(os.path.join(run_dir, 'checkpoints')))
+  os.unlink(os.path.join(run_dir, 'checkpoints', paths[-1]))
+  os.unlink(os.path.join(run_dir, 'params.pickle'))
+  resumed = train(config(run_dir, '--config.resume=True'))
+  assert int(read_rows(os.path.join(resumed, 'train.csv'))[-1]['env_steps']) >= 38400
+  assert os.path.exists(os.path.join(resumed, 'params.pickle'))
+  assert 'resumed from' in open(os.path.join(run_dir, 'log.txt')).read()
 
 
 # Output files -----------------------------------------------------------------------------

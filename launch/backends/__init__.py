@@ -9,7 +9,8 @@ one line per implementation in `BACKENDS`.
 import importlib
 from typing import NamedTuple, Optional
 
-from launch.backends.mp import ChildContext, ChildFailed, MPBackend
+from launch.backends.base import Backend, ChildContext, ChildFailed
+from launch.backends.mp import MPBackend
 
 
 class BackendEntry(NamedTuple):
@@ -26,7 +27,7 @@ BACKENDS = {
                         install='pip install -r requirements-ray.txt'),
 }
 
-__all__ = ['BACKENDS', 'ChildContext', 'ChildFailed', 'MPBackend', 'make_backend']
+__all__ = ['BACKENDS', 'Backend', 'ChildContext', 'ChildFailed', 'MPBackend', 'make_backend']
 
 
 def make_backend(config):

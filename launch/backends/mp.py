@@ -1,6 +1,6 @@
 """Multiprocessing backend: spawned children, one pipe from each child, latest-wins params.
 
-The manager talks to its children through:
+The manager talks to its children through (`launch.backends.base.Backend`):
   publish(name, message): newest params for one child; an unread older message is dropped,
     so a slow child always gets the newest version (A3C semantics).
   receive(timeout): the next message any child sent (gradients, evaluations, errors).
@@ -11,7 +11,7 @@ The manager talks to its children through:
 Each child has its own pipe to the manager and its own params queue, and nothing the
 children share holds a lock (the stop flag is a lock-free shared byte): a child killed in
 the middle of a send can corrupt only its own channel, which its replacement does not
-reuse. Children run `target(ctx, config, child_id)` with a `ChildContext`. They ignore
+reuse. Children run `target(ctx, config, child_id)` with an `MPChildContext`. They ignore
 SIGINT (the manager owns Ctrl-C and stops them), stop when the stop flag is set or the
 manager is gone (so a killed manager leaves no orphans), and report any exception with its
 traceback. Only "spawn" is used: JAX is not fork-safe.
@@ -25,23 +25,17 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from absl import logging
+
+from launch.backends.base import ChildFailed, component_modules, import_components
 
 _POLL_S = 0.2
 
 
-class ChildFailed(RuntimeError):
-  """A worker or evaluator died, raised or hung (`name`: which; None: the run as a whole)."""
-
-  def __init__(self, message: str, name: Optional[str] = None):
-    super().__init__(message)
-    self.name = name
-
-
-class ChildContext:
-  """A child's end of the backend."""
+class MPChildContext:
+  """A child's end of the backend (`launch.backends.base.ChildContext`)."""
 
   def __init__(self, name: str, params_queue, outbox, stop_flag, parent_pid: int):
     self.name = name
@@ -94,12 +88,13 @@ class ChildContext:
 
 
 def _child_main(target: Callable, name: str, config, child_id: int, params_queue, outbox,
-                stop_flag, parent_pid: int) -> None:
+                stop_flag, parent_pid: int, components: List[str]) -> None:
   signal.signal(signal.SIGINT, signal.SIG_IGN)
   from metarl.compilation import enable_compilation_cache
   enable_compilation_cache()  # a child compiles what the run's earlier children compiled once
-  ctx = ChildContext(name, params_queue, outbox, stop_flag, parent_pid)
+  ctx = MPChildContext(name, params_queue, outbox, stop_flag, parent_pid)
   try:
+    import_components(components)  # a registered env or agent that is not built in
     target(ctx, config, child_id)
   except BaseException:  # report everything, then exit non-zero
     try:
@@ -131,7 +126,7 @@ class MPBackend:
     proc = self._ctx.Process(
         target=_child_main, name=f'metarl-{name}', daemon=True,
         args=(target, name, config, child_id, params_queue, outbox, self._stop,
-              os.getpid()))
+              os.getpid(), component_modules(config)))
     proc.start()
     outbox.close()  # the child's end: once the child is gone, reads see end-of-file
     logging.info('started %s (pid %d)', name, proc.pid)

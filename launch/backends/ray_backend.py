@@ -49,7 +49,8 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 from absl import logging
 
-from launch.backends.mp import ChildContext, ChildFailed
+from launch.backends.base import ChildFailed, component_modules, import_components
+from launch.backends.mp import MPChildContext
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _OUTBOX = 8  # messages a child may have waiting for the manager
@@ -108,8 +109,8 @@ def _import_ray(local: bool):
   return ray
 
 
-class RayChildContext(ChildContext):
-  """A child's end of the backend: `launch.backends.mp.ChildContext`'s methods over the
+class RayChildContext(MPChildContext):
+  """A child's end of the backend: `launch.backends.mp.MPChildContext`'s methods over the
   actor's state (`first_params` is inherited)."""
 
   def __init__(self, name: str, actor: '_ChildState'):  # no queues or pipes: no super()
@@ -204,9 +205,10 @@ class _ChildActor:
   def pid(self) -> int:
     return os.getpid()
 
-  def run(self, target: Callable, config, child_id: int) -> None:
+  def run(self, target: Callable, config, child_id: int, components=()) -> None:
     """The child's loop; an exception comes back to the manager with its traceback."""
     try:
+      import_components(list(components))  # a registered env or agent not built in
       target(RayChildContext(self._name, self._state), config, child_id)
     except BaseException:
       raise RuntimeError(f'{self._name} raised:\n{traceback.format_exc()}') from None
@@ -448,7 +450,7 @@ class RayBackend:
         num_cpus=self._cpus_per_child(), max_concurrency=4, max_restarts=0,
         max_task_retries=0).remote(name)
     self._actors[name] = actor
-    self._runs[name] = actor.run.remote(target, config, child_id)
+    self._runs[name] = actor.run.remote(target, config, child_id, component_modules(config))
     self._takes[name] = actor.take.remote(_TAKE_S)
     try:
       self._pids[name] = ray.get(actor.pid.remote(),

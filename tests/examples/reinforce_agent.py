@@ -1,16 +1,16 @@
 """REINFORCE with a recurrent policy and no critic, written as a new metarl agent (README:
-"Add an agent").
+"Add an agent"); in your own work this file is metarl/agents/reinforce/__init__.py.
 
 Williams (1992): raise log pi(a_t | history) in proportion to G_t - b_t, where G_t is the
 discounted return from step t to the episode's end and the baseline b_t is the mean of G_t
-over the batch's episodes (no learned value). Training unrolls whole episodes
-(`reset_each_unroll`), so every return is exact. The pieces have the metarl agent shape:
-networks, loss, update, actor; `train` is a plain single-process loop over them.
+over the batch's episodes (no learned value). Each update unrolls whole episodes
+(`reset_each_unroll`), so every return is exact. The agent is of the 'gradients' trainer
+kind: the manager, workers, evaluator, checkpoints and CSVs of A3C run it unchanged.
 
     python3 -m tests.examples.reinforce_agent   # trains on the reversal task (~20 s)
 """
 
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import haiku as hk
 import jax
@@ -18,6 +18,10 @@ import jax.numpy as jnp
 import optax
 import rlax
 
+from metarl import config_rules as rules
+from metarl.agents.base import AgentSpec, EvalPolicy, discrete_episodic
+from metarl.agents.gradients import make_gradients_agent
+from metarl.agents.registry import register
 from metarl.envs.base import Environment
 from metarl.networks.cores import make_core
 from metarl.rollout import Actor, Trajectory, make_rollout
@@ -28,11 +32,6 @@ class Networks(NamedTuple):  # pure functions, batched over a leading B axis
   initial_state: Callable  # (batch_size) -> LSTM state
   step: Callable  # (params, obs [B, D], first [B], state) -> (logits [B, A], state)
   unroll: Callable  # (params, obs [T, B, D], first [T, B], state) -> (logits [T, B, A], state)
-
-
-class TrainingState(NamedTuple):
-  params: Any
-  opt_state: Any
 
 
 def make_networks(env: Environment, hidden_size: int = 32) -> Networks:
@@ -67,10 +66,11 @@ def make_actor(networks: Networks) -> Actor:
   return Actor(initial_state=networks.initial_state, step=step)
 
 
-def make_loss(networks: Networks, gamma: float = 0.9, entropy_coef: float = 0.01):
-  """`loss_fn(params, trajectory) -> (loss, metrics)` on a [T, B] chunk of whole episodes."""
+def make_loss(networks: Networks, gamma: float, entropy_coef: float):
+  """`loss_fn(params, trajectory, step) -> (loss, metrics)` on [T, B] whole episodes."""
 
-  def loss_fn(params, trajectory: Trajectory):
+  def loss_fn(params, trajectory: Trajectory, step):
+    del step  # no schedule
     logits, _ = networks.unroll(params, trajectory.observation[:-1], trajectory.first[:-1],
                                 trajectory.core_state)
     # rlax functions take one sequence [T]: vmap them over the batch axis (1).
@@ -82,59 +82,48 @@ def make_loss(networks: Networks, gamma: float = 0.9, entropy_coef: float = 0.01
         logits, trajectory.action, advantage, weights).mean()
     entropy = -jax.vmap(rlax.entropy_loss, in_axes=1)(logits, weights).mean()
     loss = policy_loss - entropy_coef * entropy
-    return loss, dict(loss=loss, policy_loss=policy_loss, entropy=entropy,
-                      mean_reward=trajectory.reward.mean())
+    return loss, dict(loss=loss, policy_loss=policy_loss, entropy=entropy)
 
   return loss_fn
 
 
-def make_update(loss_fn, optimizer: optax.GradientTransformation):
-  """`update(state, trajectory) -> (state, metrics)`: one optimizer step on the loss."""
-
-  def update(state: TrainingState, trajectory: Trajectory):
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, trajectory)
-    updates, opt_state = optimizer.update(grads, state.opt_state)
-    return TrainingState(optax.apply_updates(state.params, updates), opt_state), metrics
-
-  return update
-
-
-def train(env: Environment, num_updates: int, num_envs: int = 64, learning_rate: float = 3e-3,
-          seed: int = 0):
-  """Trains on `env` (whose episodes have a fixed length) in this process.
-
-  Returns:
-    (params, actor, rewards): the final params, the actor to evaluate them with, and the
-    mean reward per step of each update's batch.
-  """
-  networks = make_networks(env)
+def make_agent(config, env: Environment):
+  """What the gradients trainer kind runs, from `config.agent` and `config.network`."""
+  networks = make_networks(env, config.network.hidden_size)
   actor = make_actor(networks)
-  rollout = make_rollout(env, actor, num_envs, env.max_episode_steps, reset_each_unroll=True)
-  optimizer = optax.adam(learning_rate)
-  update = make_update(make_loss(networks), optimizer)
+  num_envs, length = config.agent.num_envs, env.max_episode_steps
+  rollout = make_rollout(env, actor, num_envs, length, reset_each_unroll=True)
+  loss_fn = make_loss(networks, config.agent.gamma, config.agent.entropy_coef)
+  return make_gradients_agent(config, networks.init, actor, loss_fn,
+                              optax.adam(config.agent.learning_rate), rollout,
+                              steps_per_update=num_envs * length)
 
-  @jax.jit  # one compiled call: act for a batch of episodes, then learn from them
-  def train_step(state, rollout_state):
-    rollout_state, trajectory = rollout.unroll(state.params, rollout_state)
-    state, metrics = update(state, trajectory)
-    return state, rollout_state, metrics
 
-  params_key, rollout_key = jax.random.split(jax.random.PRNGKey(seed))
-  params = networks.init(params_key)
-  state, rollout_state = TrainingState(params, optimizer.init(params)), rollout.init(rollout_key)
-  rewards = []
-  for _ in range(num_updates):
-    state, rollout_state, metrics = train_step(state, rollout_state)
-    rewards.append(float(metrics['mean_reward']))
-  return state.params, actor, rewards
+def eval_policy(config, env: Environment, record: bool = False) -> EvalPolicy:
+  del record  # nothing beyond the actions to report
+  return EvalPolicy(actor=make_actor(make_networks(env, config.network.hidden_size)),
+                    select=lambda params: params)
+
+
+# The config fields (`config.agent.<field>`, `config.network.<field>`) with their rules and
+# defaults; validation, configs/train.py:reinforce and config.json derive from this table.
+FIELDS = {
+    'agent': {'num_envs': rules.Int(1, default=64),
+              'gamma': rules.Real(0.0, 1.0, default=0.9),
+              'entropy_coef': rules.Real(0.0, default=0.01),
+              'learning_rate': rules.Real(0.0, low_open=True, default=3e-3)},
+    'network': {'hidden_size': rules.Int(1, default=32)},
+}
+
+register(AgentSpec(name='reinforce', kind='gradients', fields=FIELDS, make=make_agent,
+                   eval_policy=eval_policy, supports=discrete_episodic))
 
 
 if __name__ == '__main__':
-  from metarl.evaluation import make_evaluator
-  from tests.examples.reversal_env import Reversal
+  import main
+  from launch.manager import train
+  from tests.examples import reversal_env  # noqa: F401  (registers 'reversal')
 
-  env = Reversal()
-  params, actor, rewards = train(env, num_updates=1000)
-  evaluate = make_evaluator(env, actor, num_episodes=1000)
-  metrics = evaluate(params, jax.random.PRNGKey(1)).metrics
-  print({name: round(float(value), 3) for name, value in metrics.items()})  # chance: 0.5
+  config = main.load_config(['main.py', '--config=configs/train.py:reinforce',
+                             '--config.env.name=reversal', '--config.total_env_steps=1280000'])
+  print(f'run written to {train(config)}')  # its eval.csv: good_choice_rate (chance: 0.5)

@@ -1,30 +1,11 @@
-"""A3C learning: optimizer, training state, gradients, updates, and the fused train step.
+"""A3C learning: the optimizer (the training state, gradients, updates and fused train step
+are those of every gradients-kind agent: `metarl.agents.gradients`)."""
 
-Three entry points serve the three ways a run can be laid out on processes:
-  `compute_gradients` (workers: rollout on their params, gradient of the loss),
-  `apply_gradients` (the manager: clip, optimizer step, new params),
-An update whose loss or gradient holds a NaN or an Inf is skipped (params, optimizer state
-and step stay as they were) and counted in `bad_streak`, the updates skipped in a row.
-  `train_many` (one process: many rollout + update iterations fused in one jitted scan).
-"""
-
-from typing import Any, NamedTuple
-
-import jax
-import jax.numpy as jnp
 import optax
 
-from metarl.agents.optim import (all_finite, keep_if_finite, next_bad_streak,
-                                 scheduled_optimizer)
-from metarl.rollout import Rollout, RolloutState
-from metarl.types import Array, Params
-
-
-class TrainingState(NamedTuple):
-  params: Params
-  opt_state: Any
-  step: Array  # int32: optimizer updates applied so far
-  bad_streak: Array  # int32: updates skipped in a row (NaN or Inf in the loss or gradient)
+from metarl.agents.gradients import (TrainingState, init_training_state,  # noqa: F401
+                                     make_learning_fns)
+from metarl.agents.optim import scheduled_optimizer
 
 
 def make_optimizer(agent_config, total_updates: int) -> optax.GradientTransformation:
@@ -36,58 +17,4 @@ def make_optimizer(agent_config, total_updates: int) -> optax.GradientTransforma
   return optax.chain(optax.clip_by_global_norm(agent_config.max_grad_norm),
                      scheduled_optimizer(agent_config, total_updates))
 
-
-def init_training_state(params: Params, optimizer: optax.GradientTransformation,
-                        ) -> TrainingState:
-  return TrainingState(params=params, opt_state=optimizer.init(params),
-                       step=jnp.zeros((), jnp.int32), bad_streak=jnp.zeros((), jnp.int32))
-
-
-def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout: Rollout,
-                      updates_per_call: int):
-  """Returns jitted (compute_gradients, apply_gradients, train_many).
-
-  compute_gradients(params, rollout_state, step) -> (grads, rollout_state, metrics)
-  apply_gradients(training_state, grads, loss) -> training_state (skipped unless the loss
-    and every gradient are finite)
-  train_many(training_state, rollout_state) -> (training_state, rollout_state, metrics):
-    `updates_per_call` iterations of rollout, gradient and update in one `lax.scan`;
-    metrics are averaged over them, except `skipped_updates`, their count.
-  """
-  grad_fn = jax.grad(loss_fn, has_aux=True)
-
-  def compute_gradients(params, rollout_state: RolloutState, step):
-    rollout_state, trajectory = rollout.unroll(params, rollout_state)
-    grads, metrics = grad_fn(params, trajectory, step)
-    metrics = dict(metrics, mean_reward=trajectory.reward.mean(),
-                   grad_norm=optax.global_norm(grads))
-    return grads, rollout_state, metrics
-
-  def apply_gradients(state: TrainingState, grads, loss) -> TrainingState:
-    ok = all_finite(grads, loss)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    new = (optax.apply_updates(state.params, updates), opt_state, state.step + 1)
-    params, opt_state, step = keep_if_finite(ok, new, (state.params, state.opt_state,
-                                                       state.step))
-    return TrainingState(params=params, opt_state=opt_state, step=step,
-                         bad_streak=next_bad_streak(ok, state.bad_streak))
-
-  def train_many(state: TrainingState, rollout_state: RolloutState):
-
-    def one_update(carry, _):
-      state, rollout_state = carry
-      grads, rollout_state, metrics = compute_gradients(state.params, rollout_state,
-                                                        state.step)
-      state = apply_gradients(state, grads, metrics['loss'])
-      metrics = dict(metrics, skipped_updates=(state.bad_streak > 0).astype(jnp.float32))
-      return (state, rollout_state), metrics
-
-    (state, rollout_state), metrics = jax.lax.scan(
-        one_update, (state, rollout_state), None, length=updates_per_call)
-    skipped = metrics.pop('skipped_updates').sum()
-    metrics = jax.tree_util.tree_map(jnp.mean, metrics)
-    return state, rollout_state, dict(metrics, skipped_updates=skipped)
-
-  return (jax.jit(compute_gradients), jax.jit(apply_gradients),
-          jax.jit(train_many, donate_argnums=(0, 1)))
 

@@ -1,0 +1,122 @@
+"""What every agent of the 'gradients' trainer kind (A3C-style) shares: the training state,
+the learning functions built from a loss, an optimizer and a rollout, and the agent object
+the trainer runs (`GradientsAgent`).
+
+Three entry points serve the three ways a run can be laid out on processes:
+  `compute_gradients` (workers: rollout on their params, gradient of the loss),
+  `apply_gradients` (the manager: optimizer step, new params),
+  `train_many` (one process: many rollout + update iterations fused in one jitted scan).
+An update whose loss or gradient holds a NaN or an Inf is skipped (params, optimizer state
+and step stay as they were) and counted in `bad_streak`, the updates skipped in a row.
+"""
+
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from metarl.agents.optim import all_finite, keep_if_finite, next_bad_streak
+from metarl.rollout import Actor, Rollout, RolloutState
+from metarl.types import Array, Params
+
+
+class TrainingState(NamedTuple):
+  params: Params
+  opt_state: Any
+  step: Array  # int32: optimizer updates applied so far
+  bad_streak: Array  # int32: updates skipped in a row (NaN or Inf in the loss or gradient)
+
+
+def init_training_state(params: Params, optimizer: optax.GradientTransformation,
+                        ) -> TrainingState:
+  return TrainingState(params=params, opt_state=optimizer.init(params),
+                       step=jnp.zeros((), jnp.int32), bad_streak=jnp.zeros((), jnp.int32))
+
+
+def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout: Rollout,
+                      updates_per_call: int):
+  """Returns jitted (compute_gradients, apply_gradients, train_many).
+
+  compute_gradients(params, rollout_state, step) -> (grads, rollout_state, metrics)
+  apply_gradients(training_state, grads, loss) -> training_state (skipped unless the loss
+    and every gradient are finite)
+  train_many(training_state, rollout_state) -> (training_state, rollout_state, metrics):
+    `updates_per_call` iterations of rollout, gradient and update in one `lax.scan`;
+    metrics are averaged over them, except `skipped_updates`, their count.
+  """
+  grad_fn = jax.grad(loss_fn, has_aux=True)
+
+  def compute_gradients(params, rollout_state: RolloutState, step):
+    rollout_state, trajectory = rollout.unroll(params, rollout_state)
+    grads, metrics = grad_fn(params, trajectory, step)
+    metrics = dict(metrics, mean_reward=trajectory.reward.mean(),
+                   grad_norm=optax.global_norm(grads))
+    return grads, rollout_state, metrics
+
+  def apply_gradients(state: TrainingState, grads, loss) -> TrainingState:
+    ok = all_finite(grads, loss)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    new = (optax.apply_updates(state.params, updates), opt_state, state.step + 1)
+    params, opt_state, step = keep_if_finite(ok, new, (state.params, state.opt_state,
+                                                       state.step))
+    return TrainingState(params=params, opt_state=opt_state, step=step,
+                         bad_streak=next_bad_streak(ok, state.bad_streak))
+
+  def train_many(state: TrainingState, rollout_state: RolloutState):
+
+    def one_update(carry, _):
+      state, rollout_state = carry
+      grads, rollout_state, metrics = compute_gradients(state.params, rollout_state,
+                                                        state.step)
+      state = apply_gradients(state, grads, metrics['loss'])
+      metrics = dict(metrics, skipped_updates=(state.bad_streak > 0).astype(jnp.float32))
+      return (state, rollout_state), metrics
+
+    (state, rollout_state), metrics = jax.lax.scan(
+        one_update, (state, rollout_state), None, length=updates_per_call)
+    skipped = metrics.pop('skipped_updates').sum()
+    metrics = jax.tree_util.tree_map(jnp.mean, metrics)
+    return state, rollout_state, dict(metrics, skipped_updates=skipped)
+
+  return (jax.jit(compute_gradients), jax.jit(apply_gradients),
+          jax.jit(train_many, donate_argnums=(0, 1)))
+
+
+
+class GradientsAgent(NamedTuple):
+  """The members the gradients trainer kind runs (`launch/trainers/gradients.py`)."""
+  init_params: Callable  # (key) -> params
+  actor: Actor
+  optimizer: Any
+  rollout: Rollout
+  steps_per_update: int  # env steps behind one gradient: num_envs * unroll_length
+  total_updates: int
+  compute_gradients: Callable  # jitted (params, rollout_state, step) -> (grads, rs, metrics)
+  apply_gradients: Callable  # jitted (training_state, grads, loss) -> training_state
+  train_many: Callable  # jitted (training_state, rollout_state) -> (ts, rs, metrics)
+
+  def init(self, key) -> TrainingState:
+    return init_training_state(self.init_params(key), self.optimizer)
+
+
+def total_updates(config, steps_per_update: int) -> int:
+  """Updates in a run of `config.total_env_steps` (what optimizer schedules count)."""
+  return max(1, math.ceil(config.total_env_steps / steps_per_update))
+
+
+def make_gradients_agent(config, init_params: Callable, actor: Actor, loss_fn: Callable,
+                         optimizer: optax.GradientTransformation, rollout: Rollout,
+                         steps_per_update: int) -> GradientsAgent:
+  """A gradients-kind agent from its pieces: `loss_fn(params, trajectory, step) -> (loss,
+  metrics)` (metrics with 'loss'), trained for `config.total_env_steps` in updates of one
+  rollout (`steps_per_update` env steps) each, `config.launch.updates_per_call` of them per
+  single-process call."""
+  compute_gradients, apply_gradients, train_many = make_learning_fns(
+      loss_fn, optimizer, rollout, config.launch.updates_per_call)
+  return GradientsAgent(init_params=init_params, actor=actor, optimizer=optimizer,
+                        rollout=rollout, steps_per_update=steps_per_update,
+                        total_updates=total_updates(config, steps_per_update),
+                        compute_gradients=compute_gradients,
+                        apply_gradients=apply_gradients, train_many=train_many)
