@@ -4,6 +4,7 @@ The config's `mode` picks what runs: 'train' (the manager and its processes), 'e
 (offline analysis of saved params) or 'play' (a person plays the task in the terminal). The config is validated in full before anything starts.
 """
 
+import logging as py_logging
 import re
 import signal
 import sys
@@ -169,10 +170,19 @@ def parse_flags(argv: Sequence[str]) -> List[str]:
   return list(argv[:1])
 
 
+def quiet_console() -> None:
+  """The console is for people: warnings and errors only, besides the progress line and the
+  short lines the run writes itself; INFO rows go to the run's log.txt
+  (`launch.run_support.add_log_file`). JAX's note that it found no TPU is INFO too."""
+  logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().setLevel(py_logging.WARNING)
+  py_logging.getLogger('jax._src.xla_bridge').setLevel(py_logging.WARNING)
+
+
 def main(argv) -> None:
   del argv  # parse_flags refused positional arguments
   config = flags.FLAGS.config  # parsed and validated by parse_flags
-  logging.set_verbosity(logging.INFO)
+  quiet_console()
   enable_compilation_cache()
   signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops a run like Ctrl-C
   try:

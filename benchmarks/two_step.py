@@ -58,8 +58,13 @@ def steady_episodes_per_sec(run_dir, trials_per_episode=100):
   return steps / trials_per_episode / (float(last['wall_time']) - float(first['wall_time']))
 
 
-def sweep(out, seeds, parallel, *configs):
-  subprocess.run([sys.executable, SWEEP, *[f'--config={c}' for c in configs],
+def sweep(out, seeds, parallel, *variants):
+  """`variants`: each a config file, or (file, 'field=value', ...) with its overrides."""
+  argv = []
+  for variant in variants:
+    path, *overrides = (variant,) if isinstance(variant, str) else variant
+    argv += [f'--config={path}', *[f'--config.{o}' for o in overrides]]
+  subprocess.run([sys.executable, SWEEP, *argv,
                   f'--seeds={seeds}', f'--parallel={parallel}', f'--out={out}'], check=True,
                  cwd=ROOT, stdout=subprocess.DEVNULL)
   return out
@@ -136,7 +141,7 @@ def main():
                      note='of the seed means; Wang 2018: 0.36 / 0.38'))
     episodic_dir = args.episodic_sweep or sweep(
         os.path.join(ROOT, 'runs', f'{stamp}_bench_two_step_episodic'), args.seeds,
-        args.parallel, EPISODIC, f'{EPISODIC}:agent.retrieval=False')
+        args.parallel, EPISODIC, (EPISODIC, 'agent.retrieval=False'))
     keep(episodic_dir, 'episodic')
     stats = final_stats(episodic_dir)
     names = {'episodic': 'episodic_two_step_train',

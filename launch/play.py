@@ -169,9 +169,9 @@ def play(config, stdin: Optional[TextIO] = None, stdout: Optional[TextIO] = None
   summary = registry.analyze_played(env_config.name, env, states, actions, rewards, out_dir,
                                     seed=config.seed)
   terminal.say(f'{len(episodes)} whole episode(s) analysed into {out_dir}:')
-  if env_config.name == 'bandit':
-    terminal.say('mean cumulative regret per episode (the baselines played the same arms, '
-                 '200 times each):')
+  note = registry.analysis_for(env_config.name).summary_note
+  if note:
+    terminal.say(note)
   for name, value in summary.items():
     terminal.say(f'  {name}: {value:.4g}' if isinstance(value, float) else
                  f'  {name}: {value}')

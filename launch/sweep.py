@@ -3,17 +3,22 @@
     python launch/sweep.py --config=configs/two_step_train.py --seeds=8
     python launch/sweep.py --seeds=8 \
         --config=configs/episodic_two_step_train.py \
-        --config=configs/episodic_two_step_train.py:agent.retrieval=False \
+        --config=configs/episodic_two_step_train.py --config.agent.retrieval=False \
         --set=total_env_steps=5000000
 
-Each --config is a variant: a config file, optionally followed by `:field=value,...`
-overrides; --set overrides apply to every variant. Every run is `main.py` in its own process
-(seed = --first_seed + i, evaluation inline), at most --parallel at a time. Every config is
-validated before any process starts. Writes into --out (default runs/<time>_sweep):
+Each --config=FILE is a variant, and the --config.FIELD=VALUE arguments after it are its
+overrides, exactly as main.py takes them (one argument each, so a value may hold commas:
+--config.network.hidden_sizes=64,64); --set=FIELD=VALUE overrides apply to every variant.
+Every run's config is built by main.py's own loader (the same parser and checks) before any
+process starts, and every run is `main.py` with those arguments in its own process (seed =
+--first_seed + i, evaluation inline; an agent that trains `num_seeds` seeds per run gets
+--first_seed + i * num_seeds, so seeds never overlap), at most --parallel at a time.
+Writes into --out (default runs/<time>_sweep):
   runs.csv             variant, seed, run_dir, exit code, wall seconds
-  eval_all.csv         every eval.csv row of every run, with `variant` and `seed` columns
-  summary.csv          per variant and eval metric: mean, std, min, max over seeds at the
-                       last evaluation
+  eval_all.csv         every eval.csv row of every run (`metarl.runs.compare`), with
+                       `variant` and `seed` columns
+  summary.csv          per variant and eval metric, over seeds at their last evaluation:
+                       mean, std (sample, ddof=1), sem, min, max, seeds
   training_curves.png  mean (line) and spread (band: min to max) over seeds of --metric
                        against env steps, one line per variant
 Ctrl-C or SIGTERM stops every run (each saves its params) and leaves no process behind.
@@ -43,13 +48,11 @@ seconds), and the sweep stops the instance it started.
 """
 
 import argparse
-import ast
-import csv
+import importlib
 import importlib.util
 import io as pyio
 import os
 import re
-import runpy
 import shutil
 import signal
 import socket
@@ -58,12 +61,13 @@ import sys
 import tarfile
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
+from launch.backends import BACKENDS  # noqa: E402
 from metarl import io  # noqa: E402
 
 RUN_STOP_S = 60.0  # how long a stopped run may take to save its params before it is killed
@@ -74,70 +78,90 @@ class SweepError(Exception):
   """A sweep argument that cannot run."""
 
 
-def parse_variant(text: str) -> Tuple[str, List[str]]:
-  path, _, overrides = text.partition(':')
-  return path, [o for o in overrides.split(',') if o]
+class Variant(NamedTuple):
+  """One --config of the sweep and the --config.FIELD=VALUE overrides that followed it."""
+  config: str
+  overrides: Tuple[str, ...]
+
+  @property
+  def name(self) -> str:
+    base = os.path.splitext(os.path.basename(self.config.partition(':')[0]))[0]
+    arg = self.config.partition(':')[2]
+    return base + (f'[{arg}]' if arg else '') + ''.join(f'[{o}]' for o in self.overrides)
 
 
-def _parse_value(text: str):
+_CONFIG = re.compile(r'^--?config(?:=(.*))?$')
+_OVERRIDE = re.compile(r'^--?config\.(.+)$')
+
+
+def split_variants(argv: Sequence[str]) -> Tuple[List[Variant], List[str]]:
+  """The variants of a sweep command line and its other arguments.
+
+  `--config=FILE` (or `--config FILE`; FILE may end in `:ARG`, as for main.py) starts a
+  variant; each `--config.FIELD=VALUE` after it is one override of that variant, one
+  command-line argument each, exactly as main.py takes them: no separator is needed, so a
+  value may hold anything (`--config.network.hidden_sizes=64,64`).
+  """
+  variants: List[Tuple[str, List[str]]] = []
+  rest: List[str] = []
+  tokens = list(argv)
+  i = 0
+  while i < len(tokens):
+    token = tokens[i]
+    start, override = _CONFIG.match(token), _OVERRIDE.match(token)
+    if start:
+      path = start.group(1)
+      if path is None:
+        if i + 1 >= len(tokens):
+          raise SweepError('--config needs a file')
+        i, path = i + 1, tokens[i + 1]
+      variants.append((path, []))
+    elif override:
+      if not variants:
+        raise SweepError(f'{token}: an override belongs to the --config before it (use '
+                         '--set=FIELD=VALUE for every variant)')
+      variants[-1][1].append(override.group(1))
+    else:
+      rest.append(token)
+    i += 1
+  return [Variant(path, tuple(o)) for path, o in variants], rest
+
+
+def load_run_config(config: str, overrides: Sequence[str]):
+  """The config main.py builds from `--config=config --config.OVERRIDE ...` (its loader:
+  the same parser, types and checks); a bad one is a SweepError with main.py's line."""
+  import main  # here: it imports JAX, which Ray tasks skip
   try:
-    return ast.literal_eval(text)
-  except (ValueError, SyntaxError):
-    return text
+    return main.load_config(['main.py', f'--config={config}',
+                             *[f'--config.{o}' for o in overrides]])
+  except SystemExit as e:
+    raise SweepError(f'--config={config}: {str(e.code).removeprefix("metarl: ")}')
 
 
-def load_config(path: str, overrides: List[str]):
-  """The config of `path` with `field=value` overrides, as main.py would build it."""
-  if not os.path.isfile(path):
-    raise SweepError(f'--config {path}: no such file')
-  config = runpy.run_path(path)['get_config']()
-  config.lock()
-  for item in overrides:
-    field, sep, value = item.partition('=')
-    if not sep:
-      raise SweepError(f'override {item!r}: expected field=value')
-    node, *parts = [config] + field.split('.')
-    for part in parts[:-1]:
-      if part not in node:
-        raise SweepError(f'override {item!r}: the config has no field {field!r}')
-      node = node[part]
-    if parts[-1] not in node:
-      raise SweepError(f'override {item!r}: the config has no field {field!r}')
-    try:
-      node[parts[-1]] = _parse_value(value)
-    except (TypeError, ValueError) as e:
-      raise SweepError(f'override {item!r}: {e}')
-  return config
-
-
-def variant_name(path: str, overrides: List[str]) -> str:
-  base = os.path.splitext(os.path.basename(path))[0]
-  return base + ''.join(f'[{o}]' for o in overrides)
-
-
-def plan(args) -> List[Dict]:
-  """Every run of the sweep, each validated; raises SweepError / ConfigError first."""
-  from launch.validation import validate  # here: it imports JAX, which Ray tasks skip
+def plan(variants: List[Variant], args) -> List[Dict]:
+  """Every run of the sweep, each config built and validated by main.py's loader; raises
+  SweepError first. An agent that trains several seeds per run (`num_seeds`, the seeds
+  kind) gets disjoint seed ranges: run i starts at first_seed + i * num_seeds."""
   runs = []
   names = set()
-  for text in args.config:
-    path, overrides = parse_variant(text)
-    overrides = list(args.set) + overrides
-    name = variant_name(path, parse_variant(text)[1])
-    if name in names:
-      raise SweepError(f'--config {text}: given twice')
-    names.add(name)
+  for number, variant in enumerate(variants):
+    if variant.name in names:
+      raise SweepError(f'--config {variant.name}: given twice')
+    names.add(variant.name)
+    overrides = list(args.set) + list(variant.overrides)
+    stride = None
     for i in range(args.seeds):
-      seed = args.first_seed + i
-      run_dir = os.path.join(args.out, f'{len(names) - 1:02d}_{name}', f'seed_{seed}')
+      seed = args.first_seed + i * (stride or 1)
+      run_dir = os.path.join(args.out, f'{number:02d}_{variant.name}', f'seed_{seed}')
       run_overrides = overrides + [f'seed={seed}', f'run_dir={run_dir}',
                                    'launch.num_evaluators=0']
-      config = load_config(path, run_overrides)
+      config = load_run_config(variant.config, run_overrides)
       if config.mode != 'train':
-        raise SweepError(f'--config {path}: a training config is required')
-      validate(config)
-      runs.append(dict(variant=name, seed=seed, run_dir=run_dir, path=path,
-                       overrides=run_overrides))
+        raise SweepError(f'--config {variant.config}: a training config is required')
+      if stride is None:  # the first run trains seeds seed .. seed + num_seeds - 1
+        stride = config.get('num_seeds', 1)
+      runs.append(dict(variant=variant.name, seed=seed, run_dir=run_dir,
+                       path=variant.config, overrides=run_overrides))
   return runs
 
 
@@ -283,10 +307,6 @@ def task_spec(run: Dict, repo: Optional[str]) -> Dict[str, Any]:
 
 def check_ray_args(args) -> None:
   """Raises SweepError for Ray options that cannot run (before anything starts)."""
-  if args.backend != 'ray':
-    if args.ray_address or args.cpus_per_run != 1.0:
-      raise SweepError('--ray_address and --cpus_per_run need --backend=ray')
-    return
   if importlib.util.find_spec('ray') is None:
     raise SweepError('--backend=ray needs Ray: pip install -r requirements-ray.txt')
   address = args.ray_address
@@ -415,59 +435,61 @@ def _stop_ray(ray, instance) -> None:
       signal.signal(s, handler)
 
 
-def read_csv(path: str) -> List[Dict]:
-  with open(path) as f:
-    return list(csv.DictReader(f))
-
-
 def aggregate(runs: List[Dict], out: str, metric: str) -> Dict[str, Dict]:
-  """Writes eval_all.csv, summary.csv and training_curves.png; returns the summary."""
+  """Writes eval_all.csv, summary.csv and training_curves.png; returns the summary.
+
+  The rows come from `metarl.runs.compare` (a row's own seed where a run trains several, as
+  td does); a seed's final evaluation is its last row. summary.csv has per variant and
+  metric the mean, the sample standard deviation (ddof=1; empty for one seed), the standard
+  error of the mean, min, max and the number of seeds.
+  """
   import numpy as np
-  rows = []
-  for run in runs:
-    path = os.path.join(run['run_dir'], 'eval.csv')
-    if run.get('exit_code') == 0 and os.path.isfile(path):
-      for row in read_csv(path):
-        rows.append(dict(variant=run['variant'], seed=run['seed'], **row))
-  if not rows:
+
+  from metarl import runs as runs_lib
+  done = [r for r in runs if r.get('exit_code') == 0 and
+          os.path.isfile(os.path.join(r['run_dir'], 'eval.csv'))]
+  if not done:
     raise SweepError('no run finished with an eval.csv')
-  columns = list(rows[0])
-  for row in rows:
-    columns += [c for c in row if c not in columns]
-  log = io.CsvLog(os.path.join(out, 'eval_all.csv'), columns)
-  for row in rows:
-    log.write(row)
-  log.close()
+  frames = []
+  for run in done:
+    frame = runs_lib.compare([run['run_dir']], table='eval')
+    frame = frame.drop(columns=['run', 'config', 'agent', 'env'])
+    frame.insert(0, 'variant', run['variant'])
+    frames.append(frame)
+  table = pd_concat(frames)
+  io.save_csv(os.path.join(out, 'eval_all.csv'), table.to_dict('records'),
+              list(table.columns))
   skip = {'variant', 'seed', 'env_steps', 'updates', 'wall_time', 'epoch'}
   summary, curves = {}, {}
-  for variant in dict.fromkeys(r['variant'] for r in rows):
-    mine = [r for r in rows if r['variant'] == variant]
-    last = {}
-    for r in mine:
-      last[r['seed']] = r  # rows are in time order per seed
-    finals = list(last.values())
+  for variant, rows in table.groupby('variant', sort=False):
+    finals = rows.groupby('seed', sort=False).tail(1)  # rows are in time order per seed
     summary[variant] = {}
-    for key in [c for c in columns if c not in skip]:
-      values = np.array([float(r[key]) for r in finals if r.get(key) not in (None, '')])
+    for key in [c for c in table.columns if c not in skip]:
+      values = finals[key].dropna().astype(float).to_numpy()
       if len(values):
-        summary[variant][key] = dict(mean=values.mean(), std=values.std(), min=values.min(),
+        std = values.std(ddof=1) if len(values) > 1 else float('nan')
+        summary[variant][key] = dict(mean=values.mean(), std=std,
+                                     sem=std / np.sqrt(len(values)), min=values.min(),
                                      max=values.max(), seeds=len(values))
-    steps = sorted({int(r['env_steps']) for r in mine})
-    table = np.full((len(last), len(steps)), np.nan)
-    seeds = list(last)
-    for r in mine:
-      if metric in r and r[metric] != '':
-        table[seeds.index(r['seed']), steps.index(int(r['env_steps']))] = float(r[metric])
-    curves[variant] = (np.array(steps), table)
+    if metric in rows:
+      pivot = rows.pivot_table(index='seed', columns='env_steps', values=metric,
+                               aggfunc='last', sort=False)
+      curves[variant] = (pivot.columns.to_numpy(), pivot.to_numpy())
   log = io.CsvLog(os.path.join(out, 'summary.csv'),
-                  ['variant', 'metric', 'mean', 'std', 'min', 'max', 'seeds'])
+                  ['variant', 'metric', 'mean', 'std', 'sem', 'min', 'max', 'seeds'])
   for variant, metrics in summary.items():
     for key, stats in metrics.items():
-      log.write(dict(variant=variant, metric=key, **stats))
+      log.write(dict(variant=variant, metric=key, **{
+          k: ('' if isinstance(v, float) and np.isnan(v) else v) for k, v in stats.items()}))
   log.close()
   from metarl.analysis import plots
   plots.training_curves(os.path.join(out, 'training_curves.png'), curves, metric)
   return summary
+
+
+def pd_concat(frames):
+  import pandas as pd
+  return pd.concat(frames, ignore_index=True, sort=False)
 
 
 def _raise_interrupt(signum, frame):
@@ -476,48 +498,48 @@ def _raise_interrupt(signum, frame):
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--config', action='append', required=True,
-                      help='config file[:field=value,...]; repeat for variants')
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], usage=USAGE)
   parser.add_argument('--seeds', type=int, default=8)
   parser.add_argument('--first_seed', type=int, default=0)
   parser.add_argument('--set', action='append', default=[],
-                      help='field=value override for every variant (repeatable)')
+                      help='FIELD=VALUE override for every variant (repeatable)')
   parser.add_argument('--parallel', type=int, default=os.cpu_count() or 1,
                       help='runs at a time (default: the number of CPU cores); ray: the CPUs '
                            'of the local instance (a cluster runs as many as its CPUs allow)')
   parser.add_argument('--metric', default='mean_reward_per_trial',
                       help='eval.csv column drawn in training_curves.png')
   parser.add_argument('--out', default='')
-  parser.add_argument('--backend', choices=('local', 'ray'), default='local',
-                      help='local: subprocesses on this machine; ray: one Ray task per run')
+  parser.add_argument('--backend', choices=tuple(BACKENDS), default=tuple(BACKENDS)[0],
+                      help='where the runs go (launch.backends.BACKENDS): processes on this '
+                           'machine, or one Ray task per run')
   parser.add_argument('--ray_address', default='',
                       help="ray: '' starts a local Ray instance of --parallel CPUs; "
                            "HOST:PORT or 'auto' joins a running cluster")
   parser.add_argument('--cpus_per_run', type=float, default=1.0,
                       help='ray: the CPUs each run reserves')
-  args = parser.parse_args(argv)
+  argv = sys.argv[1:] if argv is None else list(argv)
+  try:
+    variants, rest = split_variants(argv)
+  except SweepError as e:
+    parser.error(str(e))
+  args = parser.parse_args(rest)
+  if not variants:
+    parser.error('at least one --config=FILE is required')
   signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops a sweep like Ctrl-C
   if args.seeds < 1 or args.parallel < 1:
     sys.exit('sweep: --seeds and --parallel must be >= 1')
   args.out = args.out or io.timestamped_dir(os.path.join(ROOT, 'runs'), 'sweep')
+  executor = sweep_executor(args.backend)
   try:
-    check_ray_args(args)
+    executor.check(args)
+    runs = plan(variants, args)
   except SweepError as e:
-    sys.exit(f'sweep: {e}')
-  from metarl.config_rules import ConfigError
-  try:
-    runs = plan(args)
-  except (SweepError, ConfigError) as e:
     sys.exit(f'sweep: {e}')
   os.makedirs(args.out, exist_ok=True)
   log = io.CsvLog(os.path.join(args.out, 'runs.csv'),
                   ['variant', 'seed', 'run_dir', 'exit_code', 'wall_s'])
   try:
-    if args.backend == 'ray':
-      execute_ray(runs, args, log)
-    else:
-      execute(runs, args.parallel, log)
+    executor.run(runs, args, log)
   except KeyboardInterrupt:
     sys.exit('sweep: interrupted; every run stopped (each saved its params)')
   except SweepError as e:
@@ -531,11 +553,38 @@ def main(argv=None) -> int:
     sys.exit(f'sweep: {e}')
   for variant, metrics in summary.items():
     print(variant)
-    for key, s in metrics.items():
-      print(f'  {key:<28} {s["mean"]:.4g} (std {s["std"]:.3g}, {s["min"]:.4g} to '
-            f'{s["max"]:.4g}, {s["seeds"]} seeds)')
+    for key, st in metrics.items():
+      print(f'  {key:<28} {st["mean"]:.4g} (std {st["std"]:.3g}, {st["min"]:.4g} to '
+            f'{st["max"]:.4g}, {st["seeds"]} seeds)')
   print(f'sweep written to {args.out}')
   return 1 if failed else 0
+
+
+USAGE = """sweep.py [--seeds=N] [--set=FIELD=VALUE ...] --config=FILE [--config.FIELD=VALUE ...]
+                [--config=FILE [--config.FIELD=VALUE ...] ...] [options]"""
+
+
+class Executor(NamedTuple):
+  """How a backend runs a sweep's runs: `check(args)` before anything starts (SweepError),
+  `run(runs, args, log)`."""
+  check: Callable[[Any], None]
+  run: Callable[[List[Dict], Any, Any], None]
+
+
+def _no_ray_options(args) -> None:
+  if args.ray_address or args.cpus_per_run != 1.0:
+    raise SweepError('--ray_address and --cpus_per_run need --backend=ray')
+
+
+LOCAL = Executor(check=_no_ray_options,
+                 run=lambda runs, args, log: execute(runs, args.parallel, log))
+RAY = Executor(check=lambda args: check_ray_args(args), run=lambda *a: execute_ray(*a))
+
+
+def sweep_executor(backend: str) -> Executor:
+  """The executor the backends' table names for `backend` ('module:attribute')."""
+  module, _, name = BACKENDS[backend].sweep.partition(':')
+  return getattr(importlib.import_module(module), name)
 
 
 if __name__ == '__main__':

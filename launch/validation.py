@@ -15,7 +15,8 @@ config.json holds the values a run used.
 import importlib.util
 import os
 import re
-from typing import Any
+import tempfile
+from typing import Any, Optional
 
 from ml_collections import ConfigDict
 
@@ -25,7 +26,6 @@ from metarl import config_rules as rules
 from metarl.agents import registry as agent_registry
 from metarl.config_rules import SEED_MAX, ConfigError, check_field, get_field
 from metarl.envs import registry as env_registry
-from metarl.io import check_writable_dir
 
 MODES = ('train', 'eval', 'play')
 
@@ -66,6 +66,27 @@ LAUNCH = {
 # Launch fields a config may leave out (a seeds run has no children to time or restart).
 OPTIONAL_LAUNCH = ('updates_per_call', 'child_timeout_s', 'max_restarts', 'ray_address',
                    'ray_temp_dir', 'ray_cpus_per_child')
+
+
+def check_writable_dir(path: str) -> Optional[str]:
+  """None if `path` is (or can be created as) a writable directory, else why not. The
+  nearest existing folder is tried for real: a folder is made in it and removed (what
+  os.access says is not enough: as root it says yes to /proc)."""
+  probe = os.path.abspath(path)
+  while not os.path.exists(probe):
+    parent = os.path.dirname(probe)
+    if parent == probe:
+      break
+    probe = parent
+  if not os.path.isdir(probe):
+    return f'{probe} is not a directory'
+  if not os.access(probe, os.W_OK | os.X_OK):
+    return f'{probe} is not writable'
+  try:
+    os.rmdir(tempfile.mkdtemp(prefix='.metarl-probe-', dir=probe))
+  except OSError as e:
+    return f'{probe} is not writable ({e.strerror or e})'
+  return None
 
 
 def _section(config, field: str) -> ConfigDict:

@@ -225,18 +225,3 @@ def _fmt(value: Any) -> Any:
 def config_to_dict(config) -> Dict[str, Any]:
   """A plain, JSON-able dict of a ConfigDict (tuples become lists)."""
   return json.loads(config.to_json_best_effort())
-
-
-def check_writable_dir(path: str) -> Optional[str]:
-  """None if `path` is (or can be created as) a writable directory, else why not."""
-  probe = os.path.abspath(path)
-  while not os.path.exists(probe):
-    parent = os.path.dirname(probe)
-    if parent == probe:
-      break
-    probe = parent
-  if not os.path.isdir(probe):
-    return f'{probe} is not a directory'
-  if not os.access(probe, os.W_OK | os.X_OK):
-    return f'{probe} is not writable'
-  return None

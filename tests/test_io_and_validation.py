@@ -184,3 +184,24 @@ def test_eval_env_defaults_to_the_trained_env_and_takes_overrides():
   config.env.reward_structure = 'normalized'
   env = resolve_env(config.env, trained)
   assert env.num_arms == 5 and env.reward_structure == 'normalized'
+
+
+@pytest.mark.parametrize('config_name', ['bandit_train', 'value_td', 'memory_sac', 'play'])
+def test_an_unwritable_run_dir_is_one_line_for_every_mode(config_name, tmp_path):
+  # /proc says yes to os.access as root, yet nothing can be made in it: the probe makes a
+  # folder for real and names what went wrong
+  result = run_main(f'--config={ROOT}/configs/{config_name}.py', '--config.run_dir=/proc/x',
+                    cwd=tmp_path)
+  assert result.returncode != 0 and 'Traceback' not in result.stderr
+  line = result.stderr.strip().splitlines()[-1]
+  assert line.startswith("metarl: config.run_dir = '/proc/x' is invalid"), result.stderr
+
+
+def test_a_run_dir_that_cannot_be_made_when_the_run_starts_is_one_line(tmp_path):
+  from launch.run_support import prepare_run_dir
+  blocker = tmp_path / 'file'
+  blocker.write_text('not a folder')
+  config = bandit_train.get_config()
+  config.run_dir = str(blocker / 'run')  # made unwritable after validation, say
+  with pytest.raises(io.RunFileError, match='the run directory cannot be written'):
+    prepare_run_dir(config)

@@ -103,3 +103,23 @@ def test_offline_evaluation_writes_data_summary_and_figures(distributed_run, tmp
                              data['regret'].sum(1).mean(), rtol=1e-4)
   for png in ('bandit_actions.png', 'regret.png'):
     assert os.path.getsize(os.path.join(out, png)) > 1000
+
+
+def test_the_console_shows_the_bar_and_short_lines_the_log_has_the_rows(tmp_path):
+  run_dir = tmp_path / 'run'
+  result = subprocess.run(main_cmd(TRAIN, f'--config.run_dir={run_dir}', *SMALL,
+                                   '--config.total_env_steps=4000',
+                                   '--config.log_every_env_steps=800',
+                                   '--config.eval.every_env_steps=2000',
+                                   '--config.launch.num_evaluators=0'),
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+  assert result.returncode == 0, result.stderr[-3000:]
+  console = result.stderr.replace('\r', '\n')
+  assert not re.search(r'^[ID]\d{4} ', console, re.M), console  # no absl INFO rows
+  assert 'tpu' not in console.lower() and 'train: env_steps=' not in console
+  assert len(re.findall(r'^eval at [\d,]+ env steps: mean_cumulative_regret', console,
+                        re.M)) == 2
+  assert f'training bandit_a3c into {run_dir}' in console and '100%' in console
+  with open(run_dir / 'log.txt') as f:
+    log = f.read()
+  assert log.count('train: env_steps=') == 5 and log.count('eval: env_steps=') == 2

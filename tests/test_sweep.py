@@ -24,7 +24,8 @@ def read(path):
 def test_sweep_runs_seeds_and_aggregates(tmp_path):
   out = str(tmp_path / 'sweep')
   result = subprocess.run([sys.executable, SWEEP, f'--config={CONFIG}',
-                           f'--config={CONFIG}:agent.gamma=0.5', '--seeds=1', '--first_seed=3',
+                           f'--config={CONFIG}', '--config.agent.gamma=0.5', '--seeds=1',
+                           '--first_seed=3',
                            '--parallel=2', f'--out={out}', *TINY],
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
@@ -44,8 +45,8 @@ def test_sweep_runs_seeds_and_aggregates(tmp_path):
 
 def test_bad_override_stops_before_any_run(tmp_path):
   out = str(tmp_path / 'bad')
-  result = subprocess.run([sys.executable, SWEEP, f'--config={CONFIG}:agent.gamma=3',
-                           '--seeds=2', f'--out={out}'],
+  result = subprocess.run([sys.executable, SWEEP, f'--config={CONFIG}',
+                           '--config.agent.gamma=3', '--seeds=2', f'--out={out}'],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
   assert result.returncode != 0 and 'config.agent.gamma' in result.stderr
   assert 'Traceback' not in result.stderr and not os.path.exists(out)
@@ -76,3 +77,80 @@ def test_sigterm_stops_the_sweep_and_every_run(tmp_path):
       f'/proc/{pids[0]}/stat').read().split()[2] == 'Z'
   # the run saved its params on the way out
   assert os.path.exists(os.path.join(out, '00_two_step_train', 'seed_0', 'params.pickle'))
+
+
+def plan_of(tmp_path, *argv):
+  """The runs launch/sweep.py would start for `argv` (nothing runs)."""
+  import argparse
+
+  from launch import sweep
+  variants, rest = sweep.split_variants(argv)
+  args = argparse.Namespace(seeds=2, first_seed=0, set=[], out=str(tmp_path / 'out'))
+  for item in rest:
+    key, _, value = item.lstrip('-').partition('=')
+    setattr(args, key, int(value) if key in ('seeds', 'first_seed') else value)
+  return sweep, sweep.plan(variants, args)
+
+
+def test_the_sweep_builds_configs_with_mains_loader(tmp_path):
+  import main
+  # what main.py accepts, the sweep accepts: lowercase booleans, a number as a name ...
+  sweep, runs = plan_of(tmp_path, f'--config={ROOT}/configs/episodic_two_step_train.py',
+                        '--config.agent.retrieval=false', '--config.name=123')
+  config = main.load_config(['main.py', *sweep.command(runs[0])[2:]])  # the run's argv
+  assert config.agent.retrieval is False and config.name == '123'
+  # ... and a list value, commas and all, is one override of its variant
+  _, runs = plan_of(tmp_path, f'--config={ROOT}/configs/pendulum_sac.py',
+                    '--config.network.hidden_sizes=64,64')
+  assert runs[0]['variant'] == 'pendulum_sac[network.hidden_sizes=64,64]'
+  assert 'network.hidden_sizes=64,64' in runs[0]['overrides']
+  config = main.load_config(['main.py', *sweep.command(runs[0])[2:]])
+  assert tuple(config.network.hidden_sizes) == (64, 64)
+  # what main.py refuses, the sweep refuses with main.py's line, before anything runs
+  with pytest.raises(sweep.SweepError, match='config.agent.gamma = 3.0 is invalid'):
+    plan_of(tmp_path, f'--config={CONFIG}', '--config.agent.gamma=3')
+
+
+def test_seeds_of_agents_that_train_several_per_run_do_not_overlap(tmp_path):
+  _, runs = plan_of(tmp_path, f'--config={ROOT}/configs/value_td.py', '--seeds=3',
+                    '--first_seed=5', '--config.num_seeds=4')
+  assert [r['seed'] for r in runs] == [5, 9, 13]  # runs train 5-8, 9-12 and 13-16
+
+
+def test_summary_has_the_sample_std_and_sem(tmp_path):
+  import json
+
+  from launch import sweep
+  runs = []
+  for seed, value in ((0, 1.0), (1, 2.0), (2, 6.0)):
+    run_dir = tmp_path / f'seed_{seed}'
+    run_dir.mkdir()
+    (run_dir / 'config.json').write_text(json.dumps(dict(
+        name='x', seed=seed, agent=dict(name='a3c'), env=dict(name='bandit'))))
+    (run_dir / 'eval.csv').write_text(f'env_steps,updates,wall_time,score\n10,1,0.5,0\n'
+                                      f'20,2,1.0,{value}\n')
+    runs.append(dict(variant='v', seed=seed, run_dir=str(run_dir), exit_code=0))
+  summary = sweep.aggregate(runs, str(tmp_path), 'score')['v']['score']
+  assert summary['mean'] == 3.0 and summary['seeds'] == 3
+  assert summary['std'] == pytest.approx(2.6457513, rel=1e-6)  # sqrt(7): ddof=1
+  assert summary['sem'] == pytest.approx(2.6457513 / 3 ** 0.5, rel=1e-6)
+  rows = read(os.path.join(tmp_path, 'summary.csv'))
+  assert list(rows[0]) == ['variant', 'metric', 'mean', 'std', 'sem', 'min', 'max', 'seeds']
+  assert len(read(os.path.join(tmp_path, 'eval_all.csv'))) == 6
+
+
+@pytest.mark.slow
+def test_a_td_sweep_runs_and_aggregates_every_seed(tmp_path):
+  out = str(tmp_path / 'td')
+  result = subprocess.run([sys.executable, SWEEP, f'--config={ROOT}/configs/value_td.py',
+                           '--seeds=2', '--parallel=2', f'--out={out}', '--metric=mse',
+                           '--set=num_seeds=2', '--set=agent.epochs=20',
+                           '--set=log_every_epochs=10', '--set=eval.every_epochs=10',
+                           '--set=eval.num_episodes=20', '--set=eval.analyze_at_end=False',
+                           '--set=checkpoint_every=0'],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+  rows = read(os.path.join(out, 'eval_all.csv'))
+  assert sorted({int(r['seed']) for r in rows}) == [0, 1, 2, 3]  # two runs of two seeds
+  summary = {r['metric']: r for r in read(os.path.join(out, 'summary.csv'))}
+  assert summary['mse']['seeds'] == '4' and float(summary['mse']['std']) > 0

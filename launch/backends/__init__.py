@@ -16,15 +16,16 @@ from launch.backends.mp import MPBackend
 class BackendEntry(NamedTuple):
   module: str  # the module that implements it
   cls: str  # its Backend class
+  sweep: str  # 'module:executor' that runs a sweep's whole runs (launch/sweep.py)
   requires: Optional[str] = None  # a package it needs, checked before a run starts
   install: str = ''  # how to get that package
 
 
 # The backends' table: `config.launch.backend` names one of these.
 BACKENDS = {
-    'mp': BackendEntry('launch.backends.mp', 'MPBackend'),
-    'ray': BackendEntry('launch.backends.ray_backend', 'RayBackend', requires='ray',
-                        install='pip install -r requirements-ray.txt'),
+    'mp': BackendEntry('launch.backends.mp', 'MPBackend', sweep='launch.sweep:LOCAL'),
+    'ray': BackendEntry('launch.backends.ray_backend', 'RayBackend', sweep='launch.sweep:RAY',
+                        requires='ray', install='pip install -r requirements-ray.txt'),
 }
 
 __all__ = ['BACKENDS', 'Backend', 'ChildContext', 'ChildFailed', 'MPBackend', 'make_backend']

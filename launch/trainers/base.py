@@ -275,6 +275,8 @@ class Trainer:
   def run(self) -> str:
     logging.info('training %s in %s: %s', self.config.name, self.config.run_dir,
                  self.describe())
+    self.progress.note(f'training {self.config.name} into {self.config.run_dir} '
+                       '(rows and messages in its log.txt)')
     try:
       # Ctrl-C / SIGTERM take effect between compiled calls or messages, so the state,
       # counters and rows a final checkpoint saves always belong together.

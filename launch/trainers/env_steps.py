@@ -104,6 +104,8 @@ class EnvStepTrainer(Trainer):
     row.update(sorted(message['metrics'].items()))
     self.logs.write('eval', row, message['env_steps'])
     logging.info('eval: %s', format_row(row))
+    self.progress.note(f'eval at {message["env_steps"]:,} env steps: ' + ', '.join(
+        f'{k} {v:.3g}' for k, v in list(message['metrics'].items())[:4]))
     self.progress.update(self.env_steps, eval_metrics=message['metrics'])
     if self.curriculum and self.curriculum.update(message['metrics']):
       self.follow_curriculum()

@@ -132,6 +132,8 @@ class SeedsTrainer(Trainer):
     metrics = io.to_numpy(metrics)
     self._write('eval', metrics)
     self.evaluated_version = self.updates
+    self.progress.note(f'eval at epoch {self.epoch}: mse median {np.median(metrics["mse"]):.3g}'
+                       f', worst {np.max(metrics["mse"]):.3g} over {len(self.seeds)} seeds')
     self.progress.update(self.epoch, eval_metrics={
         'median mse': float(np.median(metrics['mse'])),
         'worst mse': float(np.max(metrics['mse']))})

@@ -60,12 +60,14 @@ class Analysis:
       the same files from a person's whole episodes (leaves [T, E]).
     num_episodes: its default number of episodes.
     log_dynamics: its default for saving the network's activity.
+    summary_note: a line that says what its summary numbers are (shown after play).
   """
   env: str
   analyze: Callable[[EvalRequest], dict]
   played: Optional[Callable[..., dict]] = None
   num_episodes: int = 1000
   log_dynamics: bool = True
+  summary_note: str = ''
 
 
 ANALYSES: Registry[Analysis] = Registry('analysis', builtin_package='metarl.analysis')
