@@ -78,8 +78,8 @@ if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
 from launch import faults  # noqa: E402
-from launch.backends.ray_backend import (alive, descendants, kill_processes,  # noqa: E402
-                                         process_table)
+from launch.backends.ray_instance import (alive, descendants, kill_processes,  # noqa: E402
+                                          process_table)
 from metarl.io import save_csv  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
@@ -121,7 +121,7 @@ def echo_child(ctx, config, child_id):
   message it gets straight back."""
   del config, child_id
   import jax  # noqa: F401  (a real child's start-up includes it)
-  if not ctx.send({'kind': 'hello'}):
+  if not ctx.send({'kind': 'hello'}):  # a backend carries any picklable message
     return
   while not ctx.should_stop():
     message = ctx.wait_params(0.2)
@@ -133,7 +133,8 @@ def echo_child(ctx, config, child_id):
 def _receive_kind(backend, kind, seq=None, timeout=120.0):
   deadline = time.perf_counter() + timeout
   while time.perf_counter() < deadline:
-    message = backend.receive(1.0)
+    received = backend.receive(1.0)
+    message = received.message if received is not None else None
     if message is not None and message.get('kind') == kind and (
         seq is None or message.get('seq') == seq):
       return message
@@ -146,6 +147,7 @@ def echo_session(backend_name, payloads_path, round_trips, result_path):
 
   from configs import bandit_train
   from launch.backends import make_backend
+  from launch.backends.base import WORKER, ChildId
   config = bandit_train.get_config()
   config.launch.backend = backend_name
   config.launch.num_workers = 1
@@ -157,7 +159,8 @@ def echo_session(backend_name, payloads_path, round_trips, result_path):
   result = dict(backend=backend_name, payloads={})
   try:
     start = time.perf_counter()
-    backend.start('echo-0', this.echo_child, config, 0)
+    echo = ChildId(WORKER, 0)
+    backend.start(echo, this.echo_child, config)
     result['start_s'] = time.perf_counter() - start
     _receive_kind(backend, 'hello')
     result['first_message_s'] = time.perf_counter() - start
@@ -168,7 +171,7 @@ def echo_session(backend_name, payloads_path, round_trips, result_path):
       for k in range(5 + round_trips):
         seq += 1
         t = time.perf_counter()
-        backend.publish('echo-0', {'seq': seq, 'params': params})
+        backend.publish(echo, {'seq': seq, 'params': params})
         echoed = _receive_kind(backend, 'echo', seq)
         if k >= 5:
           times.append(time.perf_counter() - t)

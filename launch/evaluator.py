@@ -19,6 +19,7 @@ import jax
 import ml_collections
 from absl import logging
 
+from launch.backends.base import Evaluation
 from launch.validation import validate_env
 from metarl import checkpoint as checkpoint_lib
 from metarl import curriculum as curriculum_lib
@@ -71,10 +72,10 @@ def run_evaluator(ctx, config, evaluator_id: int) -> None:
     message = ctx.wait_params(config.launch.queue_timeout_s)
     if message is None:
       continue
-    metrics = evaluate(message['params'], jax.random.fold_in(base_key, message['version']),
-                       message.get('env_overrides'))
-    ctx.send({'kind': 'eval', 'metrics': metrics,
-              **{k: message[k] for k in ('version', 'env_steps', 'wall_time')}})
+    metrics = evaluate(message.params, jax.random.fold_in(base_key, message.version),
+                       message.env_overrides)
+    ctx.send(Evaluation(version=message.version, env_steps=message.env_steps,
+                        wall_time=message.wall_time, metrics=metrics))
 
 
 def resolve_env(eval_env, trained_env) -> ml_collections.ConfigDict:

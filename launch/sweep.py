@@ -66,6 +66,8 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+if __name__ == '__main__':  # run as a script, this module is launch.sweep too (one copy)
+  sys.modules.setdefault('launch.sweep', sys.modules[__name__])
 
 from launch.backends import BACKENDS  # noqa: E402
 from metarl import io  # noqa: E402
@@ -314,7 +316,7 @@ def check_ray_args(args) -> None:
                       re.fullmatch(r'[^\s/:]+:\d{1,5}', address)):
     raise SweepError(f"--ray_address {address!r}: '' (start a local Ray instance), 'auto' "
                      'or HOST:PORT of a running cluster is required')
-  from launch.backends.ray_backend import unreachable
+  from launch.backends.ray_instance import unreachable
   problem = unreachable(address)
   if problem:
     raise SweepError(f'--ray_address {address}: nothing answers there ({problem})')
@@ -327,15 +329,15 @@ def check_ray_args(args) -> None:
 
 def connect_ray(args):
   """(ray, the local instance started for the sweep or None when it joined a cluster)."""
-  from launch.backends import ray_backend
+  from launch.backends import ray_instance
   if not args.ray_address:
-    instance = ray_backend.start_local(num_cpus=args.parallel, log_to_driver=False)
+    instance = ray_instance.start_local(num_cpus=args.parallel, log_to_driver=False)
     print(f'sweep: {instance.description}', flush=True)
     return instance.ray, instance
   out = os.path.relpath(os.path.abspath(args.out), ROOT)
   excludes = [] if out.startswith(os.pardir) else [out]  # the sweep's own results stay here
   try:
-    ray = ray_backend.join_cluster(args.ray_address, excludes, log_to_driver=False)
+    ray = ray_instance.join_cluster(args.ray_address, excludes, log_to_driver=False)
   except (ConnectionError, RuntimeError, ValueError) as e:
     raise SweepError(f'--ray_address {args.ray_address}: {type(e).__name__}: {e}')
   cpus = ray.cluster_resources().get('CPU', 0)

@@ -4,16 +4,16 @@
   'replay'     a chunk of `agent.unroll_length` steps of every env copy, acted with the
                newest actor params, and the returns of the episodes that ended in it
 
-`WORK[kind](config, env, spec, worker_id)` builds the worker's part; calling it with a params
-message returns the work message's fields (`env_steps` and a `payload`).
+`WORK[kind](config, env, spec, worker_id)` builds the worker's part; calling it with a
+`Params` message returns the `Work` message to send.
 """
 
-from typing import Any, Dict
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from launch.backends.base import Params, Work
 from metarl import io
 from metarl.rollout import set_env_params
 
@@ -32,11 +32,11 @@ class GradientsWork:
     self.agent = spec.make(config, env)
     self.rollout_state = self.agent.rollout.init(worker_key(config.seed, worker_id))
 
-  def __call__(self, message: Dict[str, Any]) -> Dict[str, Any]:
-    self.rollout_state = set_env_params(self.rollout_state, message.get('env_overrides'))
+  def __call__(self, message: Params) -> Work:
+    self.rollout_state = set_env_params(self.rollout_state, message.env_overrides)
     grads, self.rollout_state, metrics = self.agent.compute_gradients(
-        message['params'], self.rollout_state, message['version'])
-    return dict(env_steps=self.agent.steps_per_update,
+        message.params, self.rollout_state, message.version)
+    return Work(version=message.version, env_steps=self.agent.steps_per_update,
                 payload=dict(grads=io.to_numpy(grads), metrics=io.to_floats(metrics)))
 
 
@@ -53,14 +53,14 @@ class ReplayWork:
     self.state = actor.init(worker_key(config.seed, worker_id))
     self.version, self.local_steps = None, 0  # env steps of this worker since `version`
 
-  def __call__(self, message: Dict[str, Any]) -> Dict[str, Any]:
-    if message['version'] != self.version:
-      self.version, self.local_steps = message['version'], 0
-    env_steps = message['env_steps'] + self.local_steps * self.num_workers
-    self.state, steps, stats = self.unroll(message['params']['actor'], self.state,
+  def __call__(self, message: Params) -> Work:
+    if message.version != self.version:
+      self.version, self.local_steps = message.version, 0
+    env_steps = message.env_steps + self.local_steps * self.num_workers
+    self.state, steps, stats = self.unroll(message.params['actor'], self.state,
                                            jnp.int32(env_steps))
     self.local_steps += self.num_envs * self.length
-    return dict(env_steps=self.num_envs * self.length,
+    return Work(version=message.version, env_steps=self.num_envs * self.length,
                 payload=dict(steps=jax.tree_util.tree_map(np.asarray, steps),
                              stats=io.to_floats(stats)))
 

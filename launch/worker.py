@@ -19,8 +19,6 @@ def run_worker(ctx, config, worker_id: int) -> None:
   if message is None:
     return
   while not ctx.should_stop():
-    result = work(message)
-    sent = ctx.send(dict(result, kind='work', worker=worker_id, version=message['version']))
-    if not sent:
+    if not ctx.send(work(message)):
       return
     message = ctx.poll_params() or message

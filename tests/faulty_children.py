@@ -31,7 +31,7 @@ class _FailAfter:
 
 
 def _first_incarnation(ctx, config) -> bool:
-  marker = f'{config.fault_marker}-{ctx.name}'
+  marker = f'{config.fault_marker}-{ctx.child}'
   if os.path.exists(marker):
     return False
   open(marker, 'w').close()

@@ -17,6 +17,7 @@ from configs import bandit_train, class_query, two_step_train
 from launch import evaluator as evaluator_lib
 from launch import manager
 from launch import worker as worker_lib
+from launch.backends.base import Params, Work
 from launch.validation import validate
 from metarl import envs
 from metarl.agents import a3c
@@ -330,10 +331,12 @@ def test_worker_and_evaluator_use_the_published_delay():
 
   spy = dataclasses.replace(agent_registry.spec('a3c'), make=spy_make_agent)
   params = agent.networks.init(jax.random.PRNGKey(0))
-  ctx = FakeContext(dict(params=params, version=0, env_overrides={'delay': 5}), sends=2)
+  ctx = FakeContext(Params(params=params, version=0, env_steps=0, wall_time=0.0,
+                           env_overrides={'delay': 5}), sends=2)
   with agent_registry.AGENTS.replaced('a3c', spy):  # the worker builds the spy's agent
     worker_lib.run_worker(ctx, config, 0)
   assert len(ctx.sent) == 2 and all(np.all(d == 5) for d in seen)
+  assert all(isinstance(m, Work) and m.version == 0 for m in ctx.sent)
   assert len(seen[0]) == config.agent.num_envs
 
   evaluate = evaluator_lib.make_training_evaluator(config)

@@ -21,6 +21,7 @@ import pytest
 from configs import bandit_train, memory_sac
 from launch import faults, manager
 from launch.backends import ChildFailed
+from launch.backends.base import WORKER, ChildId
 from launch.faults import children, log_text, session_processes, stderr_of, wait_for
 from launch.trainers import GradientsTrainer, make_trainer
 from metarl import checkpoint, envs
@@ -236,19 +237,20 @@ def test_a_replacement_that_does_not_start_uses_a_restart_too(tmp_path):
 
   class Backend:  # its first replacement fails to start (a Ray actor that is not placed)
 
-    def restart(self, name):
-      restarted.append(name)
+    def restart(self, child):
+      restarted.append(str(child))
       if len(restarted) == 1:
-        raise ChildFailed(f'{name}: the Ray actor did not start', name=name)
+        raise ChildFailed(f'{child}: the Ray actor did not start', child=child)
 
-    def publish(self, name, message):
-      del name, message
+    def publish(self, child, message):
+      del child, message
 
   trainer.backend = Backend()
-  trainer.replace_child(ChildFailed('worker-0 died', name='worker-0'))
+  worker = ChildId(WORKER, 0)
+  trainer.replace_child(ChildFailed('worker-0 died', child=worker))
   assert restarted == ['worker-0', 'worker-0'] and trainer._restarts == 2
   with pytest.raises(ChildFailed, match='restarts used up'):
-    trainer.replace_child(ChildFailed('worker-0 died', name='worker-0'))
+    trainer.replace_child(ChildFailed('worker-0 died', child=worker))
 
 
 # The manager killed with SIGKILL -----------------------------------------------------------

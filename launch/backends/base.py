@@ -1,64 +1,120 @@
 """What a backend is: the protocols between the manager and its children, written down.
 
 A backend carries messages; it knows nothing of agents or training. The manager holds a
-`Backend` and starts children on it; each child runs `target(ctx, config, child_id)` with a
-`ChildContext`, its end of the channel. Params go one way (latest wins: a slow child always
-gets the newest version), work and evaluations the other. A child that dies, raises or (as
-the manager judges) hangs becomes a `ChildFailed` naming it.
+`Backend` and starts children on it, each named by a `ChildId` (role and integer index);
+each child runs `target(ctx, config, index)` with a `ChildContext`, its end of the channel.
+Messages are typed: `Params` go one way (latest wins: a slow child always gets the newest
+version), `Work` and `Evaluation` the other, received with their sender as `Received`. A
+child that dies, raises (`Failure`) or (as the manager judges) hangs becomes a
+`ChildFailed` naming it.
 
 A new backend is one module implementing these two protocols, plus one line in
 `launch.backends.BACKENDS`.
 """
 
 import importlib
-from typing import Any, Callable, Dict, List, Optional, Protocol
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Protocol
 
 from metarl.agents import registry as agent_registry
 from metarl.envs import registry as env_registry
 
 
-class ChildFailed(RuntimeError):
-  """A worker or evaluator died, raised or hung (`name`: which; None: the run as a whole)."""
+class ChildId(NamedTuple):
+  """Who a child is: its role and its index among the children of that role."""
+  role: str  # WORKER or EVALUATOR
+  index: int
 
-  def __init__(self, message: str, name: Optional[str] = None):
+  def __str__(self) -> str:
+    return f'{self.role}-{self.index}'
+
+
+WORKER, EVALUATOR = 'worker', 'evaluator'
+
+
+# Messages ------------------------------------------------------------------------------------
+
+class Params(NamedTuple):
+  """The manager's newest params, for a worker or the evaluator (numpy leaves)."""
+  params: Any
+  version: int  # optimizer updates behind them
+  env_steps: int
+  wall_time: float
+  env_overrides: Dict[str, Any]  # env params children use now (a curriculum's value)
+
+
+class Work(NamedTuple):
+  """A worker's result on the params of `version` (gradients, or a chunk of steps)."""
+  version: int
+  env_steps: int  # env steps behind it
+  payload: Dict[str, Any]
+
+
+class Evaluation(NamedTuple):
+  """The evaluator's metrics of the params of `version`."""
+  version: int
+  env_steps: int
+  wall_time: float
+  metrics: Dict[str, float]
+
+
+class Failure(NamedTuple):
+  """A child's exception, sent just before it exits."""
+  traceback: str
+
+
+class Received(NamedTuple):
+  """A message as the manager receives it: from whom (the backend adds it), and what."""
+  child: ChildId
+  pid: int
+  message: Any  # Work or Evaluation (Failure becomes ChildFailed)
+
+
+class ChildFailed(RuntimeError):
+  """A worker or evaluator died, raised or hung (`child`: which; None: the run as a
+  whole)."""
+
+  def __init__(self, message: str, child: Optional[ChildId] = None):
     super().__init__(message)
-    self.name = name
+    self.child = child
 
 
 class ChildContext(Protocol):
   """A child's end of the backend."""
 
+  child: ChildId
+
   def should_stop(self) -> bool:
     """True once the run stops (or the manager is gone)."""
 
-  def poll_params(self) -> Optional[Dict[str, Any]]:
+  def poll_params(self) -> Optional[Params]:
     """The newest params message not yet read, or None (never blocks)."""
 
-  def wait_params(self, timeout: float) -> Optional[Dict[str, Any]]:
+  def wait_params(self, timeout: float) -> Optional[Params]:
     """Waits up to `timeout` seconds for a params message; the newest, or None."""
 
-  def first_params(self, timeout: float) -> Optional[Dict[str, Any]]:
+  def first_params(self, timeout: float) -> Optional[Params]:
     """Waits (in `timeout` slices) for the first params message; None if the run stops."""
 
-  def send(self, message: Dict[str, Any]) -> bool:
-    """Sends to the manager (waits while its channel is full); False if the run stopped.
-    The backend adds `source` (the child's name) and `pid`."""
+  def send(self, message: Any) -> bool:
+    """Sends `message` (Work or Evaluation) to the manager, which receives it as
+    `Received(child, pid, message)`; waits while the channel is full; False if the run
+    stopped."""
 
 
 class Backend(Protocol):
-  """The manager's end: children by name ('worker-0', 'evaluator-0')."""
+  """The manager's end: children by `ChildId`."""
 
-  def start(self, name: str, target: Callable, config, child_id: int) -> None:
-    """Starts child `name` running `target(ctx, config, child_id)`."""
+  def start(self, child: ChildId, target: Callable, config) -> None:
+    """Starts `child` running `target(ctx, config, child.index)`."""
 
-  def restart(self, name: str) -> None:
-    """Replaces child `name` (stopped first if it still runs) with a new one that waits for
-    its first params; `ChildFailed` if the new one cannot start."""
+  def restart(self, child: ChildId) -> None:
+    """Replaces `child` (stopped first if it still runs) with a new one that waits for its
+    first params; `ChildFailed` if the new one cannot start."""
 
-  def publish(self, name: str, message: Dict[str, Any]) -> None:
-    """Hands child `name` a params message, replacing one it has not read yet."""
+  def publish(self, child: ChildId, message: Params) -> None:
+    """Hands `child` a params message, replacing one it has not read yet."""
 
-  def receive(self, timeout: float) -> Optional[Dict[str, Any]]:
+  def receive(self, timeout: float) -> Optional[Received]:
     """The next message any child sent, or None after `timeout` seconds; `ChildFailed` for
     a child that reported an error or died."""
 

@@ -24,11 +24,13 @@ from absl import logging
 
 from launch import run_support
 from launch.backends import ChildFailed, make_backend
+from launch.backends.base import EVALUATOR as EVALUATOR_ROLE
+from launch.backends.base import ChildId, Received
 from launch.run_support import (RunCheckpointer, RunLogs, TrainingDiverged, deferred_interrupts,
                                 diverged_message)
 from metarl import checkpoint as checkpoint_lib
 
-EVALUATOR = 'evaluator-0'
+EVALUATOR = ChildId(EVALUATOR_ROLE, 0)  # a run has at most one
 
 
 class Trainer:
@@ -54,7 +56,7 @@ class Trainer:
     self.progress = self.make_progress()
     # Children (kinds with workers or an evaluator).
     self._restarts = 0
-    self._deadlines: Dict[str, float] = {}  # child -> when its next message is overdue
+    self._deadlines: Dict[ChildId, float] = {}  # child -> when its next message is overdue
     self._heard_from = set()  # children (this incarnation) that sent something
 
   # What a kind says about itself ------------------------------------------------------
@@ -207,65 +209,65 @@ class Trainer:
 
   # Children ---------------------------------------------------------------------------
 
-  def start_child(self, name: str, target, child_id: int) -> None:
+  def start_child(self, child: ChildId, target) -> None:
     if self.backend is None:
       self.backend = make_backend(self.config)
-    self.backend.start(name, target, self.config, child_id)
-    if name != EVALUATOR:  # the evaluator only owes answers to requests
-      self.expect(name)
+    self.backend.start(child, target, self.config)
+    if child != EVALUATOR:  # the evaluator only owes answers to requests
+      self.expect(child)
 
-  def expect(self, name: str) -> None:
-    """A message from `name` is due: within launch.child_timeout_s, or within
+  def expect(self, child: ChildId) -> None:
+    """A message from `child` is due: within launch.child_timeout_s, or within
     launch.startup_timeout_s while this incarnation has not sent anything yet."""
     launch = self.config.launch
     allowance = (launch.get('child_timeout_s', launch.startup_timeout_s)
-                 if name in self._heard_from else launch.startup_timeout_s)
-    self._deadlines[name] = time.monotonic() + allowance
+                 if child in self._heard_from else launch.startup_timeout_s)
+    self._deadlines[child] = time.monotonic() + allowance
 
-  def receive(self, timeout: float) -> Optional[Dict[str, Any]]:
+  def receive(self, timeout: float) -> Optional[Received]:
     """The next message from a child, or None; a child that died, raised or stayed silent
     past its deadline is replaced (`replace_child`) on the way."""
     try:
-      message = self.backend.receive(timeout)
+      received = self.backend.receive(timeout)
     except ChildFailed as failure:
       self.replace_child(failure)
       return None
-    if message is not None and 'source' in message:
-      self._heard_from.add(message['source'])
-      if message['source'] != EVALUATOR:
-        self.expect(message['source'])
+    if received is not None:
+      self._heard_from.add(received.child)
+      if received.child != EVALUATOR:
+        self.expect(received.child)
     now = time.monotonic()
-    for name, deadline in list(self._deadlines.items()):
+    for child, deadline in list(self._deadlines.items()):
       if now > deadline:
         self.replace_child(ChildFailed(
-            f'{name} sent nothing in time (launch.child_timeout_s / startup_timeout_s): '
-            'hung', name=name))
-    return message
+            f'{child} sent nothing in time (launch.child_timeout_s / startup_timeout_s): '
+            'hung', child=child))
+    return received
 
   def replace_child(self, failure: ChildFailed) -> None:
     """Replaces the failed child from the newest params, up to launch.max_restarts times
     in the run; past that (or for a failure of the run as a whole) raises `failure`."""
     limit = self.config.launch.get('max_restarts', 0)
     while True:
-      if failure.name is None or self._restarts >= limit:
+      if failure.child is None or self._restarts >= limit:
         raise ChildFailed(f'{failure}\nlaunch.max_restarts = {limit} restarts used up: the '
-                          'run stops', name=failure.name)
-      name = failure.name
+                          'run stops', child=failure.child)
+      child = failure.child
       self._restarts += 1
       logging.error('%s\nreplacing %s from the newest params (restart %d of %d)', failure,
-                    name, self._restarts, limit)
+                    child, self._restarts, limit)
       try:
-        self.backend.restart(name)
+        self.backend.restart(child)
         break
       except ChildFailed as again:  # the replacement did not start: that used a restart too
         failure = again
-    self._heard_from.discard(name)
-    self._deadlines.pop(name, None)
-    self.after_replace(name)
+    self._heard_from.discard(child)
+    self._deadlines.pop(child, None)
+    self.after_replace(child)
 
-  def after_replace(self, name: str) -> None:
+  def after_replace(self, child: ChildId) -> None:
     """Gives a replaced child what it needs to go on (kinds with children)."""
-    del name
+    del child
 
   # The run ----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from absl import logging
 
 from launch import evaluator as evaluator_lib
 from launch import worker as worker_lib
+from launch.backends.base import WORKER, ChildId, Evaluation, Params, Received, Work
 from launch.run_support import TrainMetrics, format_row
 from launch.trainers.base import EVALUATOR, Trainer
 from metarl import curriculum as curriculum_lib
@@ -34,7 +35,7 @@ class EnvStepTrainer(Trainer):
                                 columns=columns + tuple(train_columns),
                                 latest=columns + tuple(latest))
     self._inline_eval = None
-    self._eval_request: Optional[Dict[str, Any]] = None  # sent, not yet answered
+    self._eval_request: Optional[Params] = None  # sent, not yet answered
 
   # What workers and evaluators receive ------------------------------------------------
 
@@ -46,15 +47,15 @@ class EnvStepTrainer(Trainer):
     """The env params children train and evaluate with now (the curriculum's value)."""
     return self.curriculum.overrides() if self.curriculum else {}
 
-  def params_message(self) -> Dict[str, Any]:
-    return dict(params=io.to_numpy(self.published_params()), version=self.updates,
-                env_steps=self.env_steps, wall_time=self.metrics.elapsed(),
-                env_overrides=self.env_overrides())
+  def params_message(self) -> Params:
+    return Params(params=io.to_numpy(self.published_params()), version=self.updates,
+                  env_steps=self.env_steps, wall_time=self.metrics.elapsed(),
+                  env_overrides=self.env_overrides())
 
-  def publish_to_workers(self, names) -> None:
+  def publish_to_workers(self, children) -> None:
     message = self.params_message()
-    for name in names:
-      self.backend.publish(name, message)
+    for child in children:
+      self.backend.publish(child, message)
 
   # Logs -------------------------------------------------------------------------------
 
@@ -87,27 +88,27 @@ class EnvStepTrainer(Trainer):
     if self._inline_eval is None:
       self._inline_eval = evaluator_lib.make_training_evaluator(self.config)
     key = jax.random.fold_in(evaluator_lib.evaluator_key(self.config.seed, 0),
-                             message['version'])
-    metrics = self._inline_eval(message['params'], key, message['env_overrides'])
-    self.record_eval(dict(version=self.updates, env_steps=self.env_steps,
-                          wall_time=message['wall_time'], metrics=metrics))
+                             message.version)
+    metrics = self._inline_eval(message.params, key, message.env_overrides)
+    self.record_eval(Evaluation(version=self.updates, env_steps=self.env_steps,
+                                wall_time=message.wall_time, metrics=metrics))
 
-  def record_eval(self, message: Dict[str, Any]) -> None:
-    if self._eval_request is not None and message['version'] >= self._eval_request['version']:
+  def record_eval(self, evaluation: Evaluation) -> None:
+    if self._eval_request is not None and evaluation.version >= self._eval_request.version:
       self._eval_request = None
       self._deadlines.pop(EVALUATOR, None)
     elif self._eval_request is not None:
       self.expect(EVALUATOR)  # a newer request is still being evaluated
-    self.evaluated_version = message['version']
-    row = dict(env_steps=message['env_steps'], updates=message['version'],
-               wall_time=message['wall_time'])
-    row.update(sorted(message['metrics'].items()))
-    self.logs.write('eval', row, message['env_steps'])
+    self.evaluated_version = evaluation.version
+    row = dict(env_steps=evaluation.env_steps, updates=evaluation.version,
+               wall_time=evaluation.wall_time)
+    row.update(sorted(evaluation.metrics.items()))
+    self.logs.write('eval', row, evaluation.env_steps)
     logging.info('eval: %s', format_row(row))
-    self.progress.note(f'eval at {message["env_steps"]:,} env steps: ' + ', '.join(
-        f'{k} {v:.3g}' for k, v in list(message['metrics'].items())[:4]))
-    self.progress.update(self.env_steps, eval_metrics=message['metrics'])
-    if self.curriculum and self.curriculum.update(message['metrics']):
+    self.progress.note(f'eval at {evaluation.env_steps:,} env steps: ' + ', '.join(
+        f'{k} {v:.3g}' for k, v in list(evaluation.metrics.items())[:4]))
+    self.progress.update(self.env_steps, eval_metrics=evaluation.metrics)
+    if self.curriculum and self.curriculum.update(evaluation.metrics):
       self.follow_curriculum()
 
   def follow_curriculum(self) -> None:
@@ -129,42 +130,42 @@ class EnvStepTrainer(Trainer):
       return
     while self.evaluated_version != self.updates:
       self.check_stop()
-      message = self.receive(self.config.launch.queue_timeout_s)
-      if message is not None and message['kind'] == 'eval':
-        self.record_eval(message)
+      received = self.receive(self.config.launch.queue_timeout_s)
+      if received is not None and isinstance(received.message, Evaluation):
+        self.record_eval(received.message)
 
   # Children ---------------------------------------------------------------------------
 
-  def after_replace(self, name: str) -> None:
-    if name == EVALUATOR:
+  def after_replace(self, child: ChildId) -> None:
+    if child == EVALUATOR:
       if self._eval_request is not None:  # ask the new evaluator again
         self.backend.publish(EVALUATOR, self._eval_request)
         self.expect(EVALUATOR)
     else:
-      self.expect(name)
-      self.publish_to_workers([name])
+      self.expect(child)
+      self.publish_to_workers([child])
 
   def poll_evaluator(self) -> None:
     """Records the evaluations that came in (between single-process training calls)."""
     if not self.config.launch.num_evaluators:
       return
     while True:
-      message = self.receive(timeout=0.0001)
-      if message is None:
+      received = self.receive(timeout=0.0001)
+      if received is None:
         return
-      self.handle(message)
+      self.handle(received)
 
-  def handle(self, message: Optional[Dict[str, Any]]) -> None:
+  def handle(self, received: Optional[Received]) -> None:
     """Acts on one message from a child (None: nothing arrived in time)."""
-    if message is None:
+    if received is None:
       return
-    if message['kind'] == 'eval':
-      self.record_eval(message)
-    elif message['kind'] == 'work':
-      self.handle_work(message)
+    if isinstance(received.message, Evaluation):
+      self.record_eval(received.message)
+    elif isinstance(received.message, Work):
+      self.handle_work(received.child.index, received.message)
 
-  def handle_work(self, message: Dict[str, Any]) -> None:
-    """Learns from one worker's message (gradients, or a chunk of steps)."""
+  def handle_work(self, worker: int, work: Work) -> None:
+    """Learns from worker `worker`'s result (gradients, or a chunk of steps)."""
     raise NotImplementedError
 
   # Training ---------------------------------------------------------------------------
@@ -177,7 +178,7 @@ class EnvStepTrainer(Trainer):
 
   def train(self) -> None:
     if self.config.launch.num_evaluators:
-      self.start_child(EVALUATOR, evaluator_lib.run_evaluator, 0)
+      self.start_child(EVALUATOR, evaluator_lib.run_evaluator)
     if self.config.launch.num_workers:
       self.train_distributed()
     else:
@@ -187,14 +188,14 @@ class EnvStepTrainer(Trainer):
     raise NotImplementedError
 
   def train_distributed(self) -> None:
-    names = [f'worker-{i}' for i in range(self.config.launch.num_workers)]
-    for i, name in enumerate(names):
-      self.start_child(name, self.worker_target(), i)
-    self.publish_to_workers(names)
+    workers = [ChildId(WORKER, i) for i in range(self.config.launch.num_workers)]
+    for child in workers:
+      self.start_child(child, self.worker_target())
+    self.publish_to_workers(workers)
     while not self.finished():
-      message = self.receive(self.config.launch.queue_timeout_s)
-      self.handle(message)
-      if message is not None and message['kind'] == 'work':
-        self.publish_to_workers([message['source']])
+      received = self.receive(self.config.launch.queue_timeout_s)
+      self.handle(received)
+      if received is not None and isinstance(received.message, Work):
+        self.publish_to_workers([received.child])
       self.maybe_checkpoint()
       self.check_stop()

@@ -15,6 +15,7 @@ from typing import Any, Dict
 
 import jax
 
+from launch.backends.base import Work
 from launch.trainers.env_steps import EnvStepTrainer
 from metarl import checkpoint as checkpoint_lib
 from metarl import io
@@ -90,10 +91,11 @@ class GradientsTrainer(EnvStepTrainer):
       self.maybe_checkpoint()
       self.check_stop()
 
-  def handle_work(self, message: Dict[str, Any]) -> None:
-    payload = message['payload']
+  def handle_work(self, worker: int, work: Work) -> None:
+    del worker  # every worker's gradient is applied alike
+    payload = work.payload
     self.state = self.agent.apply_gradients(self.state, payload['grads'],
                                             payload['metrics']['loss'])
     self.updates += 1
-    self.env_steps += message['env_steps']
+    self.env_steps += work.env_steps
     self.after_update(dict(payload['metrics'], skipped_updates=float(self.bad_streak() > 0)))

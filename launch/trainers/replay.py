@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 
+from launch.backends.base import WORKER, ChildId, Work
 from launch.trainers.env_steps import EnvStepTrainer
 from metarl import checkpoint as checkpoint_lib
 from metarl import io
@@ -163,19 +164,17 @@ class ReplayTrainer(EnvStepTrainer):
     b = self.config.agent.num_envs
     return jnp.arange(worker * b, (worker + 1) * b)
 
-  def handle_work(self, message: Dict[str, Any]) -> None:
-    payload = message['payload']
-    self.replay = self._add(self.replay, self._worker_rows(message['worker']),
-                            payload['steps'])
-    self.env_steps += message['env_steps']
+  def handle_work(self, worker: int, work: Work) -> None:
+    payload = work.payload
+    self.replay = self._add(self.replay, self._worker_rows(worker), payload['steps'])
+    self.env_steps += work.env_steps
     self.state, metrics = self.agent.learner.train(self.state, self.replay,
                                                    self._learning_steps(), self._next_key())
     self._record(dict(metrics, **payload['stats']), self.agent.ticks_per_chunk)
 
-  def after_replace(self, name: str) -> None:
+  def after_replace(self, child: ChildId) -> None:
     """A replaced worker's replay rows end their episodes first (the new worker starts new
     ones)."""
-    if name.startswith('worker-'):
-      self.replay = replay_lib.end_episodes(self.replay,
-                                            self._worker_rows(int(name.split('-')[1])))
-    super().after_replace(name)
+    if child.role == WORKER:
+      self.replay = replay_lib.end_episodes(self.replay, self._worker_rows(child.index))
+    super().after_replace(child)
