@@ -8,7 +8,8 @@ eval.csv rows do not depend on process timing) and digests what the run wrote: e
 leaf (its path, dtype, shape and a SHA-256 of its bytes) and every train.csv / eval.csv row
 with the timing columns left out. `record` stores the digests in
 benchmarks/results/behaviour_reference.json; `check` runs the same commands and prints one
-line per system and file, naming the first leaf or row that differs.
+line per system and file, naming the first leaf or row that differs, and writes that table
+to benchmarks/results/behaviour_check.csv.
 """
 
 import argparse
@@ -26,6 +27,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.path.join(ROOT, 'benchmarks', 'results', 'behaviour_reference.json')
+TABLE = os.path.join(ROOT, 'benchmarks', 'results', 'behaviour_check.csv')
 TIMING_COLUMNS = {'wall_time', 'env_steps_per_sec'}
 
 # name -> (config file, overrides): short runs of every trainer kind, each system's defaults.
@@ -146,12 +148,21 @@ def main() -> None:
   with open(REFERENCE) as f:
     reference = json.load(f)
   changed = 0
+  table = []
   print(f'{"system":<18} {"file":<10} result')
   for name, now in results.items():
     for what in ('params', 'train.csv', 'eval.csv'):
       diff = first_difference(name, what, reference[name][what], now[what])
       changed += bool(diff)
-      print(f'{name:<18} {what:<10} {"identical" if not diff else "CHANGED: " + diff}')
+      result = 'identical' if not diff else 'CHANGED: ' + diff
+      print(f'{name:<18} {what:<10} {result}')
+      table.append([name, what, result, now['seconds']])
+  tmp = TABLE + '.tmp'
+  with open(tmp, 'w', newline='') as f:
+    writer = csv.writer(f, lineterminator='\n')
+    writer.writerow(['system', 'file', 'result', 'run_seconds'])
+    writer.writerows(table)
+  os.replace(tmp, TABLE)
   if changed:
     raise SystemExit(f'{changed} outputs changed')
   print('every output identical to the reference')

@@ -30,9 +30,8 @@ _RUN = {
 
 def first_supported_env(spec) -> str:
   """The first registered env the agent can train on."""
-  for name, entry in env_registry.ENVS.items():
-    if spec.supports(entry.cls(**{k: r.convert(r.default) for k, r in
-                                  entry.fields.items()})) is None:
+  for name in env_registry.ENVS.names():
+    if spec.supports(env_registry.make(env_registry.defaults(name))) is None:
       return name
   raise ValueError(f'no registered env supports the {spec.name} agent')
 

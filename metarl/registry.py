@@ -56,10 +56,6 @@ class Registry(Generic[Entry]):
     finally:
       self._entries[name], self._modules[name] = old_entry, old_module
 
-  def unregister(self, name: str) -> None:
-    self._entries.pop(name, None)
-    self._modules.pop(name, None)
-
   def _load(self) -> None:
     if not self._loaded:
       self._loaded = True

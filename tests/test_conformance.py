@@ -22,7 +22,7 @@ from launch.manager import train
 from metarl.agents.registry import AGENTS
 from metarl.envs import ENVS
 from metarl.envs.base import batch_params
-from metarl.envs.registry import entry
+from metarl.envs.registry import defaults, make
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,8 +42,7 @@ NUMPY_REFERENCES = {
 
 
 def default_env(name):
-  found = entry(name)
-  return found.cls(**{k: r.convert(r.default) for k, r in found.fields.items()})
+  return make(defaults(name))
 
 
 def random_actions(env, key, shape):

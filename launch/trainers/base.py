@@ -41,6 +41,7 @@ class Trainer:
   not_scalars = ('env_steps',)
 
   def __init__(self, config, spec, env):
+    """A kind builds its state after this, then calls `resume()` if `config.resume`."""
     self.config, self.spec, self.env = config, spec, env
     self.env_steps = 0  # the furthest seed's, for a run of several
     self.updates = 0
@@ -50,7 +51,8 @@ class Trainer:
     self.next_checkpoint = self.checkpoints.every
     self._checkpointed_steps = -1
     self.next_eval = self.eval_every()
-    self.evaluated_version = -1  # the params version (updates) of the newest evaluation
+    self._last_eval_version = -1  # the params version (updates) of the newest evaluation
+    self.evaluated_version = -1  # started, and of the newest one recorded
     self.stop: Optional[run_support.StopRequest] = None
     self.backend = None
     self.progress = self.make_progress()
@@ -139,8 +141,6 @@ class Trainer:
       self.next_eval += self.eval_every()
     self._last_eval_version = self.updates
     self.evaluate(final)
-
-  _last_eval_version = -1  # the params version of the newest evaluation started
 
   # Divergence -------------------------------------------------------------------------
 
@@ -283,8 +283,6 @@ class Trainer:
       # Ctrl-C / SIGTERM take effect between compiled calls or messages, so the state,
       # counters and rows a final checkpoint saves always belong together.
       with deferred_interrupts() as self.stop:
-        if self.config.resume if 'resume' in self.config else False:
-          self.resume()
         self.train()
         self.flush_logs()
         path = self.save_params()

@@ -74,6 +74,9 @@ class SeedsTrainer(Trainer):
     self.env_steps_per_seed = np.zeros(config.num_seeds, np.int64)
     self.skipped = np.zeros(config.num_seeds, np.int64)  # per seed, since the last row
     self.next_log = config.log_every_epochs
+    # the last call's rows if not written yet, and its longest streak of skipped updates
+    self._unlogged: Optional[Dict[str, np.ndarray]] = None
+    self._max_streak = np.zeros(config.num_seeds, np.int64)
     if config.get('resume', False):
       self.resume()
 
@@ -165,9 +168,6 @@ class SeedsTrainer(Trainer):
       self.maybe_evaluate()
       self.maybe_checkpoint()
       self.check_stop()
-
-  _unlogged: Optional[Dict[str, np.ndarray]] = None
-  _max_streak = None
 
   def before_divergence(self) -> None:
     """Writes the diverging call's train.csv rows (if not written yet) and names the

@@ -17,7 +17,7 @@ training and offline analysis work for every agent, and says which envs it can t
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple
 
 from metarl.config_rules import Rule
 from metarl.envs.base import Environment
@@ -89,7 +89,3 @@ def discrete_episodic(env: Environment) -> Optional[str]:
   if not env.max_episode_steps:
     return 'it evaluates whole episodes: the env needs a fixed max_episode_steps'
   return None
-
-
-def defaults(fields: Mapping[str, Rule]) -> Dict[str, Any]:
-  return {name: rule.default for name, rule in fields.items()}

@@ -11,7 +11,7 @@ and step stay as they were) and counted in `bad_streak`, the updates skipped in 
 """
 
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -96,6 +96,8 @@ class GradientsAgent(NamedTuple):
   compute_gradients: Callable  # jitted (params, rollout_state, step) -> (grads, rs, metrics)
   apply_gradients: Callable  # jitted (training_state, grads, loss) -> training_state
   train_many: Callable  # jitted (training_state, rollout_state) -> (ts, rs, metrics)
+  loss_fn: Optional[Callable] = None  # (params, trajectory, step) -> (loss, metrics)
+  networks: Any = None  # the agent's networks, for tests and analyses that take them
 
   def init(self, key) -> TrainingState:
     return init_training_state(self.init_params(key), self.optimizer)
@@ -108,7 +110,7 @@ def total_updates(config, steps_per_update: int) -> int:
 
 def make_gradients_agent(config, init_params: Callable, actor: Actor, loss_fn: Callable,
                          optimizer: optax.GradientTransformation, rollout: Rollout,
-                         steps_per_update: int) -> GradientsAgent:
+                         steps_per_update: int, networks: Any = None) -> GradientsAgent:
   """A gradients-kind agent from its pieces: `loss_fn(params, trajectory, step) -> (loss,
   metrics)` (metrics with 'loss'), trained for `config.total_env_steps` in updates of one
   rollout (`steps_per_update` env steps) each, `config.launch.updates_per_call` of them per
@@ -119,4 +121,5 @@ def make_gradients_agent(config, init_params: Callable, actor: Actor, loss_fn: C
                         rollout=rollout, steps_per_update=steps_per_update,
                         total_updates=total_updates(config, steps_per_update),
                         compute_gradients=compute_gradients,
-                        apply_gradients=apply_gradients, train_many=train_many)
+                        apply_gradients=apply_gradients, train_many=train_many,
+                        loss_fn=loss_fn, networks=networks)

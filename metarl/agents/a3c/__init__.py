@@ -4,38 +4,22 @@
 optimizer, rollout and the jitted learning functions. The launch layer only calls these.
 """
 
-import math
-from typing import Any, Callable, NamedTuple
-
 from metarl import curriculum as curriculum_lib
 from metarl.agents.a3c import config as config_lib
 from metarl.agents.a3c.acting import make_actor
-from metarl.agents.a3c.learning import (TrainingState, init_training_state,
-                                        make_learning_fns, make_optimizer)
+from metarl.agents.a3c.learning import TrainingState, make_optimizer
 from metarl.agents.a3c.losses import make_loss
 from metarl.agents.base import AgentSpec, EvalPolicy, discrete_episodic
+from metarl.agents.gradients import GradientsAgent, make_gradients_agent, total_updates
 from metarl.agents.optim import linear_or_constant
 from metarl.agents.registry import register
 from metarl.envs.base import Environment
 from metarl.networks.policy_value import (EpisodicConfig, PolicyValueNetworks,
                                           make_policy_value_networks)
-from metarl.rollout import Actor, Rollout, make_rollout, with_env_params
+from metarl.rollout import make_rollout, with_env_params
 
 
-class A3CAgent(NamedTuple):
-  networks: PolicyValueNetworks
-  actor: Actor
-  loss_fn: Callable
-  optimizer: Any
-  rollout: Rollout
-  steps_per_update: int  # env steps behind one gradient: num_envs * unroll_length
-  total_updates: int
-  compute_gradients: Callable  # jitted (params, rollout_state, step) -> (grads, rs, metrics)
-  apply_gradients: Callable  # jitted (training_state, grads, loss) -> training_state
-  train_many: Callable  # jitted (training_state, rollout_state) -> (ts, rs, metrics)
-
-  def init(self, key) -> TrainingState:
-    return init_training_state(self.networks.init(key), self.optimizer)
+A3CAgent = GradientsAgent  # the members the gradients trainer kind runs
 
 
 def make_networks(config, env: Environment) -> PolicyValueNetworks:
@@ -64,24 +48,20 @@ def make_agent(config, env: Environment) -> A3CAgent:
   agent_cfg = config.agent
   networks = make_networks(config, env)
   steps_per_update = agent_cfg.num_envs * agent_cfg.unroll_length
-  total_updates = max(1, math.ceil(config.total_env_steps / steps_per_update))
+  updates = total_updates(config, steps_per_update)
   entropy_schedule = linear_or_constant(agent_cfg.entropy_coef, agent_cfg.entropy_coef_end,
-                                        agent_cfg.entropy_schedule, total_updates)
+                                        agent_cfg.entropy_schedule, updates)
   loss_fn = make_loss(networks, gamma=agent_cfg.gamma, n_step=agent_cfg.n_step,
                       value_coef=agent_cfg.value_coef, entropy_schedule=entropy_schedule,
                       advantage=agent_cfg.get('advantage', 'kstep'),
                       gae_lambda=agent_cfg.get('gae_lambda', 1.0))
-  optimizer = make_optimizer(agent_cfg, total_updates)
+  optimizer = make_optimizer(agent_cfg, updates)
   actor = make_actor(networks)
   rollout = make_rollout(env, actor, agent_cfg.num_envs, agent_cfg.unroll_length,
                          env_params=start_env_params(config, env),
                          reset_each_unroll=agent_cfg.get('reset_each_unroll', False))
-  compute_gradients, apply_gradients, train_many = make_learning_fns(
-      loss_fn, optimizer, rollout, config.launch.updates_per_call)
-  return A3CAgent(networks=networks, actor=actor, loss_fn=loss_fn, optimizer=optimizer,
-                  rollout=rollout, steps_per_update=steps_per_update,
-                  total_updates=total_updates, compute_gradients=compute_gradients,
-                  apply_gradients=apply_gradients, train_many=train_many)
+  return make_gradients_agent(config, networks.init, actor, loss_fn, optimizer, rollout,
+                              steps_per_update, networks=networks)
 
 
 def eval_policy(config, env: Environment, record: bool = False) -> EvalPolicy:
@@ -95,5 +75,5 @@ SPEC = register(AgentSpec(name='a3c', kind='gradients', fields=config_lib.FIELDS
                           make=make_agent, eval_policy=eval_policy,
                           supports=discrete_episodic, check=config_lib.check))
 
-__all__ = ['A3CAgent', 'SPEC', 'eval_policy', 'TrainingState', 'make_agent', 'make_networks', 'make_actor',
-           'make_loss', 'make_optimizer']
+__all__ = ['A3CAgent', 'SPEC', 'TrainingState', 'eval_policy', 'make_actor', 'make_agent',
+           'make_loss', 'make_networks', 'make_optimizer']
