@@ -18,7 +18,6 @@ import pytest
 
 from configs import bandit_train, value_td
 from launch import faults, manager
-from launch.backends import ray_instance
 from launch.faults import children, log_text, session_processes, stderr_of, wait_for
 from metarl import checkpoint
 from tests.test_reliability import (check_a_raising_and_a_hung_worker_are_replaced,
@@ -183,6 +182,7 @@ def test_a_killed_manager_leaves_no_ray_process(tmp_path):
 def test_a_raising_and_a_hung_actor_are_replaced_and_the_run_completes(tmp_path):
   config = distributed_config(str(tmp_path / 'faulty'))
   config.launch.backend = 'ray'
+  from launch.backends import ray_instance  # psutil: requirements-ray.txt
   before = set(ray_instance.descendants(os.getpid()))
   check_a_raising_and_a_hung_worker_are_replaced(config)
   assert set(ray_instance.descendants(os.getpid())) <= before  # the instance is gone
