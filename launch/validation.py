@@ -101,21 +101,11 @@ def validate_env(config) -> dict:
   return env_registry.env_values(config.env)
 
 
-def env_field_rules() -> dict:
-  """The rule of every field any registered env has (the first env's, where two share a
-  name)."""
-  found = {}
-  for _, entry in env_registry.ENVS.items():
-    for key, rule in entry.fields.items():
-      found.setdefault(key, rule)
-  return found
-
-
 def validate_env_overrides(config) -> None:
   """The env fields an eval or play config sets (not None), each by its own rule. The
   others come from the trained run or the env's defaults; the merged env is checked in full
   (`validate_env`) once known."""
-  known = env_field_rules()
+  known = env_registry.all_fields()
   for key, value in _section(config, 'env').items():
     if value is None:
       continue
@@ -129,8 +119,8 @@ def validate_env_overrides(config) -> None:
 
 
 def validate_agent(config, env) -> Any:
-  """The agent's sections by the rules of its spec, whether it supports `env`, and its
-  cross-field check; returns the spec."""
+  """Whether the agent supports `env`, then its sections by the rules of its spec; returns
+  the spec (its cross-field check runs once the whole config is checked)."""
   spec = agent_registry.spec(get_field(config, 'agent.name'))
   reason = spec.supports(env)
   if reason:

@@ -89,14 +89,22 @@ def defaults(name: str) -> ml_collections.ConfigDict:
   return section
 
 
+def all_fields() -> Dict[str, Rule]:
+  """Every field any registered env has, with its rule (the first env's, where two envs
+  share a field name: an env section merged from elsewhere is checked in full later)."""
+  found: Dict[str, Rule] = {}
+  for _, env in ENVS.items():
+    for key, rule in env.fields.items():
+      found.setdefault(key, rule)
+  return found
+
+
 def placeholders(name: Optional[str] = None) -> ml_collections.ConfigDict:
   """An env section whose fields are unset (None) but typed: every field of every
   registered env, for configs (eval, play) whose env values come from elsewhere and which
   the command line may override. `name` sets env.name (None leaves it unset too)."""
   section = ml_collections.ConfigDict()
   section.name = name if name is not None else config_dict.placeholder(str)
-  for _, found in ENVS.items():
-    for key, rule in found.fields.items():
-      if key not in section:
-        section[key] = config_dict.placeholder(rule.type)
+  for key, rule in all_fields().items():
+    section[key] = config_dict.placeholder(rule.type)
   return section
