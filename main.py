@@ -175,7 +175,10 @@ def quiet_console() -> None:
   short lines the run writes itself; INFO rows go to the run's log.txt
   (`launch.run_support.add_log_file`). JAX's note that it found no TPU is INFO too."""
   logging.set_verbosity(logging.INFO)
-  logging.get_absl_handler().setLevel(py_logging.WARNING)
+  logging.use_absl_handler()  # the root logger's terminal handler (app.run installs it too)
+  for handler in [logging.get_absl_handler(), *py_logging.getLogger().handlers]:
+    if not isinstance(handler, py_logging.FileHandler):  # the terminal's, not log.txt's
+      handler.setLevel(py_logging.WARNING)
   py_logging.getLogger('jax._src.xla_bridge').setLevel(py_logging.WARNING)
 
 

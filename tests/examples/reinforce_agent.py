@@ -7,7 +7,7 @@ over the batch's episodes (no learned value). Each update unrolls whole episodes
 (`reset_each_unroll`), so every return is exact. The agent is of the 'gradients' trainer
 kind: the manager, workers, evaluator, checkpoints and CSVs of A3C run it unchanged.
 
-    python3 -m tests.examples.reinforce_agent   # trains on the reversal task (~20 s)
+    python3 -m tests.examples.reinforce_agent   # trains on the reversal task (~10 s)
 """
 
 from typing import Callable, NamedTuple
@@ -126,4 +126,5 @@ if __name__ == '__main__':
 
   config = main.load_config(['main.py', '--config=configs/train.py:reinforce',
                              '--config.env.name=reversal', '--config.total_env_steps=1280000'])
+  main.quiet_console()  # as main.py does: the progress line here, the rows in log.txt
   print(f'run written to {train(config)}')  # its eval.csv: good_choice_rate (chance: 0.5)
