@@ -15,9 +15,6 @@ A new backend is one module implementing these two protocols, plus one line in
 import importlib
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Protocol
 
-from metarl.agents import registry as agent_registry
-from metarl.envs import registry as env_registry
-
 
 class ChildId(NamedTuple):
   """Who a child is: its role and its index among the children of that role."""
@@ -128,6 +125,8 @@ class Backend(Protocol):
 def component_modules(config) -> List[str]:
   """The modules that registered the run's env and agent, when they are not built in (a
   child process imports them again to know those components: `import_components`)."""
+  from metarl.agents import registry as agent_registry  # JAX: only where a run starts
+  from metarl.envs import registry as env_registry
   modules = [env_registry.ENVS.module_of(config.env.name),
              agent_registry.AGENTS.module_of(config.agent.name)]
   return [m for m in dict.fromkeys(modules) if m and not m.startswith('metarl.')]

@@ -137,11 +137,12 @@ def kill_processes(processes: Dict[int, float]) -> int:
   return killed
 
 
-def watch(manager_pid: int, temp_dir: str, remove: bool) -> None:
-  """The watchdog's loop: it keeps a list of the processes below the manager that started
-  after it (the Ray instance's), and once the manager is gone kills whatever of them is
-  left (Ray's agents outlive a killed raylet)."""
-  spare = set(descendants(manager_pid)) | {os.getpid()}
+def watch(manager_pid: int, temp_dir: str, remove: bool, spare: Sequence[int]) -> None:
+  """The watchdog's loop: it keeps a list of the processes below the manager but `spare`
+  (those that were there before the instance started: the Ray instance's are the others),
+  and once the manager is gone kills whatever of them is left (Ray's agents outlive a
+  killed raylet)."""
+  spare = set(spare) | {os.getpid()}
   seen: Dict[int, float] = {}
   while os.getppid() == manager_pid:
     seen.update((p, t) for p, t in descendants(manager_pid).items() if p not in spare)
@@ -153,11 +154,15 @@ def watch(manager_pid: int, temp_dir: str, remove: bool) -> None:
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def _start_watchdog(temp_dir: str, remove: bool) -> subprocess.Popen:
+def _start_watchdog(temp_dir: str, remove: bool, spare) -> subprocess.Popen:
+  """The watchdog process, told which processes below this one are not the instance's
+  (it may take a while to start: it must not mistake the instance's for them)."""
   code = ('import sys; from launch.backends.ray_instance import watch; '
-          'watch(int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1")')
+          'watch(int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1", '
+          '[int(p) for p in sys.argv[4].split(",") if p])')
   return subprocess.Popen(
-      [sys.executable, '-c', code, str(os.getpid()), temp_dir, '1' if remove else '0'],
+      [sys.executable, '-c', code, str(os.getpid()), temp_dir, '1' if remove else '0',
+       ','.join(str(p) for p in spare)],
       cwd=ROOT, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -224,7 +229,7 @@ def start_local(num_cpus: int, temp_dir: str = '', log_to_driver: bool = True,
   pythonpath = os.environ.get('PYTHONPATH', '')
   instance.set_env('PYTHONPATH', ROOT + (os.pathsep + pythonpath if pythonpath else ''))
   try:
-    instance._watchdog = _start_watchdog(instance.temp_dir, not temp_dir)
+    instance._watchdog = _start_watchdog(instance.temp_dir, not temp_dir, instance._spare)
     with warnings.catch_warnings():  # Ray's process starts trip JAX's fork warning,
       warnings.filterwarnings('ignore', message='os.fork')  # though each one execs
       # address='local': a new instance even where RAY_ADDRESS names another one
