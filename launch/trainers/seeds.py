@@ -188,7 +188,9 @@ class SeedsTrainer(Trainer):
         agent=self.spec.name, config=self.config, env_steps=self.env_steps,
         updates=self.updates, seeds=self.seeds, seed_axis=True, params=self.state.params,
         extra={}, path='')
-    policy = self.spec.eval_policy(self.config, self.env, True)
+    # the evaluator compiled for training has these settings (env, gamma, trials): reuse it
+    policy = self.spec.eval_policy(self.config, self.env, True)._replace(
+        value_evaluator=lambda env, gamma, num_trials: self.run_evaluator)
     analyses.analysis_for(self.config.env.name).analyze(analyses.EvalRequest(
         env=self.env, policy=policy, params=policy.select(self.state.params), saved=saved,
         num_episodes=self.config.eval.num_episodes, log_dynamics=True,
