@@ -19,6 +19,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from metarl.networks import gru
 from metarl.types import Array, Params, PRNGKey
 
 SAC_CORES = ('mlp', 'gru', 'lstm')
@@ -52,10 +53,10 @@ def _trunk_modules(config: TrunkConfig):
   if config.core == 'mlp':
     core = hk.nets.MLP(list(config.hidden_sizes), activation=act, activate_final=True,
                        name='hidden')
+  elif config.core == 'gru':
+    core = gru.GRUStack(config.hidden_sizes, name='gru')
   else:
-    layer = hk.GRU if config.core == 'gru' else hk.LSTM
-    layers = [layer(size, name=f'{config.core}_{i}')
-              for i, size in enumerate(config.hidden_sizes)]
+    layers = [hk.LSTM(size, name=f'lstm_{i}') for i, size in enumerate(config.hidden_sizes)]
     core = hk.ResetCore(hk.DeepRNN(layers, name='core'))
   return torso, core
 
@@ -67,6 +68,8 @@ def _unroll_trunk(config: TrunkConfig, x: Array, reset: Array) -> Array:
     x = torso(x)
   if config.core == 'mlp':
     return core(x)
+  if config.core == 'gru':
+    return core.unroll(x, reset)
   state = core.initial_state(x.shape[1])
   out, _ = hk.dynamic_unroll(core, (x, reset), state)
   return out
@@ -107,6 +110,8 @@ def make_sac_networks(observation_shape: Sequence[int], action_dim: int,
       x = torso(x)
     if trunk.core == 'mlp':
       features = core(x)
+    elif trunk.core == 'gru':
+      features, state = core.step(x, reset, state)
     else:
       features, state = core((x, reset), state)
     return _actor_head(action_dim, features, log_std_min, log_std_max), state

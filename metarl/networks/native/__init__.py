@@ -1,0 +1,138 @@
+"""metarl's native CPU kernels: built from their C++ source on first use, then cached.
+
+`gru_kernel.cc` runs the GRU stack of `metarl.networks.gru` over a whole sequence, forward
+and backward, as one XLA call each (see that file for why). It is compiled with the
+machine's C++ compiler against the XLA FFI headers that ship with jaxlib, once per source,
+jax version, compiler and CPU, into `$METARL_NATIVE_CACHE` (default
+`~/.cache/metarl/native`), and registered with XLA as a custom call.
+
+Where no compiler is found, the build fails, the backend is not the CPU, or the
+environment says `METARL_NATIVE=0`, `available()` is False and the networks use the same
+computation written in JAX (`metarl.networks.gru`): same results to float rounding, more
+time per step on a CPU. `status()` says which and why (log.txt records it for each run).
+"""
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from typing import Optional
+
+import jax
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'gru_kernel.cc')
+FORWARD = 'metarl_gru_forward'
+BACKWARD = 'metarl_gru_backward'
+
+_lock = threading.Lock()
+_state = {'tried': False, 'ok': False, 'why': 'not tried yet'}
+
+
+def cache_dir() -> str:
+  return os.environ.get('METARL_NATIVE_CACHE') or os.path.join(
+      os.path.expanduser('~'), '.cache', 'metarl', 'native')
+
+
+def _cpu_signature() -> str:
+  """What the compiled code may assume of the CPU (-march=native): its flags."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith(('flags', 'Features')):
+          return line
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def _compiler() -> Optional[str]:
+  for name in (os.environ.get('CXX'), 'c++', 'g++', 'clang++'):
+    if name and shutil.which(name):
+      return shutil.which(name)
+  return None
+
+
+def _compiler_version(cxx: str) -> str:
+  try:
+    return subprocess.run([cxx, '--version'], capture_output=True, text=True,
+                          timeout=30).stdout
+  except (OSError, subprocess.SubprocessError):
+    return ''
+
+
+def _flags() -> list:
+  flags = ['-O3', '-std=c++17', '-shared', '-fPIC', '-fno-math-errno']
+  if platform.machine() in ('x86_64', 'AMD64', 'aarch64', 'arm64'):
+    flags += ['-march=native', '-mprefer-vector-width=512']
+  return flags
+
+
+def _build(cxx: str) -> str:
+  """The path of the compiled library, compiling it unless a cached build exists."""
+  with open(SOURCE, 'rb') as f:
+    source = f.read()
+  flags = _flags()
+  key = hashlib.sha256(b'\0'.join([
+      source, ' '.join(flags).encode(), jax.__version__.encode(),
+      _compiler_version(cxx).encode(), _cpu_signature().encode(),
+      platform.machine().encode()])).hexdigest()[:16]
+  folder = cache_dir()
+  target = os.path.join(folder, f'gru_kernel-{key}.so')
+  if os.path.exists(target):
+    return target
+  os.makedirs(folder, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(suffix='.so', dir=folder)
+  os.close(fd)
+  command = [cxx, *flags, f'-I{jax.ffi.include_dir()}', SOURCE, '-o', tmp]
+  try:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+      raise RuntimeError(f'{os.path.basename(cxx)} failed: '
+                         f'{done.stderr.strip().splitlines()[-1:] or done.returncode}')
+    os.replace(tmp, target)  # whole or not at all, also with other processes building
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+  return target
+
+
+def _load() -> None:
+  if os.environ.get('METARL_NATIVE', '1') == '0':
+    raise RuntimeError('METARL_NATIVE=0')
+  if jax.default_backend() != 'cpu':
+    raise RuntimeError(f'the default backend is {jax.default_backend()}, not the CPU')
+  cxx = _compiler()
+  if cxx is None:
+    raise RuntimeError('no C++ compiler (c++, g++ or clang++) on the PATH')
+  library = ctypes.cdll.LoadLibrary(_build(cxx))
+  jax.ffi.register_ffi_target(FORWARD, jax.ffi.pycapsule(library.MetarlGruForward),
+                              platform='cpu')
+  jax.ffi.register_ffi_target(BACKWARD, jax.ffi.pycapsule(library.MetarlGruBackward),
+                              platform='cpu')
+
+
+def available() -> bool:
+  """Whether the native GRU kernels are built and registered (tries once per process)."""
+  with _lock:
+    if not _state['tried']:
+      _state['tried'] = True
+      try:
+        _load()
+        _state.update(ok=True, why='built and registered')
+      except Exception as e:  # any failure: the JAX implementation takes over
+        _state.update(ok=False, why=str(e) or type(e).__name__)
+      logging.info('native GRU kernel: %s', status())
+  return _state['ok']
+
+
+def status() -> str:
+  """One line: whether the native kernels are used, and why not."""
+  if not _state['tried']:
+    return 'not tried yet'
+  return 'in use' if _state['ok'] else f'not used ({_state["why"]}): GRUs run as XLA scans'
+

@@ -1,0 +1,387 @@
+// The GRU stack of metarl/networks/gru.py over a whole sequence, forward and backward, as
+// two XLA FFI handlers for the CPU.
+//
+// Why: on a CPU, XLA runs a scan step as a handful of kernels (a matmul per layer, the
+// gate arithmetic, the loop counter, the writes of the outputs), each costing a fixed
+// fraction of a microsecond to launch; for recurrent SAC's networks (4 sequences, 16
+// units) that launch cost, not arithmetic, is the time of a training step. Here a whole
+// sequence of every layer is one call, the loops are plain C++ the compiler vectorizes.
+//
+// The cell is PyTorch's and RLtools' GRU (gates r, z, n):
+//   r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z), n = tanh(gi_n + r * gh_n),
+//   h' = n + z * (h - n), with gi = x W_i + b_i and gh = h W_h + b_h,
+// where h is the previous state times keep[t, b] (0: the state restarts from zero).
+//
+// Layouts (row-major, float32; any leading axes are independent problems, e.g. the twin
+// critics or the seeds of a vmap):
+//   gi0     [..., T, B, 3 H_0]   the first layer's input projection, bias included
+//   keep    [..., T, B]
+//   h0      [..., B, sum H]      the states before the first step, layer after layer
+//   weights [..., P]             per layer: (layer 0) w_h, b_h; (deeper) w_i, b_i, w_h, b_h
+//   saved   [..., T, B, 5 sum H] per layer [h', r, z, n, gh_n] (the forward's output)
+//   grads   [..., T, B, 4 sum H] per layer d[pre_r, pre_z, a_n, r * gh_n] (the backward's),
+// and the backward also returns d h0 [..., B, sum H].
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#ifndef METARL_GRU_NO_FFI
+#include "xla/ffi/api/ffi.h"
+namespace ffi = xla::ffi;
+#endif
+
+namespace {
+
+// tanh as a rational function of x (degree 13 over 6) on [-7.905, 7.905], +-1 outside:
+// within 4e-7 of tanh in float32, and plain arithmetic, so loops over it vectorize.
+inline float fast_tanh(float x) {
+  const float bound = 7.90531110763549805f;
+  x = x > bound ? bound : (x < -bound ? -bound : x);
+  const float x2 = x * x;
+  float p = -2.76076847742355e-16f;
+  p = p * x2 + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  p = p * x;
+  float q = 1.19825839466702e-06f;
+  q = q * x2 + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  return p / q;
+}
+
+inline float fast_sigmoid(float x) { return 0.5f + 0.5f * fast_tanh(0.5f * x); }
+
+struct Layer {
+  int64_t hidden, input;            // H, and the input size of a deeper layer
+  int64_t w_i, b_i, w_h, b_h;       // offsets in a problem's weights (w_i, b_i: layers > 0)
+  int64_t state, saved, grad;       // offsets in h0 / saved / grads rows
+};
+
+struct Plan {
+  std::vector<Layer> layers;
+  int64_t params = 0, state = 0, saved = 0, grad = 0;
+};
+
+Plan MakePlan(ffi::Span<const int64_t> sizes) {
+  Plan plan;
+  int64_t below = 0;
+  for (size_t l = 0; l < sizes.size(); ++l) {
+    Layer layer;
+    const int64_t h = sizes[l];
+    layer.hidden = h;
+    layer.input = l == 0 ? 0 : below;
+    layer.w_i = plan.params;
+    if (l > 0) plan.params += below * 3 * h;
+    layer.b_i = plan.params;
+    if (l > 0) plan.params += 3 * h;
+    layer.w_h = plan.params;
+    plan.params += h * 3 * h;
+    layer.b_h = plan.params;
+    plan.params += 3 * h;
+    layer.state = plan.state;
+    plan.state += h;
+    layer.saved = plan.saved;
+    plan.saved += 5 * h;
+    layer.grad = plan.grad;
+    plan.grad += 4 * h;
+    plan.layers.push_back(layer);
+    below = h;
+  }
+  return plan;
+}
+
+// Eight floats as one value (GCC and Clang vector extensions: AVX, SSE or NEON code).
+typedef float v8 __attribute__((vector_size(32)));
+
+inline v8 Load8(const float* p) {
+  v8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void Store8(float* p, v8 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// out[r, j0 .. j0 + 8 V) += sum_k x[r, k] m[k, j] for R rows, m row-major [k_n, n]. The
+// R * V sums stay in registers over k: a sum kept in memory would wait on its own store
+// at every k, and several rows and column groups give independent chains to overlap.
+template <int V, int R>
+inline void AccumulateBlock(const float* __restrict x, int64_t ldx,
+                            const float* __restrict m, int64_t k_n, int64_t n, int64_t j0,
+                            float* __restrict out, int64_t ldo) {
+  v8 acc[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = Load8(out + r * ldo + j0 + 8 * v);
+  for (int64_t k = 0; k < k_n; ++k) {
+    v8 row[V];
+    for (int v = 0; v < V; ++v) row[v] = Load8(m + k * n + j0 + 8 * v);
+    for (int r = 0; r < R; ++r) {
+      const v8 xk = v8{} + x[r * ldx + k];
+      for (int v = 0; v < V; ++v) acc[r][v] += xk * row[v];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) Store8(out + r * ldo + j0 + 8 * v, acc[r][v]);
+}
+
+template <int R>
+inline void AccumulateColumns(const float* __restrict x, int64_t ldx,
+                              const float* __restrict m, int64_t k_n, int64_t n,
+                              float* __restrict out, int64_t ldo) {
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) AccumulateBlock<2, R>(x, ldx, m, k_n, n, j, out, ldo);
+  for (; j + 8 <= n; j += 8) AccumulateBlock<1, R>(x, ldx, m, k_n, n, j, out, ldo);
+  for (; j < n; ++j) {  // the columns left over
+    for (int r = 0; r < R; ++r) {
+      float sum = out[r * ldo + j];
+      for (int64_t k = 0; k < k_n; ++k) sum += x[r * ldx + k] * m[k * n + j];
+      out[r * ldo + j] = sum;
+    }
+  }
+}
+
+// out[r, j] += sum_k x[r, k] m[k, j] for r < rows, j < n (x and out do not overlap)
+inline void Accumulate(const float* x, int64_t ldx, const float* m, int64_t k_n, int64_t n,
+                       int64_t rows, float* out, int64_t ldo) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4)
+    AccumulateColumns<4>(x + r * ldx, ldx, m, k_n, n, out + r * ldo, ldo);
+  for (; r < rows; ++r) AccumulateColumns<1>(x + r * ldx, ldx, m, k_n, n, out + r * ldo, ldo);
+}
+
+// out[r, j] = bias[j] + sum_k x[r, k] w[k, j], w row-major [n_in, n_out]
+inline void Affine(const float* x, int64_t ldx, const float* w, const float* bias,
+                   int64_t n_in, int64_t n_out, int64_t rows, float* out, int64_t ldo) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < n_out; ++j) out[r * ldo + j] = bias[j];
+  Accumulate(x, ldx, w, n_in, n_out, rows, out, ldo);
+}
+
+// One step of a layer's gates, forward: s = [h', r, z, n, gh_n] from the input and hidden
+// projections g, gh [3H] and the (reset-masked) previous state h_in [H].
+void GatesForward(const float* __restrict g, const float* __restrict gh,
+                  const float* __restrict h_in, int64_t h, float* __restrict s) {
+  float* __restrict rz = s + h;
+  for (int64_t j = 0; j < 2 * h; ++j) rz[j] = fast_sigmoid(g[j] + gh[j]);
+  float* __restrict n = s + 3 * h;
+  float* __restrict gh_n = s + 4 * h;
+  for (int64_t j = 0; j < h; ++j) {
+    gh_n[j] = gh[2 * h + j];
+    n[j] = fast_tanh(g[2 * h + j] + rz[j] * gh[2 * h + j]);
+  }
+  const float* __restrict z = s + 2 * h;
+  for (int64_t j = 0; j < h; ++j) s[j] = n[j] + z[j] * (h_in[j] - n[j]);
+}
+
+// One step of a layer's gates, backward: from d [H] (the gradient of h', the carry
+// included) and the saved s, the gradients g = [dpr, dpz, da, da * r], dgh = [dpr, dpz,
+// da * r] and dhin = d * z (the direct part of the gradient of h_in).
+void GatesBackward(const float* __restrict d, const float* __restrict s,
+                   const float* __restrict h_in, int64_t h, float* __restrict g,
+                   float* __restrict dgh, float* __restrict dhin) {
+  const float* __restrict r = s + h;
+  const float* __restrict z = s + 2 * h;
+  const float* __restrict n = s + 3 * h;
+  const float* __restrict gh_n = s + 4 * h;
+  for (int64_t j = 0; j < h; ++j) {
+    const float dz = d[j] * (h_in[j] - n[j]);
+    const float da = d[j] * (1.0f - z[j]) * (1.0f - n[j] * n[j]);
+    const float dpr = da * gh_n[j] * r[j] * (1.0f - r[j]);
+    const float dpz = dz * z[j] * (1.0f - z[j]);
+    g[j] = dpr;
+    g[h + j] = dpz;
+    g[2 * h + j] = da;
+    g[3 * h + j] = da * r[j];
+    dgh[j] = dpr;
+    dgh[h + j] = dpz;
+    dgh[2 * h + j] = da * r[j];
+    dhin[j] = d[j] * z[j];
+  }
+}
+
+void Transpose(const float* w, int64_t rows, int64_t cols, float* out) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) out[j * rows + i] = w[i * cols + j];
+}
+
+#ifndef METARL_GRU_NO_FFI
+ffi::Error CheckShapes(ffi::Span<const int64_t> gi0_dims, const Plan& plan, int64_t* problems,
+                       int64_t* steps, int64_t* batch) {
+  if (gi0_dims.size() < 3 || plan.layers.empty())
+    return ffi::Error::InvalidArgument("metarl GRU kernel: gi0 must be [..., T, B, 3H]");
+  const size_t r = gi0_dims.size();
+  if (gi0_dims[r - 1] != 3 * plan.layers[0].hidden)
+    return ffi::Error::InvalidArgument("metarl GRU kernel: gi0's last axis is not 3 H_0");
+  *steps = gi0_dims[r - 3];
+  *batch = gi0_dims[r - 2];
+  int64_t k = 1;
+  for (size_t i = 0; i + 3 < r; ++i) k *= gi0_dims[i];
+  *problems = k;
+  return ffi::Error::Success();
+}
+
+#endif  // METARL_GRU_NO_FFI
+
+// One problem's forward pass over `steps` steps of `batch` sequences.
+void ForwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float* gi0,
+                    const float* keep, const float* h0, const float* w, float* saved) {
+  const int64_t g0 = 3 * plan.layers[0].hidden;
+  int64_t widest = 0;
+  for (const Layer& layer : plan.layers) widest = std::max(widest, layer.hidden);
+  std::vector<float> gh(batch * 3 * widest), gi(batch * 3 * widest), h_in(batch * widest);
+  for (int64_t t = 0; t < steps; ++t) {
+    float* rows = saved + t * batch * plan.saved;  // [batch, plan.saved]
+    for (size_t l = 0; l < plan.layers.size(); ++l) {
+      const Layer& layer = plan.layers[l];
+      const int64_t h = layer.hidden;
+      for (int64_t b = 0; b < batch; ++b) {
+        const float kt = keep[t * batch + b];
+        const float* prev = t == 0 ? h0 + b * plan.state + layer.state
+                                   : rows - batch * plan.saved + b * plan.saved + layer.saved;
+        for (int64_t j = 0; j < h; ++j) h_in[b * h + j] = kt * prev[j];
+      }
+      Affine(h_in.data(), h, w + layer.w_h, w + layer.b_h, h, 3 * h, batch, gh.data(), 3 * h);
+      const float* g = gi0 + t * batch * g0;
+      if (l > 0) {  // the input is the new state of the layer below
+        Affine(rows + plan.layers[l - 1].saved, plan.saved, w + layer.w_i, w + layer.b_i,
+               layer.input, 3 * h, batch, gi.data(), 3 * h);
+        g = gi.data();
+      }
+      for (int64_t b = 0; b < batch; ++b)
+        GatesForward(g + b * 3 * h, gh.data() + b * 3 * h, h_in.data() + b * h, h,
+                     rows + b * plan.saved + layer.saved);
+    }
+  }
+}
+
+// One problem's backward pass: per-step gradients and the gradient of h0.
+void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float* d_out,
+                     const float* saved, const float* keep, const float* h0, const float* w,
+                     float* grads, float* dh0) {
+  const int64_t top = plan.layers.back().hidden;
+  int64_t widest = 0;
+  for (const Layer& layer : plan.layers) widest = std::max(widest, layer.hidden);
+  std::vector<float> w_ht(plan.params), w_it(plan.params);  // transposed weights
+  std::vector<float> dh(batch * plan.state, 0.0f), d(batch * widest), dhin(batch * widest);
+  std::vector<float> h_in(widest), dgh(batch * 3 * widest);
+  for (const Layer& layer : plan.layers) {
+    Transpose(w + layer.w_h, layer.hidden, 3 * layer.hidden, w_ht.data() + layer.w_h);
+    if (layer.input > 0)
+      Transpose(w + layer.w_i, layer.input, 3 * layer.hidden, w_it.data() + layer.w_i);
+  }
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const float* rows = saved + t * batch * plan.saved;
+    float* grad_rows = grads + t * batch * plan.grad;
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t j = 0; j < top; ++j) d[b * top + j] = d_out[(t * batch + b) * top + j];
+    for (int64_t l = static_cast<int64_t>(plan.layers.size()) - 1; l >= 0; --l) {
+      const Layer& layer = plan.layers[l];
+      const int64_t h = layer.hidden;
+      for (int64_t b = 0; b < batch; ++b) {
+        const float kt = keep[t * batch + b];
+        const float* prev = t == 0 ? h0 + b * plan.state + layer.state
+                                   : rows - batch * plan.saved + b * plan.saved + layer.saved;
+        float* carry = dh.data() + b * plan.state + layer.state;
+        float* db = d.data() + b * h;
+        for (int64_t j = 0; j < h; ++j) {
+          db[j] += carry[j];
+          h_in[j] = kt * prev[j];
+        }
+        GatesBackward(db, rows + b * plan.saved + layer.saved, h_in.data(), h,
+                      grad_rows + b * plan.grad + layer.grad, dgh.data() + b * 3 * h,
+                      dhin.data() + b * h);
+      }
+      Accumulate(dgh.data(), 3 * h, w_ht.data() + layer.w_h, 3 * h, h, batch, dhin.data(),
+                 h);
+      for (int64_t b = 0; b < batch; ++b) {
+        const float kt = keep[t * batch + b];
+        float* carry = dh.data() + b * plan.state + layer.state;
+        for (int64_t j = 0; j < h; ++j) carry[j] = kt * dhin[b * h + j];
+      }
+      if (l > 0) {  // into the output of the layer below: [dpr, dpz, da] W_i^T
+        const int64_t below = layer.input;
+        std::fill(d.begin(), d.begin() + batch * below, 0.0f);
+        Accumulate(grad_rows + layer.grad, plan.grad, w_it.data() + layer.w_i, 3 * h, below,
+                   batch, d.data(), below);
+      }
+    }
+  }
+  std::copy(dh.begin(), dh.end(), dh0);
+}
+
+#ifndef METARL_GRU_NO_FFI
+
+ffi::Error ForwardImpl(ffi::Buffer<ffi::F32> gi0, ffi::Buffer<ffi::F32> keep,
+                       ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::F32> weights,
+                       ffi::Span<const int64_t> sizes, ffi::ResultBuffer<ffi::F32> saved) {
+  const Plan plan = MakePlan(sizes);
+  int64_t problems, steps, batch;
+  ffi::Error shapes = CheckShapes(gi0.dimensions(), plan, &problems, &steps, &batch);
+  if (shapes.failure()) return shapes;
+  if (weights.element_count() != static_cast<size_t>(problems * plan.params))
+    return ffi::Error::InvalidArgument("metarl GRU kernel: weights do not match sizes");
+  const int64_t g0 = 3 * plan.layers[0].hidden;
+  for (int64_t k = 0; k < problems; ++k) {
+    ForwardProblem(plan, steps, batch, gi0.typed_data() + k * steps * batch * g0,
+                   keep.typed_data() + k * steps * batch,
+                   h0.typed_data() + k * batch * plan.state,
+                   weights.typed_data() + k * plan.params,
+                   saved->typed_data() + k * steps * batch * plan.saved);
+  }
+  return ffi::Error::Success();
+}
+
+ffi::Error BackwardImpl(ffi::Buffer<ffi::F32> d_out, ffi::Buffer<ffi::F32> saved,
+                        ffi::Buffer<ffi::F32> gi0, ffi::Buffer<ffi::F32> keep,
+                        ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::F32> weights,
+                        ffi::Span<const int64_t> sizes, ffi::ResultBuffer<ffi::F32> grads,
+                        ffi::ResultBuffer<ffi::F32> dh0) {
+  const Plan plan = MakePlan(sizes);
+  int64_t problems, steps, batch;
+  ffi::Error shapes = CheckShapes(gi0.dimensions(), plan, &problems, &steps, &batch);
+  if (shapes.failure()) return shapes;
+  const int64_t top = plan.layers.back().hidden;
+  for (int64_t k = 0; k < problems; ++k) {
+    BackwardProblem(plan, steps, batch, d_out.typed_data() + k * steps * batch * top,
+                    saved.typed_data() + k * steps * batch * plan.saved,
+                    keep.typed_data() + k * steps * batch,
+                    h0.typed_data() + k * batch * plan.state,
+                    weights.typed_data() + k * plan.params,
+                    grads->typed_data() + k * steps * batch * plan.grad,
+                    dh0->typed_data() + k * batch * plan.state);
+  }
+  return ffi::Error::Success();
+}
+
+#endif  // METARL_GRU_NO_FFI
+
+}  // namespace
+
+#ifndef METARL_GRU_NO_FFI
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MetarlGruForward, ForwardImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // gi0
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // keep
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // h0
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // weights
+                                  .Attr<ffi::Span<const int64_t>>("sizes")
+                                  .Ret<ffi::Buffer<ffi::F32>>());  // saved
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(MetarlGruBackward, BackwardImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // d_out
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // saved
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // gi0 (for its shape)
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // keep
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // h0
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // weights
+                                  .Attr<ffi::Span<const int64_t>>("sizes")
+                                  .Ret<ffi::Buffer<ffi::F32>>()   // grads
+                                  .Ret<ffi::Buffer<ffi::F32>>());  // dh0
+
+#endif  // METARL_GRU_NO_FFI
