@@ -40,8 +40,9 @@ def analyze(request: EvalRequest) -> dict:
   evaluate = make_evaluator(fixed_env, request.policy.actor, num_episodes,
                             env_params=BanditParams(fixed_probs=arm_probs))
   result = jax.device_get(evaluate(request.params, agent_key))
-  hidden = (np.swapaxes(np.asarray(result.trajectory.extras['hidden']), 0, 1)
-            if request.log_dynamics else None)
+  extras = result.trajectory.extras  # an actor may record no hidden state: then none
+  hidden = (np.swapaxes(np.asarray(extras['hidden']), 0, 1)
+            if request.log_dynamics and 'hidden' in extras else None)
   return write_results(request.out_dir, np.asarray(result.trajectory.action).T,
                        np.asarray(result.trajectory.reward).T, np.asarray(arm_probs),
                        baseline_key, hidden=hidden)

@@ -48,7 +48,7 @@ def analyze(request: EvalRequest) -> dict:
       data = dict(cls=np.asarray(traj.env_state.cls[0]), answer=2 * np.asarray(
           traj.action[query]) - 1)
       data['correct'] = data['cls'] == data['answer']
-      if request.log_dynamics:
+      if request.log_dynamics and 'hidden' in traj.extras:
         data['hidden'] = np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1)[:, :query + 1]
   return write_results(request.out_dir, env, rows, data)
 

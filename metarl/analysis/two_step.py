@@ -55,8 +55,8 @@ def play_episodes(request: EvalRequest):
   """
   evaluate = make_evaluator(request.env, request.policy.actor, request.num_episodes)
   traj = jax.device_get(evaluate(request.params, request.key)).trajectory
-  hidden = (np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1) if request.log_dynamics
-            else None)
+  hidden = (np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1)
+            if request.log_dynamics and 'hidden' in traj.extras else None)
   return traj, hidden
 
 
