@@ -124,14 +124,18 @@ def _split_residuals(saved: Array, sizes: Sequence[int]):
   return out
 
 
-def _pack(layers: List[LayerParams]) -> Array:
-  """The native kernels' flat weights: layer 0's w_h, b_h; deeper layers' w_i, b_i, w_h,
-  b_h."""
+def _pack_parts(layers: List[LayerParams]) -> List[Array]:
   parts = []
   for i, layer in enumerate(layers):
     keys = ('w_h', 'b_h') if i == 0 else ('w_i', 'b_i', 'w_h', 'b_h')
     parts += [layer[key].reshape(-1) for key in keys]
-  return jnp.concatenate(parts).astype(jnp.float32)
+  return parts
+
+
+def _pack(layers: List[LayerParams]) -> Array:
+  """The native kernels' flat weights: layer 0's w_h, b_h; deeper layers' w_i, b_i, w_h,
+  b_h."""
+  return jnp.concatenate(_pack_parts(layers)).astype(jnp.float32)
 
 
 def _native_forward(layers, gi0, keep, h0) -> Array:
@@ -179,20 +183,34 @@ def _unroll_fwd(layers, gi0, keep, h0):
   return top, (layers, gi0, keep, h0, saved)
 
 
-def _backward_grads(layers, gi0, keep, h0, saved, d_out):
-  """(per-step gradients [T, B, sum 4H], d h0 per layer) of the backward pass."""
+def _unpack(layers: List[LayerParams], flat: Array) -> List[LayerParams]:
+  """`_pack`'s inverse (layer 0's w_i and b_i, not packed, come back as zeros)."""
+  out, start = [], 0
+  for i, layer in enumerate(layers):
+    keys = ('w_h', 'b_h') if i == 0 else ('w_i', 'b_i', 'w_h', 'b_h')
+    grad = {'w_i': jnp.zeros_like(layer['w_i']), 'b_i': jnp.zeros_like(layer['b_i'])}
+    for key in keys:
+      size = layer[key].size
+      grad[key] = flat[start:start + size].reshape(layer[key].shape)
+      start += size
+    out.append({key: grad[key].astype(layer[key].dtype) for key in layer})
+  return out
+
+
+def _native_backward(layers, gi0, keep, h0, saved, d_out):
+  """The native backward: (d layers, d gi0, d h0 per layer)."""
   sizes = _sizes(layers)
-  if _use_native(gi0):
-    shape = gi0.shape[:2] + (4 * sum(sizes),)
-    call = jax.ffi.ffi_call(
-        native.BACKWARD, (jax.ShapeDtypeStruct(shape, jnp.float32),
-                          jax.ShapeDtypeStruct(gi0.shape[1:2] + (sum(sizes),), jnp.float32)),
-        vmap_method='broadcast_all')
-    grads, dh0 = call(d_out.astype(jnp.float32), saved, gi0, keep.astype(jnp.float32),
-                      jnp.concatenate(h0, axis=-1).astype(jnp.float32), _pack(layers),
-                      sizes=np.asarray(sizes, np.int64))
-    return grads, tuple(jnp.split(dh0, np.cumsum(sizes)[:-1], axis=-1))
-  return _scan_backward(layers, keep, h0, saved, d_out)
+  f32 = jnp.float32
+  results = (jax.ShapeDtypeStruct(gi0.shape[:2] + (4 * sum(sizes),), f32),
+             jax.ShapeDtypeStruct(gi0.shape[1:2] + (sum(sizes),), f32),
+             jax.ShapeDtypeStruct((sum(p.size for p in _pack_parts(layers)),), f32))
+  call = jax.ffi.ffi_call(native.BACKWARD, results, vmap_method='broadcast_all')
+  grads, dh0, dw = call(d_out.astype(f32), saved, gi0, keep.astype(f32),
+                        jnp.concatenate(h0, axis=-1).astype(f32), _pack(layers),
+                        sizes=np.asarray(sizes, np.int64))
+  d_gi0 = grads[..., :3 * sizes[0]]
+  return (_unpack(layers, dw), d_gi0,
+          tuple(jnp.split(dh0, np.cumsum(sizes)[:-1], axis=-1)))
 
 
 def _scan_backward(layers, keep, h0, saved, d_out):
@@ -241,8 +259,11 @@ def _scan_backward(layers, keep, h0, saved, d_out):
 
 def _unroll_bwd(residuals, d_out):
   layers, gi0, keep, h0, saved = residuals
+  if _use_native(gi0):
+    d_layers, d_gi0, dh0 = _native_backward(layers, gi0, keep, h0, saved, d_out)
+    return d_layers, d_gi0.astype(gi0.dtype), jnp.zeros_like(keep), dh0
   sizes = _sizes(layers)
-  all_grads, dh0 = _backward_grads(layers, gi0, keep, h0, saved, d_out)
+  all_grads, dh0 = _scan_backward(layers, keep, h0, saved, d_out)
   outs = [p[0] for p in _split_residuals(saved, sizes)]  # per layer [T, B, H]
   k = keep[..., None]
   d_layers, start, d_gi0 = [], 0, None

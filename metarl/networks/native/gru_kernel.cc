@@ -20,7 +20,7 @@
 //   weights [..., P]             per layer: (layer 0) w_h, b_h; (deeper) w_i, b_i, w_h, b_h
 //   saved   [..., T, B, 5 sum H] per layer [h', r, z, n, gh_n] (the forward's output)
 //   grads   [..., T, B, 4 sum H] per layer d[pre_r, pre_z, a_n, r * gh_n] (the backward's),
-// and the backward also returns d h0 [..., B, sum H].
+// and the backward also returns d h0 [..., B, sum H] and d weights [..., P].
 
 #include <algorithm>
 #include <cstdint>
@@ -95,70 +95,86 @@ Plan MakePlan(ffi::Span<const int64_t> sizes) {
   return plan;
 }
 
-// Eight floats as one value (GCC and Clang vector extensions: AVX, SSE or NEON code).
-typedef float v8 __attribute__((vector_size(32)));
+// kLanes floats as one value (GCC and Clang vector extensions: AVX-512, AVX, SSE or NEON
+// code, whichever the compiler targets).
+#if defined(__AVX512F__)
+constexpr int kLanes = 16;
+#else
+constexpr int kLanes = 8;
+#endif
+typedef float vec __attribute__((vector_size(4 * kLanes)));
 
-inline v8 Load8(const float* p) {
-  v8 v;
+inline vec LoadVec(const float* p) {
+  vec v;
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
 
-inline void Store8(float* p, v8 v) { __builtin_memcpy(p, &v, sizeof v); }
+inline void StoreVec(float* p, vec v) { __builtin_memcpy(p, &v, sizeof v); }
 
-// out[r, j0 .. j0 + 8 V) += sum_k x[r, k] m[k, j] for R rows, m row-major [k_n, n]. The
-// R * V sums stay in registers over k: a sum kept in memory would wait on its own store
-// at every k, and several rows and column groups give independent chains to overlap.
+// A matrix operand: element (i, j) at data[i * rows + j * cols] (strides in floats).
+struct Mat {
+  const float* data;
+  int64_t rows, cols;
+  const float* at(int64_t i, int64_t j) const { return data + i * rows + j * cols; }
+};
+
+// out[r, j0 .. j0 + kLanes V) += sum_k x(r, k) m(k, j) for R rows, m's columns contiguous.
+// The R * V sums stay in registers over k: a sum kept in memory would wait on its own
+// store at every k, and several rows and column groups give independent chains to overlap.
 template <int V, int R>
-inline void AccumulateBlock(const float* __restrict x, int64_t ldx,
-                            const float* __restrict m, int64_t k_n, int64_t n, int64_t j0,
-                            float* __restrict out, int64_t ldo) {
-  v8 acc[R][V];
+inline void AccumulateBlock(Mat x, Mat m, int64_t k_n, int64_t j0, float* __restrict out,
+                            int64_t ldo) {
+  vec acc[R][V];
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) acc[r][v] = Load8(out + r * ldo + j0 + 8 * v);
+    for (int v = 0; v < V; ++v) acc[r][v] = LoadVec(out + r * ldo + j0 + kLanes * v);
   for (int64_t k = 0; k < k_n; ++k) {
-    v8 row[V];
-    for (int v = 0; v < V; ++v) row[v] = Load8(m + k * n + j0 + 8 * v);
+    vec row[V];
+    for (int v = 0; v < V; ++v) row[v] = LoadVec(m.at(k, j0 + kLanes * v));
     for (int r = 0; r < R; ++r) {
-      const v8 xk = v8{} + x[r * ldx + k];
+      const vec xk = vec{} + *x.at(r, k);
       for (int v = 0; v < V; ++v) acc[r][v] += xk * row[v];
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) Store8(out + r * ldo + j0 + 8 * v, acc[r][v]);
+    for (int v = 0; v < V; ++v) StoreVec(out + r * ldo + j0 + kLanes * v, acc[r][v]);
 }
 
 template <int R>
-inline void AccumulateColumns(const float* __restrict x, int64_t ldx,
-                              const float* __restrict m, int64_t k_n, int64_t n,
-                              float* __restrict out, int64_t ldo) {
+inline void AccumulateColumns(Mat x, Mat m, int64_t k_n, int64_t n, float* __restrict out,
+                              int64_t ldo) {
   int64_t j = 0;
-  for (; j + 16 <= n; j += 16) AccumulateBlock<2, R>(x, ldx, m, k_n, n, j, out, ldo);
-  for (; j + 8 <= n; j += 8) AccumulateBlock<1, R>(x, ldx, m, k_n, n, j, out, ldo);
+  for (; j + 2 * kLanes <= n; j += 2 * kLanes) AccumulateBlock<2, R>(x, m, k_n, j, out, ldo);
+  for (; j + kLanes <= n; j += kLanes) AccumulateBlock<1, R>(x, m, k_n, j, out, ldo);
   for (; j < n; ++j) {  // the columns left over
     for (int r = 0; r < R; ++r) {
       float sum = out[r * ldo + j];
-      for (int64_t k = 0; k < k_n; ++k) sum += x[r * ldx + k] * m[k * n + j];
+      for (int64_t k = 0; k < k_n; ++k) sum += *x.at(r, k) * *m.at(k, j);
       out[r * ldo + j] = sum;
     }
   }
 }
 
-// out[r, j] += sum_k x[r, k] m[k, j] for r < rows, j < n (x and out do not overlap)
-inline void Accumulate(const float* x, int64_t ldx, const float* m, int64_t k_n, int64_t n,
-                       int64_t rows, float* out, int64_t ldo) {
+// out[r, j] += sum_k x(r, k) m(k, j) for r < rows, j < n (m's columns contiguous; x, m
+// and out do not overlap)
+inline void Accumulate(Mat x, Mat m, int64_t k_n, int64_t n, int64_t rows, float* out,
+                       int64_t ldo) {
   int64_t r = 0;
   for (; r + 4 <= rows; r += 4)
-    AccumulateColumns<4>(x + r * ldx, ldx, m, k_n, n, out + r * ldo, ldo);
-  for (; r < rows; ++r) AccumulateColumns<1>(x + r * ldx, ldx, m, k_n, n, out + r * ldo, ldo);
+    AccumulateColumns<4>(Mat{x.at(r, 0), x.rows, x.cols}, m, k_n, n, out + r * ldo, ldo);
+  for (; r < rows; ++r)
+    AccumulateColumns<1>(Mat{x.at(r, 0), x.rows, x.cols}, m, k_n, n, out + r * ldo, ldo);
 }
+
+// Row-major [rows, cols] as a Mat
+inline Mat RowMajor(const float* data, int64_t cols) { return Mat{data, cols, 1}; }
 
 // out[r, j] = bias[j] + sum_k x[r, k] w[k, j], w row-major [n_in, n_out]
 inline void Affine(const float* x, int64_t ldx, const float* w, const float* bias,
                    int64_t n_in, int64_t n_out, int64_t rows, float* out, int64_t ldo) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < n_out; ++j) out[r * ldo + j] = bias[j];
-  Accumulate(x, ldx, w, n_in, n_out, rows, out, ldo);
+  Accumulate(Mat{x, ldx, 1}, RowMajor(w, n_out), n_in, n_out, rows, out, ldo);
 }
 
 // One step of a layer's gates, forward: s = [h', r, z, n, gh_n] from the input and hidden
@@ -258,16 +274,25 @@ void ForwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float*
   }
 }
 
-// One problem's backward pass: per-step gradients and the gradient of h0.
+// out[j] = sum_i m(i, j) for j < n, i < k_n (as a product with a row of ones)
+inline void SumRows(Mat m, int64_t k_n, int64_t n, float* out) {
+  static const float one = 1.0f;
+  for (int64_t j = 0; j < n; ++j) out[j] = 0.0f;
+  Accumulate(Mat{&one, 0, 0}, m, k_n, n, 1, out, n);
+}
+
+// One problem's backward pass: per-step gradients, the gradient of h0 and of the weights
+// (in the weights' layout; zero for layer 0's input projection, which the caller owns).
 void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float* d_out,
                      const float* saved, const float* keep, const float* h0, const float* w,
-                     float* grads, float* dh0) {
+                     float* grads, float* dh0, float* dw) {
   const int64_t top = plan.layers.back().hidden;
   int64_t widest = 0;
   for (const Layer& layer : plan.layers) widest = std::max(widest, layer.hidden);
   std::vector<float> w_ht(plan.params), w_it(plan.params);  // transposed weights
   std::vector<float> dh(batch * plan.state, 0.0f), d(batch * widest), dhin(batch * widest);
-  std::vector<float> h_in(widest), dgh(batch * 3 * widest);
+  std::vector<float> dgh(batch * 3 * widest);
+  std::vector<float> h_in_all(steps * batch * plan.state);  // every step's h_in, per layer
   for (const Layer& layer : plan.layers) {
     Transpose(w + layer.w_h, layer.hidden, 3 * layer.hidden, w_ht.data() + layer.w_h);
     if (layer.input > 0)
@@ -287,16 +312,17 @@ void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float
                                    : rows - batch * plan.saved + b * plan.saved + layer.saved;
         float* carry = dh.data() + b * plan.state + layer.state;
         float* db = d.data() + b * h;
+        float* h_in = h_in_all.data() + (t * batch + b) * plan.state + layer.state;
         for (int64_t j = 0; j < h; ++j) {
           db[j] += carry[j];
           h_in[j] = kt * prev[j];
         }
-        GatesBackward(db, rows + b * plan.saved + layer.saved, h_in.data(), h,
+        GatesBackward(db, rows + b * plan.saved + layer.saved, h_in, h,
                       grad_rows + b * plan.grad + layer.grad, dgh.data() + b * 3 * h,
                       dhin.data() + b * h);
       }
-      Accumulate(dgh.data(), 3 * h, w_ht.data() + layer.w_h, 3 * h, h, batch, dhin.data(),
-                 h);
+      Accumulate(RowMajor(dgh.data(), 3 * h), RowMajor(w_ht.data() + layer.w_h, h), 3 * h, h,
+                 batch, dhin.data(), h);
       for (int64_t b = 0; b < batch; ++b) {
         const float kt = keep[t * batch + b];
         float* carry = dh.data() + b * plan.state + layer.state;
@@ -305,12 +331,34 @@ void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float
       if (l > 0) {  // into the output of the layer below: [dpr, dpz, da] W_i^T
         const int64_t below = layer.input;
         std::fill(d.begin(), d.begin() + batch * below, 0.0f);
-        Accumulate(grad_rows + layer.grad, plan.grad, w_it.data() + layer.w_i, 3 * h, below,
-                   batch, d.data(), below);
+        Accumulate(Mat{grad_rows + layer.grad, plan.grad, 1},
+                   RowMajor(w_it.data() + layer.w_i, below), 3 * h, below, batch, d.data(),
+                   below);
       }
     }
   }
   std::copy(dh.begin(), dh.end(), dh0);
+
+  // Weight gradients over all steps at once: d W_h = h_in^T [dpr, dpz, da r],
+  // d W_i = x^T [dpr, dpz, da] (x: the layer below's outputs), the biases' the sums.
+  const int64_t n_rows = steps * batch;
+  std::fill(dw, dw + plan.params, 0.0f);
+  for (size_t l = 0; l < plan.layers.size(); ++l) {
+    const Layer& layer = plan.layers[l];
+    const int64_t h = layer.hidden;
+    const Mat h_in_t{h_in_all.data() + layer.state, 1, plan.state};  // (k, i) = h_in[i, k]
+    const Mat g_rz{grads + layer.grad, plan.grad, 1};
+    const Mat g_n{grads + layer.grad + 3 * h, plan.grad, 1};  // da * r
+    Accumulate(h_in_t, g_rz, n_rows, 2 * h, h, dw + layer.w_h, 3 * h);
+    Accumulate(h_in_t, g_n, n_rows, h, h, dw + layer.w_h + 2 * h, 3 * h);
+    SumRows(g_rz, n_rows, 2 * h, dw + layer.b_h);
+    SumRows(g_n, n_rows, h, dw + layer.b_h + 2 * h);
+    if (l > 0) {
+      const Mat x_t{saved + plan.layers[l - 1].saved, 1, plan.saved};
+      Accumulate(x_t, g_rz, n_rows, 3 * h, layer.input, dw + layer.w_i, 3 * h);
+      SumRows(g_rz, n_rows, 3 * h, dw + layer.b_i);
+    }
+  }
 }
 
 #ifndef METARL_GRU_NO_FFI
@@ -339,7 +387,7 @@ ffi::Error BackwardImpl(ffi::Buffer<ffi::F32> d_out, ffi::Buffer<ffi::F32> saved
                         ffi::Buffer<ffi::F32> gi0, ffi::Buffer<ffi::F32> keep,
                         ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::F32> weights,
                         ffi::Span<const int64_t> sizes, ffi::ResultBuffer<ffi::F32> grads,
-                        ffi::ResultBuffer<ffi::F32> dh0) {
+                        ffi::ResultBuffer<ffi::F32> dh0, ffi::ResultBuffer<ffi::F32> dw) {
   const Plan plan = MakePlan(sizes);
   int64_t problems, steps, batch;
   ffi::Error shapes = CheckShapes(gi0.dimensions(), plan, &problems, &steps, &batch);
@@ -352,7 +400,8 @@ ffi::Error BackwardImpl(ffi::Buffer<ffi::F32> d_out, ffi::Buffer<ffi::F32> saved
                     h0.typed_data() + k * batch * plan.state,
                     weights.typed_data() + k * plan.params,
                     grads->typed_data() + k * steps * batch * plan.grad,
-                    dh0->typed_data() + k * batch * plan.state);
+                    dh0->typed_data() + k * batch * plan.state,
+                    dw->typed_data() + k * plan.params);
   }
   return ffi::Error::Success();
 }
@@ -382,6 +431,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(MetarlGruBackward, BackwardImpl,
                                   .Arg<ffi::Buffer<ffi::F32>>()  // weights
                                   .Attr<ffi::Span<const int64_t>>("sizes")
                                   .Ret<ffi::Buffer<ffi::F32>>()   // grads
-                                  .Ret<ffi::Buffer<ffi::F32>>());  // dh0
+                                  .Ret<ffi::Buffer<ffi::F32>>()   // dh0
+                                  .Ret<ffi::Buffer<ffi::F32>>());  // d weights
 
 #endif  // METARL_GRU_NO_FFI
