@@ -124,93 +124,83 @@ def _split_residuals(saved: Array, sizes: Sequence[int]):
   return out
 
 
-def _pack_parts(layers: List[LayerParams]) -> List[Array]:
-  parts = []
-  for i, layer in enumerate(layers):
-    keys = ('w_h', 'b_h') if i == 0 else ('w_i', 'b_i', 'w_h', 'b_h')
-    parts += [layer[key].reshape(-1) for key in keys]
-  return parts
-
-
 def _pack(layers: List[LayerParams]) -> Array:
-  """The native kernels' flat weights: layer 0's w_h, b_h; deeper layers' w_i, b_i, w_h,
-  b_h."""
-  return jnp.concatenate(_pack_parts(layers)).astype(jnp.float32)
+  """The native kernels' flat weights: per layer w_i, b_i, w_h, b_h."""
+  return jnp.concatenate([layer[key].reshape(-1) for layer in layers
+                          for key in _KEYS]).astype(jnp.float32)
 
 
-def _native_forward(layers, gi0, keep, h0) -> Array:
-  sizes = _sizes(layers)
-  shape = gi0.shape[:2] + (5 * sum(sizes),)
-  call = jax.ffi.ffi_call(native.FORWARD, jax.ShapeDtypeStruct(shape, jnp.float32),
-                          vmap_method='broadcast_all')
-  return call(gi0.astype(jnp.float32), keep.astype(jnp.float32),
-              jnp.concatenate(h0, axis=-1).astype(jnp.float32), _pack(layers),
-              sizes=np.asarray(sizes, np.int64))
-
-
-def _use_native(gi0) -> bool:
-  return gi0.dtype == jnp.float32 and native.available()
-
-
-@jax.custom_vjp
-def unroll(layers: List[LayerParams], gi0: Array, keep: Array,
-           h0: Tuple[Array, ...]) -> Array:
-  """The top layer's outputs [T, B, H] of the stack over a sequence.
-
-  Args:
-    layers: per layer {'w_i', 'b_i', 'w_h', 'b_h'} (layer 0's w_i and b_i are not read:
-      its input projection is `gi0`).
-    gi0: [T, B, 3H] layer 0's input projection (`input_projection`).
-    keep: [T, B] float, 0 where the state restarts from zero before the step.
-    h0: per layer [B, H], the state before the first step.
-  """
-  if _use_native(gi0):
-    return _split_residuals(_native_forward(layers, gi0, keep, h0), _sizes(layers))[-1][0]
-  _, out = _scan(layers, gi0, keep, h0, with_residuals=False)
+def _unpack(layers: List[LayerParams], flat: Array) -> List[LayerParams]:
+  """`_pack`'s inverse, in the layers' dtypes."""
+  out, start = [], 0
+  for layer in layers:
+    grad = {}
+    for key in _KEYS:
+      size = layer[key].size
+      grad[key] = flat[start:start + size].reshape(layer[key].shape).astype(layer[key].dtype)
+      start += size
+    out.append(grad)
   return out
+
+
+_KEYS = ('w_i', 'b_i', 'w_h', 'b_h')
 
 
 def _sizes(layers) -> Tuple[int, ...]:
   return tuple(layer['w_h'].shape[0] for layer in layers)
 
 
-def _unroll_fwd(layers, gi0, keep, h0):
-  if _use_native(gi0):
-    saved = _native_forward(layers, gi0, keep, h0)
-  else:
-    _, saved = _scan(layers, gi0, keep, h0, with_residuals=True)
-  top = _split_residuals(saved, _sizes(layers))[-1][0]
-  return top, (layers, gi0, keep, h0, saved)
+def _use_native(x) -> bool:
+  return x.dtype == jnp.float32 and native.available()
 
 
-def _unpack(layers: List[LayerParams], flat: Array) -> List[LayerParams]:
-  """`_pack`'s inverse (layer 0's w_i and b_i, not packed, come back as zeros)."""
-  out, start = [], 0
-  for i, layer in enumerate(layers):
-    keys = ('w_h', 'b_h') if i == 0 else ('w_i', 'b_i', 'w_h', 'b_h')
-    grad = {'w_i': jnp.zeros_like(layer['w_i']), 'b_i': jnp.zeros_like(layer['b_i'])}
-    for key in keys:
-      size = layer[key].size
-      grad[key] = flat[start:start + size].reshape(layer[key].shape)
-      start += size
-    out.append({key: grad[key].astype(layer[key].dtype) for key in layer})
+def _native_forward(layers, x, keep, h0) -> Array:
+  sizes = _sizes(layers)
+  shape = x.shape[:2] + (5 * sum(sizes),)
+  call = jax.ffi.ffi_call(native.FORWARD, jax.ShapeDtypeStruct(shape, jnp.float32),
+                          vmap_method='broadcast_all')
+  return call(x, keep.astype(jnp.float32), jnp.concatenate(h0, axis=-1).astype(jnp.float32),
+              _pack(layers), sizes=np.asarray(sizes, np.int64))
+
+
+def _native_backward(layers, x, keep, h0, saved, d_out):
+  """The native backward: (d layers, d x, d h0 per layer)."""
+  sizes = _sizes(layers)
+  f32 = jnp.float32
+  results = (jax.ShapeDtypeStruct(x.shape, f32),
+             jax.ShapeDtypeStruct(x.shape[1:2] + (sum(sizes),), f32),
+             jax.ShapeDtypeStruct((sum(layer[key].size for layer in layers
+                                       for key in _KEYS),), f32))
+  call = jax.ffi.ffi_call(native.BACKWARD, results, vmap_method='broadcast_all')
+  dx, dh0, dw = call(d_out.astype(f32), saved, x, keep.astype(f32),
+                     jnp.concatenate(h0, axis=-1).astype(f32), _pack(layers),
+                     sizes=np.asarray(sizes, np.int64))
+  return _unpack(layers, dw), dx, tuple(jnp.split(dh0, np.cumsum(sizes)[:-1], axis=-1))
+
+
+@jax.custom_vjp
+def unroll(layers: List[LayerParams], x: Array, keep: Array, h0: Tuple[Array, ...]) -> Array:
+  """The top layer's outputs [T, B, H] of the stack over a sequence.
+
+  Args:
+    layers: per layer {'w_i', 'b_i', 'w_h', 'b_h'}.
+    x: [T, B, D] the first layer's inputs.
+    keep: [T, B] float, 0 where the state restarts from zero before the step.
+    h0: per layer [B, H], the state before the first step.
+  """
+  if _use_native(x):
+    return _split_residuals(_native_forward(layers, x, keep, h0), _sizes(layers))[-1][0]
+  _, out = _scan(layers, input_projection(layers[0], x), keep, h0, with_residuals=False)
   return out
 
 
-def _native_backward(layers, gi0, keep, h0, saved, d_out):
-  """The native backward: (d layers, d gi0, d h0 per layer)."""
-  sizes = _sizes(layers)
-  f32 = jnp.float32
-  results = (jax.ShapeDtypeStruct(gi0.shape[:2] + (4 * sum(sizes),), f32),
-             jax.ShapeDtypeStruct(gi0.shape[1:2] + (sum(sizes),), f32),
-             jax.ShapeDtypeStruct((sum(p.size for p in _pack_parts(layers)),), f32))
-  call = jax.ffi.ffi_call(native.BACKWARD, results, vmap_method='broadcast_all')
-  grads, dh0, dw = call(d_out.astype(f32), saved, gi0, keep.astype(f32),
-                        jnp.concatenate(h0, axis=-1).astype(f32), _pack(layers),
-                        sizes=np.asarray(sizes, np.int64))
-  d_gi0 = grads[..., :3 * sizes[0]]
-  return (_unpack(layers, dw), d_gi0,
-          tuple(jnp.split(dh0, np.cumsum(sizes)[:-1], axis=-1)))
+def _unroll_fwd(layers, x, keep, h0):
+  if _use_native(x):
+    saved = _native_forward(layers, x, keep, h0)
+  else:
+    _, saved = _scan(layers, input_projection(layers[0], x), keep, h0, with_residuals=True)
+  top = _split_residuals(saved, _sizes(layers))[-1][0]
+  return top, (layers, x, keep, h0, saved)
 
 
 def _scan_backward(layers, keep, h0, saved, d_out):
@@ -258,15 +248,15 @@ def _scan_backward(layers, keep, h0, saved, d_out):
 
 
 def _unroll_bwd(residuals, d_out):
-  layers, gi0, keep, h0, saved = residuals
-  if _use_native(gi0):
-    d_layers, d_gi0, dh0 = _native_backward(layers, gi0, keep, h0, saved, d_out)
-    return d_layers, d_gi0.astype(gi0.dtype), jnp.zeros_like(keep), dh0
+  layers, x, keep, h0, saved = residuals
+  if _use_native(x):
+    d_layers, dx, dh0 = _native_backward(layers, x, keep, h0, saved, d_out)
+    return d_layers, dx.astype(x.dtype), jnp.zeros_like(keep), dh0
   sizes = _sizes(layers)
   all_grads, dh0 = _scan_backward(layers, keep, h0, saved, d_out)
   outs = [p[0] for p in _split_residuals(saved, sizes)]  # per layer [T, B, H]
   k = keep[..., None]
-  d_layers, start, d_gi0 = [], 0, None
+  d_layers, start, dx = [], 0, None
   for i, layer in enumerate(layers):
     hidden = sizes[i]
     dg = all_grads[..., start:start + 4 * hidden]  # [dpr, dpz, da, da * r]
@@ -274,14 +264,13 @@ def _unroll_bwd(residuals, d_out):
     h_in = jnp.concatenate([h0[i][None], outs[i][:-1]], axis=0) * k  # [T, B, H]
     dgi = dg[..., :3 * hidden]
     dgh = jnp.concatenate([dg[..., :2 * hidden], dg[..., 3 * hidden:]], axis=-1)
-    grad = {'w_h': jnp.einsum('tbh,tbg->hg', h_in, dgh), 'b_h': dgh.sum((0, 1))}
+    inputs = x if i == 0 else outs[i - 1]
+    grad = {'w_h': jnp.einsum('tbh,tbg->hg', h_in, dgh), 'b_h': dgh.sum((0, 1)),
+            'w_i': jnp.einsum('tbd,tbg->dg', inputs, dgi), 'b_i': dgi.sum((0, 1))}
     if i == 0:
-      d_gi0 = dgi
-      grad.update(w_i=jnp.zeros_like(layer['w_i']), b_i=jnp.zeros_like(layer['b_i']))
-    else:
-      grad.update(w_i=jnp.einsum('tbd,tbg->dg', outs[i - 1], dgi), b_i=dgi.sum((0, 1)))
+      dx = dgi @ layer['w_i'].T
     d_layers.append({key: grad[key].astype(layer[key].dtype) for key in layer})
-  return d_layers, d_gi0.astype(gi0.dtype), jnp.zeros_like(keep), tuple(dh0)
+  return d_layers, dx.astype(x.dtype), jnp.zeros_like(keep), tuple(dh0)
 
 
 unroll.defvjp(_unroll_fwd, _unroll_bwd)
@@ -316,8 +305,7 @@ class GRUStack(hk.Module):
     """x [T, B, D], reset [T, B] bool -> top outputs [T, B, H], from the zero state."""
     layers = self._params(x.shape[-1], x.dtype)
     keep = 1.0 - reset.astype(x.dtype)
-    gi0 = input_projection(layers[0], x)
-    return unroll(layers, gi0, keep, self.initial_state(x.shape[1]))
+    return unroll(layers, x, keep, self.initial_state(x.shape[1]))
 
   def step(self, x: Array, reset: Array, state: Tuple[Array, ...]):
     """x [B, D], reset [B] bool -> (top output [B, H], new state)."""

@@ -14,13 +14,12 @@
 //
 // Layouts (row-major, float32; any leading axes are independent problems, e.g. the twin
 // critics or the seeds of a vmap):
-//   gi0     [..., T, B, 3 H_0]   the first layer's input projection, bias included
+//   x       [..., T, B, D]       the inputs of the first layer
 //   keep    [..., T, B]
 //   h0      [..., B, sum H]      the states before the first step, layer after layer
-//   weights [..., P]             per layer: (layer 0) w_h, b_h; (deeper) w_i, b_i, w_h, b_h
-//   saved   [..., T, B, 5 sum H] per layer [h', r, z, n, gh_n] (the forward's output)
-//   grads   [..., T, B, 4 sum H] per layer d[pre_r, pre_z, a_n, r * gh_n] (the backward's),
-// and the backward also returns d h0 [..., B, sum H] and d weights [..., P].
+//   weights [..., P]             per layer w_i [D_l, 3H], b_i [3H], w_h [H, 3H], b_h [3H]
+//   saved   [..., T, B, 5 sum H] per layer [h', r, z, n, gh_n] (the forward's output),
+// and the backward returns d x, d h0 and d weights (the weights' layout).
 
 #include <algorithm>
 #include <cstdint>
@@ -57,8 +56,8 @@ inline float fast_tanh(float x) {
 inline float fast_sigmoid(float x) { return 0.5f + 0.5f * fast_tanh(0.5f * x); }
 
 struct Layer {
-  int64_t hidden, input;            // H, and the input size of a deeper layer
-  int64_t w_i, b_i, w_h, b_h;       // offsets in a problem's weights (w_i, b_i: layers > 0)
+  int64_t hidden, input;            // H, and the layer's input size
+  int64_t w_i, b_i, w_h, b_h;       // offsets in a problem's weights
   int64_t state, saved, grad;       // offsets in h0 / saved / grads rows
 };
 
@@ -67,18 +66,18 @@ struct Plan {
   int64_t params = 0, state = 0, saved = 0, grad = 0;
 };
 
-Plan MakePlan(ffi::Span<const int64_t> sizes) {
+Plan MakePlan(int64_t input_size, ffi::Span<const int64_t> sizes) {
   Plan plan;
-  int64_t below = 0;
+  int64_t below = input_size;
   for (size_t l = 0; l < sizes.size(); ++l) {
     Layer layer;
     const int64_t h = sizes[l];
     layer.hidden = h;
-    layer.input = l == 0 ? 0 : below;
+    layer.input = below;
     layer.w_i = plan.params;
-    if (l > 0) plan.params += below * 3 * h;
+    plan.params += below * 3 * h;
     layer.b_i = plan.params;
-    if (l > 0) plan.params += 3 * h;
+    plan.params += 3 * h;
     layer.w_h = plan.params;
     plan.params += h * 3 * h;
     layer.b_h = plan.params;
@@ -225,27 +224,24 @@ void Transpose(const float* w, int64_t rows, int64_t cols, float* out) {
 }
 
 #ifndef METARL_GRU_NO_FFI
-ffi::Error CheckShapes(ffi::Span<const int64_t> gi0_dims, const Plan& plan, int64_t* problems,
+ffi::Error CheckShapes(ffi::Span<const int64_t> x_dims, const Plan& plan, int64_t* problems,
                        int64_t* steps, int64_t* batch) {
-  if (gi0_dims.size() < 3 || plan.layers.empty())
-    return ffi::Error::InvalidArgument("metarl GRU kernel: gi0 must be [..., T, B, 3H]");
-  const size_t r = gi0_dims.size();
-  if (gi0_dims[r - 1] != 3 * plan.layers[0].hidden)
-    return ffi::Error::InvalidArgument("metarl GRU kernel: gi0's last axis is not 3 H_0");
-  *steps = gi0_dims[r - 3];
-  *batch = gi0_dims[r - 2];
+  if (x_dims.size() < 3 || plan.layers.empty())
+    return ffi::Error::InvalidArgument("metarl GRU kernel: x must be [..., T, B, D]");
+  const size_t r = x_dims.size();
+  *steps = x_dims[r - 3];
+  *batch = x_dims[r - 2];
   int64_t k = 1;
-  for (size_t i = 0; i + 3 < r; ++i) k *= gi0_dims[i];
+  for (size_t i = 0; i + 3 < r; ++i) k *= x_dims[i];
   *problems = k;
   return ffi::Error::Success();
 }
-
 #endif  // METARL_GRU_NO_FFI
 
 // One problem's forward pass over `steps` steps of `batch` sequences.
-void ForwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float* gi0,
+void ForwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float* x,
                     const float* keep, const float* h0, const float* w, float* saved) {
-  const int64_t g0 = 3 * plan.layers[0].hidden;
+  const int64_t d_in = plan.layers[0].input;
   int64_t widest = 0;
   for (const Layer& layer : plan.layers) widest = std::max(widest, layer.hidden);
   std::vector<float> gh(batch * 3 * widest), gi(batch * 3 * widest), h_in(batch * widest);
@@ -261,14 +257,15 @@ void ForwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float*
         for (int64_t j = 0; j < h; ++j) h_in[b * h + j] = kt * prev[j];
       }
       Affine(h_in.data(), h, w + layer.w_h, w + layer.b_h, h, 3 * h, batch, gh.data(), 3 * h);
-      const float* g = gi0 + t * batch * g0;
-      if (l > 0) {  // the input is the new state of the layer below
+      if (l == 0) {  // the step's input
+        Affine(x + t * batch * d_in, d_in, w + layer.w_i, w + layer.b_i, d_in, 3 * h, batch,
+               gi.data(), 3 * h);
+      } else {  // the new state of the layer below
         Affine(rows + plan.layers[l - 1].saved, plan.saved, w + layer.w_i, w + layer.b_i,
                layer.input, 3 * h, batch, gi.data(), 3 * h);
-        g = gi.data();
       }
       for (int64_t b = 0; b < batch; ++b)
-        GatesForward(g + b * 3 * h, gh.data() + b * 3 * h, h_in.data() + b * h, h,
+        GatesForward(gi.data() + b * 3 * h, gh.data() + b * 3 * h, h_in.data() + b * h, h,
                      rows + b * plan.saved + layer.saved);
     }
   }
@@ -284,19 +281,23 @@ inline void SumRows(Mat m, int64_t k_n, int64_t n, float* out) {
 // One problem's backward pass: per-step gradients, the gradient of h0 and of the weights
 // (in the weights' layout; zero for layer 0's input projection, which the caller owns).
 void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float* d_out,
-                     const float* saved, const float* keep, const float* h0, const float* w,
-                     float* grads, float* dh0, float* dw) {
+                     const float* saved, const float* x, const float* keep, const float* h0,
+                     const float* w, float* dx, float* dh0, float* dw) {
+  const int64_t d_in = plan.layers[0].input;
+  std::vector<float> grads_all(steps * batch * plan.grad);
+  float* grads = grads_all.data();
   const int64_t top = plan.layers.back().hidden;
   int64_t widest = 0;
   for (const Layer& layer : plan.layers) widest = std::max(widest, layer.hidden);
   std::vector<float> w_ht(plan.params), w_it(plan.params);  // transposed weights
-  std::vector<float> dh(batch * plan.state, 0.0f), d(batch * widest), dhin(batch * widest);
+  int64_t widest_in = d_in;
+  for (const Layer& layer : plan.layers) widest_in = std::max(widest_in, layer.input);
+  std::vector<float> dh(batch * plan.state, 0.0f), d(batch * widest_in), dhin(batch * widest);
   std::vector<float> dgh(batch * 3 * widest);
   std::vector<float> h_in_all(steps * batch * plan.state);  // every step's h_in, per layer
   for (const Layer& layer : plan.layers) {
     Transpose(w + layer.w_h, layer.hidden, 3 * layer.hidden, w_ht.data() + layer.w_h);
-    if (layer.input > 0)
-      Transpose(w + layer.w_i, layer.input, 3 * layer.hidden, w_it.data() + layer.w_i);
+    Transpose(w + layer.w_i, layer.input, 3 * layer.hidden, w_it.data() + layer.w_i);
   }
   for (int64_t t = steps - 1; t >= 0; --t) {
     const float* rows = saved + t * batch * plan.saved;
@@ -328,19 +329,19 @@ void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float
         float* carry = dh.data() + b * plan.state + layer.state;
         for (int64_t j = 0; j < h; ++j) carry[j] = kt * dhin[b * h + j];
       }
-      if (l > 0) {  // into the output of the layer below: [dpr, dpz, da] W_i^T
-        const int64_t below = layer.input;
-        std::fill(d.begin(), d.begin() + batch * below, 0.0f);
-        Accumulate(Mat{grad_rows + layer.grad, plan.grad, 1},
-                   RowMajor(w_it.data() + layer.w_i, below), 3 * h, below, batch, d.data(),
-                   below);
-      }
+      // into the layer's input: [dpr, dpz, da] W_i^T (the layer below's output, or x)
+      const int64_t below = layer.input;
+      float* d_input = l > 0 ? d.data() : dx + t * batch * d_in;
+      std::fill(d_input, d_input + batch * below, 0.0f);
+      Accumulate(Mat{grad_rows + layer.grad, plan.grad, 1},
+                 RowMajor(w_it.data() + layer.w_i, below), 3 * h, below, batch, d_input,
+                 below);
     }
   }
   std::copy(dh.begin(), dh.end(), dh0);
 
   // Weight gradients over all steps at once: d W_h = h_in^T [dpr, dpz, da r],
-  // d W_i = x^T [dpr, dpz, da] (x: the layer below's outputs), the biases' the sums.
+  // d W_i = input^T [dpr, dpz, da], the biases' the sums over steps and rows.
   const int64_t n_rows = steps * batch;
   std::fill(dw, dw + plan.params, 0.0f);
   for (size_t l = 0; l < plan.layers.size(); ++l) {
@@ -353,28 +354,27 @@ void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float
     Accumulate(h_in_t, g_n, n_rows, h, h, dw + layer.w_h + 2 * h, 3 * h);
     SumRows(g_rz, n_rows, 2 * h, dw + layer.b_h);
     SumRows(g_n, n_rows, h, dw + layer.b_h + 2 * h);
-    if (l > 0) {
-      const Mat x_t{saved + plan.layers[l - 1].saved, 1, plan.saved};
-      Accumulate(x_t, g_rz, n_rows, 3 * h, layer.input, dw + layer.w_i, 3 * h);
-      SumRows(g_rz, n_rows, 3 * h, dw + layer.b_i);
-    }
+    const Mat x_t = l > 0 ? Mat{saved + plan.layers[l - 1].saved, 1, plan.saved}
+                          : Mat{x, 1, d_in};
+    Accumulate(x_t, g_rz, n_rows, 3 * h, layer.input, dw + layer.w_i, 3 * h);
+    SumRows(g_rz, n_rows, 3 * h, dw + layer.b_i);
   }
 }
 
 #ifndef METARL_GRU_NO_FFI
 
-ffi::Error ForwardImpl(ffi::Buffer<ffi::F32> gi0, ffi::Buffer<ffi::F32> keep,
+ffi::Error ForwardImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> keep,
                        ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::F32> weights,
                        ffi::Span<const int64_t> sizes, ffi::ResultBuffer<ffi::F32> saved) {
-  const Plan plan = MakePlan(sizes);
+  const int64_t d_in = x.dimensions().back();
+  const Plan plan = MakePlan(d_in, sizes);
   int64_t problems, steps, batch;
-  ffi::Error shapes = CheckShapes(gi0.dimensions(), plan, &problems, &steps, &batch);
+  ffi::Error shapes = CheckShapes(x.dimensions(), plan, &problems, &steps, &batch);
   if (shapes.failure()) return shapes;
   if (weights.element_count() != static_cast<size_t>(problems * plan.params))
     return ffi::Error::InvalidArgument("metarl GRU kernel: weights do not match sizes");
-  const int64_t g0 = 3 * plan.layers[0].hidden;
   for (int64_t k = 0; k < problems; ++k) {
-    ForwardProblem(plan, steps, batch, gi0.typed_data() + k * steps * batch * g0,
+    ForwardProblem(plan, steps, batch, x.typed_data() + k * steps * batch * d_in,
                    keep.typed_data() + k * steps * batch,
                    h0.typed_data() + k * batch * plan.state,
                    weights.typed_data() + k * plan.params,
@@ -384,22 +384,24 @@ ffi::Error ForwardImpl(ffi::Buffer<ffi::F32> gi0, ffi::Buffer<ffi::F32> keep,
 }
 
 ffi::Error BackwardImpl(ffi::Buffer<ffi::F32> d_out, ffi::Buffer<ffi::F32> saved,
-                        ffi::Buffer<ffi::F32> gi0, ffi::Buffer<ffi::F32> keep,
+                        ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> keep,
                         ffi::Buffer<ffi::F32> h0, ffi::Buffer<ffi::F32> weights,
-                        ffi::Span<const int64_t> sizes, ffi::ResultBuffer<ffi::F32> grads,
+                        ffi::Span<const int64_t> sizes, ffi::ResultBuffer<ffi::F32> dx,
                         ffi::ResultBuffer<ffi::F32> dh0, ffi::ResultBuffer<ffi::F32> dw) {
-  const Plan plan = MakePlan(sizes);
+  const int64_t d_in = x.dimensions().back();
+  const Plan plan = MakePlan(d_in, sizes);
   int64_t problems, steps, batch;
-  ffi::Error shapes = CheckShapes(gi0.dimensions(), plan, &problems, &steps, &batch);
+  ffi::Error shapes = CheckShapes(x.dimensions(), plan, &problems, &steps, &batch);
   if (shapes.failure()) return shapes;
   const int64_t top = plan.layers.back().hidden;
   for (int64_t k = 0; k < problems; ++k) {
-    BackwardProblem(plan, steps, batch, d_out.typed_data() + k * steps * batch * top,
-                    saved.typed_data() + k * steps * batch * plan.saved,
-                    keep.typed_data() + k * steps * batch,
+    const int64_t rows = steps * batch;
+    BackwardProblem(plan, steps, batch, d_out.typed_data() + k * rows * top,
+                    saved.typed_data() + k * rows * plan.saved,
+                    x.typed_data() + k * rows * d_in, keep.typed_data() + k * rows,
                     h0.typed_data() + k * batch * plan.state,
                     weights.typed_data() + k * plan.params,
-                    grads->typed_data() + k * steps * batch * plan.grad,
+                    dx->typed_data() + k * rows * d_in,
                     dh0->typed_data() + k * batch * plan.state,
                     dw->typed_data() + k * plan.params);
   }
@@ -414,7 +416,7 @@ ffi::Error BackwardImpl(ffi::Buffer<ffi::F32> d_out, ffi::Buffer<ffi::F32> saved
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(MetarlGruForward, ForwardImpl,
                               ffi::Ffi::Bind()
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // gi0
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // x
                                   .Arg<ffi::Buffer<ffi::F32>>()  // keep
                                   .Arg<ffi::Buffer<ffi::F32>>()  // h0
                                   .Arg<ffi::Buffer<ffi::F32>>()  // weights
@@ -425,12 +427,12 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(MetarlGruBackward, BackwardImpl,
                               ffi::Ffi::Bind()
                                   .Arg<ffi::Buffer<ffi::F32>>()  // d_out
                                   .Arg<ffi::Buffer<ffi::F32>>()  // saved
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // gi0 (for its shape)
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // x
                                   .Arg<ffi::Buffer<ffi::F32>>()  // keep
                                   .Arg<ffi::Buffer<ffi::F32>>()  // h0
                                   .Arg<ffi::Buffer<ffi::F32>>()  // weights
                                   .Attr<ffi::Span<const int64_t>>("sizes")
-                                  .Ret<ffi::Buffer<ffi::F32>>()   // grads
+                                  .Ret<ffi::Buffer<ffi::F32>>()   // dx
                                   .Ret<ffi::Buffer<ffi::F32>>()   // dh0
                                   .Ret<ffi::Buffer<ffi::F32>>());  // d weights
 
