@@ -22,6 +22,9 @@
 // and the backward returns d x, d h0 and d weights (the weights' layout).
 
 #include <algorithm>
+#if defined(__AVX__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <cstdint>
 #include <vector>
 
@@ -111,6 +114,70 @@ inline vec LoadVec(const float* p) {
 
 inline void StoreVec(float* p, vec v) { __builtin_memcpy(p, &v, sizeof v); }
 
+// 1 / q: the CPU's reciprocal estimate and one Newton step where it has one (a division of
+// whole vectors costs several times more), else a division.
+inline vec Reciprocal(vec q) {
+#if defined(__AVX512F__)
+  vec r = reinterpret_cast<vec>(_mm512_rcp14_ps(reinterpret_cast<__m512>(q)));
+  return r * (2.0f - q * r);
+#elif defined(__AVX__)
+  vec r = reinterpret_cast<vec>(_mm256_rcp_ps(reinterpret_cast<__m256>(q)));
+  return r * (2.0f - q * r);
+#else
+  return 1.0f / q;
+#endif
+}
+
+// fast_tanh on kLanes floats at once
+inline vec TanhVec(vec x) {
+  const vec bound = vec{} + 7.90531110763549805f;
+  x = x > bound ? bound : x;
+  x = x < -bound ? -bound : x;
+  const vec x2 = x * x;
+  vec p = vec{} + -2.76076847742355e-16f;
+  p = p * x2 + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  p = p * x;
+  vec q = vec{} + 1.19825839466702e-06f;
+  q = q * x2 + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  return p * Reciprocal(q);
+}
+
+inline vec SigmoidVec(vec x) { return 0.5f + 0.5f * TanhVec(0.5f * x); }
+
+// TanhVec on kChunk vectors in place, step by step across them: the chunk's polynomials
+// are independent chains of multiply-adds the CPU overlaps (one alone waits on each step).
+constexpr int kChunk = 8;
+
+inline void TanhChunk(vec* v) {
+  const vec bound = vec{} + 7.90531110763549805f;
+  vec x2[kChunk], p[kChunk], q[kChunk];
+  for (int i = 0; i < kChunk; ++i) {
+    vec x = v[i] > bound ? bound : v[i];
+    x = x < -bound ? -bound : x;
+    v[i] = x;
+    x2[i] = x * x;
+    p[i] = vec{} + -2.76076847742355e-16f;
+    q[i] = vec{} + 1.19825839466702e-06f;
+  }
+  for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + 2.00018790482477e-13f;
+  for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + -8.60467152213735e-11f;
+  for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + 5.12229709037114e-08f;
+  for (int i = 0; i < kChunk; ++i) q[i] = q[i] * x2[i] + 1.18534705686654e-04f;
+  for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + 1.48572235717979e-05f;
+  for (int i = 0; i < kChunk; ++i) q[i] = q[i] * x2[i] + 2.26843463243900e-03f;
+  for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + 6.37261928875436e-04f;
+  for (int i = 0; i < kChunk; ++i) q[i] = q[i] * x2[i] + 4.89352518554385e-03f;
+  for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + 4.89352455891786e-03f;
+  for (int i = 0; i < kChunk; ++i) v[i] = p[i] * v[i] * Reciprocal(q[i]);
+}
+
 // A matrix operand: element (i, j) at data[i * rows + j * cols] (strides in floats).
 struct Mat {
   const float* data;
@@ -192,6 +259,53 @@ void GatesForward(const float* __restrict g, const float* __restrict gh,
   for (int64_t j = 0; j < h; ++j) s[j] = n[j] + z[j] * (h_in[j] - n[j]);
 }
 
+// GatesForward for `rows` rows at once when H is a whole number of vectors: g, gh rows of
+// 3H (leading dimension 3H), h_in rows of H, s rows of `lds` floats.
+void GatesForwardRows(const float* __restrict g, const float* __restrict gh,
+                      const float* __restrict h_in, int64_t h, int64_t rows,
+                      float* __restrict s, int64_t lds) {
+  const int64_t per_row = 2 * h / kLanes;
+  vec v[kChunk];
+  int64_t done = 0;
+  const int64_t total_rz = rows * per_row;
+  while (done < total_rz) {  // r and z
+    int count = 0;
+    for (; count < kChunk && done + count < total_rz; ++count) {
+      const int64_t b = (done + count) / per_row, j = (done + count) % per_row * kLanes;
+      v[count] = 0.5f * (LoadVec(g + b * 3 * h + j) + LoadVec(gh + b * 3 * h + j));
+    }
+    for (int i = count; i < kChunk; ++i) v[i] = vec{};
+    TanhChunk(v);
+    for (int i = 0; i < count; ++i) {
+      const int64_t b = (done + i) / per_row, j = (done + i) % per_row * kLanes;
+      StoreVec(s + b * lds + h + j, 0.5f + 0.5f * v[i]);
+    }
+    done += count;
+  }
+  const int64_t per_row_n = h / kLanes;
+  const int64_t total_n = rows * per_row_n;
+  done = 0;
+  while (done < total_n) {  // n, then h'
+    int count = 0;
+    for (; count < kChunk && done + count < total_n; ++count) {
+      const int64_t b = (done + count) / per_row_n, j = (done + count) % per_row_n * kLanes;
+      const vec gh_n = LoadVec(gh + b * 3 * h + 2 * h + j);
+      StoreVec(s + b * lds + 4 * h + j, gh_n);
+      v[count] = LoadVec(g + b * 3 * h + 2 * h + j) + LoadVec(s + b * lds + h + j) * gh_n;
+    }
+    for (int i = count; i < kChunk; ++i) v[i] = vec{};
+    TanhChunk(v);
+    for (int i = 0; i < count; ++i) {
+      const int64_t b = (done + i) / per_row_n, j = (done + i) % per_row_n * kLanes;
+      const vec n = v[i];
+      const vec z = LoadVec(s + b * lds + 2 * h + j);
+      StoreVec(s + b * lds + 3 * h + j, n);
+      StoreVec(s + b * lds + j, n + z * (LoadVec(h_in + b * h + j) - n));
+    }
+    done += count;
+  }
+}
+
 // One step of a layer's gates, backward: from d [H] (the gradient of h', the carry
 // included) and the saved s, the gradients g = [dpr, dpz, da, da * r], dgh = [dpr, dpz,
 // da * r] and dhin = d * z (the direct part of the gradient of h_in).
@@ -264,9 +378,14 @@ void ForwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float*
         Affine(rows + plan.layers[l - 1].saved, plan.saved, w + layer.w_i, w + layer.b_i,
                layer.input, 3 * h, batch, gi.data(), 3 * h);
       }
-      for (int64_t b = 0; b < batch; ++b)
-        GatesForward(gi.data() + b * 3 * h, gh.data() + b * 3 * h, h_in.data() + b * h, h,
-                     rows + b * plan.saved + layer.saved);
+      if (h % kLanes == 0) {
+        GatesForwardRows(gi.data(), gh.data(), h_in.data(), h, batch, rows + layer.saved,
+                         plan.saved);
+      } else {
+        for (int64_t b = 0; b < batch; ++b)
+          GatesForward(gi.data() + b * 3 * h, gh.data() + b * 3 * h, h_in.data() + b * h, h,
+                       rows + b * plan.saved + layer.saved);
+      }
     }
   }
 }
