@@ -134,22 +134,19 @@ def make_learner(networks: SACNetworks, config: LearnerConfig, num_ticks: int) -
     do_actor = ((state.ticks % config.actor_update_interval == 0)
                 & (env_steps >= config.actor_warmup_steps))
 
-    # Batches are drawn outside the conds: a cond's operands are what its branches close
-    # over, and on CPU a buffer operand of a cond can be copied whole.
-    critic_batch = losses.time_major(replay_lib.sample(keys[0], replay, config.replay,
-                                                       config.batch_size))
-    actor_batch = losses.time_major(replay_lib.sample(keys[2], replay, config.replay,
-                                                      config.batch_size))
-
     def run_critic(s):
-      return critic_update(s, critic_batch, keys[1])
+      batch = losses.time_major(replay_lib.sample(keys[0], replay, config.replay,
+                                                  config.batch_size))
+      return critic_update(s, batch, keys[1])
 
     def skip_critic(s):
       return s, {k: jnp.zeros(()) for k in ('critic_loss', 'q_mean', 'target_mean',
                                             'critic_skipped')}
 
     def run_actor(s):
-      return actor_update(s, actor_batch, keys[3])
+      batch = losses.time_major(replay_lib.sample(keys[2], replay, config.replay,
+                                                  config.batch_size))
+      return actor_update(s, batch, keys[3])
 
     def skip_actor(s):
       return s, {k: jnp.zeros(()) for k in ('actor_loss', 'entropy', 'alpha_loss',
