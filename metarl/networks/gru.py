@@ -22,6 +22,7 @@ Resets: `keep` [T, B] is 0 where the state restarts from zero before the step (a
 episode's first step), 1 elsewhere; the gradient does not flow through a reset.
 """
 
+import contextlib
 from typing import List, Sequence, Tuple
 
 import haiku as hk
@@ -150,8 +151,22 @@ def _sizes(layers) -> Tuple[int, ...]:
   return tuple(layer['w_h'].shape[0] for layer in layers)
 
 
+_XLA_ONLY = [False]
+
+
+@contextlib.contextmanager
+def xla_only():
+  """Within: GRU stacks traced here run as XLA scans, not the native kernels (tests compare
+  the two; a program traced inside keeps the choice)."""
+  _XLA_ONLY.append(True)
+  try:
+    yield
+  finally:
+    _XLA_ONLY.pop()
+
+
 def _use_native(x) -> bool:
-  return x.dtype == jnp.float32 and native.available()
+  return x.dtype == jnp.float32 and not _XLA_ONLY[-1] and native.available()
 
 
 def _native_forward(layers, x, keep, h0) -> Array:

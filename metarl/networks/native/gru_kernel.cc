@@ -409,7 +409,7 @@ void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float
   int64_t widest = 0;
   for (const Layer& layer : plan.layers) widest = std::max(widest, layer.hidden);
   std::vector<float> w_ht(plan.params), w_it(plan.params);  // transposed weights
-  int64_t widest_in = d_in;
+  int64_t widest_in = widest;  // d holds a layer's output gradient, then its input's
   for (const Layer& layer : plan.layers) widest_in = std::max(widest_in, layer.input);
   std::vector<float> dh(batch * plan.state, 0.0f), d(batch * widest_in), dhin(batch * widest);
   std::vector<float> dgh(batch * 3 * widest);
