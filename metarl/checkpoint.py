@@ -88,7 +88,9 @@ def restore_tree(template: Any, leaves: List[np.ndarray], what: str, path: str) 
   if shapes != got:
     raise io.RunFileError(f'{path}: its {what} does not fit this config ({len(got)} arrays '
                           f'vs {len(shapes)} expected, or other shapes): resume with the '
-                          'config the run was started with')
+                          'config the run was started with (files of a metarl whose '
+                          "networks differ, such as rsac's before its GRU layers became "
+                          "PyTorch's and RLtools' cell, cannot be resumed)")
   treedef = jax.tree_util.tree_structure(template)
   return jax.tree_util.tree_unflatten(treedef, [jax.numpy.asarray(x) for x in leaves])
 

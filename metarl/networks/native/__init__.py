@@ -14,7 +14,6 @@ time per step on a CPU. `status()` says which and why (log.txt records it for ea
 
 import ctypes
 import hashlib
-import logging
 import os
 import platform
 import shutil
@@ -24,6 +23,7 @@ import threading
 from typing import Optional
 
 import jax
+from absl import logging
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'gru_kernel.cc')
 FORWARD = 'metarl_gru_forward'
