@@ -210,6 +210,10 @@ template <int R>
 inline void AccumulateColumns(Mat x, Mat m, int64_t k_n, int64_t n, float* __restrict out,
                               int64_t ldo) {
   int64_t j = 0;
+  if (n == 3 * kLanes) {  // a GRU's three gates of kLanes units: one pass
+    AccumulateBlock<3, R>(x, m, k_n, 0, out, ldo);
+    j = n;
+  }
   for (; j + 2 * kLanes <= n; j += 2 * kLanes) AccumulateBlock<2, R>(x, m, k_n, j, out, ldo);
   for (; j + kLanes <= n; j += kLanes) AccumulateBlock<1, R>(x, m, k_n, j, out, ldo);
   for (; j < n; ++j) {  // the columns left over
