@@ -16,7 +16,9 @@ a message where no compiler or package is found.
 (b) Pendulum, configs/pendulum_sac.py (MLP 64x64, batch 100, 10,000 env steps), seeds
     0-4: metarl cold (empty compilation cache) and warm (the cache filled by an earlier run
     of the same config), final mean return (10 deterministic episodes); RLtools' pendulum
-    SAC through its Python interface where `rltools` imports and builds.
+    SAC through its Python interface where `rltools` and gymnasium import (its module
+    compiled once beforehand, so its runs are warm): wall time from start to the end of
+    training, and the final policy's mean return on 10 episodes.
 (c) ms per learner tick, per in-process env step and per acting step on the memory config
     (benchmarks/sac_step_costs.py), in this checkout and in a checkout of --before (the
     code before issue 19), median of 5 calls each, the two measured one after the other.
@@ -186,29 +188,50 @@ def part_a(tmp, seeds):
   return rows + summary, threads
 
 
-def rltools_pendulum(seed):
-  """RLtools' pendulum SAC through its Python interface: (wall s, final return) or None."""
-  code = ('import time, sys\nstart = time.time()\n'
-          'from rltools import SAC\nimport gymnasium as gym\n'
-          'env = gym.make("Pendulum-v1")\n'
-          f'sac = SAC(lambda: env, total_step_limit=10000, seed={seed})\n'
-          'state = sac.State(seed=' + str(seed) + ')\n'
-          'while not state.step():\n  pass\n'
-          'print(time.time() - start)\n')
+RLTOOLS_PENDULUM = """
+import sys, time
+start = time.time()
+import gymnasium as gym
+from rltools import SAC
+make = lambda: gym.wrappers.RescaleAction(gym.make('Pendulum-v1'), -1.0, 1.0)
+sac = SAC(make)  # RLtools' defaults: 64x64 ReLU MLPs, batch 100, 10,000 steps
+state = sac.State(int(sys.argv[1]))
+while not state.step():
+  pass
+wall = time.time() - start
+env, returns = make(), []
+for episode in range(10):  # the final policy's mean return, as metarl's eval.csv has it
+  obs, _ = env.reset(seed=1000 + episode)
+  total, done = 0.0, False
+  while not done:
+    obs, reward, terminated, truncated, _ = env.step(state.action(obs))
+    total, done = total + reward, terminated or truncated
+  returns.append(total)
+print(wall, sum(returns) / len(returns))
+"""
+
+
+def rltools_pendulum(seed, build=False):
+  """RLtools' pendulum SAC through its Python interface (`rltools`, gymnasium's Pendulum-v1
+  rescaled to actions in [-1, 1]): (wall s from start to the end of training, final mean
+  return), or None where it does not import or build. `build`: only compile its module."""
   try:
-    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                          timeout=900)
+    done = subprocess.run([sys.executable, '-c', RLTOOLS_PENDULUM, str(seed)],
+                          capture_output=True, text=True, timeout=1800)
   except subprocess.TimeoutExpired:
     return None
   if done.returncode != 0:
+    print(f'RLtools pendulum: not measured ({done.stderr.strip().splitlines()[-1:]})')
     return None
-  return float(done.stdout.strip().splitlines()[-1])
+  wall, mean_return = done.stdout.strip().splitlines()[-1].split()
+  return float(wall), float(mean_return)
 
 
 def part_b(tmp):
   rows = []
   cache = os.path.join(tmp, 'xla_cache')
   main_py(os.path.join(tmp, 'pendulum_fill'), PENDULUM, [], 0, cache=cache)  # fills it
+  rltools_pendulum(0)  # RLtools compiles its module once (cached): its runs are warm
   for seed in range(5):
     run_dir = os.path.join(tmp, f'pendulum_{seed}')
     wall, cpu, _, _ = main_py(run_dir, PENDULUM, [], seed)  # cold: everything compiled
@@ -223,7 +246,7 @@ def part_b(tmp):
     rlt = rltools_pendulum(seed)
     if rlt is not None:
       rows.append(dict(part='b_pendulum_mlp_10k', tool='RLtools', run='seed', seed=seed,
-                       wall_s=rlt))
+                       wall_s=rlt[0], mean_return=rlt[1]))
       print(rows[-1], flush=True)
   runs = [r for r in rows if r['tool'] == 'metarl']
   good = sum(r['mean_return'] >= -200 for r in runs)
@@ -233,10 +256,17 @@ def part_b(tmp):
                    warm_wall_s=statistics.median(r['warm_wall_s'] for r in runs),
                    compile_s=statistics.median(r['compile_s'] for r in runs),
                    mean_return=statistics.median(r['mean_return'] for r in runs)))
-  rlt = [r['wall_s'] for r in rows if r['tool'] == 'RLtools' and r['run'] == 'seed']
+  rlt = [r for r in rows if r['tool'] == 'RLtools' and r['run'] == 'seed']
   if rlt:
-    rows.append(dict(part='b_pendulum_mlp_10k', tool='RLtools', run='median',
-                     wall_s=statistics.median(rlt)))
+    metarl = rows[-1]
+    rlt_median = dict(part='b_pendulum_mlp_10k', tool='RLtools', run='median',
+                      wall_s=statistics.median(r['wall_s'] for r in rlt),
+                      mean_return=statistics.median(r['mean_return'] for r in rlt))
+    rows += [rlt_median,
+             dict(part='b_pendulum_mlp_10k', tool='metarl', run='cold / RLtools',
+                  ratio=metarl['wall_s'] / rlt_median['wall_s']),
+             dict(part='b_pendulum_mlp_10k', tool='metarl', run='warm / RLtools',
+                  ratio=metarl['warm_wall_s'] / rlt_median['wall_s'])]
   return rows
 
 
@@ -314,24 +344,29 @@ def main():
   parts = args.parts.split(',')
   stamp = time.strftime('%Y%m%d_%H%M%S')
   rows = []
+  old = [r for r in read_csv(RESULTS) if 'tool' in r] if os.path.isfile(RESULTS) else []
+
+  def save(new_rows):  # after every part: a part that fails later loses nothing
+    rows.extend(new_rows)
+    done = {r['part'][0] for r in rows}
+    save_csv(RESULTS, [r for r in old if r['part'][0] not in done] + rows, COLUMNS)
+
   with tempfile.TemporaryDirectory() as tmp:
     if 'a' in parts or 'd' in parts:
       found, threads = part_a(tmp, args.seeds)
-      rows += found + threads
+      save(found + threads)
     if 'b' in parts:
-      rows += part_b(tmp)
+      save(part_b(tmp))
     if 'c' in parts:
-      rows += part_c(tmp, args.before)
+      save(part_c(tmp, args.before))
     if 'e' in parts:
-      rows += sweep_rows('e_pendulum_hidden_gru_50k',
-                         os.path.join(ROOT, 'runs', f'{stamp}_bench_pendulum_gru'),
-                         PENDULUM, HIDDEN, 3, -300)
+      save(sweep_rows('e_pendulum_hidden_gru_50k',
+                      os.path.join(ROOT, 'runs', f'{stamp}_bench_pendulum_gru'),
+                      PENDULUM, HIDDEN, 3, -300))
     if 'f' in parts:
-      rows += part_f(tmp)
+      save(part_f(tmp))
   done = {r['part'][0] for r in rows}
-  old = ([r for r in read_csv(RESULTS) if r['part'][0] not in done and 'tool' in r]
-         if os.path.isfile(RESULTS) else [])
-  save_csv(RESULTS, old + rows, COLUMNS)
+  old = [r for r in old if r['part'][0] not in done]
   print(f'\n{"part":22s} {"tool":8s} {"run":44s} {"wall_s":>8s} {"warm_s":>7s} '
         f'{"cpu_s":>7s} {"return":>8s} {"acc":>6s} {"ms/tick":>8s} {"ms/step":>8s} '
         f'{"ms/act":>7s} {"thr":>4s} {"ratio":>6s}')

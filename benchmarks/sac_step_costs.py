@@ -1,11 +1,12 @@
 """Milliseconds per learner tick, per in-process env step and per acting step of recurrent
 SAC on configs/memory_sac.py, in the steady state (critic every tick, actor every second).
 
-python benchmarks/sac_step_costs.py [ROOT]
+python benchmarks/sac_step_costs.py [ROOT] [--config=FILE] [--config.FIELD=VALUE ...]
 
 ROOT: the metarl checkout to measure (default: this one); benchmarks/sac.py runs this file
 in a checkout of an older commit too, to time the code before and after a change on the
-same machine in the same run. Prints one JSON line.
+same machine in the same run. The config (default: ROOT's configs/memory_sac.py) and its
+overrides are given as to main.py. Prints one JSON line.
 """
 
 import json
@@ -14,7 +15,9 @@ import statistics
 import sys
 import time
 
-ROOT = (os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else
+ARGS = [a for a in sys.argv[1:] if a.startswith('--')]
+PLACES = [a for a in sys.argv[1:] if not a.startswith('--')]
+ROOT = (os.path.abspath(PLACES[0]) if PLACES else
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
@@ -43,26 +46,28 @@ def timed(fn, *args, per=1):
 
 
 def main():
-  config = main_module.load_config(
-      ['x', f'--config={os.path.join(ROOT, "configs", "memory_sac.py")}'])
+  if not any(a.startswith('--config=') for a in ARGS):
+    ARGS.insert(0, f'--config={os.path.join(ROOT, "configs", "memory_sac.py")}')
+  config = main_module.load_config(['x'] + ARGS)
   env = envs.make(config.env)
   agent = rsac.make_agent(config, env)
   actor = agent.make_actor(1)
   spec = env.spec
   replay = replay_lib.init(1, config.replay.capacity, spec.observation_shape,
                            spec.action_dim)
+  fill_steps = min(config.replay.capacity, STEADY)
   learner_state = agent.learner.init(jax.random.PRNGKey(0))
   act_state = actor.init(jax.random.PRNGKey(1))
 
   @jax.jit
-  def fill(learner_state, act_state, replay):  # a replay of STEADY random-action steps
+  def fill(learner_state, act_state, replay):  # a full replay (up to STEADY steps)
     def body(carry, _):
       act_state, replay = carry
       act_state, steps, _ = actor.step(learner_state.params.actor, act_state, jnp.int32(0))
       replay = replay_lib.add_to_all_rows(replay, jax.tree_util.tree_map(
           lambda x: x[None], steps))
       return (act_state, replay), None
-    return jax.lax.scan(body, (act_state, replay), None, length=STEADY)[0]
+    return jax.lax.scan(body, (act_state, replay), None, length=fill_steps)[0]
 
   act_state, replay = fill(learner_state, act_state, replay)
   ticks = 200
