@@ -35,25 +35,24 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-// tanh as a rational function of x (degree 13 over 6) on [-7.905, 7.905], +-1 outside:
-// within 4e-7 of tanh in float32, and plain arithmetic, so loops over it vectorize.
+// tanh as a rational function of x (degree 13 over 6) on [-kTanhBound, kTanhBound], +-1
+// outside: within 4e-7 of tanh in float32, and plain arithmetic, so loops over it vectorize.
+// Coefficients of x^13, x^11, ..., x (numerator) and x^6, x^4, x^2, 1 (denominator).
+constexpr float kTanhBound = 7.90531110763549805f;
+constexpr float kTanhP[7] = {-2.76076847742355e-16f, 2.00018790482477e-13f,
+                             -8.60467152213735e-11f, 5.12229709037114e-08f,
+                             1.48572235717979e-05f,  6.37261928875436e-04f,
+                             4.89352455891786e-03f};
+constexpr float kTanhQ[4] = {1.19825839466702e-06f, 1.18534705686654e-04f,
+                             2.26843463243900e-03f, 4.89352518554385e-03f};
+
 inline float fast_tanh(float x) {
-  const float bound = 7.90531110763549805f;
-  x = x > bound ? bound : (x < -bound ? -bound : x);
+  x = x > kTanhBound ? kTanhBound : (x < -kTanhBound ? -kTanhBound : x);
   const float x2 = x * x;
-  float p = -2.76076847742355e-16f;
-  p = p * x2 + 2.00018790482477e-13f;
-  p = p * x2 + -8.60467152213735e-11f;
-  p = p * x2 + 5.12229709037114e-08f;
-  p = p * x2 + 1.48572235717979e-05f;
-  p = p * x2 + 6.37261928875436e-04f;
-  p = p * x2 + 4.89352455891786e-03f;
-  p = p * x;
-  float q = 1.19825839466702e-06f;
-  q = q * x2 + 1.18534705686654e-04f;
-  q = q * x2 + 2.26843463243900e-03f;
-  q = q * x2 + 4.89352518554385e-03f;
-  return p / q;
+  float p = kTanhP[0], q = kTanhQ[0];
+  for (int i = 1; i < 7; ++i) p = p * x2 + kTanhP[i];
+  for (int i = 1; i < 4; ++i) q = q * x2 + kTanhQ[i];
+  return p * x / q;
 }
 
 inline float fast_sigmoid(float x) { return 0.5f + 0.5f * fast_tanh(0.5f * x); }
@@ -128,53 +127,25 @@ inline vec Reciprocal(vec q) {
 #endif
 }
 
-// fast_tanh on kLanes floats at once
-inline vec TanhVec(vec x) {
-  const vec bound = vec{} + 7.90531110763549805f;
-  x = x > bound ? bound : x;
-  x = x < -bound ? -bound : x;
-  const vec x2 = x * x;
-  vec p = vec{} + -2.76076847742355e-16f;
-  p = p * x2 + 2.00018790482477e-13f;
-  p = p * x2 + -8.60467152213735e-11f;
-  p = p * x2 + 5.12229709037114e-08f;
-  p = p * x2 + 1.48572235717979e-05f;
-  p = p * x2 + 6.37261928875436e-04f;
-  p = p * x2 + 4.89352455891786e-03f;
-  p = p * x;
-  vec q = vec{} + 1.19825839466702e-06f;
-  q = q * x2 + 1.18534705686654e-04f;
-  q = q * x2 + 2.26843463243900e-03f;
-  q = q * x2 + 4.89352518554385e-03f;
-  return p * Reciprocal(q);
-}
-
-inline vec SigmoidVec(vec x) { return 0.5f + 0.5f * TanhVec(0.5f * x); }
-
-// TanhVec on kChunk vectors in place, step by step across them: the chunk's polynomials
-// are independent chains of multiply-adds the CPU overlaps (one alone waits on each step).
+// fast_tanh on kChunk vectors in place, step by step across them: the chunk's polynomials
+// are independent chains of multiply-adds the CPU overlaps (one alone waits on each step),
+// and the division is a reciprocal estimate.
 constexpr int kChunk = 8;
 
 inline void TanhChunk(vec* v) {
-  const vec bound = vec{} + 7.90531110763549805f;
+  const vec bound = vec{} + kTanhBound;
   vec x2[kChunk], p[kChunk], q[kChunk];
   for (int i = 0; i < kChunk; ++i) {
     vec x = v[i] > bound ? bound : v[i];
-    x = x < -bound ? -bound : x;
-    v[i] = x;
-    x2[i] = x * x;
-    p[i] = vec{} + -2.76076847742355e-16f;
-    q[i] = vec{} + 1.19825839466702e-06f;
+    v[i] = x < -bound ? -bound : x;
+    x2[i] = v[i] * v[i];
+    p[i] = vec{} + kTanhP[0];
+    q[i] = vec{} + kTanhQ[0];
   }
-  for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + 2.00018790482477e-13f;
-  for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + -8.60467152213735e-11f;
-  for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + 5.12229709037114e-08f;
-  for (int i = 0; i < kChunk; ++i) q[i] = q[i] * x2[i] + 1.18534705686654e-04f;
-  for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + 1.48572235717979e-05f;
-  for (int i = 0; i < kChunk; ++i) q[i] = q[i] * x2[i] + 2.26843463243900e-03f;
-  for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + 6.37261928875436e-04f;
-  for (int i = 0; i < kChunk; ++i) q[i] = q[i] * x2[i] + 4.89352518554385e-03f;
-  for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + 4.89352455891786e-03f;
+  for (int c = 1; c < 7; ++c)
+    for (int i = 0; i < kChunk; ++i) p[i] = p[i] * x2[i] + kTanhP[c];
+  for (int c = 1; c < 4; ++c)
+    for (int i = 0; i < kChunk; ++i) q[i] = q[i] * x2[i] + kTanhQ[c];
   for (int i = 0; i < kChunk; ++i) v[i] = p[i] * v[i] * Reciprocal(q[i]);
 }
 
