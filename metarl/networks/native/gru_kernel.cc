@@ -327,6 +327,14 @@ ffi::Error CheckShapes(ffi::Span<const int64_t> x_dims, const Plan& plan, int64_
 }
 #endif  // METARL_GRU_NO_FFI
 
+// The state of `layer` row `b` before step t (before the reset mask): h0's, or the
+// layer's output of step t - 1 (`rows`: step t's rows of `saved`).
+inline const float* PreviousState(const Plan& plan, const Layer& layer, int64_t t, int64_t b,
+                                  int64_t batch, const float* rows, const float* h0) {
+  return t == 0 ? h0 + b * plan.state + layer.state
+                : rows - batch * plan.saved + b * plan.saved + layer.saved;
+}
+
 // One problem's forward pass over `steps` steps of `batch` sequences.
 void ForwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float* x,
                     const float* keep, const float* h0, const float* w, float* saved) {
@@ -341,8 +349,7 @@ void ForwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float*
       const int64_t h = layer.hidden;
       for (int64_t b = 0; b < batch; ++b) {
         const float kt = keep[t * batch + b];
-        const float* prev = t == 0 ? h0 + b * plan.state + layer.state
-                                   : rows - batch * plan.saved + b * plan.saved + layer.saved;
+        const float* prev = PreviousState(plan, layer, t, b, batch, rows, h0);
         for (int64_t j = 0; j < h; ++j) h_in[b * h + j] = kt * prev[j];
       }
       Affine(h_in.data(), h, w + layer.w_h, w + layer.b_h, h, 3 * h, batch, gh.data(), 3 * h);
@@ -403,8 +410,7 @@ void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float
       const int64_t h = layer.hidden;
       for (int64_t b = 0; b < batch; ++b) {
         const float kt = keep[t * batch + b];
-        const float* prev = t == 0 ? h0 + b * plan.state + layer.state
-                                   : rows - batch * plan.saved + b * plan.saved + layer.saved;
+        const float* prev = PreviousState(plan, layer, t, b, batch, rows, h0);
         float* carry = dh.data() + b * plan.state + layer.state;
         float* db = d.data() + b * h;
         float* h_in = h_in_all.data() + (t * batch + b) * plan.state + layer.state;
