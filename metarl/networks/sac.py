@@ -3,7 +3,9 @@
 Both share one trunk shape: an optional dense torso, then either dense hidden layers
 (`core='mlp'`) or stacked recurrent layers (`gru` / `lstm`, one per entry of
 `hidden_sizes`), then a linear head. RLtools' memory agent is torso (16,) tanh, then
-GRU(16), GRU(16). Recurrent trunks reset to the zero state wherever `reset` is true.
+GRU(16), GRU(16). Recurrent trunks reset to the zero state wherever `reset` is true. GRU
+layers are `metarl.networks.gru.GRUStack` (PyTorch's and RLtools' cell, a native CPU kernel
+per sequence pass); LSTM layers are Haiku's.
 
   actor: observation -> (mean, log_std) of a Gaussian squashed by tanh to [-1, 1];
   critic: [observation, action (, previous action, previous reward)] -> Q.
