@@ -16,7 +16,10 @@ and backward. Here one step of the forward pass is one matmul per layer (the fir
 layer's input projection is done for all steps at once, before the scan; a deeper layer's
 input and hidden projections are one matmul on [x, h]), the backward pass is one matmul
 per layer per step, and the weight gradients are a few large matmuls over all steps after
-the backward scan.
+the backward scan. On a CPU even that is several microseconds per step of XLA's loop, so
+there the two scans run in the native kernel of `metarl.networks.native` (one call per
+sequence pass, forward or backward); the scans below are the reference it is tested
+against and what runs elsewhere (`xla_only()` forces them).
 
 Resets: `keep` [T, B] is 0 where the state restarts from zero before the step (an
 episode's first step), 1 elsewhere; the gradient does not flow through a reset.
