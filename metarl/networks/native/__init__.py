@@ -67,8 +67,11 @@ def _compiler_version(cxx: str) -> str:
 
 def _flags() -> list:
   flags = ['-O3', '-std=c++17', '-shared', '-fPIC', '-fno-math-errno']
-  if platform.machine() in ('x86_64', 'AMD64', 'aarch64', 'arm64'):
+  machine = platform.machine()
+  if machine in ('x86_64', 'AMD64'):
     flags += ['-march=native', '-mprefer-vector-width=512']
+  elif machine in ('aarch64', 'arm64'):
+    flags += ['-mcpu=native']
   return flags
 
 
