@@ -23,6 +23,7 @@ from metarl.agents.registry import AGENTS
 from metarl.envs import ENVS
 from metarl.envs.base import batch_params
 from metarl.envs.registry import defaults, make
+from tests.examples import reinforce_agent, reversal_env  # noqa: F401  (register)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
