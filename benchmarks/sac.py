@@ -211,10 +211,10 @@ print(wall, sum(returns) / len(returns))
 """
 
 
-def rltools_pendulum(seed, build=False):
+def rltools_pendulum(seed):
   """RLtools' pendulum SAC through its Python interface (`rltools`, gymnasium's Pendulum-v1
   rescaled to actions in [-1, 1]): (wall s from start to the end of training, final mean
-  return), or None where it does not import or build. `build`: only compile its module."""
+  return), or None where it does not import or build. Its first call compiles the module."""
   try:
     done = subprocess.run([sys.executable, '-c', RLTOOLS_PENDULUM, str(seed)],
                           capture_output=True, text=True, timeout=1800)

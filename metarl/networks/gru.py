@@ -128,6 +128,12 @@ def _split_residuals(saved: Array, sizes: Sequence[int]):
   return out
 
 
+def _previous_states(h0: Tuple[Array, ...], outs: Sequence[Array]) -> List[Array]:
+  """Per layer [T, B, H]: the state each step started from (before the reset mask): h0's
+  at the first step, the layer's previous output after."""
+  return [jnp.concatenate([h[None], out[:-1]], axis=0) for h, out in zip(h0, outs)]
+
+
 def _pack(layers: List[LayerParams]) -> Array:
   """The native kernels' flat weights: per layer w_i, b_i, w_h, b_h."""
   return jnp.concatenate([layer[key].reshape(-1) for layer in layers
@@ -185,13 +191,13 @@ def _native_backward(layers, x, keep, h0, saved, d_out):
   """The native backward: (d layers, d x, d h0 per layer)."""
   sizes = _sizes(layers)
   f32 = jnp.float32
+  weights = _pack(layers)
   results = (jax.ShapeDtypeStruct(x.shape, f32),
              jax.ShapeDtypeStruct(x.shape[1:2] + (sum(sizes),), f32),
-             jax.ShapeDtypeStruct((sum(layer[key].size for layer in layers
-                                       for key in _KEYS),), f32))
+             jax.ShapeDtypeStruct(weights.shape, f32))
   call = jax.ffi.ffi_call(native.BACKWARD, results, vmap_method='broadcast_all')
   dx, dh0, dw = call(d_out.astype(f32), saved, x, keep.astype(f32),
-                     jnp.concatenate(h0, axis=-1).astype(f32), _pack(layers),
+                     jnp.concatenate(h0, axis=-1).astype(f32), weights,
                      sizes=np.asarray(sizes, np.int64))
   return _unpack(layers, dw), dx, tuple(jnp.split(dh0, np.cumsum(sizes)[:-1], axis=-1))
 
@@ -227,8 +233,7 @@ def _scan_backward(layers, keep, h0, saved, d_out):
   sizes = _sizes(layers)
   combined = [None] + [_combined(layer)[0] for layer in layers[1:]]
   parts = _split_residuals(saved, sizes)
-  prevs = [jnp.concatenate([h0[i][None], parts[i][0][:-1]], axis=0)
-           for i in range(num_layers)]
+  prevs = _previous_states(h0, [p[0] for p in parts])
   k = keep[..., None]
 
   def body(dhs, xs):
@@ -273,13 +278,14 @@ def _unroll_bwd(residuals, d_out):
   sizes = _sizes(layers)
   all_grads, dh0 = _scan_backward(layers, keep, h0, saved, d_out)
   outs = [p[0] for p in _split_residuals(saved, sizes)]  # per layer [T, B, H]
+  prevs = _previous_states(h0, outs)
   k = keep[..., None]
   d_layers, start, dx = [], 0, None
   for i, layer in enumerate(layers):
     hidden = sizes[i]
     dg = all_grads[..., start:start + 4 * hidden]  # [dpr, dpz, da, da * r]
     start += 4 * hidden
-    h_in = jnp.concatenate([h0[i][None], outs[i][:-1]], axis=0) * k  # [T, B, H]
+    h_in = prevs[i] * k  # [T, B, H]
     dgi = dg[..., :3 * hidden]
     dgh = jnp.concatenate([dg[..., :2 * hidden], dg[..., 3 * hidden:]], axis=-1)
     inputs = x if i == 0 else outs[i - 1]
