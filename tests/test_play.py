@@ -58,7 +58,12 @@ def test_bandit_play_scores_the_person_against_the_baselines_on_the_same_arms(tm
   np.testing.assert_allclose(data['regret'], regret, rtol=1e-6)
 
   summary = runs.load(run_dir).summary.set_index('method')
-  assert list(summary.index) == ['human', 'thompson', 'ucb1', 'random', 'oracle']
+  assert list(summary.index) == ['human', 'thompson', 'ucb1', 'random', 'oracle',
+                                 'bayes_optimal']
+  # the person's choices scored against the Bayes-optimal ones (no KL: no probabilities)
+  assert 0.0 <= summary.loc['human', 'bayes_agreement'] <= 1.0
+  assert np.isnan(summary.loc['human', 'kl_from_bayes'])
+  assert summary.loc['bayes_optimal', 'ratio_to_bayes_optimal'] == 1.0
   assert summary.loc['human', 'mean_cumulative_regret'] == pytest.approx(
       regret.sum(axis=1).mean(), rel=1e-5)
   assert summary.loc['human', 'num_episodes'] == 2

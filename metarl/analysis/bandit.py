@@ -1,14 +1,21 @@
 """Bandit analysis of a frozen meta-RL agent (the figures of seed 001 / Wang et al. 2018).
 
 The agent and the classic baselines play the same arm probabilities (drawn once from the
-configured distribution), so their regrets compare like for like. Writes:
+configured distribution), so their regrets compare like for like. On two independent arms
+the exact Bayes-optimal player (`bayes_optimal`) plays them too, and every method's choices
+are scored against its choices given the same history. Writes:
   eval_data.pickle   actions [E, T], rewards [E, T], arm_probs [E, N], regret [E, T],
-                     baseline_regret {name: [E, T]}, hidden [E, T, H] with log_dynamics
+                     baseline_regret {name: [E, T]}, hidden [E, T, H] with log_dynamics;
+                     on two independent arms also bayes_agreement {method: [T]} and
+                     kl_from_bayes [T] (the agent's, when its action probabilities are known)
   eval_summary.csv   method, mean cumulative regret (and its standard error), reward per
-                     trial, ratio to Thompson sampling
+                     trial, ratio to Thompson sampling and to the Bayes-optimal player, the
+                     fraction of trials whose most likely action is Bayes-optimal, and the
+                     mean KL(pi_Bayes || pi_method) per trial (nats)
   bandit_actions.png one row per episode sorted by arm-1 probability, a cell per trial
                      coloured by the chosen arm
   regret.png         mean cumulative regret against trial: agent vs baselines
+  bayes_agreement.png agreement with the Bayes-optimal choice, and the KL, against trial
 """
 
 import os
@@ -16,7 +23,7 @@ import os
 import jax
 import numpy as np
 
-from metarl.analysis import plots
+from metarl.analysis import bayes_optimal, plots
 from metarl.analysis.bandit_baselines import BASELINES, run_baseline
 from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.envs.bandit import Bandit, BanditParams, cumulative_regret
@@ -43,22 +50,25 @@ def analyze(request: EvalRequest) -> dict:
   extras = result.trajectory.extras  # an actor may record no hidden state: then none
   hidden = (np.swapaxes(np.asarray(extras['hidden']), 0, 1)
             if request.log_dynamics and 'hidden' in extras else None)
+  probs = (np.swapaxes(np.asarray(jax.nn.softmax(extras['logits'])), 0, 1)
+           if 'logits' in extras else None)
   return write_results(request.out_dir, np.asarray(result.trajectory.action).T,
                        np.asarray(result.trajectory.reward).T, np.asarray(arm_probs),
-                       baseline_key, hidden=hidden)
+                       baseline_key, hidden=hidden, probs=probs,
+                       reward_structure=env.reward_structure)
 
 
 def played(env: Bandit, states, actions, rewards, out_dir: str, seed: int = 0) -> dict:
   """A person's episodes against the baselines, each baseline playing every episode's arms
   200 times (their expectations rather than one noisy play)."""
-  del env
   return write_results(out_dir, np.asarray(actions).T, np.asarray(rewards).T,
                        np.asarray(states.probs[0]), jax.random.PRNGKey(seed), who='human',
-                       baseline_repeats=200)
+                       baseline_repeats=200, reward_structure=env.reward_structure)
 
 
 def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
-                  hidden=None, who: str = 'agent', baseline_repeats: int = 1) -> dict:
+                  hidden=None, who: str = 'agent', baseline_repeats: int = 1,
+                  probs=None, reward_structure: str = 'independent') -> dict:
   """Scores played episodes against the baselines on the same arms; writes the files above.
 
   Args:
@@ -71,6 +81,10 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
     baseline_repeats: R, how many times each baseline plays every episode's arms; their
       regret and reward are averaged over the R plays (for few episodes, e.g. a human's, so
       that the baselines' numbers are their expectations rather than one noisy play).
+    probs: optional [E, T, N] the played method's action probabilities (its KL from the
+      Bayes-optimal policy needs them).
+    reward_structure: how the arms were drawn; the Bayes-optimal player and the scores
+      against it are for two independent arms only.
 
   Returns:
     The summary: {method: mean cumulative regret}.
@@ -86,27 +100,54 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
   repeated = np.repeat(arm_probs, baseline_repeats, axis=0)  # [E * R, N]
   per_episode = lambda x: np.asarray(x).reshape(  # noqa: E731
       (len(arm_probs), baseline_repeats, trials)).mean(axis=1)
+  actions_by_method = {}  # the baselines' own plays, [E * R, T], for their agreement
   for i, name in enumerate(BASELINES):
-    _, b_rewards, b_regret = run_baseline(name, jax.random.fold_in(baseline_key, i),
-                                          repeated, trials)
+    b_actions, b_rewards, b_regret = run_baseline(
+        name, jax.random.fold_in(baseline_key, i), repeated, trials)
     data['baseline_regret'][name] = per_episode(b_regret)
     rewards_by_method[name] = per_episode(b_rewards)
+    actions_by_method[name] = (np.asarray(b_actions), np.asarray(b_rewards))
+  bayes = (bayes_optimal.solve(trials) if bayes_optimal.applies(
+      arm_probs.shape[1], reward_structure, trials) else None)
+  if bayes is not None:
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(
+        jax.random.fold_in(baseline_key, len(BASELINES)))))
+    b_actions, b_rewards = bayes_optimal.play(bayes, repeated, rng)
+    data['baseline_regret']['bayes_optimal'] = per_episode(
+        cumulative_regret(repeated[:, None, :], b_actions))
+    rewards_by_method['bayes_optimal'] = per_episode(b_rewards)
+    agreement, kl = {}, None
+    for method, (m_actions, m_rewards) in actions_by_method.items():
+      agreement[method], _ = bayes_optimal.agreement_and_kl(bayes, m_actions, m_rewards)
+    agreement[who], kl = bayes_optimal.agreement_and_kl(bayes, actions, rewards, probs)
+    data['bayes_agreement'] = agreement
+    if kl is not None:
+      data['kl_from_bayes'] = kl
   save_pickle(os.path.join(out_dir, 'eval_data.pickle'), data)
 
   regrets = {who: regret, **data['baseline_regret']}
   totals = {m: r.sum(axis=1) for m, r in regrets.items()}
   thompson = totals['thompson'].mean()
+  optimal = totals['bayes_optimal'].mean() if bayes is not None else 0.0
+  agreement = data.get('bayes_agreement', {})
   save_csv(os.path.join(out_dir, 'eval_summary.csv'), [
       dict(method=method, mean_cumulative_regret=total.mean(),
            sem_cumulative_regret=total.std(ddof=1) / np.sqrt(len(total))
            if len(total) > 1 else 0.0,
            mean_reward_per_trial=rewards_by_method[method].mean(),
            ratio_to_thompson=total.mean() / thompson if thompson > 0 else '',
+           ratio_to_bayes_optimal=total.mean() / optimal if optimal > 0 else '',
+           bayes_agreement=agreement[method].mean() if method in agreement else '',
+           kl_from_bayes=(data['kl_from_bayes'].mean()
+                          if method == who and 'kl_from_bayes' in data else ''),
            num_episodes=len(total))
       for method, total in totals.items()])
   plots.bandit_actions(os.path.join(out_dir, 'bandit_actions.png'), actions, arm_probs)
   plots.regret_curves(os.path.join(out_dir, 'regret.png'),
                       {m: np.cumsum(r, axis=1) for m, r in regrets.items()})
+  if agreement:
+    plots.bayes_agreement(os.path.join(out_dir, 'bayes_agreement.png'), agreement,
+                          data.get('kl_from_bayes'), who)
   return {m: float(t.mean()) for m, t in totals.items()}
 
 

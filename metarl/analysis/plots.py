@@ -59,6 +59,30 @@ def regret_curves(path: str, cumulative: Dict[str, np.ndarray]) -> None:
   _save(fig, path)
 
 
+def bayes_agreement(path: str, agreement: Dict[str, np.ndarray], kl, who: str) -> None:
+  """Per trial: the fraction of episodes whose most likely action is the Bayes-optimal one
+  for each method (left), and `who`'s mean KL(pi_Bayes || pi) when known (right)."""
+  panels = 2 if kl is not None else 1
+  fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.8), squeeze=False)
+  ax = axes[0, 0]
+  for name, values in agreement.items():
+    trials = np.arange(1, len(values) + 1)
+    ax.plot(trials, values, label=name, lw=2.5 if name == who else 1.2)
+  ax.set_ylim(0.0, 1.02)
+  ax.set_xlabel('trial')
+  ax.set_ylabel('agreement with the Bayes-optimal choice')
+  ax.legend(fontsize='small')
+  ax.grid(alpha=0.3)
+  if kl is not None:
+    ax = axes[0, 1]
+    ax.plot(np.arange(1, len(kl) + 1), kl, color='k', lw=2)
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel('trial')
+    ax.set_ylabel(f'KL(Bayes-optimal || {who}), nats')
+    ax.grid(alpha=0.3)
+  _save(fig, path)
+
+
 def _mark_events(ax, trials, n: int, y: float) -> None:
   """Squares at the cue, a star at the reward (when delivered) of trial `n`."""
   iti, delay = int(trials.iti[n]), int(trials.delay[n])

@@ -1,0 +1,149 @@
+"""The exact Bayes-optimal bandit player against SPEC.md's values, an independent recursion
+over whole histories, and its own play; the bandit analysis's rows and columns from it."""
+
+import csv
+import functools
+import itertools
+import math
+import os
+import pickle
+
+import jax
+import numpy as np
+import pytest
+
+from metarl.analysis import bandit, bayes_optimal
+
+
+@pytest.mark.parametrize('trials,regret', [(1, 1 / 6), (2, 1 / 4), (10, 0.645), (100, 1.748)])
+def test_regret_matches_the_spec(trials, regret):
+  solution = bayes_optimal.solve(trials)
+  assert solution.regret == pytest.approx(regret, abs=5e-4)
+  assert solution.value + solution.regret == pytest.approx(2 * trials / 3)
+
+
+def _beta_integral(successes, failures):
+  """The integral over p in [0, 1] of p^s (1 - p)^f: s! f! / (s + f + 1)!."""
+  return (math.factorial(successes) * math.factorial(failures)
+          / math.factorial(successes + failures + 1))
+
+
+def _history_value(history, trials):
+  """The best expected reward from here, by recursion over whole histories (not counts),
+  with each outcome's probability the ratio of the two arms' Beta integrals after and before
+  it: nothing of the solver's count states or posterior-mean formula is reused."""
+  if len(history) == trials:
+    return 0.0
+  best = -1.0
+  for arm in (0, 1):
+    s = sum(r for a, r in history if a == arm)
+    f = sum(1 - r for a, r in history if a == arm)
+    pays = _beta_integral(s + 1, f) / _beta_integral(s, f)
+    value = (pays * (1.0 + _history_value(history + ((arm, 1),), trials))
+             + (1.0 - pays) * _history_value(history + ((arm, 0),), trials))
+    best = max(best, value)
+  return best
+
+
+@pytest.mark.parametrize('trials', [3, 5])
+def test_values_equal_a_recursion_over_whole_histories(trials):
+  assert bayes_optimal.solve(trials).value == pytest.approx(_history_value((), trials),
+                                                            abs=1e-12)
+
+
+def test_decisions_are_the_history_recursion_argmax_and_symmetric():
+  trials = 5
+  solution = bayes_optimal.solve(trials)
+
+  @functools.lru_cache(maxsize=None)
+  def q(history, arm):
+    s = sum(r for a, r in history if a == arm)
+    f = sum(1 - r for a, r in history if a == arm)
+    pays = (s + 1) / (s + f + 2)
+    return (pays * (1.0 + _history_value(history + ((arm, 1),), trials))
+            + (1.0 - pays) * _history_value(history + ((arm, 0),), trials))
+
+  checked = 0
+  for t in range(trials):
+    for history in itertools.product(itertools.product((0, 1), (0, 1)), repeat=t):
+      actions = np.array([[a for a, _ in history] + [0] * (trials - t)])
+      rewards = np.array([[r for _, r in history] + [0] * (trials - t)])
+      decision = bayes_optimal.decisions_along(solution, actions, rewards)[0, t]
+      q0, q1 = q(history, 0), q(history, 1)
+      expected = (bayes_optimal.TIE if abs(q0 - q1) < 1e-9 else
+                  bayes_optimal.ARM_1 if q1 > q0 else bayes_optimal.ARM_0)
+      assert decision == expected, (history, q0, q1)
+      checked += 1
+  assert checked == sum(4 ** t for t in range(trials))
+  # The first trial is a tie; after one paid pull of an arm, that arm.
+  assert solution.decisions[0][0, 0, 0] == bayes_optimal.TIE
+  assert solution.decisions[1][1, 1, 0] == bayes_optimal.ARM_0
+  assert solution.decisions[1][0, 0, 1] == bayes_optimal.ARM_1
+
+
+def test_played_regret_is_the_expected_one_and_beats_thompson():
+  solution = bayes_optimal.solve(100)
+  rng = np.random.default_rng(0)
+  probs = rng.random((20_000, 2))
+  actions, rewards = bayes_optimal.play(solution, probs, rng)
+  regret = (probs.max(1)[:, None] - np.take_along_axis(probs, actions, axis=1)).sum(1)
+  assert abs(regret.mean() - 1.748) < 3 * regret.std() / np.sqrt(len(regret))
+  assert set(np.unique(rewards)) <= {0.0, 1.0}
+  agreement, kl = bayes_optimal.agreement_and_kl(solution, actions, rewards)
+  assert kl is None
+  np.testing.assert_array_equal(agreement, 1.0)  # it agrees with itself
+
+
+def test_kl_and_agreement_by_hand():
+  solution = bayes_optimal.solve(2)
+  # Trial 1 is a tie; trial 2 after arm 0 paid: arm 0 is optimal.
+  actions, rewards = np.array([[0, 1]]), np.array([[1, 0]])
+  probs = np.array([[[0.8, 0.2], [0.25, 0.75]]])
+  agreement, kl = bayes_optimal.agreement_and_kl(solution, actions, rewards, probs)
+  np.testing.assert_allclose(agreement, [1.0, 0.0])
+  np.testing.assert_allclose(kl, [math.log(0.5) - 0.5 * (math.log(0.8) + math.log(0.2)),
+                                  -math.log(0.25)])
+
+
+def test_horizon_outside_the_solved_range_is_refused():
+  with pytest.raises(ValueError, match='1 to 300 trials'):
+    bayes_optimal.solve(0)
+  assert not bayes_optimal.applies(2, 'correlated', 100)
+  assert not bayes_optimal.applies(3, 'independent', 100)
+
+
+def test_bandit_analysis_writes_the_bayes_optimal_row_and_columns(tmp_path):
+  rng = np.random.default_rng(1)
+  probs = rng.random((300, 2))
+  solution = bayes_optimal.solve(100)
+  actions, rewards = bayes_optimal.play(solution, probs, rng)  # a player that is optimal
+  agent_probs = np.stack([actions == 0, actions == 1], -1) * 0.98 + 0.01
+  summary = bandit.write_results(str(tmp_path), actions, rewards, probs,
+                                 jax.random.PRNGKey(0), probs=agent_probs)
+  with open(tmp_path / 'eval_summary.csv') as f:
+    rows = {r['method']: r for r in csv.DictReader(f)}
+  assert set(rows) == {'agent', 'thompson', 'ucb1', 'random', 'oracle', 'bayes_optimal'}
+  assert float(rows['agent']['bayes_agreement']) == 1.0
+  assert float(rows['agent']['kl_from_bayes']) < 0.05  # sure of one arm: pays at ties only
+  assert float(rows['thompson']['bayes_agreement']) < 0.95
+  assert rows['thompson']['kl_from_bayes'] == ''
+  assert float(rows['bayes_optimal']['ratio_to_bayes_optimal']) == 1.0
+  assert summary['bayes_optimal'] < summary['thompson'] < summary['random']
+  assert abs(summary['bayes_optimal'] - 1.748) < 0.4
+  with open(tmp_path / 'eval_data.pickle', 'rb') as f:
+    data = pickle.load(f)
+  assert data['baseline_regret']['bayes_optimal'].shape == (300, 100)
+  assert data['kl_from_bayes'].shape == (100,)
+  assert os.path.exists(tmp_path / 'bayes_agreement.png')
+
+
+def test_other_reward_structures_get_no_bayes_optimal_row(tmp_path):
+  probs = np.random.default_rng(2).random((20, 2))
+  actions = np.zeros((20, 100), np.int32)
+  summary = bandit.write_results(str(tmp_path), actions, np.zeros((20, 100)), probs,
+                                 jax.random.PRNGKey(0), reward_structure='correlated')
+  assert 'bayes_optimal' not in summary
+  with open(tmp_path / 'eval_summary.csv') as f:
+    rows = list(csv.DictReader(f))
+  assert all(r['bayes_agreement'] == '' and r['ratio_to_bayes_optimal'] == '' for r in rows)
+  assert not os.path.exists(tmp_path / 'bayes_agreement.png')
