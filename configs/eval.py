@@ -34,5 +34,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.log_dynamics = config_dict.placeholder(bool)
   c.delays = ()  # class_query: the delays to evaluate at (() -> 0, 1, 2, 5, ... 2x trained)
   c.transfer = False  # True: allow an env.name other than the trained one
+  # a run of several seeds (num_seeds): the seed to evaluate; None: each seed into its own
+  # seed_<n>/ folder, and the analysis's tables of all of them (a seed column) beside them
+  c.params_seed = config_dict.placeholder(int)
   c.env = env_registry.placeholders()
   return c

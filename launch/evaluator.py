@@ -12,6 +12,7 @@ policy and writes its files. Evaluating on another task than the trained one nee
 `transfer=True`.
 """
 
+import csv
 import os
 from typing import Callable, Dict
 
@@ -26,7 +27,8 @@ from metarl import curriculum as curriculum_lib
 from metarl import envs
 from metarl.agents import registry as agent_registry
 from metarl.evaluation import make_evaluator
-from metarl.io import RunFileError, config_to_dict, save_json, timestamped_dir, to_floats
+from metarl.io import (RunFileError, config_to_dict, save_csv, save_json, timestamped_dir,
+                       to_floats)
 
 
 def evaluator_key(seed: int, evaluator_id: int):
@@ -146,6 +148,10 @@ def run_offline_evaluation(config) -> str:
         params = agent.match_params(params, len(saved.seeds), config.params_path)
       except ValueError as e:
         raise RunFileError(str(e))
+  wanted = config.get('params_seed')
+  if wanted is not None and wanted not in saved.seeds:
+    raise RunFileError(f'config.params_seed = {wanted}: {config.params_path} holds seeds '
+                       f'{saved.seeds}')
   out_dir = evaluation_dir(config)
   try:
     os.makedirs(out_dir, exist_ok=True)
@@ -155,8 +161,46 @@ def run_offline_evaluation(config) -> str:
                        f'written ({e.strerror or e})')
   logging.info('evaluating %s (the %s agent, trained %d env steps on %s) into %s',
                config.params_path, saved.agent, saved.env_steps, trained_name, out_dir)
-  analysis.analyze(analyses.EvalRequest(
-      env=env, policy=policy, params=policy.select(params), saved=saved,
-      num_episodes=num_episodes, log_dynamics=log_dynamics,
-      key=jax.random.PRNGKey(config.seed), out_dir=out_dir, options=config))
+
+  def analyze(params, saved, folder):
+    analysis.analyze(analyses.EvalRequest(
+        env=env, policy=policy, params=policy.select(params), saved=saved,
+        num_episodes=num_episodes, log_dynamics=log_dynamics,
+        key=jax.random.PRNGKey(config.seed), out_dir=folder, options=config))
+
+  if not saved.seed_axis:
+    analyze(params, saved, out_dir)
+    return out_dir
+  if policy.actor is None:  # an analysis of every seed at once (value RNNs)
+    if wanted is not None:
+      i = saved.seeds.index(wanted)
+      params = jax.tree_util.tree_map(lambda x: x[i:i + 1], params)
+      saved = saved._replace(seeds=[wanted])
+    analyze(params, saved, out_dir)
+    return out_dir
+  seeds = [wanted] if wanted is not None else saved.seeds
+  for seed in seeds:  # acting agents: the analysis of each seed's params
+    i = saved.seeds.index(seed)
+    one = saved._replace(seeds=[seed], seed_axis=False,
+                         params=jax.tree_util.tree_map(lambda x: x[i], params))
+    folder = out_dir if len(seeds) == 1 else os.path.join(out_dir, f'seed_{seed}')
+    os.makedirs(folder, exist_ok=True)
+    analyze(one.params, one, folder)
+  if len(seeds) > 1:
+    gather_seed_tables(out_dir, seeds)
   return out_dir
+
+
+def gather_seed_tables(out_dir: str, seeds) -> None:
+  """Every CSV that each seed_<n>/ folder has, gathered beside them with a seed column."""
+  folders = [os.path.join(out_dir, f'seed_{seed}') for seed in seeds]
+  names = sorted(set.intersection(*[
+      {n for n in os.listdir(f) if n.endswith('.csv')} for f in folders]))
+  for name in names:
+    rows, columns = [], ['seed']
+    for folder, seed in zip(folders, seeds):
+      with open(os.path.join(folder, name), newline='') as f:
+        reader = csv.DictReader(f)
+        columns += [c for c in reader.fieldnames or () if c not in columns]
+        rows += [dict(row, seed=seed) for row in reader]
+    save_csv(os.path.join(out_dir, name), rows, columns)

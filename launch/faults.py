@@ -81,8 +81,8 @@ def restarts(run_dir: str) -> int:
 def around_training_calls(hook: Callable[[int, Any, Any], Tuple[Any, Any]],
                           agent: str = 'a3c'):
   """Within the block, `agent` is registered as a faulty variant of itself (in this process):
-  each single-process training call (`train_many`, the gradients kind) first passes its
-  inputs through `hook(call_number, state, rollout_state) -> (state, rollout_state)` (calls
+  each single-process training call (`train_many`, or `train_many_seeds` for several
+  seeds: the gradients kind) first passes its inputs through `hook(call_number, state, rollout_state) -> (state, rollout_state)` (calls
   numbered from 1 in each run): how a fault is injected at a chosen call."""
   import dataclasses  # JAX is imported only by those who inject into training
 
@@ -93,11 +93,14 @@ def around_training_calls(hook: Callable[[int, Any, Any], Tuple[Any, Any]],
     built = spec.make(config, env)
     calls = [0]
 
-    def train_many(state, rollout_state):
-      calls[0] += 1
-      state, rollout_state = hook(calls[0], state, rollout_state)
-      return built.train_many(state, rollout_state)
-    return built._replace(train_many=train_many)
+    def hooked(train):
+      def call(state, rollout_state):
+        calls[0] += 1
+        state, rollout_state = hook(calls[0], state, rollout_state)
+        return train(state, rollout_state)
+      return call
+    return built._replace(train_many=hooked(built.train_many),
+                          train_many_seeds=hooked(built.train_many_seeds))
 
   with agent_registry.AGENTS.replaced(agent, dataclasses.replace(spec, make=make)):
     yield

@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
 
+import numpy as np
 from absl import logging
 
 from metarl import checkpoint as checkpoint_lib
@@ -221,8 +222,9 @@ class TrainMetrics:
 
   def __init__(self, logs: RunLogs, log_every: int, start_time: float,
                columns: Sequence[str] = (), latest: Sequence[str] = (),
-               summed: Sequence[str] = ('skipped_updates',)):
+               summed: Sequence[str] = ('skipped_updates',), seed: Optional[int] = None):
     self._logs = logs
+    self._seed = seed  # a run of several seeds: the rows' seed column and TensorBoard group
     self._latest, self._summed = set(latest), set(summed)
     self._log_every = log_every
     self.next_log = log_every
@@ -265,17 +267,62 @@ class TrainMetrics:
       return
     now = time.time()
     self.steps_per_sec = (env_steps - self._last_steps) / max(now - self._last_time, 1e-9)
-    row = dict(env_steps=env_steps, updates=updates, wall_time=now - self._start,
-               env_steps_per_sec=self.steps_per_sec)
+    row = dict(env_steps=env_steps, updates=updates, wall_time=now - self._start)
+    if self._seed is not None:
+      row['seed'] = self._seed
+    row['env_steps_per_sec'] = self.steps_per_sec
     row.update({k: float('nan') for k in self._columns})
     row.update({k: v if k in self._summed else v / self._counts[k]
                 for k, v in sorted(self._sums.items())})
-    self._logs.write('train', row, env_steps)
+    self._logs.write('train', row, env_steps,
+                     tag_prefix='' if self._seed is None else f'seed_{self._seed}/')
     logging.info('train: %s', format_row(row))
     self._sums, self._counts, self._count = {}, {}, 0
     self._last_steps, self._last_time = env_steps, now
     while self.next_log <= env_steps:
       self.next_log += self._log_every
+
+
+class SeedsTrainMetrics:
+  """`TrainMetrics` of the seeds of a vmapped run: `add` takes metrics with a leading seed
+  axis (scalars count for every seed) and each seed writes its own train.csv rows."""
+
+  def __init__(self, seeds: Sequence[int], *args, **kwargs):
+    self.per_seed = [TrainMetrics(*args, seed=seed, **kwargs) for seed in seeds]
+
+  @property
+  def next_log(self) -> int:
+    return self.per_seed[0].next_log
+
+  @property
+  def steps_per_sec(self) -> float:
+    """Env steps per second of all seeds together (the progress line's rate)."""
+    return sum(m.steps_per_sec for m in self.per_seed)
+
+  def elapsed(self) -> float:
+    return self.per_seed[0].elapsed()
+
+  def state_dict(self) -> Dict[str, Any]:
+    return dict(seeds=[m.state_dict() for m in self.per_seed])
+
+  def load_state_dict(self, state: Dict[str, Any]) -> None:
+    states = state.get('seeds') if isinstance(state, dict) else None
+    if not isinstance(states, list) or len(states) != len(self.per_seed):
+      raise ValueError(f'the checkpoint\'s train.csv state is not one of {len(self.per_seed)} '
+                       'seeds')
+    for m, s in zip(self.per_seed, states):
+      m.load_state_dict(s)
+
+  def add(self, metrics, env_steps: int, updates: int) -> None:
+    """`metrics`: {name: [seeds] array or a scalar for all}, or a list of each seed's."""
+    for i, m in enumerate(self.per_seed):
+      mine = (metrics[i] if isinstance(metrics, list) else
+              {k: v if np.ndim(v) == 0 else v[i] for k, v in metrics.items()})
+      m.add(mine, env_steps, updates)
+
+  def flush(self, env_steps: int, updates: int) -> None:
+    for m in self.per_seed:
+      m.flush(env_steps, updates)
 
 
 class RunCheckpointer:

@@ -10,11 +10,16 @@ Each --config=FILE is a variant, and the --config.FIELD=VALUE arguments after it
 overrides, exactly as main.py takes them (one argument each, so a value may hold commas:
 --config.network.hidden_sizes=64,64); --set=FIELD=VALUE overrides apply to every variant.
 Every run's config is built by main.py's own loader (the same parser and checks) before any
-process starts, and every run is `main.py` with those arguments in its own process (seed =
---first_seed + i, evaluation inline; an agent that trains `num_seeds` seeds per run gets
---first_seed + i * num_seeds, so seeds never overlap), at most --parallel at a time.
+process starts, and every run is `main.py` with those arguments in its own process, evaluation inline, at most
+--parallel at a time. The --seeds seeds of a variant (--first_seed, --first_seed + 1, ...)
+train in one process as one run with num_seeds = --seeds (vmapped, one compilation) where
+the run allows it (a single-process a3c or rsac run without a curriculum);
+--process_per_seed, workers or a curriculum give one run per seed instead. An agent whose
+config already trains `num_seeds` seeds per run (td) gets --seeds runs of them, run i from
+--first_seed + i * num_seeds, so seeds never overlap.
 Writes into --out (default runs/<time>_sweep):
-  runs.csv             variant, seed, run_dir, exit code, wall seconds
+  runs.csv             variant, seed (the run's first), num_seeds, run_dir, exit code, wall
+                       seconds
   eval_all.csv         every eval.csv row of every run (`metarl.runs.compare`), with
                        `variant` and `seed` columns
   summary.csv          per variant and eval metric, over seeds at their last evaluation:
@@ -140,10 +145,21 @@ def load_run_config(config: str, overrides: Sequence[str]):
     raise SweepError(f'--config={config}: {str(e.code).removeprefix("metarl: ")}')
 
 
+def seeds_together(config) -> bool:
+  """Whether a one-seed run of `config` can train several seeds vmapped (`num_seeds`)."""
+  from metarl import curriculum
+  from metarl.agents import registry as agent_registry
+  return (agent_registry.spec(config.agent.name).kind != 'seeds' and
+          config.get('num_seeds', 1) == 1 and not config.launch.get('num_workers', 0) and
+          not curriculum.enabled(config))
+
+
 def plan(variants: List[Variant], args) -> List[Dict]:
   """Every run of the sweep, each config built and validated by main.py's loader; raises
-  SweepError first. An agent that trains several seeds per run (`num_seeds`, the seeds
-  kind) gets disjoint seed ranges: run i starts at first_seed + i * num_seeds."""
+  SweepError first. A variant's seeds are one run of num_seeds = --seeds where
+  `seeds_together` allows it (and not --process_per_seed); an agent that trains several
+  seeds per run already (td's `num_seeds`) gets disjoint seed ranges: run i starts at
+  first_seed + i * num_seeds."""
   runs = []
   names = set()
   for number, variant in enumerate(variants):
@@ -151,6 +167,17 @@ def plan(variants: List[Variant], args) -> List[Dict]:
       raise SweepError(f'--config {variant.name}: given twice')
     names.add(variant.name)
     overrides = list(args.set) + list(variant.overrides)
+    if args.seeds > 1 and not args.process_per_seed:
+      first, last = args.first_seed, args.first_seed + args.seeds - 1
+      run_dir = os.path.join(args.out, f'{number:02d}_{variant.name}', f'seeds_{first}-{last}')
+      run_overrides = overrides + [f'seed={first}', f'num_seeds={args.seeds}',
+                                   f'run_dir={run_dir}', 'launch.num_evaluators=0']
+      probe = load_run_config(variant.config, overrides + [f'seed={first}'])
+      if probe.mode == 'train' and seeds_together(probe):
+        load_run_config(variant.config, run_overrides)  # checked as it will run
+        runs.append(dict(variant=variant.name, seed=first, num_seeds=args.seeds,
+                         run_dir=run_dir, path=variant.config, overrides=run_overrides))
+        continue
     stride = None
     for i in range(args.seeds):
       seed = args.first_seed + i * (stride or 1)
@@ -162,7 +189,7 @@ def plan(variants: List[Variant], args) -> List[Dict]:
         raise SweepError(f'--config {variant.config}: a training config is required')
       if stride is None:  # the first run trains seeds seed .. seed + num_seeds - 1
         stride = config.get('num_seeds', 1)
-      runs.append(dict(variant=variant.name, seed=seed, run_dir=run_dir,
+      runs.append(dict(variant=variant.name, seed=seed, num_seeds=stride, run_dir=run_dir,
                        path=variant.config, overrides=run_overrides))
   return runs
 
@@ -190,7 +217,8 @@ def execute(runs: List[Dict], parallel: int, log) -> None:
         run, start, out = active.pop(proc)
         out.close()
         run.update(exit_code=proc.returncode, wall_s=round(time.time() - start, 1))
-        log.write({k: run[k] for k in ('variant', 'seed', 'run_dir', 'exit_code', 'wall_s')})
+        log.write({k: run[k] for k in ('variant', 'seed', 'num_seeds', 'run_dir', 'exit_code',
+                                       'wall_s')})
         status = 'done' if proc.returncode == 0 else f'FAILED (see {run["run_dir"]}.log)'
         print(f'{status}: {run["variant"]} seed {run["seed"]} in {run["wall_s"]}s',
               flush=True)
@@ -350,7 +378,8 @@ def connect_ray(args):
 
 def _record(run: Dict, result: Dict, log) -> None:
   run.update(exit_code=result['exit_code'], wall_s=result['wall_s'])
-  log.write({k: run[k] for k in ('variant', 'seed', 'run_dir', 'exit_code', 'wall_s')})
+  log.write({k: run[k] for k in ('variant', 'seed', 'num_seeds', 'run_dir', 'exit_code',
+                                 'wall_s')})
   status = 'done' if run['exit_code'] == 0 else f'FAILED (see {run["run_dir"]}.log)'
   print(f'{status}: {run["variant"]} seed {run["seed"]} in {run["wall_s"]}s on '
         f'{result.get("host", "?")} (pid {result.get("pid", "?")})', flush=True)
@@ -503,6 +532,9 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0], usage=USAGE)
   parser.add_argument('--seeds', type=int, default=8)
   parser.add_argument('--first_seed', type=int, default=0)
+  parser.add_argument('--process_per_seed', action='store_true',
+                      help='one process (run) per seed, even where the seeds of a variant '
+                           'could train together in one (num_seeds)')
   parser.add_argument('--set', action='append', default=[],
                       help='FIELD=VALUE override for every variant (repeatable)')
   parser.add_argument('--parallel', type=int, default=os.cpu_count() or 1,
@@ -539,7 +571,7 @@ def main(argv=None) -> int:
     sys.exit(f'sweep: {e}')
   os.makedirs(args.out, exist_ok=True)
   log = io.CsvLog(os.path.join(args.out, 'runs.csv'),
-                  ['variant', 'seed', 'run_dir', 'exit_code', 'wall_s'])
+                  ['variant', 'seed', 'num_seeds', 'run_dir', 'exit_code', 'wall_s'])
   try:
     executor.run(runs, args, log)
   except KeyboardInterrupt:

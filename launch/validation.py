@@ -218,6 +218,25 @@ def validate_run_dir(config, default_parent: str, field: str = 'run_dir') -> Non
       raise ConfigError(field, run_dir, f'the default parent {default_parent}: {problem}')
 
 
+def validate_env_step_seeds(config) -> None:
+  """`num_seeds` of the gradients and replay kinds: several seeds train vmapped in one
+  process only, without a curriculum (its value follows one seed's evaluations)."""
+  num_seeds = check_field(config, 'num_seeds', rules.Int(1))
+  if num_seeds == 1:
+    return
+  if config.seed + num_seeds - 1 > SEED_MAX:
+    raise ConfigError('num_seeds', num_seeds, f'seeds seed ({config.seed}) to seed + '
+                      f'num_seeds - 1 are trained: the last must be <= {SEED_MAX}')
+  if config.launch.get('num_workers', 0):
+    raise ConfigError('num_seeds', num_seeds, 'a run with workers (launch.num_workers > 0) '
+                      'trains one seed: use 1, or launch.num_workers=0 to train the seeds '
+                      'side by side in one process (launch/sweep.py runs a process per seed)')
+  if curriculum.enabled(config):
+    raise ConfigError('num_seeds', num_seeds, 'a curriculum follows the evaluations of one '
+                      'seed: use 1 with a curriculum (launch/sweep.py trains the seeds in '
+                      'processes of their own)')
+
+
 def validate_train(config) -> None:
   env_values = validate_env(config)
   env = env_registry.entry(config.env.name).cls(**env_values)
@@ -226,6 +245,8 @@ def validate_train(config) -> None:
   validate_log(config)
   for field, rule in RUN_FIELDS[spec.kind].items():
     check_field(config, field, rule)
+  if spec.kind != 'seeds' and 'num_seeds' in config:
+    validate_env_step_seeds(config)
   if spec.kind == 'seeds':
     if config.seed + config.num_seeds - 1 > SEED_MAX:
       raise ConfigError('num_seeds', config.num_seeds, f'seeds seed ({config.seed}) to seed + '
@@ -320,4 +341,7 @@ EVAL_FIELDS = {
     'delays': rules.ListOf(lambda d: rules.is_int(d) and 0 <= d <= 10_000,
                            'a list of delays from 0 to 10000 (empty for the default grid)'),
     'transfer': rules.Bool(),
+    'params_seed': rules.Custom(lambda v: v is None or (rules.is_int(v) and 0 <= v <= SEED_MAX),
+                                'None (every seed of the params file) or one of its seeds',
+                                int),
 }

@@ -98,10 +98,12 @@ def test_offline_evaluation_writes_data_summary_and_figures(distributed_run, tmp
   assert data['arm_probs'].shape == (40, 2) and data['hidden'].shape == (40, 100, 48)
   assert set(np.unique(data['actions'])) <= {0, 1}
   summary = {r['method']: r for r in read_csv(os.path.join(out, 'eval_summary.csv'))}
-  assert set(summary) == {'agent', 'thompson', 'ucb1', 'random', 'oracle'}
+  assert set(summary) == {'agent', 'thompson', 'ucb1', 'random', 'oracle', 'bayes_optimal'}
   np.testing.assert_allclose(float(summary['agent']['mean_cumulative_regret']),
                              data['regret'].sum(1).mean(), rtol=1e-4)
-  for png in ('bandit_actions.png', 'regret.png'):
+  assert 0 <= float(summary['agent']['bayes_agreement']) <= 1
+  assert float(summary['agent']['kl_from_bayes']) > 0  # its policy samples: never one-hot
+  for png in ('bandit_actions.png', 'regret.png', 'bayes_agreement.png'):
     assert os.path.getsize(os.path.join(out, png)) > 1000
 
 

@@ -85,10 +85,11 @@ def plan_of(tmp_path, *argv):
 
   from launch import sweep
   variants, rest = sweep.split_variants(argv)
-  args = argparse.Namespace(seeds=2, first_seed=0, set=[], out=str(tmp_path / 'out'))
+  args = argparse.Namespace(seeds=2, first_seed=0, set=[], out=str(tmp_path / 'out'),
+                            process_per_seed=False)
   for item in rest:
     key, _, value = item.lstrip('-').partition('=')
-    setattr(args, key, int(value) if key in ('seeds', 'first_seed') else value)
+    setattr(args, key, int(value) if key in ('seeds', 'first_seed') else value or True)
   return sweep, sweep.plan(variants, args)
 
 
@@ -109,6 +110,37 @@ def test_the_sweep_builds_configs_with_mains_loader(tmp_path):
   # what main.py refuses, the sweep refuses with main.py's line, before anything runs
   with pytest.raises(sweep.SweepError, match='config.agent.gamma = 3.0 is invalid'):
     plan_of(tmp_path, f'--config={CONFIG}', '--config.agent.gamma=3')
+
+
+def test_the_seeds_of_a_variant_train_in_one_process_where_they_can(tmp_path):
+  _, runs = plan_of(tmp_path, f'--config={CONFIG}', '--seeds=4', '--first_seed=2',
+                    f'--config={ROOT}/configs/pendulum_sac.py')
+  assert [(r['seed'], r['num_seeds']) for r in runs] == [(2, 4), (2, 4)]
+  assert runs[0]['run_dir'].endswith(os.path.join('00_two_step_train', 'seeds_2-5'))
+  assert 'num_seeds=4' in runs[0]['overrides'] and 'seed=2' in runs[0]['overrides']
+  # one process per seed when asked, or where the run has workers
+  _, runs = plan_of(tmp_path, f'--config={CONFIG}', '--seeds=3', '--process_per_seed')
+  assert [(r['seed'], r['num_seeds']) for r in runs] == [(0, 1), (1, 1), (2, 1)]
+  _, runs = plan_of(tmp_path, f'--config={CONFIG}', '--config.launch.num_workers=2',
+                    '--seeds=2')
+  assert [r['seed'] for r in runs] == [0, 1]
+
+
+@pytest.mark.slow
+def test_a_sweep_of_seeds_in_one_process_aggregates_per_seed(tmp_path):
+  out = str(tmp_path / 'together')
+  result = subprocess.run([sys.executable, SWEEP, f'--config={CONFIG}', '--seeds=2',
+                           f'--out={out}', *TINY],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+  runs = read(os.path.join(out, 'runs.csv'))
+  assert [(r['seed'], r['num_seeds'], r['exit_code']) for r in runs] == [('0', '2', '0')]
+  rows = read(os.path.join(out, 'eval_all.csv'))
+  assert sorted({r['seed'] for r in rows}) == ['0', '1'] and len(rows) == 4
+  summary = read(os.path.join(out, 'summary.csv'))
+  reward = [r for r in summary if r['metric'] == 'mean_reward_per_trial'][0]
+  finals = [float(r['mean_reward_per_trial']) for r in rows if r['env_steps'] == '32000']
+  assert reward['seeds'] == '2' and abs(float(reward['mean']) - sum(finals) / 2) < 1e-6
 
 
 def test_seeds_of_agents_that_train_several_per_run_do_not_overlap(tmp_path):

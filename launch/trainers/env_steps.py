@@ -6,17 +6,23 @@ optional curriculum, and the loop that feeds workers (launch.num_workers > 0).
 A worker runs `launch.worker.run_worker` (the agent's work for its kind: gradients, or
 chunks of steps); the manager handles each message (`handle_work`) and sends that worker
 the newest params.
+
+`num_seeds` > 1 (single process only): seeds seed, seed + 1, ... train side by side in one
+jitted call, their states stacked on a leading seed axis and each seed's keys those of a
+run of its own; train.csv and eval.csv get one row per seed (a `seed` column), evaluation
+runs here for each seed, and an update with a NaN or Inf is skipped for its seed only.
 """
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import jax
+import numpy as np
 from absl import logging
 
 from launch import evaluator as evaluator_lib
 from launch import worker as worker_lib
 from launch.backends.base import WORKER, ChildId, Evaluation, Params, Received, Work
-from launch.run_support import TrainMetrics, format_row
+from launch.run_support import SeedsTrainMetrics, TrainMetrics, format_row
 from launch.trainers.base import EVALUATOR, Trainer
 from metarl import curriculum as curriculum_lib
 from metarl import io
@@ -26,16 +32,43 @@ class EnvStepTrainer(Trainer):
   """A run whose budget is env steps, with optional workers and evaluator."""
 
   curriculum: Optional[curriculum_lib.Curriculum] = None
+  not_scalars = ('env_steps', 'seed')
 
   def __init__(self, config, spec, env, train_columns=(), latest=()):
     super().__init__(config, spec, env)
+    self.seeds: List[int] = [config.seed + i for i in range(config.get('num_seeds', 1))]
+    self.vmapped = len(self.seeds) > 1  # states carry a leading seed axis
     self.curriculum = curriculum_lib.make(config)
     columns = (self.curriculum.field,) if self.curriculum else ()
-    self.metrics = TrainMetrics(self.logs, config.log_every_env_steps, self.start_time,
-                                columns=columns + tuple(train_columns),
-                                latest=columns + tuple(latest))
+    metrics_args = (self.logs, config.log_every_env_steps, self.start_time)
+    metrics_kwargs = dict(columns=columns + tuple(train_columns),
+                          latest=columns + tuple(latest))
+    self.metrics = (SeedsTrainMetrics(self.seeds, *metrics_args, **metrics_kwargs)
+                    if self.vmapped else TrainMetrics(*metrics_args, **metrics_kwargs))
     self._inline_eval = None
     self._eval_request: Optional[Params] = None  # sent, not yet answered
+    if self.vmapped and config.launch.num_evaluators:
+      logging.info('%d seeds: each evaluated in this process (launch.num_evaluators is for '
+                   'runs of one seed)', len(self.seeds))
+
+  def seed_keys(self, parts: int):
+    """Per seed, `jax.random.split(PRNGKey(seed), parts)` (a run of one seed's keys):
+    `parts` keys, each [seeds, 2] in a vmapped run, else [2]."""
+    keys = [jax.random.split(jax.random.PRNGKey(seed), parts) for seed in self.seeds]
+    if not self.vmapped:
+      return tuple(keys[0])
+    return tuple(jax.numpy.stack([k[i] for k in keys]) for i in range(parts))
+
+  def bad_streak(self) -> int:
+    return int(np.max(np.asarray(self.state.bad_streak)))
+
+  def before_divergence(self) -> None:
+    super().before_divergence()
+    if self.vmapped:
+      streaks = np.asarray(self.state.bad_streak)
+      logging.error('seed %s: %d updates in a row skipped (NaN or Inf)',
+                    [s for s, n in zip(self.seeds, streaks) if n == streaks.max()],
+                    int(streaks.max()))
 
   # What workers and evaluators receive ------------------------------------------------
 
@@ -59,8 +92,11 @@ class EnvStepTrainer(Trainer):
 
   # Logs -------------------------------------------------------------------------------
 
-  def after_update(self, metrics: Dict[str, float]) -> None:
-    metrics = dict(metrics, **self.env_overrides())
+  def after_update(self, metrics) -> None:
+    """Logs one call's metrics: floats, or for several seeds arrays over them or a list of
+    each seed's dict."""
+    if not isinstance(metrics, list):
+      metrics = dict(metrics, **self.env_overrides())
     self.metrics.add(metrics, self.env_steps, self.updates)
     self.progress.update(self.env_steps, rate=self.metrics.steps_per_sec)
     self.check_divergence(self.bad_streak())
@@ -78,6 +114,9 @@ class EnvStepTrainer(Trainer):
   # Evaluation -------------------------------------------------------------------------
 
   def evaluate(self, final: bool) -> None:
+    if self.vmapped:
+      self.evaluate_seeds()
+      return
     message = self.params_message()
     if self.config.launch.num_evaluators:
       self.backend.publish(EVALUATOR, message)
@@ -92,6 +131,29 @@ class EnvStepTrainer(Trainer):
     metrics = self._inline_eval(message.params, key, message.env_overrides)
     self.record_eval(Evaluation(version=self.updates, env_steps=self.env_steps,
                                 wall_time=message.wall_time, metrics=metrics))
+
+  def evaluate_seeds(self) -> None:
+    """One eval.csv row per seed, each seed evaluated as a run of its own would be."""
+    if self._inline_eval is None:
+      self._inline_eval = evaluator_lib.make_training_evaluator(self.config)
+    params = io.to_numpy(self.published_params())
+    wall_time = self.metrics.elapsed()
+    found = []
+    for i, seed in enumerate(self.seeds):
+      key = jax.random.fold_in(evaluator_lib.evaluator_key(seed, 0), self.updates)
+      metrics = self._inline_eval(jax.tree_util.tree_map(lambda x: x[i], params), key, {})
+      row = dict(env_steps=self.env_steps, updates=self.updates, wall_time=wall_time,
+                 seed=seed)
+      row.update(sorted(metrics.items()))
+      self.logs.write('eval', row, self.env_steps, tag_prefix=f'seed_{seed}/')
+      logging.info('eval: %s', format_row(row))
+      found.append(metrics)
+    self.evaluated_version = self.updates
+    median = {k: float(np.median([m[k] for m in found])) for k in found[0]}
+    self.progress.note(f'eval at {self.env_steps:,} env steps, median of {len(found)} '
+                       'seeds: ' + ', '.join(f'{k} {v:.3g}'
+                                             for k, v in list(median.items())[:4]))
+    self.progress.update(self.env_steps, eval_metrics=median)
 
   def record_eval(self, evaluation: Evaluation) -> None:
     if self._eval_request is not None and evaluation.version >= self._eval_request.version:

@@ -30,9 +30,9 @@ class GradientsTrainer(EnvStepTrainer):
   def __init__(self, config, spec, env):
     super().__init__(config, spec, env, train_columns=('skipped_updates',))
     self.agent = spec.make(config, env)
-    params_key, rollout_key = jax.random.split(jax.random.PRNGKey(config.seed))
-    self.state = self.agent.init(params_key)
-    self.rollout_key = rollout_key
+    params_key, self.rollout_key = self.seed_keys(2)
+    self._seeded = jax.vmap if self.vmapped else lambda f: f
+    self.state = self._seeded(self.agent.init)(params_key)
     if config.get('resume', False):
       self.resume()
 
@@ -44,14 +44,11 @@ class GradientsTrainer(EnvStepTrainer):
   def published_params(self):
     return self.state.params
 
-  def bad_streak(self) -> int:
-    return int(self.state.bad_streak)
-
   def finished(self) -> bool:
     return self.updates >= self.agent.total_updates
 
   def params_to_save(self) -> Dict[str, Any]:
-    return dict(params=self.state.params, seeds=[self.config.seed],
+    return dict(params=self.state.params, seeds=self.seeds, seed_axis=self.vmapped,
                 extra=dict(env_overrides=self.env_overrides()))
 
   def follow_curriculum(self) -> None:
@@ -70,7 +67,7 @@ class GradientsTrainer(EnvStepTrainer):
     self.state = checkpoint_lib.restore_tree(self.state, arrays['state'], 'training state',
                                              path)
     if 'rollout_state' in arrays and not self.config.launch.num_workers:
-      template = self.agent.rollout.init(self.rollout_key)
+      template = self._seeded(self.agent.rollout.init)(self.rollout_key)
       self.rollout_state = checkpoint_lib.restore_tree(template, arrays['rollout_state'],
                                                        'rollout state', path)
 
@@ -78,15 +75,15 @@ class GradientsTrainer(EnvStepTrainer):
 
   def train_in_process(self) -> None:
     if self.rollout_state is None:
-      self.rollout_state = self.agent.rollout.init(self.rollout_key)
+      self.rollout_state = self._seeded(self.agent.rollout.init)(self.rollout_key)
     per_call = self.config.launch.updates_per_call
     steps_per_call = self.agent.steps_per_update * per_call
+    train = self.agent.train_many_seeds if self.vmapped else self.agent.train_many
     while self.updates < self.agent.total_updates:
-      self.state, self.rollout_state, metrics = self.agent.train_many(self.state,
-                                                                       self.rollout_state)
+      self.state, self.rollout_state, metrics = train(self.state, self.rollout_state)
       self.updates += per_call
-      self.env_steps += steps_per_call
-      self.after_update(io.to_floats(metrics))
+      self.env_steps += steps_per_call  # each seed's
+      self.after_update(io.to_numpy(metrics) if self.vmapped else io.to_floats(metrics))
       self.poll_evaluator()
       self.maybe_checkpoint()
       self.check_stop()

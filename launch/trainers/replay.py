@@ -43,13 +43,15 @@ class ReplayTrainer(EnvStepTrainer):
     super().__init__(config, spec, env, train_columns=TRAIN_COLUMNS,
                      latest=('alpha', 'replay_size'))
     self.agent = spec.make(config, env)
-    learner_key, act_key, self.train_key = jax.random.split(jax.random.PRNGKey(config.seed),
-                                                            3)
-    self.state = self.agent.learner.init(learner_key)
-    self.act_key = act_key
+    learner_key, self.act_key, self.train_key = self.seed_keys(3)
+    self._seeded = jax.vmap if self.vmapped else lambda f: f
+    self.state = self._seeded(self.agent.learner.init)(learner_key)
     rows = num_rows(config)
     self.replay = replay_lib.init(rows, config.replay.capacity // rows,
                                   env.spec.observation_shape, env.spec.action_dim)
+    if self.vmapped:  # a replay per seed
+      self.replay = jax.tree_util.tree_map(
+          lambda x: jnp.broadcast_to(x, (len(self.seeds),) + x.shape), self.replay)
     self._add = jax.jit(replay_lib.add)
     self._calls = 0
     self._steps_offset = 0  # env steps not in the replay (a resume without its contents)
@@ -64,14 +66,11 @@ class ReplayTrainer(EnvStepTrainer):
   def published_params(self):
     return dict(actor=self.state.params.actor)  # workers and evaluators only act
 
-  def bad_streak(self) -> int:
-    return int(self.state.bad_streak)
-
   def params_to_save(self) -> Dict[str, Any]:
     params = self.state.params
     return dict(params=dict(actor=params.actor, critic=params.critic,
                             target_critic=params.target_critic, log_alpha=params.log_alpha),
-                seeds=[self.config.seed])
+                seeds=self.seeds, seed_axis=self.vmapped)
 
   def _make_actor(self):
     return self.agent.make_actor(self.config.agent.num_envs)
@@ -99,7 +98,7 @@ class ReplayTrainer(EnvStepTrainer):
     if 'replay' in arrays:
       self.replay = checkpoint_lib.restore_tree(self.replay, arrays['replay'], 'replay', path)
     if 'act_state' in arrays and not self.config.launch.num_workers:
-      template = self._make_actor().init(self.act_key)
+      template = self._seeded(self._make_actor().init)(self.act_key)
       self.act_state = checkpoint_lib.restore_tree(template, arrays['act_state'],
                                                    'actor state', path)
 
@@ -115,18 +114,31 @@ class ReplayTrainer(EnvStepTrainer):
 
   # Learning ---------------------------------------------------------------------------
 
+  def _fold_in(self, key, data: int):
+    """`jax.random.fold_in` of one key, or of each seed's."""
+    if self.vmapped:
+      return jax.vmap(jax.random.fold_in, in_axes=(0, None))(key, data)
+    return jax.random.fold_in(key, data)
+
   def _next_key(self):
     self._calls += 1
-    return jax.random.fold_in(self.train_key, self._calls)
+    return self._fold_in(self.train_key, self._calls)
 
   def _record(self, metrics: Dict[str, Any], ticks: int) -> None:
-    metrics = io.to_floats(metrics)
-    metrics.update(episode_stats(metrics))
-    for name in ('critic_updates', 'actor_updates'):  # per tick, not averaged over calls
-      metrics[name] = metrics[name] / max(ticks, 1)
-    metrics['replay_size'] = float(replay_lib.size(self.replay))
+    if self.vmapped:  # a dict of metrics per seed
+      metrics = io.to_numpy(metrics)
+      found = [{k: float(v[i]) for k, v in metrics.items()} for i in range(len(self.seeds))]
+      size = float(replay_lib.size(jax.tree_util.tree_map(lambda x: x[0], self.replay)))
+    else:
+      found = [io.to_floats(metrics)]
+      size = float(replay_lib.size(self.replay))
+    for m in found:
+      m.update(episode_stats(m))
+      for name in ('critic_updates', 'actor_updates'):  # per tick, not averaged over calls
+        m[name] = m[name] / max(ticks, 1)
+      m['replay_size'] = size  # every seed's replay holds as many steps
     self.updates += ticks
-    self.after_update(metrics)
+    self.after_update(found if self.vmapped else found[0])
 
   def train_in_process(self) -> None:
     cfg = self.config
@@ -135,8 +147,8 @@ class ReplayTrainer(EnvStepTrainer):
     if self.act_state is None:
       key = self.act_key  # a refill after a resume without replay acts on a new stream
       if self._steps_offset:
-        key = jax.random.fold_in(key, self._steps_offset)
-      self.act_state = actor.init(key)
+        key = self._fold_in(key, self._steps_offset)
+      self.act_state = self._seeded(actor.init)(key)
     ticks = self.agent.ticks_per_chunk
     total_iterations = math.ceil(cfg.total_env_steps / num_envs)
     per_call = min(cfg.launch.updates_per_call, total_iterations)
@@ -148,8 +160,10 @@ class ReplayTrainer(EnvStepTrainer):
               self._next_key())
       if n not in runs:
         t = time.monotonic()
-        runs[n] = self.agent.make_in_process_train(actor, num_envs, ticks,
-                                                   n).lower(*args).compile()
+        run = self.agent.make_in_process_train(actor, num_envs, ticks, n)
+        if self.vmapped:  # the seeds share the env-step count
+          run = jax.jit(jax.vmap(run, in_axes=(0, 0, 0, None, 0)))
+        runs[n] = run.lower(*args).compile()
         logging.info('compiled the training call (%d env-step iterations) in %.2fs', n,
                      time.monotonic() - t)
       self.state, self.act_state, self.replay, metrics = runs[n](*args)

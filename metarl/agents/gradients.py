@@ -5,7 +5,9 @@ the trainer runs (`GradientsAgent`).
 Three entry points serve the three ways a run can be laid out on processes:
   `compute_gradients` (workers: rollout on their params, gradient of the loss),
   `apply_gradients` (the manager: optimizer step, new params),
-  `train_many` (one process: many rollout + update iterations fused in one jitted scan).
+  `train_many` (one process: many rollout + update iterations fused in one jitted scan),
+  and `train_many_seeds`, the same for several seeds at once (every state with a leading
+  seed axis: one compiled call trains them all).
 An update whose loss or gradient holds a NaN or an Inf is skipped (params, optimizer state
 and step stay as they were) and counted in `bad_streak`, the updates skipped in a row.
 """
@@ -37,7 +39,7 @@ def init_training_state(params: Params, optimizer: optax.GradientTransformation,
 
 def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout: Rollout,
                       updates_per_call: int):
-  """Returns jitted (compute_gradients, apply_gradients, train_many).
+  """Returns jitted (compute_gradients, apply_gradients, train_many, train_many_seeds).
 
   compute_gradients(params, rollout_state, step) -> (grads, rollout_state, metrics)
   apply_gradients(training_state, grads, loss) -> training_state (skipped unless the loss
@@ -45,6 +47,8 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout:
   train_many(training_state, rollout_state) -> (training_state, rollout_state, metrics):
     `updates_per_call` iterations of rollout, gradient and update in one `lax.scan`;
     metrics are averaged over them, except `skipped_updates`, their count.
+  train_many_seeds: `train_many` vmapped over a leading seed axis of both states (and of
+    the metrics); a NaN or Inf skips the update of its own seed only.
   """
   grad_fn = jax.grad(loss_fn, has_aux=True)
 
@@ -81,7 +85,8 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout:
     return state, rollout_state, dict(metrics, skipped_updates=skipped)
 
   return (jax.jit(compute_gradients), jax.jit(apply_gradients),
-          jax.jit(train_many, donate_argnums=(0, 1)))
+          jax.jit(train_many, donate_argnums=(0, 1)),
+          jax.jit(jax.vmap(train_many), donate_argnums=(0, 1)))
 
 
 
@@ -96,6 +101,7 @@ class GradientsAgent(NamedTuple):
   compute_gradients: Callable  # jitted (params, rollout_state, step) -> (grads, rs, metrics)
   apply_gradients: Callable  # jitted (training_state, grads, loss) -> training_state
   train_many: Callable  # jitted (training_state, rollout_state) -> (ts, rs, metrics)
+  train_many_seeds: Optional[Callable] = None  # the same over a leading seed axis
   loss_fn: Optional[Callable] = None  # (params, trajectory, step) -> (loss, metrics)
   networks: Any = None  # the agent's networks, for tests and analyses that take them
 
@@ -115,11 +121,12 @@ def make_gradients_agent(config, init_params: Callable, actor: Actor, loss_fn: C
   metrics)` (metrics with 'loss'), trained for `config.total_env_steps` in updates of one
   rollout (`steps_per_update` env steps) each, `config.launch.updates_per_call` of them per
   single-process call."""
-  compute_gradients, apply_gradients, train_many = make_learning_fns(
+  compute_gradients, apply_gradients, train_many, train_many_seeds = make_learning_fns(
       loss_fn, optimizer, rollout, config.launch.updates_per_call)
   return GradientsAgent(init_params=init_params, actor=actor, optimizer=optimizer,
                         rollout=rollout, steps_per_update=steps_per_update,
                         total_updates=total_updates(config, steps_per_update),
                         compute_gradients=compute_gradients,
                         apply_gradients=apply_gradients, train_many=train_many,
+                        train_many_seeds=train_many_seeds,
                         loss_fn=loss_fn, networks=networks)

@@ -113,6 +113,7 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
     rng = np.random.default_rng(np.asarray(jax.random.key_data(
         jax.random.fold_in(baseline_key, len(BASELINES)))))
     b_actions, b_rewards = bayes_optimal.play(bayes, repeated, rng)
+    actions_by_method['bayes_optimal'] = (b_actions, b_rewards)
     data['baseline_regret']['bayes_optimal'] = per_episode(
         cumulative_regret(repeated[:, None, :], b_actions))
     rewards_by_method['bayes_optimal'] = per_episode(b_rewards)

@@ -1,0 +1,146 @@
+"""Several seeds in one compiled call (`num_seeds`) for the env-step agents: each seed's
+numbers equal a run of its own, rows per seed, per-seed NaN skipping, exact resume, the
+seed axis in params.pickle, offline evaluation of one seed or all, and the refusals."""
+
+import os
+import pickle
+import signal
+
+import jax
+import ml_collections
+import numpy as np
+import pandas as pd
+import pytest
+
+from launch import faults, manager
+from launch.evaluator import run_offline_evaluation
+from launch.validation import validate
+from metarl import runs
+from metarl.config_rules import ConfigError
+from tests.test_checkpoints import read_rows, resume_and_compare
+from tests.test_checkpoints import small_config as small_a3c
+from tests.test_checkpoints import small_sac_config
+import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMING = ('wall_time', 'env_steps_per_sec')
+
+
+def seeds_config(make, run_dir, num_seeds=3, seed=5):
+  config = make(run_dir)
+  config.seed, config.num_seeds = seed, num_seeds
+  return config
+
+
+def saved(run_dir):
+  with open(os.path.join(run_dir, 'params.pickle'), 'rb') as f:
+    return pickle.load(f)
+
+
+def without_timing(rows):
+  return [{k: v for k, v in r.items() if k not in TIMING + ('seed',)} for r in rows]
+
+
+@pytest.mark.parametrize('make', [small_a3c, small_sac_config], ids=['a3c', 'rsac'])
+def test_each_vmapped_seed_equals_its_own_run(tmp_path, make):
+  together = seeds_config(make, str(tmp_path / 'together'))
+  manager.train(together)
+  params = saved(together.run_dir)
+  assert params['seeds'] == [5, 6, 7] and params['seed_axis']
+  train = read_rows(os.path.join(together.run_dir, 'train.csv'))
+  evals = read_rows(os.path.join(together.run_dir, 'eval.csv'))
+  assert [r['seed'] for r in train[:3]] == ['5', '6', '7']
+  assert len(evals) % 3 == 0 and {r['seed'] for r in evals} == {'5', '6', '7'}
+  for i, seed in enumerate((5, 6, 7)):
+    alone = make(str(tmp_path / f'alone_{seed}'))
+    alone.seed = seed
+    manager.train(alone)
+    for a, b in zip(jax.tree_util.tree_leaves(params['params']),
+                    jax.tree_util.tree_leaves(saved(alone.run_dir)['params']), strict=True):
+      np.testing.assert_allclose(a[i], b, rtol=1e-4, atol=1e-5)
+    mine = [r for r in evals if r['seed'] == str(seed)]
+    theirs = read_rows(os.path.join(alone.run_dir, 'eval.csv'))
+    assert [r['env_steps'] for r in mine] == [r['env_steps'] for r in theirs]
+    for a, b in zip(without_timing(mine), without_timing(theirs), strict=True):
+      for k in b:
+        assert float(a[k]) == pytest.approx(float(b[k]), rel=1e-3, abs=1e-4), k
+  # the seeds really differ
+  first = jax.tree_util.tree_leaves(params['params'])[0]
+  assert not np.allclose(first[0], first[1])
+
+
+def test_a_nan_skips_the_update_of_its_seed_only(tmp_path):
+  config = seeds_config(small_a3c, str(tmp_path / 'nan'))
+
+  def poison_seed_1_in_call_4(call, state, rollout_state):
+    if call == 4:
+      core = jax.tree_util.tree_map(lambda x: x.at[1].set(np.nan), rollout_state.core_state)
+      rollout_state = rollout_state._replace(core_state=core)
+    return state, rollout_state
+
+  with faults.around_training_calls(poison_seed_1_in_call_4):
+    manager.train(config)
+  train = pd.read_csv(os.path.join(config.run_dir, 'train.csv'))
+  skipped = train.groupby('seed')['skipped_updates'].sum()
+  assert skipped[6] == 5 and skipped[5] == 0 and skipped[7] == 0
+  leaves = jax.tree_util.tree_leaves(saved(config.run_dir)['params'])
+  assert all(np.isfinite(x).all() for x in leaves)
+
+
+def test_interrupted_seeds_resume_exactly(tmp_path):
+  whole, parts = str(tmp_path / 'whole'), str(tmp_path / 'parts')
+  manager.train(seeds_config(small_a3c, whole))
+
+  def ctrl_c_in_the_6th_call(call, state, rollout_state):
+    if call == 6:
+      os.kill(os.getpid(), signal.SIGINT)
+    return state, rollout_state
+
+  with faults.around_training_calls(ctrl_c_in_the_6th_call), pytest.raises(KeyboardInterrupt):
+    manager.train(seeds_config(small_a3c, parts))
+  resume_and_compare(seeds_config(small_a3c, parts), whole, ('train.csv', 'eval.csv'))
+
+
+def test_offline_evaluation_of_one_seed_or_all(tmp_path):
+  config = seeds_config(small_a3c, str(tmp_path / 'run'), num_seeds=2)
+  manager.train(config)
+  params_path = os.path.join(config.run_dir, 'params.pickle')
+
+  def evaluate(out, *extra):
+    return run_offline_evaluation(main.load_config([
+        'main.py', f'--config={ROOT}/configs/eval.py', f'--config.params_path={params_path}',
+        f'--config.run_dir={tmp_path / out}', '--config.num_episodes=40', *extra]))
+
+  every = evaluate('all')
+  summary = pd.read_csv(os.path.join(every, 'eval_summary.csv'))
+  assert sorted(summary['seed'].unique()) == [5, 6]
+  for seed in (5, 6):
+    mine = pd.read_csv(os.path.join(every, f'seed_{seed}', 'eval_summary.csv'))
+    pd.testing.assert_frame_equal(
+        summary[summary['seed'] == seed].drop(columns='seed').reset_index(drop=True), mine)
+  assert runs.load(every).summary.shape[0] == summary.shape[0]
+  one = evaluate('one', '--config.params_seed=6')
+  alone = pd.read_csv(os.path.join(one, 'eval_summary.csv'))
+  pd.testing.assert_frame_equal(alone, pd.read_csv(os.path.join(every, 'seed_6',
+                                                                'eval_summary.csv')))
+  with pytest.raises(Exception, match='holds seeds \\[5, 6\\]'):
+    evaluate('none', '--config.params_seed=9')
+  # runs.compare reads the per-seed rows of the training too
+  table = runs.compare([config.run_dir], table='eval')
+  assert sorted(table['seed'].unique()) == [5, 6]
+
+
+def test_seeds_with_workers_or_a_curriculum_are_refused_in_one_line(tmp_path):
+  config = seeds_config(small_a3c, str(tmp_path / 'w'))
+  config.launch.num_workers = 2
+  with pytest.raises(ConfigError, match='num_seeds.*trains one seed'):
+    validate(config)
+  config = seeds_config(small_a3c, str(tmp_path / 'big'), seed=2 ** 32 - 2)
+  with pytest.raises(ConfigError, match='num_seeds.*the last must be'):
+    validate(config)
+  config = seeds_config(small_a3c, str(tmp_path / 'curriculum'))
+  config.curriculum = ml_collections.ConfigDict(dict(
+      enabled=True, field='trials_per_episode', start=10, metric='mean_reward_per_trial',
+      threshold=0.5, window=1, growth_factor=2.0, min_increment=1))
+  with pytest.raises(ConfigError, match='num_seeds.*curriculum'):
+    validate(config)
