@@ -17,7 +17,7 @@ from launch.evaluator import run_offline_evaluation
 from launch.validation import validate
 from metarl import runs
 from metarl.config_rules import ConfigError
-from tests.test_checkpoints import read_rows, resume_and_compare
+from tests.test_checkpoints import interrupt_sac_at_call, read_rows, resume_and_compare
 from tests.test_checkpoints import small_config as small_a3c
 from tests.test_checkpoints import small_sac_config
 import main
@@ -44,7 +44,11 @@ def without_timing(rows):
 @pytest.mark.parametrize('make', [small_a3c, small_sac_config], ids=['a3c', 'rsac'])
 def test_each_vmapped_seed_equals_its_own_run(tmp_path, make):
   together = seeds_config(make, str(tmp_path / 'together'))
+  together.launch.num_evaluators = 1  # one evaluator is for one seed: evaluated here
   manager.train(together)
+  with open(os.path.join(together.run_dir, 'log.txt')) as f:
+    log = f.read()
+  assert 'started evaluator' not in log and '3 seeds: each evaluated in this process' in log
   params = saved(together.run_dir)
   assert params['seeds'] == [5, 6, 7] and params['seed_axis']
   train = read_rows(os.path.join(together.run_dir, 'train.csv'))
@@ -99,6 +103,33 @@ def test_interrupted_seeds_resume_exactly(tmp_path):
   with faults.around_training_calls(ctrl_c_in_the_6th_call), pytest.raises(KeyboardInterrupt):
     manager.train(seeds_config(small_a3c, parts))
   resume_and_compare(seeds_config(small_a3c, parts), whole, ('train.csv', 'eval.csv'))
+
+
+@pytest.mark.slow
+def test_interrupted_rsac_seeds_resume_exactly_with_and_without_replay(tmp_path, monkeypatch):
+  whole, parts = str(tmp_path / 'whole'), str(tmp_path / 'parts')
+  manager.train(seeds_config(small_sac_config, whole, num_seeds=2))
+  interrupt_sac_at_call(monkeypatch, 7)
+  with pytest.raises(KeyboardInterrupt):
+    manager.train(seeds_config(small_sac_config, parts, num_seeds=2))
+  monkeypatch.undo()
+  resume_and_compare(seeds_config(small_sac_config, parts, num_seeds=2), whole,
+                     ('train.csv',))
+  # without the replay contents each seed refills its replay from the resume point
+  empty = str(tmp_path / 'empty')
+  interrupt_sac_at_call(monkeypatch, 7)
+  with pytest.raises(KeyboardInterrupt):
+    manager.train(seeds_config(lambda d: small_sac_config(d, checkpoint_replay=False), empty,
+                               num_seeds=2))
+  monkeypatch.undo()
+  config = seeds_config(lambda d: small_sac_config(d, checkpoint_replay=False), empty,
+                        num_seeds=2)
+  config.resume = True
+  manager.train(config)
+  rows = read_rows(os.path.join(empty, 'train.csv'))
+  after = [r for r in rows if int(r['env_steps']) > 700]
+  assert {r['seed'] for r in after} == {'5', '6'}
+  assert all(float(r['replay_size']) <= int(r['env_steps']) - 700 for r in after[:2])
 
 
 def test_offline_evaluation_of_one_seed_or_all(tmp_path):

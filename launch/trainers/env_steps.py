@@ -47,6 +47,8 @@ class EnvStepTrainer(Trainer):
                     if self.vmapped else TrainMetrics(*metrics_args, **metrics_kwargs))
     self._inline_eval = None
     self._eval_request: Optional[Params] = None  # sent, not yet answered
+    # an evaluator process evaluates the params of one seed; several are evaluated here
+    self.evaluator = bool(config.launch.num_evaluators) and not self.vmapped
     if self.vmapped and config.launch.num_evaluators:
       logging.info('%d seeds: each evaluated in this process (launch.num_evaluators is for '
                    'runs of one seed)', len(self.seeds))
@@ -118,7 +120,7 @@ class EnvStepTrainer(Trainer):
       self.evaluate_seeds()
       return
     message = self.params_message()
-    if self.config.launch.num_evaluators:
+    if self.evaluator:
       self.backend.publish(EVALUATOR, message)
       if self._eval_request is None:
         self.expect(EVALUATOR)
@@ -188,7 +190,7 @@ class EnvStepTrainer(Trainer):
   def wait_final_eval(self) -> None:
     """Waits for the evaluator's evaluation of the final params (a hung or dead evaluator
     is replaced, see `receive`, so this ends)."""
-    if not self.config.launch.num_evaluators:
+    if not self.evaluator:
       return
     while self.evaluated_version != self.updates:
       self.check_stop()
@@ -209,7 +211,7 @@ class EnvStepTrainer(Trainer):
 
   def poll_evaluator(self) -> None:
     """Records the evaluations that came in (between single-process training calls)."""
-    if not self.config.launch.num_evaluators:
+    if not self.evaluator:
       return
     while True:
       received = self.receive(timeout=0.0001)
@@ -239,7 +241,7 @@ class EnvStepTrainer(Trainer):
     return self.env_steps >= self.config.total_env_steps
 
   def train(self) -> None:
-    if self.config.launch.num_evaluators:
+    if self.evaluator:
       self.start_child(EVALUATOR, evaluator_lib.run_evaluator)
     if self.config.launch.num_workers:
       self.train_distributed()
