@@ -18,9 +18,13 @@ from ml_collections.config_flags import config_path
 from launch.backends import ChildFailed
 from launch.run_support import TrainingDiverged
 from launch.validation import complete, validate
-from metarl.compilation import enable_compilation_cache
+from metarl.compilation import enable_compilation_cache, expose_cpu_cores
 from metarl.config_rules import ConfigError
 from metarl.io import RunFileError
+
+# Before JAX starts its backend (importing the modules above does not): a run of several
+# seeds spreads them over the cores.
+expose_cpu_cores()
 
 CONFIG_HELP = 'Experiment config file (configs/*.py); override fields with --config.a.b=v.'
 _CONFIG_ARG = re.compile(r'^--?config(?:=(.*))?$')

@@ -303,6 +303,7 @@ def sweep_rows(part, out, config, overrides, seeds, threshold):
   if not os.path.isfile(os.path.join(out, 'runs.csv')):
     subprocess.run([sys.executable, os.path.join(ROOT, 'launch', 'sweep.py'),
                     f'--config={config}', f'--seeds={seeds}', '--parallel=1',
+                    '--process_per_seed',  # a wall time per seed
                     '--metric=mean_return', f'--out={out}',
                     *[f'--set={o}' for o in overrides]], check=True, cwd=ROOT)
   rows = []

@@ -122,7 +122,7 @@ def replay_call(trainer):
   return call, iterations * cfg.agent.num_envs * len(trainer.seeds)
 
 
-def part_a(work, repeats):
+def part_a(work, repeats, counts=SEEDS):
   import main
   from launch import run_support
   from launch.trainers import make_trainer
@@ -132,7 +132,7 @@ def part_a(work, repeats):
              ('memory_sac', 'memory_sac.py', ['launch.updates_per_call=200']))
   for name, file, extra in configs:
     base = None
-    for n in SEEDS:
+    for n in counts:
       run_dir = os.path.join(work, f'a_{name}_{n}')
       config = main.load_config(['main.py', f'--config={ROOT}/configs/{file}',
                                  f'--config.num_seeds={n}', f'--config.run_dir={run_dir}',
@@ -238,11 +238,14 @@ def main():
   parser.add_argument('--parts', default='a,b,c,d')
   parser.add_argument('--repeats', type=int, default=3)
   parser.add_argument('--work', default='')
+  parser.add_argument('--num_seeds', default=','.join(map(str, SEEDS)),
+                      help='part (a): the num_seeds values timed')
   args = parser.parse_args()
+  counts = tuple(int(n) for n in args.num_seeds.split(','))
   work = args.work or tempfile.mkdtemp(prefix='metarl_seeds_')
   parts = args.parts.split(',')
   if 'a' in parts:
-    save('throughput', part_a(work, args.repeats))
+    save('throughput', part_a(work, args.repeats, counts))
   if 'b' in parts:
     save('two_step_processes', part_b(work))
   if 'c' in parts:

@@ -29,11 +29,13 @@ Writes into --out (default runs/<time>_sweep):
 Ctrl-C or SIGTERM stops every run (each saves its params) and leaves no process behind.
 
 On Ray (needs requirements-ray.txt), each run is one Ray task that reserves --cpus_per_run
-CPUs and runs the same `main.py` command line in a subprocess on whichever node Ray places it:
+CPUs and runs the same `main.py` command line in a subprocess on whichever node Ray places it
+(--process_per_seed spreads the seeds of a variant over the cluster; without it they train
+together in one run on one node):
 
     python launch/sweep.py --backend=ray --parallel=8 --config=configs/bandit_train.py
     python launch/sweep.py --backend=ray --ray_address=HEAD_HOST:6379 --cpus_per_run=2 \
-        --seeds=32 --config=configs/bandit_train.py
+        --seeds=32 --process_per_seed --config=configs/bandit_train.py
 
 Without --ray_address the sweep starts a Ray instance of --parallel CPUs on 127.0.0.1 (token
 authentication with a random token, session files in a new /tmp/metarl-ray-* folder, no

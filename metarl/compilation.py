@@ -1,6 +1,21 @@
-"""XLA's persistent compilation cache, shared by main.py and the tests."""
+"""XLA's persistent compilation cache, shared by main.py and the tests, and the CPU devices a
+run of several seeds spreads over."""
 
 import os
+
+DEVICE_COUNT_FLAG = '--xla_force_host_platform_device_count'
+
+
+def expose_cpu_cores() -> None:
+  """Makes XLA show each CPU core as a device of its own (up to 8), so that a run of several
+  seeds (`num_seeds`) can put its seeds on different cores: XLA runs one program per device,
+  each on its own thread. A single computation still runs on the first device, as before.
+  Must run before JAX starts its CPU backend; XLA_FLAGS that already set the count win."""
+  flags = os.environ.get('XLA_FLAGS', '')
+  if DEVICE_COUNT_FLAG in flags:
+    return
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+  os.environ['XLA_FLAGS'] = f'{flags} {DEVICE_COUNT_FLAG}={max(1, min(cores or 1, 8))}'.strip()
 
 
 def enable_compilation_cache() -> None:

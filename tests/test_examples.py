@@ -331,8 +331,9 @@ def test_documented_bandit_summary_columns_are_those_of_a_real_evaluation(bandit
   config.run_dir = str(tmp_path / 'eval')
   config.num_episodes = 8
   out = run_offline_evaluation(config)
-  assert sorted(os.listdir(out)) == ['bandit_actions.png', 'config.json', 'eval_data.pickle',
-                                     'eval_summary.csv', 'regret.png']
+  assert sorted(os.listdir(out)) == ['bandit_actions.png', 'bayes_agreement.png',
+                                     'config.json', 'eval_data.pickle', 'eval_summary.csv',
+                                     'regret.png']
   assert header(os.path.join(out, 'eval_summary.csv')) == readme_columns('eval_summary.csv')
 
 

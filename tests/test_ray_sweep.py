@@ -47,7 +47,8 @@ def test_sweep_on_a_local_ray_instance_leaves_nothing_behind(tmp_path):
   pytest.importorskip('ray')
   out = str(tmp_path / 'sweep')
   proc = subprocess.Popen([sys.executable, SWEEP, '--backend=ray', f'--config={CONFIG}',
-                           '--seeds=2', '--parallel=2', f'--out={out}', *TINY],
+                           '--seeds=2', '--process_per_seed', '--parallel=2',
+                           f'--out={out}', *TINY],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           cwd=ROOT, start_new_session=True)
   try:

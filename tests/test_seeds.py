@@ -161,6 +161,33 @@ def test_offline_evaluation_of_one_seed_or_all(tmp_path):
   assert sorted(table['seed'].unique()) == [5, 6]
 
 
+def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path):
+  """main.py shows XLA each core as a device; seeds spread over two equal seeds on one."""
+  import subprocess
+  import sys
+  runs = {}
+  for devices in (1, 2):
+    run_dir = str(tmp_path / f'devices_{devices}')
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'main.py'),
+         f'--config={ROOT}/configs/bandit_train.py', '--config.num_seeds=2',
+         '--config.total_env_steps=20000', '--config.log_every_env_steps=6400',
+         '--config.eval.every_env_steps=10000', '--config.eval.num_episodes=8',
+         '--config.agent.num_envs=8', '--config.launch.updates_per_call=25',
+         '--config.launch.num_evaluators=0', f'--config.run_dir={run_dir}'],
+        env=dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}'),
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs[devices] = run_dir
+  with open(os.path.join(runs[2], 'log.txt')) as f:
+    assert '2 seeds spread over 2 CPU devices' in f.read()
+  for a, b in zip(jax.tree_util.tree_leaves(saved(runs[1])['params']),
+                  jax.tree_util.tree_leaves(saved(runs[2])['params']), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert without_timing(read_rows(os.path.join(runs[1], 'eval.csv'))) == without_timing(
+      read_rows(os.path.join(runs[2], 'eval.csv')))
+
+
 def test_seeds_with_workers_or_a_curriculum_are_refused_in_one_line(tmp_path):
   config = seeds_config(small_a3c, str(tmp_path / 'w'))
   config.launch.num_workers = 2

@@ -53,6 +53,25 @@ class EnvStepTrainer(Trainer):
       logging.info('%d seeds: each evaluated in this process (launch.num_evaluators is for '
                    'runs of one seed)', len(self.seeds))
 
+  def spread(self, tree):
+    """`tree` (leading seed axis) spread over this process's CPU devices, as many as divide
+    the seeds: each device runs its seeds' share of every call on its own core
+    (`metarl.compilation.expose_cpu_cores`). Unchanged for one seed or one device."""
+    if not self.vmapped:
+      return tree
+    if not hasattr(self, '_seed_sharding'):
+      devices = jax.local_devices(backend='cpu') if jax.default_backend() == 'cpu' else []
+      k = max([d for d in range(1, len(devices) + 1) if len(self.seeds) % d == 0] or [1])
+      self._seed_sharding = None
+      if k > 1:
+        mesh = jax.sharding.Mesh(np.array(devices[:k]), ('seed',))
+        self._seed_sharding = jax.sharding.NamedSharding(mesh,
+                                                         jax.sharding.PartitionSpec('seed'))
+        logging.info('%d seeds spread over %d CPU devices', len(self.seeds), k)
+    if self._seed_sharding is None:
+      return tree
+    return jax.device_put(tree, self._seed_sharding)
+
   def seed_keys(self, parts: int):
     """Per seed, `jax.random.split(PRNGKey(seed), parts)` (a run of one seed's keys):
     `parts` keys, each [seeds, 2] in a vmapped run, else [2]."""

@@ -76,6 +76,7 @@ class GradientsTrainer(EnvStepTrainer):
   def train_in_process(self) -> None:
     if self.rollout_state is None:
       self.rollout_state = self._seeded(self.agent.rollout.init)(self.rollout_key)
+    self.state, self.rollout_state = self.spread((self.state, self.rollout_state))
     per_call = self.config.launch.updates_per_call
     steps_per_call = self.agent.steps_per_update * per_call
     train = self.agent.train_many_seeds if self.vmapped else self.agent.train_many

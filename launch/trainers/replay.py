@@ -149,6 +149,8 @@ class ReplayTrainer(EnvStepTrainer):
       if self._steps_offset:
         key = self._fold_in(key, self._steps_offset)
       self.act_state = self._seeded(actor.init)(key)
+    self.state, self.act_state, self.replay = self.spread((self.state, self.act_state,
+                                                           self.replay))
     ticks = self.agent.ticks_per_chunk
     total_iterations = math.ceil(cfg.total_env_steps / num_envs)
     per_call = min(cfg.launch.updates_per_call, total_iterations)
