@@ -28,6 +28,21 @@ from metarl import curriculum as curriculum_lib
 from metarl import io
 
 
+def seed_sharding(num_seeds: int) -> Optional[jax.sharding.Sharding]:
+  """A sharding of a leading axis of `num_seeds` seeds over as many of this process's CPU
+  devices as divide it (main.py exposes one per core: `metarl.compilation.
+  expose_cpu_cores`), or None (one seed, one device, or not on CPU)."""
+  if num_seeds < 2 or jax.default_backend() != 'cpu':
+    return None
+  devices = jax.local_devices()
+  k = max(d for d in range(1, len(devices) + 1) if num_seeds % d == 0)
+  if k < 2:
+    return None
+  logging.info('%d seeds spread over %d CPU devices', num_seeds, k)
+  mesh = jax.sharding.Mesh(np.array(devices[:k]), ('seed',))
+  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('seed'))
+
+
 class EnvStepTrainer(Trainer):
   """A run whose budget is env steps, with optional workers and evaluator."""
 
@@ -47,6 +62,7 @@ class EnvStepTrainer(Trainer):
                     if self.vmapped else TrainMetrics(*metrics_args, **metrics_kwargs))
     self._inline_eval = None
     self._eval_request: Optional[Params] = None  # sent, not yet answered
+    self._seed_sharding = seed_sharding(len(self.seeds))
     # an evaluator process evaluates the params of one seed; several are evaluated here
     self.evaluator = bool(config.launch.num_evaluators) and not self.vmapped
     if self.vmapped and config.launch.num_evaluators:
@@ -54,23 +70,9 @@ class EnvStepTrainer(Trainer):
                    'runs of one seed)', len(self.seeds))
 
   def spread(self, tree):
-    """`tree` (leading seed axis) spread over this process's CPU devices, as many as divide
-    the seeds: each device runs its seeds' share of every call on its own core
-    (`metarl.compilation.expose_cpu_cores`). Unchanged for one seed or one device."""
-    if not self.vmapped:
-      return tree
-    if not hasattr(self, '_seed_sharding'):
-      devices = jax.local_devices(backend='cpu') if jax.default_backend() == 'cpu' else []
-      k = max([d for d in range(1, len(devices) + 1) if len(self.seeds) % d == 0] or [1])
-      self._seed_sharding = None
-      if k > 1:
-        mesh = jax.sharding.Mesh(np.array(devices[:k]), ('seed',))
-        self._seed_sharding = jax.sharding.NamedSharding(mesh,
-                                                         jax.sharding.PartitionSpec('seed'))
-        logging.info('%d seeds spread over %d CPU devices', len(self.seeds), k)
-    if self._seed_sharding is None:
-      return tree
-    return jax.device_put(tree, self._seed_sharding)
+    """`tree` (leading seed axis) spread over the CPU devices of `seed_sharding`: each runs
+    its seeds' share of every call on its own core. Unchanged without one."""
+    return tree if self._seed_sharding is None else jax.device_put(tree, self._seed_sharding)
 
   def seed_keys(self, parts: int):
     """Per seed, `jax.random.split(PRNGKey(seed), parts)` (a run of one seed's keys):
