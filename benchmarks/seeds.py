@@ -24,6 +24,13 @@ python benchmarks/seeds.py [--parts=a,b,c,d] [--repeats=3] [--work=DIR]
     The end-of-run check on 2,000 episodes against the Bayes-optimal player on the same
     episodes is configs/eval.py's (eval_summary.csv, ratio_to_bayes_optimal).
 
+(e) What closes the gap to the Bayes-optimal player: variants of configs/bandit_train.py
+    (discount, learning rate, entropy, network size, value core, advantage, unroll,
+    training length), 3 seeds trained together each, evaluated every 5M env steps on
+    eval.num_episodes (500) fresh episodes per seed: the final mean regret per seed, its
+    ratio to the Bayes-optimal expectation (1.748) and the run's wall time. Runs go to
+    WORK/e_<variant> and are reused when finished there (--work).
+
 Writes benchmarks/results/seeds_*.csv (one per part) and prints each table.
 """
 
@@ -233,9 +240,86 @@ def part_d(work):
   return rows
 
 
+# (e): name, overrides of configs/bandit_train.py
+VARIANTS = (
+    ('gamma 0.9 (default settings)', 'g90', ['total_env_steps=20000000']),
+    ('gamma 0.9, lr 1e-3', 'g90lr1e3', ['total_env_steps=15000000',
+                                        'agent.learning_rate=1e-3']),
+    ('gamma 0.9, lr 3e-3', 'g90lr3e3', ['total_env_steps=15000000',
+                                        'agent.learning_rate=3e-3']),
+    ('gamma 0.9, lr 1e-3, 30M steps', 'g90lr1e3L', ['total_env_steps=30000000',
+                                                   'agent.learning_rate=1e-3']),
+    ('gamma 0.9, lr 1e-3, LSTM 128', 'g90lr1e3h128', ['total_env_steps=15000000',
+                                                     'agent.learning_rate=1e-3',
+                                                     'network.hidden_size=128']),
+    ('gamma 0.9, entropy 0.01 -> 0', 'g90e01', ['total_env_steps=15000000',
+                                               'agent.entropy_coef=0.01']),
+    ('gamma 0.95', 'g95', ['total_env_steps=15000000', 'agent.gamma=0.95']),
+    ('gamma 0.95, value core of its own', 'g95sep', ['total_env_steps=15000000',
+                                                    'agent.gamma=0.95',
+                                                    'network.value_core=separate']),
+    ('gamma 0.95, own value core, lr 1e-3', 'g95seplr1e3', [
+        'total_env_steps=15000000', 'agent.gamma=0.95', 'network.value_core=separate',
+        'agent.learning_rate=1e-3']),
+    ('gamma 0.97, GAE, value coef 0.5', 'g97gae', [
+        'total_env_steps=15000000', 'agent.gamma=0.97', 'agent.advantage=gae',
+        'agent.value_coef=0.5']),
+    ('gamma 0.97, own value core, lr 1e-3, 30M', 'g97seplr30', [
+        'total_env_steps=30000000', 'agent.gamma=0.97', 'network.value_core=separate',
+        'agent.learning_rate=1e-3']),
+    ('gamma 0.99', 'g99', ['total_env_steps=15000000', 'agent.gamma=0.99']),
+    ('gamma 0.99, own value core, GAE', 'g99sepgae', [
+        'total_env_steps=15000000', 'agent.gamma=0.99', 'network.value_core=separate',
+        'agent.advantage=gae']),
+    ('gamma 0.99, own value core, GAE, lr 1e-3, 30M', 'g99seplr30', [
+        'total_env_steps=30000000', 'agent.gamma=0.99', 'network.value_core=separate',
+        'agent.advantage=gae', 'agent.learning_rate=1e-3']),
+    ('gamma 0.99, GAE, whole episodes, own value core, lr 1e-3', 'g99gae100', [
+        'total_env_steps=10000000', 'agent.gamma=0.99', 'agent.advantage=gae',
+        'agent.unroll_length=100', 'agent.reset_each_unroll=True',
+        'network.value_core=separate', 'agent.learning_rate=1e-3']),
+    ('gamma 1, return - baseline, whole episodes, own value core, lr 1e-3', 'g100base', [
+        'total_env_steps=20000000', 'agent.gamma=1.0', 'agent.advantage=baseline',
+        'agent.unroll_length=100', 'agent.reset_each_unroll=True',
+        'network.value_core=separate', 'agent.learning_rate=1e-3']),
+)
+
+
+def part_e(work, only=None):
+  from metarl.analysis import bayes_optimal
+  optimal = bayes_optimal.solve(100).regret
+  rows = []
+  for name, short, overrides in VARIANTS:
+    if only and short not in only:
+      continue
+    run_dir = os.path.join(work, f'e_{short}')
+    log = os.path.join(run_dir, 'log.txt')
+    done = os.path.isfile(log) and '] done: ' in open(log).read()  # finished, not stopped
+    if not done:
+      shutil.rmtree(run_dir, ignore_errors=True)
+      timed([sys.executable, os.path.join(ROOT, 'main.py'),
+             f'--config={ROOT}/configs/bandit_train.py', '--config.num_seeds=3',
+             f'--config.run_dir={run_dir}', '--config.checkpoint_every=0',
+             '--config.log_every_env_steps=2000000', '--config.eval.every_env_steps=5000000',
+             *[f'--config.{o}' for o in overrides]], run_dir + '.log')
+    evals = read_csv(os.path.join(run_dir, 'eval.csv'))
+    last = max(int(r['env_steps']) for r in evals)
+    final = {r['seed']: float(r['mean_cumulative_regret']) for r in evals
+             if int(r['env_steps']) == last}
+    wall = max(float(r['wall_time']) for r in read_csv(os.path.join(run_dir, 'train.csv')))
+    rows.append(dict(part='e', variant=name, env_steps_per_seed=last,
+                     **{f'regret_seed_{k}': v for k, v in sorted(final.items())},
+                     regret_median=statistics.median(final.values()),
+                     ratio_to_bayes_median=statistics.median(final.values()) / optimal,
+                     train_wall_s=wall, overrides=' '.join(overrides)))
+    print(rows[-1], flush=True)
+  return rows
+
+
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument('--parts', default='a,b,c,d')
+  parser.add_argument('--parts', default='a,b,c,d,e')
+  parser.add_argument('--variants', default='', help='part (e): only these (short names)')
   parser.add_argument('--repeats', type=int, default=3)
   parser.add_argument('--work', default='')
   parser.add_argument('--num_seeds', default=','.join(map(str, SEEDS)),
@@ -252,6 +336,8 @@ def main():
     save('episodic', part_c(work))
   if 'd' in parts:
     save('bandit_quality', part_d(work))
+  if 'e' in parts:
+    save('bandit_variants', part_e(work, [v for v in args.variants.split(',') if v]))
 
 
 if __name__ == '__main__':

@@ -10,8 +10,9 @@ from configs import common
 
 def get_config() -> ml_collections.ConfigDict:
   c = common.run('bandit_a3c')
-  common.budget(c, total_env_steps=100_000_000, log_every_env_steps=1_000_000)
-  common.checkpoints(c, every=10_000_000)
+  # 20M env steps: past them the regret stays ~3 (30M: no better; benchmarks/seeds.py (e))
+  common.budget(c, total_env_steps=20_000_000, log_every_env_steps=1_000_000)
+  common.checkpoints(c, every=5_000_000)
 
   c.env = ml_collections.ConfigDict()
   c.env.name = 'bandit'
@@ -41,7 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.agent.entropy_schedule = 'linear'  # constant | linear
   c.agent.optimizer = 'adam'  # adam | rmsprop
   c.agent.optimizer_eps = 1e-8
-  c.agent.learning_rate = 3e-4
+  c.agent.learning_rate = 1e-3  # seed 001: 3e-4 (regret ~3.5 instead of ~3.0 at 15M steps)
   c.agent.learning_rate_end = 0.0
   c.agent.learning_rate_schedule = 'linear'  # constant | linear
   c.agent.max_grad_norm = 50.0
@@ -49,7 +50,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.launch = common.launch()
 
   c.eval = ml_collections.ConfigDict()
-  c.eval.every_env_steps = 5_000_000
+  c.eval.every_env_steps = 2_500_000
   c.eval.num_episodes = 500
 
   c.log = common.log()
