@@ -90,9 +90,13 @@ def timed_calls(call, repeats):
 def gradients_call(trainer):
   """The gradients kind's training call and the env steps (all seeds) it makes."""
   import jax
+
+  from launch.trainers.env_steps import SEED
   agent = trainer.agent
-  box = [trainer.state, trainer._seeded(agent.rollout.init)(trainer.rollout_key)]
-  train = agent.train_many_seeds if trainer.vmapped else agent.train_many
+  box = list(trainer.spread((trainer.state,
+                             trainer._seeded(agent.rollout.init)(trainer.rollout_key))))
+  train = (trainer.over_seeds(agent.train_many_seeds, (SEED, SEED)) if trainer.vmapped
+           else agent.train_many)
 
   def call():
     box[0], box[1], metrics = train(box[0], box[1])
@@ -107,17 +111,20 @@ def replay_call(trainer):
   same call (learning off until the warm-ups end)."""
   import jax
   import jax.numpy as jnp
+
+  from launch.trainers.env_steps import SEED, SHARED
   cfg, agent = trainer.config, trainer.agent
   actor = trainer._make_actor()
   act_state = trainer._seeded(actor.init)(trainer.act_key)
   iterations = cfg.launch.updates_per_call
   run = agent.make_in_process_train(actor, cfg.agent.num_envs, agent.ticks_per_chunk,
                                     iterations)
-  if trainer.vmapped:
-    run = jax.jit(jax.vmap(run, in_axes=(0, 0, 0, None, 0)))
+  if trainer.vmapped:  # as the trainer runs it
+    run = trainer.over_seeds(run, (SEED, SEED, SEED, SHARED, SEED), vmapped=False)
   steady = max(cfg.agent.warmup_steps, cfg.agent.critic_warmup_steps,
                cfg.agent.actor_warmup_steps) + 1
-  box = [trainer.state, act_state, trainer.replay]
+  box = list(trainer.spread((trainer.state, act_state, trainer.replay)))
+  trainer.train_key = trainer.spread(trainer.train_key)
   for _ in range(-(-steady // (iterations * cfg.agent.num_envs))):  # fill past warm-ups
     box[0], box[1], box[2], _ = run(box[0], box[1], box[2], jnp.int32(0),
                                     trainer._next_key())
@@ -194,11 +201,11 @@ def part_c(work):
   out = os.path.join(work, 'c_episodic')
   config = f'--config={ROOT}/configs/episodic_two_step_train.py'
   wall, rc = timed(sweep(out, config, config, '--config.agent.retrieval=False', '--seeds=8',
-                         '--parallel=2', '--metric=mean_reward_cued'), out + '.log')
+                         '--parallel=2', '--metric=reward_cued'), out + '.log')
   rows = [dict(part='c', what='wall time, 2 variants x 8 seeds', wall_s=wall, exit_code=rc)]
   if rc == 0:
     for r in read_csv(os.path.join(out, 'summary.csv')):
-      if r['metric'].startswith('mean_reward'):
+      if r['metric'] in ('reward_cued', 'reward_uncued', 'mean_reward_per_trial'):
         rows.append(dict(part='c', what=f'{r["variant"]} {r["metric"]}',
                          mean=float(r['mean']), sem=float(r['sem'] or 'nan'),
                          seeds=int(r['seeds'])))
@@ -207,14 +214,43 @@ def part_c(work):
   return rows
 
 
+def finished(run_dir):
+  log = os.path.join(run_dir, 'log.txt')
+  return os.path.isfile(log) and '] done: ' in open(log).read()  # not stopped early
+
+
 def part_d(work):
   run_dir = os.path.join(work, 'd_bandit')
-  wall, rc = timed([sys.executable, os.path.join(ROOT, 'main.py'),
-                    f'--config={ROOT}/configs/bandit_train.py', '--config.num_seeds=3',
-                    f'--config.run_dir={run_dir}'], run_dir + '.log')
-  rows = [dict(part='d', what='start to exit, 3 seeds', wall_s=wall, exit_code=rc)]
-  if rc != 0:
-    return rows
+  timing = os.path.join(work, 'd_bandit_wall.txt')
+  if not (finished(run_dir) and os.path.isfile(timing)):  # a finished run is reused
+    shutil.rmtree(run_dir, ignore_errors=True)
+    wall, rc = timed([sys.executable, os.path.join(ROOT, 'main.py'),
+                      f'--config={ROOT}/configs/bandit_train.py', '--config.num_seeds=3',
+                      f'--config.run_dir={run_dir}'], run_dir + '.log')
+    if rc != 0:
+      return [dict(part='d', what='start to exit, 3 seeds', wall_s=wall, exit_code=rc)]
+    with open(timing, 'w') as f:
+      f.write(str(wall))
+  with open(timing) as f:
+    wall = float(f.read())
+  rows = [dict(part='d', what='configs/bandit_train.py, 3 seeds together, start to exit',
+               wall_s=wall)]
+  # the frozen agents on 2,000 fresh episodes, against the Bayes-optimal player on the same
+  out = os.path.join(work, 'd_bandit_eval')
+  if not os.path.isfile(os.path.join(out, 'eval_summary.csv')):
+    shutil.rmtree(out, ignore_errors=True)
+    timed([sys.executable, os.path.join(ROOT, 'main.py'), f'--config={ROOT}/configs/eval.py',
+           f'--config.params_path={os.path.join(run_dir, "params.pickle")}',
+           f'--config.run_dir={out}'], out + '.log')
+  for r in read_csv(os.path.join(out, 'eval_summary.csv')):
+    if r['method'] in ('agent', 'thompson', 'bayes_optimal'):
+      rows.append(dict(part='d', what=f'frozen, 2000 episodes: {r["method"]}', seed=r['seed'],
+                       regret=float(r['mean_cumulative_regret']),
+                       sem=float(r['sem_cumulative_regret']),
+                       ratio_to_bayes_optimal=float(r['ratio_to_bayes_optimal']),
+                       ratio_to_thompson=float(r['ratio_to_thompson']),
+                       bayes_agreement=float(r['bayes_agreement'] or 'nan'),
+                       kl_from_bayes=float(r['kl_from_bayes'] or 'nan')))
   from metarl.analysis import bayes_optimal
   optimal = bayes_optimal.solve(100).regret  # the expected regret of Bayes-optimal play
   evals = read_csv(os.path.join(run_dir, 'eval.csv'))
@@ -293,9 +329,7 @@ def part_e(work, only=None):
     if only and short not in only:
       continue
     run_dir = os.path.join(work, f'e_{short}')
-    log = os.path.join(run_dir, 'log.txt')
-    done = os.path.isfile(log) and '] done: ' in open(log).read()  # finished, not stopped
-    if not done:
+    if not finished(run_dir):
       shutil.rmtree(run_dir, ignore_errors=True)
       timed([sys.executable, os.path.join(ROOT, 'main.py'),
              f'--config={ROOT}/configs/bandit_train.py', '--config.num_seeds=3',

@@ -161,7 +161,24 @@ def test_offline_evaluation_of_one_seed_or_all(tmp_path):
   assert sorted(table['seed'].unique()) == [5, 6]
 
 
-def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path):
+SPREAD_RUNS = {
+    'a3c': ['--config=configs/bandit_train.py', '--config.total_env_steps=20000',
+            '--config.log_every_env_steps=6400', '--config.eval.every_env_steps=10000',
+            '--config.eval.num_episodes=8', '--config.agent.num_envs=8',
+            '--config.launch.updates_per_call=25'],
+    'rsac': ['--config=configs/memory_sac.py', '--config.network.torso_sizes=8',
+             '--config.network.hidden_sizes=8', '--config.agent.num_envs=2',
+             '--config.agent.batch_size=4', '--config.agent.warmup_steps=100',
+             '--config.agent.critic_warmup_steps=100', '--config.agent.actor_warmup_steps=100',
+             '--config.replay.capacity=2000', '--config.replay.sequence_length=10',
+             '--config.total_env_steps=1200', '--config.launch.updates_per_call=50',
+             '--config.log_every_env_steps=300', '--config.eval.every_env_steps=600',
+             '--config.eval.num_sequences=8'],
+}
+
+
+@pytest.mark.parametrize('agent', ['a3c', 'rsac'])
+def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, agent):
   """main.py shows XLA each core as a device; seeds spread over two equal seeds on one."""
   import subprocess
   import sys
@@ -169,12 +186,9 @@ def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path):
   for devices in (1, 2):
     run_dir = str(tmp_path / f'devices_{devices}')
     done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'main.py'),
-         f'--config={ROOT}/configs/bandit_train.py', '--config.num_seeds=2',
-         '--config.total_env_steps=20000', '--config.log_every_env_steps=6400',
-         '--config.eval.every_env_steps=10000', '--config.eval.num_episodes=8',
-         '--config.agent.num_envs=8', '--config.launch.updates_per_call=25',
-         '--config.launch.num_evaluators=0', f'--config.run_dir={run_dir}'],
+        [sys.executable, os.path.join(ROOT, 'main.py'), *SPREAD_RUNS[agent],
+         '--config.num_seeds=2', '--config.launch.num_evaluators=0',
+         f'--config.run_dir={run_dir}'],
         env=dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}'),
         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -13,6 +13,7 @@ run of its own; train.csv and eval.csv get one row per seed (a `seed` column), e
 runs here for each seed, and an update with a NaN or Inf is skipped for its seed only.
 """
 
+import concurrent.futures
 from typing import Any, Dict, List, Optional
 
 import jax
@@ -28,10 +29,14 @@ from metarl import curriculum as curriculum_lib
 from metarl import io
 
 
-def seed_sharding(num_seeds: int) -> Optional[jax.sharding.Sharding]:
-  """A sharding of a leading axis of `num_seeds` seeds over as many of this process's CPU
-  devices as divide it (main.py exposes one per core: `metarl.compilation.
-  expose_cpu_cores`), or None (one seed, one device, or not on CPU)."""
+SEED = jax.sharding.PartitionSpec('seed')  # a leading seed axis, split over the mesh
+SHARED = jax.sharding.PartitionSpec()  # the same value for every seed
+
+
+def seed_mesh(num_seeds: int) -> Optional[jax.sharding.Mesh]:
+  """A mesh over as many of this process's CPU devices as divide `num_seeds` (main.py
+  exposes one per core: `metarl.compilation.expose_cpu_cores`), or None (one seed, one
+  device, or not on CPU)."""
   if num_seeds < 2 or jax.default_backend() != 'cpu':
     return None
   devices = jax.local_devices()
@@ -39,8 +44,7 @@ def seed_sharding(num_seeds: int) -> Optional[jax.sharding.Sharding]:
   if k < 2:
     return None
   logging.info('%d seeds spread over %d CPU devices', num_seeds, k)
-  mesh = jax.sharding.Mesh(np.array(devices[:k]), ('seed',))
-  return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('seed'))
+  return jax.sharding.Mesh(np.array(devices[:k]), ('seed',))
 
 
 class EnvStepTrainer(Trainer):
@@ -62,7 +66,8 @@ class EnvStepTrainer(Trainer):
                     if self.vmapped else TrainMetrics(*metrics_args, **metrics_kwargs))
     self._inline_eval = None
     self._eval_request: Optional[Params] = None  # sent, not yet answered
-    self._seed_sharding = seed_sharding(len(self.seeds))
+    self._seed_mesh = seed_mesh(len(self.seeds))
+    self._threads = None  # the calls of `over_seeds`, one thread per device
     # an evaluator process evaluates the params of one seed; several are evaluated here
     self.evaluator = bool(config.launch.num_evaluators) and not self.vmapped
     if self.vmapped and config.launch.num_evaluators:
@@ -70,9 +75,63 @@ class EnvStepTrainer(Trainer):
                    'runs of one seed)', len(self.seeds))
 
   def spread(self, tree):
-    """`tree` (leading seed axis) spread over the CPU devices of `seed_sharding`: each runs
-    its seeds' share of every call on its own core. Unchanged without one."""
-    return tree if self._seed_sharding is None else jax.device_put(tree, self._seed_sharding)
+    """`tree` (leading seed axis) split over the devices of the seed mesh, where the calls
+    of `over_seeds` expect it. Unchanged without a mesh."""
+    if self._seed_mesh is None:
+      return tree
+    return jax.device_put(tree, jax.sharding.NamedSharding(self._seed_mesh, SEED))
+
+  def over_seeds(self, fn, in_specs, vmapped: bool = True):
+    """A call of `fn` on every seed, each device of the seed mesh computing its share of the
+    seeds in a thread of its own (one SPMD program over the mesh kept the recurrent SAC
+    call on about one core); the outputs are split over the devices as `spread` splits.
+
+    Args:
+      fn: jitted; `vmapped`: a function of the whole seed axis (vmapped), called once per
+        device on its share; else a function of one seed, called once per seed (vmapping
+        turns a `lax.cond` whose predicate differs per seed into computing both branches:
+        recurrent SAC's interval and warm-up conds would double its work).
+      in_specs: SEED or SHARED per argument.
+    """
+    if self._seed_mesh is None and vmapped:
+      return fn
+    devices = (list(self._seed_mesh.devices.flat) if self._seed_mesh is not None
+               else [jax.local_devices()[0]])
+    split = (jax.sharding.NamedSharding(self._seed_mesh, SEED)
+             if self._seed_mesh is not None else None)
+    if self._threads is None:
+      self._threads = concurrent.futures.ThreadPoolExecutor(len(devices),
+                                                            thread_name_prefix='seeds')
+
+    def shares(tree, spec):  # [the tree on each device]
+      if spec is SHARED:
+        return [jax.device_put(tree, device) for device in devices]
+      if split is None:
+        return [tree]
+      leaves, treedef = jax.tree_util.tree_flatten(tree)
+      found = [{s.device: s.data for s in jax.device_put(x, split).addressable_shards}
+               for x in leaves]
+      return [treedef.unflatten([f[device] for f in found]) for device in devices]
+
+    def one_by_one(*args):  # one device's seeds, a call each
+      count = jax.tree_util.tree_leaves(
+          [a for a, spec in zip(args, in_specs) if spec is SEED])[0].shape[0]
+      outs = [fn(*[a if spec is SHARED else jax.tree_util.tree_map(lambda x: x[i], a)
+                   for a, spec in zip(args, in_specs)]) for i in range(count)]
+      return jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *outs)
+
+    run = fn if vmapped else one_by_one
+
+    def call(*args):
+      # every share taken before any call runs: a call may donate (delete) its inputs
+      per_device = list(zip(*[shares(a, spec) for a, spec in zip(args, in_specs)]))
+      parts = list(self._threads.map(lambda a: jax.block_until_ready(run(*a)), per_device))
+      if split is None:
+        return parts[0]
+      return jax.tree_util.tree_map(
+          lambda *xs: jax.make_array_from_single_device_arrays(
+              (sum(x.shape[0] for x in xs),) + xs[0].shape[1:], split, list(xs)), *parts)
+    return call
 
   def seed_keys(self, parts: int):
     """Per seed, `jax.random.split(PRNGKey(seed), parts)` (a run of one seed's keys):

@@ -16,7 +16,7 @@ from typing import Any, Dict
 import jax
 
 from launch.backends.base import Work
-from launch.trainers.env_steps import EnvStepTrainer
+from launch.trainers.env_steps import SEED, EnvStepTrainer
 from metarl import checkpoint as checkpoint_lib
 from metarl import io
 from metarl.rollout import set_env_params
@@ -79,7 +79,8 @@ class GradientsTrainer(EnvStepTrainer):
     self.state, self.rollout_state = self.spread((self.state, self.rollout_state))
     per_call = self.config.launch.updates_per_call
     steps_per_call = self.agent.steps_per_update * per_call
-    train = self.agent.train_many_seeds if self.vmapped else self.agent.train_many
+    train = (self.over_seeds(self.agent.train_many_seeds, (SEED, SEED)) if self.vmapped
+             else self.agent.train_many)
     while self.updates < self.agent.total_updates:
       self.state, self.rollout_state, metrics = train(self.state, self.rollout_state)
       self.updates += per_call

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from absl import logging
 
 from launch.backends.base import WORKER, ChildId, Work
-from launch.trainers.env_steps import EnvStepTrainer
+from launch.trainers.env_steps import SEED, SHARED, EnvStepTrainer
 from metarl import checkpoint as checkpoint_lib
 from metarl import io
 from metarl.agents.rsac import episode_stats
@@ -149,8 +149,8 @@ class ReplayTrainer(EnvStepTrainer):
       if self._steps_offset:
         key = self._fold_in(key, self._steps_offset)
       self.act_state = self._seeded(actor.init)(key)
-    self.state, self.act_state, self.replay = self.spread((self.state, self.act_state,
-                                                           self.replay))
+    self.state, self.act_state, self.replay, self.train_key = self.spread(
+        (self.state, self.act_state, self.replay, self.train_key))
     ticks = self.agent.ticks_per_chunk
     total_iterations = math.ceil(cfg.total_env_steps / num_envs)
     per_call = min(cfg.launch.updates_per_call, total_iterations)
@@ -163,11 +163,12 @@ class ReplayTrainer(EnvStepTrainer):
       if n not in runs:
         t = time.monotonic()
         run = self.agent.make_in_process_train(actor, num_envs, ticks, n)
-        if self.vmapped:  # the seeds share the env-step count
-          run = jax.jit(jax.vmap(run, in_axes=(0, 0, 0, None, 0)))
-        runs[n] = run.lower(*args).compile()
-        logging.info('compiled the training call (%d env-step iterations) in %.2fs', n,
-                     time.monotonic() - t)
+        if self.vmapped:  # a call per seed (see over_seeds); the env-step count is shared
+          runs[n] = self.over_seeds(run, (SEED, SEED, SEED, SHARED, SEED), vmapped=False)
+        else:
+          runs[n] = run.lower(*args).compile()
+          logging.info('compiled the training call (%d env-step iterations) in %.2fs', n,
+                       time.monotonic() - t)
       self.state, self.act_state, self.replay, metrics = runs[n](*args)
       done += n
       self.env_steps += n * num_envs
