@@ -28,8 +28,9 @@ python benchmarks/seeds.py [--parts=a,b,c,d] [--repeats=3] [--work=DIR]
     (discount, learning rate, entropy, network size, value core, advantage, unroll,
     training length), 3 seeds trained together each, evaluated every 5M env steps on
     eval.num_episodes (500) fresh episodes per seed: the final mean regret per seed, its
-    ratio to the Bayes-optimal expectation (1.748) and the run's wall time. Runs go to
-    WORK/e_<variant> and are reused when finished there (--work).
+    ratio to the Bayes-optimal expectation (1.748) and the run's training wall time (from
+    train.csv: compare loosely, the committed table's runs were made two at a time on the
+    2 cores). Runs go to WORK/e_<variant> and are reused when finished there (--work).
 
 Writes benchmarks/results/seeds_*.csv (one per part) and prints each table.
 """
