@@ -440,6 +440,11 @@ def verdict(ok: bool) -> str:
 # Sections
 
 
+def cell(value, digits: int = 2) -> str:
+  """A CSV cell as a number with `digits` decimals, or '-' where it is blank or absent."""
+  return f'{float(value):.{digits}f}' if value not in (None, '') else '-'
+
+
 def bandit_section(ctx: Context) -> Section:
   train, ev = ctx.run('bandit_train'), ctx.run('bandit_eval')
   summary = {r['method']: r for r in read_csv(ctx.file('bandit_eval', 'eval_summary.csv'))}
@@ -510,12 +515,13 @@ episodes ({int(train.config.env.num_arms)} arms, `{train.config.env.reward_struc
 probabilities; `configs/eval.py`), next to the classic algorithms
 on the same arm probabilities ({code(src)}):
 
-| method | mean cumulative regret | s.e.m. | reward per trial | ratio to Thompson |
-| --- | --- | --- | --- | --- |
+| method | mean cumulative regret | s.e.m. | reward per trial | ratio to Thompson | ratio to Bayes-optimal | agreement with the Bayes-optimal choice |
+| --- | --- | --- | --- | --- | --- | --- |
 """ + ''.join(
       f"| {m} | {float(r['mean_cumulative_regret']):.2f} | "
       f"{float(r['sem_cumulative_regret']):.2f} | {float(r['mean_reward_per_trial']):.3f} | "
-      f"{float(r['ratio_to_thompson']):.2f} |\n" for m, r in summary.items()) + f"""
+      f"{float(r['ratio_to_thompson']):.2f} | {cell(r.get('ratio_to_bayes_optimal'))} | "
+      f"{cell(r.get('bayes_agreement'))} |\n" for m, r in summary.items()) + f"""
 ![bandit]({link})
 
 Left, seed 001's figure: one row per episode, sorted by arm 1's win probability, one cell per
@@ -529,7 +535,9 @@ Reproduced (regret within {limit}x of Thompson's and below random's): **{verdict
       'Bandits, meta-RL A3C (seed 001)',
       'mean cumulative regret per episode, two independent arms, frozen agent',
       f"agent {regret['agent']:.2f} ± {sem:.2f}; Thompson {regret['thompson']:.2f}, "
-      f"UCB1 {regret['ucb1']:.2f}, random {regret['random']:.2f} on the same episodes",
+      f"UCB1 {regret['ucb1']:.2f}, random {regret['random']:.2f}"
+      + (f", Bayes-optimal {regret['bayes_optimal']:.2f}" if 'bayes_optimal' in regret else '')
+      + ' on the same episodes',
       published('bandit'), code(src), verdict(ok))
   return Section('bandit', body, [headline])
 

@@ -95,7 +95,7 @@ def gradients_call(trainer):
   from launch.trainers.env_steps import SEED
   agent = trainer.agent
   box = list(trainer.spread((trainer.state,
-                             trainer._seeded(agent.rollout.init)(trainer.rollout_key))))
+                             trainer.seeded(agent.rollout.init)(trainer.rollout_key))))
   train = (trainer.over_seeds(agent.train_many_seeds, (SEED, SEED)) if trainer.vmapped
            else agent.train_many)
 
@@ -116,7 +116,7 @@ def replay_call(trainer):
   from launch.trainers.env_steps import SEED, SHARED
   cfg, agent = trainer.config, trainer.agent
   actor = trainer._make_actor()
-  act_state = trainer._seeded(actor.init)(trainer.act_key)
+  act_state = trainer.seeded(actor.init)(trainer.act_key)
   iterations = cfg.launch.updates_per_call
   run = agent.make_in_process_train(actor, cfg.agent.num_envs, agent.ticks_per_chunk,
                                     iterations)

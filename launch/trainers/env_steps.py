@@ -133,6 +133,10 @@ class EnvStepTrainer(Trainer):
               (sum(x.shape[0] for x in xs),) + xs[0].shape[1:], split, list(xs)), *parts)
     return call
 
+  def seeded(self, fn):
+    """`fn` of one seed's key (an init), vmapped over the seeds' keys in a run of several."""
+    return jax.vmap(fn) if self.vmapped else fn
+
   def seed_keys(self, parts: int):
     """Per seed, `jax.random.split(PRNGKey(seed), parts)` (a run of one seed's keys):
     `parts` keys, each [seeds, 2] in a vmapped run, else [2]."""

@@ -13,7 +13,6 @@ process), `compute_gradients` and `apply_gradients` (workers).
 
 from typing import Any, Dict
 
-import jax
 
 from launch.backends.base import Work
 from launch.trainers.env_steps import SEED, EnvStepTrainer
@@ -31,8 +30,7 @@ class GradientsTrainer(EnvStepTrainer):
     super().__init__(config, spec, env, train_columns=('skipped_updates',))
     self.agent = spec.make(config, env)
     params_key, self.rollout_key = self.seed_keys(2)
-    self._seeded = jax.vmap if self.vmapped else lambda f: f
-    self.state = self._seeded(self.agent.init)(params_key)
+    self.state = self.seeded(self.agent.init)(params_key)
     if config.get('resume', False):
       self.resume()
 
@@ -67,7 +65,7 @@ class GradientsTrainer(EnvStepTrainer):
     self.state = checkpoint_lib.restore_tree(self.state, arrays['state'], 'training state',
                                              path)
     if 'rollout_state' in arrays and not self.config.launch.num_workers:
-      template = self._seeded(self.agent.rollout.init)(self.rollout_key)
+      template = self.seeded(self.agent.rollout.init)(self.rollout_key)
       self.rollout_state = checkpoint_lib.restore_tree(template, arrays['rollout_state'],
                                                        'rollout state', path)
 
@@ -75,7 +73,7 @@ class GradientsTrainer(EnvStepTrainer):
 
   def train_in_process(self) -> None:
     if self.rollout_state is None:
-      self.rollout_state = self._seeded(self.agent.rollout.init)(self.rollout_key)
+      self.rollout_state = self.seeded(self.agent.rollout.init)(self.rollout_key)
     self.state, self.rollout_state = self.spread((self.state, self.rollout_state))
     per_call = self.config.launch.updates_per_call
     steps_per_call = self.agent.steps_per_update * per_call

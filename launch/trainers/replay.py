@@ -44,8 +44,7 @@ class ReplayTrainer(EnvStepTrainer):
                      latest=('alpha', 'replay_size'))
     self.agent = spec.make(config, env)
     learner_key, self.act_key, self.train_key = self.seed_keys(3)
-    self._seeded = jax.vmap if self.vmapped else lambda f: f
-    self.state = self._seeded(self.agent.learner.init)(learner_key)
+    self.state = self.seeded(self.agent.learner.init)(learner_key)
     rows = num_rows(config)
     self.replay = replay_lib.init(rows, config.replay.capacity // rows,
                                   env.spec.observation_shape, env.spec.action_dim)
@@ -98,7 +97,7 @@ class ReplayTrainer(EnvStepTrainer):
     if 'replay' in arrays:
       self.replay = checkpoint_lib.restore_tree(self.replay, arrays['replay'], 'replay', path)
     if 'act_state' in arrays and not self.config.launch.num_workers:
-      template = self._seeded(self._make_actor().init)(self.act_key)
+      template = self.seeded(self._make_actor().init)(self.act_key)
       self.act_state = checkpoint_lib.restore_tree(template, arrays['act_state'],
                                                    'actor state', path)
 
@@ -148,7 +147,7 @@ class ReplayTrainer(EnvStepTrainer):
       key = self.act_key  # a refill after a resume without replay acts on a new stream
       if self._steps_offset:
         key = self._fold_in(key, self._steps_offset)
-      self.act_state = self._seeded(actor.init)(key)
+      self.act_state = self.seeded(actor.init)(key)
     self.state, self.act_state, self.replay, self.train_key = self.spread(
         (self.state, self.act_state, self.replay, self.train_key))
     ticks = self.agent.ticks_per_chunk
