@@ -1045,8 +1045,10 @@ def speed_section(ctx: Context) -> Section:
                   if rlt else '-', 'sac.csv'))
   mem = find(sac, part='a_memory', tool='metarl', run='median')
   mem_rlt = find(sac, part='a_memory', tool='RLtools', run='median')
-  if mem and mem_rlt:
-    table.append(('memory SAC, H = 10, 200k env steps, start to exit, median of 3 seeds',
+  mem_seed = find(sac, part='a_memory', tool='metarl', run='seed')
+  if mem and mem_rlt and mem_seed:
+    table.append((f"memory SAC, {int(mem_seed['env_steps']):,} env steps, start to exit, "
+                  'median of the seeds',
                   f"{float(mem['wall_s']):.0f} s",
                   f"RLtools (C++, same settings): {float(mem_rlt['wall_s']):.0f} s", 'sac.csv'))
   rates = [x for x in sac if x['part'].startswith('f_memory_throughput')]
