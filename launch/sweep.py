@@ -10,10 +10,11 @@ Each --config=FILE is a variant, and the --config.FIELD=VALUE arguments after it
 overrides, exactly as main.py takes them (one argument each, so a value may hold commas:
 --config.network.hidden_sizes=64,64); --set=FIELD=VALUE overrides apply to every variant.
 Every run's config is built by main.py's own loader (the same parser and checks) before any
-process starts, and every run is `main.py` with those arguments in its own process, evaluation inline, at most
---parallel at a time. The --seeds seeds of a variant (--first_seed, --first_seed + 1, ...)
-train in one process as one run with num_seeds = --seeds (vmapped, one compilation) where
-the run allows it (a single-process a3c or rsac run without a curriculum);
+process starts, and every run is `main.py` with those arguments in its own process,
+evaluation inline, at most --parallel at a time. The --seeds seeds of a variant
+(--first_seed, --first_seed + 1, ...) train in one process as one run with num_seeds =
+--seeds (one start-up and compilation, the seeds spread over the cores) where the run
+allows it (a single-process a3c or rsac run without a curriculum);
 --process_per_seed, workers or a curriculum give one run per seed instead. An agent whose
 config already trains `num_seeds` seeds per run (td) gets --seeds runs of them, run i from
 --first_seed + i * num_seeds, so seeds never overlap.
@@ -148,7 +149,8 @@ def load_run_config(config: str, overrides: Sequence[str]):
 
 
 def seeds_together(config) -> bool:
-  """Whether a one-seed run of `config` can train several seeds vmapped (`num_seeds`)."""
+  """Whether a one-seed run of `config` can train several seeds in one process
+  (`num_seeds`)."""
   from metarl import curriculum
   from metarl.agents import registry as agent_registry
   return (agent_registry.spec(config.agent.name).kind != 'seeds' and

@@ -106,8 +106,11 @@ def test_kl_and_agreement_by_hand():
 
 
 def test_horizon_outside_the_solved_range_is_refused():
-  with pytest.raises(ValueError, match='1 to 300 trials'):
+  with pytest.raises(ValueError, match='1 to 150 trials'):
     bayes_optimal.solve(0)
+  with pytest.raises(ValueError, match='1 to 150 trials'):
+    bayes_optimal.solve(151)
+  assert not bayes_optimal.applies(2, 'independent', 151)
   assert not bayes_optimal.applies(2, 'correlated', 100)
   assert not bayes_optimal.applies(3, 'independent', 100)
 

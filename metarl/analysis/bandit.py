@@ -22,6 +22,7 @@ import os
 
 import jax
 import numpy as np
+from absl import logging
 
 from metarl.analysis import bayes_optimal, plots
 from metarl.analysis.bandit_baselines import BASELINES, run_baseline
@@ -109,6 +110,9 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
     actions_by_method[name] = (np.asarray(b_actions), np.asarray(b_rewards))
   bayes = (bayes_optimal.solve(trials) if bayes_optimal.applies(
       arm_probs.shape[1], reward_structure, trials) else None)
+  if bayes is None and arm_probs.shape[1] == 2 and reward_structure == 'independent':
+    logging.info('no Bayes-optimal player for %d trials (it is solved for up to %d)',
+                 trials, bayes_optimal.MAX_TRIALS)
   if bayes is not None:
     rng = np.random.default_rng(np.asarray(jax.random.key_data(
         jax.random.fold_in(baseline_key, len(BASELINES)))))

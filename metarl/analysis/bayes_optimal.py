@@ -25,7 +25,9 @@ from typing import List, NamedTuple
 
 import numpy as np
 
-MAX_TRIALS = 300  # ~T^4 / 24 states: 300 trials is 340M states, about a minute
+# The decisions kept take ~T^4 / 4 bytes (the (t+1)^3 grids): 26 MB for 100 trials, 130 MB
+# for 150; longer horizons are refused rather than filling the memory.
+MAX_TRIALS = 150
 
 # Decisions on the grid: the arm with the larger value, or both when their values tie.
 ARM_0, ARM_1, TIE = 0, 1, 2
