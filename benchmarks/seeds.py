@@ -26,7 +26,8 @@ python benchmarks/seeds.py [--parts=a,b,c,d] [--repeats=3] [--work=DIR]
 
 (e) What closes the gap to the Bayes-optimal player: variants of configs/bandit_train.py
     (discount, learning rate, entropy, network size, value core, advantage, unroll,
-    training length), 3 seeds trained together each, evaluated every 5M env steps on
+    training length), 3 seeds trained together each (the last two: 2), evaluated every 5M
+    (10M) env steps on
     eval.num_episodes (500) fresh episodes per seed: the final mean regret per seed, its
     ratio to the Bayes-optimal expectation (1.748) and the run's training wall time (from
     train.csv: compare loosely, the committed table's runs were made two at a time on the
@@ -319,6 +320,15 @@ VARIANTS = (
         'total_env_steps=20000000', 'agent.gamma=1.0', 'agent.advantage=baseline',
         'agent.unroll_length=100', 'agent.reset_each_unroll=True',
         'network.value_core=separate', 'agent.learning_rate=1e-3']),
+    # 2 seeds, one per core: 60M env steps each in ~4 min
+    ('gamma 0.99, own value core, GAE, lr 1e-3, 60M, 2 seeds', 'g99L', [
+        'num_seeds=2', 'total_env_steps=60000000', 'eval.every_env_steps=10000000',
+        'log_every_env_steps=5000000',
+        'agent.gamma=0.99', 'network.value_core=separate', 'agent.advantage=gae']),
+    ('gamma 0.97, own value core, lr 1e-3, 60M, 2 seeds', 'g97L', [
+        'num_seeds=2', 'total_env_steps=60000000', 'eval.every_env_steps=10000000',
+        'log_every_env_steps=5000000',
+        'agent.gamma=0.97', 'network.value_core=separate']),
 )
 
 
@@ -336,7 +346,7 @@ def part_e(work, only=None):
              f'--config={ROOT}/configs/bandit_train.py', '--config.num_seeds=3',
              f'--config.run_dir={run_dir}', '--config.checkpoint_every=0',
              '--config.log_every_env_steps=2000000', '--config.eval.every_env_steps=5000000',
-             *[f'--config.{o}' for o in overrides]], run_dir + '.log')
+             *[f'--config.{o}' for o in overrides]], run_dir + '.log')  # later ones win
     evals = read_csv(os.path.join(run_dir, 'eval.csv'))
     last = max(int(r['env_steps']) for r in evals)
     final = {r['seed']: float(r['mean_cumulative_regret']) for r in evals
