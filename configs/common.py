@@ -16,7 +16,7 @@ def run(name: str, seed: int = 0) -> ml_collections.ConfigDict:
   c.name = name
   c.mode = 'train'
   c.seed = seed
-  c.num_seeds = 1  # seeds seed, seed + 1, ... trained side by side in one process (vmapped)
+  c.num_seeds = 1  # seeds seed, seed + 1, ... trained side by side in one process
   c.run_dir = ''  # '' -> runs/<timestamp>_<name>
   return c
 

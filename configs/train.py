@@ -46,7 +46,6 @@ def get_config(agent: str = 'a3c') -> ml_collections.ConfigDict:
     c.eval = ml_collections.ConfigDict()
   c.eval.num_episodes = run['num_episodes']
   if spec.kind == 'seeds':
-    c.num_seeds = 1  # seeds seed, seed+1, ... trained side by side (vmapped)
     c.init_params_path = ''  # a params.pickle to start from (fine-tuning)
     c.log_every_epochs = run['epochs_log']
     c.eval.every_epochs = run['every_epochs']
