@@ -97,7 +97,7 @@ def gradients_call(trainer):
   agent = trainer.agent
   box = list(trainer.spread((trainer.state,
                              trainer.seeded(agent.rollout.init)(trainer.rollout_key))))
-  train = (trainer.over_seeds(agent.train_many_seeds, (SEED, SEED)) if trainer.vmapped
+  train = (trainer.over_seeds(agent.train_many_seeds, (SEED, SEED)) if trainer.seed_axis
            else agent.train_many)
 
   def call():
@@ -121,7 +121,7 @@ def replay_call(trainer):
   iterations = cfg.launch.updates_per_call
   run = agent.make_in_process_train(actor, cfg.agent.num_envs, agent.ticks_per_chunk,
                                     iterations)
-  if trainer.vmapped:  # as the trainer runs it
+  if trainer.seed_axis:  # as the trainer runs it
     run = trainer.over_seeds(run, (SEED, SEED, SEED, SHARED, SEED), vmapped=False)
   steady = max(cfg.agent.warmup_steps, cfg.agent.critic_warmup_steps,
                cfg.agent.actor_warmup_steps) + 1

@@ -8,9 +8,10 @@ chunks of steps); the manager handles each message (`handle_work`) and sends tha
 the newest params.
 
 `num_seeds` > 1 (single process only): seeds seed, seed + 1, ... train side by side in one
-jitted call, their states stacked on a leading seed axis and each seed's keys those of a
-run of its own; train.csv and eval.csv get one row per seed (a `seed` column), evaluation
-runs here for each seed, and an update with a NaN or Inf is skipped for its seed only.
+process, their states stacked on a leading seed axis split over the CPU cores
+(`over_seeds`) and each seed's keys those of a run of its own; train.csv and eval.csv get
+one row per seed (a `seed` column), evaluation runs here for each seed, and an update with
+a NaN or Inf is skipped for its seed only.
 """
 
 import concurrent.futures
@@ -56,30 +57,30 @@ class EnvStepTrainer(Trainer):
   def __init__(self, config, spec, env, train_columns=(), latest=()):
     super().__init__(config, spec, env)
     self.seeds: List[int] = [config.seed + i for i in range(config.get('num_seeds', 1))]
-    self.vmapped = len(self.seeds) > 1  # states carry a leading seed axis
+    self.seed_axis = len(self.seeds) > 1  # several seeds: states carry a leading seed axis
     self.curriculum = curriculum_lib.make(config)
     columns = (self.curriculum.field,) if self.curriculum else ()
     metrics_args = (self.logs, config.log_every_env_steps, self.start_time)
     metrics_kwargs = dict(columns=columns + tuple(train_columns),
                           latest=columns + tuple(latest))
     self.metrics = (SeedsTrainMetrics(self.seeds, *metrics_args, **metrics_kwargs)
-                    if self.vmapped else TrainMetrics(*metrics_args, **metrics_kwargs))
+                    if self.seed_axis else TrainMetrics(*metrics_args, **metrics_kwargs))
     self._inline_eval = None
     self._eval_request: Optional[Params] = None  # sent, not yet answered
     self._seed_mesh = seed_mesh(len(self.seeds))
+    self._seed_split = (None if self._seed_mesh is None else  # the seed axis over the mesh
+                        jax.sharding.NamedSharding(self._seed_mesh, SEED))
     self._threads = None  # the calls of `over_seeds`, one thread per device
     # an evaluator process evaluates the params of one seed; several are evaluated here
-    self.evaluator = bool(config.launch.num_evaluators) and not self.vmapped
-    if self.vmapped and config.launch.num_evaluators:
+    self.evaluator = bool(config.launch.num_evaluators) and not self.seed_axis
+    if self.seed_axis and config.launch.num_evaluators:
       logging.info('%d seeds: each evaluated in this process (launch.num_evaluators is for '
                    'runs of one seed)', len(self.seeds))
 
   def spread(self, tree):
     """`tree` (leading seed axis) split over the devices of the seed mesh, where the calls
     of `over_seeds` expect it. Unchanged without a mesh."""
-    if self._seed_mesh is None:
-      return tree
-    return jax.device_put(tree, jax.sharding.NamedSharding(self._seed_mesh, SEED))
+    return tree if self._seed_split is None else jax.device_put(tree, self._seed_split)
 
   def over_seeds(self, fn, in_specs, vmapped: bool = True):
     """A call of `fn` on every seed, each device of the seed mesh computing its share of the
@@ -93,12 +94,11 @@ class EnvStepTrainer(Trainer):
         recurrent SAC's interval and warm-up conds would double its work).
       in_specs: SEED or SHARED per argument.
     """
-    if self._seed_mesh is None and vmapped:
+    split = self._seed_split
+    if split is None and vmapped:
       return fn
-    devices = (list(self._seed_mesh.devices.flat) if self._seed_mesh is not None
+    devices = (list(self._seed_mesh.devices.flat) if split is not None
                else [jax.local_devices()[0]])
-    split = (jax.sharding.NamedSharding(self._seed_mesh, SEED)
-             if self._seed_mesh is not None else None)
     if self._threads is None:
       self._threads = concurrent.futures.ThreadPoolExecutor(len(devices),
                                                             thread_name_prefix='seeds')
@@ -135,13 +135,13 @@ class EnvStepTrainer(Trainer):
 
   def seeded(self, fn):
     """`fn` of one seed's key (an init), vmapped over the seeds' keys in a run of several."""
-    return jax.vmap(fn) if self.vmapped else fn
+    return jax.vmap(fn) if self.seed_axis else fn
 
   def seed_keys(self, parts: int):
     """Per seed, `jax.random.split(PRNGKey(seed), parts)` (a run of one seed's keys):
     `parts` keys, each [seeds, 2] in a vmapped run, else [2]."""
     keys = [jax.random.split(jax.random.PRNGKey(seed), parts) for seed in self.seeds]
-    if not self.vmapped:
+    if not self.seed_axis:
       return tuple(keys[0])
     return tuple(jax.numpy.stack([k[i] for k in keys]) for i in range(parts))
 
@@ -150,7 +150,7 @@ class EnvStepTrainer(Trainer):
 
   def before_divergence(self) -> None:
     super().before_divergence()
-    if self.vmapped:
+    if self.seed_axis:
       streaks = np.asarray(self.state.bad_streak)
       logging.error('seed %s: %d updates in a row skipped (NaN or Inf)',
                     [s for s, n in zip(self.seeds, streaks) if n == streaks.max()],
@@ -200,7 +200,7 @@ class EnvStepTrainer(Trainer):
   # Evaluation -------------------------------------------------------------------------
 
   def evaluate(self, final: bool) -> None:
-    if self.vmapped:
+    if self.seed_axis:
       self.evaluate_seeds()
       return
     message = self.params_message()
@@ -228,11 +228,9 @@ class EnvStepTrainer(Trainer):
     for i, seed in enumerate(self.seeds):
       key = jax.random.fold_in(evaluator_lib.evaluator_key(seed, 0), self.updates)
       metrics = self._inline_eval(jax.tree_util.tree_map(lambda x: x[i], params), key, {})
-      row = dict(env_steps=self.env_steps, updates=self.updates, wall_time=wall_time,
-                 seed=seed)
-      row.update(sorted(metrics.items()))
-      self.logs.write('eval', row, self.env_steps, tag_prefix=f'seed_{seed}/')
-      logging.info('eval: %s', format_row(row))
+      self.write_eval_row(dict(env_steps=self.env_steps, updates=self.updates,
+                               wall_time=wall_time, seed=seed), metrics,
+                          tag_prefix=f'seed_{seed}/')
       found.append(metrics)
     self.evaluated_version = self.updates
     median = {k: float(np.median([m[k] for m in found])) for k in found[0]}
@@ -241,6 +239,13 @@ class EnvStepTrainer(Trainer):
                                              for k, v in list(median.items())[:4]))
     self.progress.update(self.env_steps, eval_metrics=median)
 
+  def write_eval_row(self, head: Dict[str, Any], metrics: Dict[str, float],
+                     tag_prefix: str = '') -> None:
+    """One eval.csv row: `head` (position, time, seed) then the metrics by name."""
+    row = dict(head, **dict(sorted(metrics.items())))
+    self.logs.write('eval', row, row['env_steps'], tag_prefix=tag_prefix)
+    logging.info('eval: %s', format_row(row))
+
   def record_eval(self, evaluation: Evaluation) -> None:
     if self._eval_request is not None and evaluation.version >= self._eval_request.version:
       self._eval_request = None
@@ -248,11 +253,8 @@ class EnvStepTrainer(Trainer):
     elif self._eval_request is not None:
       self.expect(EVALUATOR)  # a newer request is still being evaluated
     self.evaluated_version = evaluation.version
-    row = dict(env_steps=evaluation.env_steps, updates=evaluation.version,
-               wall_time=evaluation.wall_time)
-    row.update(sorted(evaluation.metrics.items()))
-    self.logs.write('eval', row, evaluation.env_steps)
-    logging.info('eval: %s', format_row(row))
+    self.write_eval_row(dict(env_steps=evaluation.env_steps, updates=evaluation.version,
+                             wall_time=evaluation.wall_time), evaluation.metrics)
     self.progress.note(f'eval at {evaluation.env_steps:,} env steps: ' + ', '.join(
         f'{k} {v:.3g}' for k, v in list(evaluation.metrics.items())[:4]))
     self.progress.update(self.env_steps, eval_metrics=evaluation.metrics)

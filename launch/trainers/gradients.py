@@ -46,7 +46,7 @@ class GradientsTrainer(EnvStepTrainer):
     return self.updates >= self.agent.total_updates
 
   def params_to_save(self) -> Dict[str, Any]:
-    return dict(params=self.state.params, seeds=self.seeds, seed_axis=self.vmapped,
+    return dict(params=self.state.params, seeds=self.seeds, seed_axis=self.seed_axis,
                 extra=dict(env_overrides=self.env_overrides()))
 
   def follow_curriculum(self) -> None:
@@ -77,13 +77,13 @@ class GradientsTrainer(EnvStepTrainer):
     self.state, self.rollout_state = self.spread((self.state, self.rollout_state))
     per_call = self.config.launch.updates_per_call
     steps_per_call = self.agent.steps_per_update * per_call
-    train = (self.over_seeds(self.agent.train_many_seeds, (SEED, SEED)) if self.vmapped
+    train = (self.over_seeds(self.agent.train_many_seeds, (SEED, SEED)) if self.seed_axis
              else self.agent.train_many)
     while self.updates < self.agent.total_updates:
       self.state, self.rollout_state, metrics = train(self.state, self.rollout_state)
       self.updates += per_call
       self.env_steps += steps_per_call  # each seed's
-      self.after_update(io.to_numpy(metrics) if self.vmapped else io.to_floats(metrics))
+      self.after_update(io.to_numpy(metrics) if self.seed_axis else io.to_floats(metrics))
       self.poll_evaluator()
       self.maybe_checkpoint()
       self.check_stop()

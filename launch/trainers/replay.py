@@ -48,7 +48,7 @@ class ReplayTrainer(EnvStepTrainer):
     rows = num_rows(config)
     self.replay = replay_lib.init(rows, config.replay.capacity // rows,
                                   env.spec.observation_shape, env.spec.action_dim)
-    if self.vmapped:  # a replay per seed
+    if self.seed_axis:  # a replay per seed
       self.replay = jax.tree_util.tree_map(
           lambda x: jnp.broadcast_to(x, (len(self.seeds),) + x.shape), self.replay)
     self._add = jax.jit(replay_lib.add)
@@ -69,7 +69,7 @@ class ReplayTrainer(EnvStepTrainer):
     params = self.state.params
     return dict(params=dict(actor=params.actor, critic=params.critic,
                             target_critic=params.target_critic, log_alpha=params.log_alpha),
-                seeds=self.seeds, seed_axis=self.vmapped)
+                seeds=self.seeds, seed_axis=self.seed_axis)
 
   def _make_actor(self):
     return self.agent.make_actor(self.config.agent.num_envs)
@@ -115,7 +115,7 @@ class ReplayTrainer(EnvStepTrainer):
 
   def _fold_in(self, key, data: int):
     """`jax.random.fold_in` of one key, or of each seed's."""
-    if self.vmapped:
+    if self.seed_axis:
       return jax.vmap(jax.random.fold_in, in_axes=(0, None))(key, data)
     return jax.random.fold_in(key, data)
 
@@ -124,10 +124,10 @@ class ReplayTrainer(EnvStepTrainer):
     return self._fold_in(self.train_key, self._calls)
 
   def _record(self, metrics: Dict[str, Any], ticks: int) -> None:
-    if self.vmapped:  # a dict of metrics per seed
+    if self.seed_axis:  # a dict of metrics per seed
       metrics = io.to_numpy(metrics)
       found = [{k: float(v[i]) for k, v in metrics.items()} for i in range(len(self.seeds))]
-      size = float(replay_lib.size(jax.tree_util.tree_map(lambda x: x[0], self.replay)))
+      size = float(jax.vmap(replay_lib.size)(self.replay)[0])  # counts only, no copies
     else:
       found = [io.to_floats(metrics)]
       size = float(replay_lib.size(self.replay))
@@ -137,7 +137,7 @@ class ReplayTrainer(EnvStepTrainer):
         m[name] = m[name] / max(ticks, 1)
       m['replay_size'] = size  # every seed's replay holds as many steps
     self.updates += ticks
-    self.after_update(found if self.vmapped else found[0])
+    self.after_update(found if self.seed_axis else found[0])
 
   def train_in_process(self) -> None:
     cfg = self.config
@@ -162,7 +162,7 @@ class ReplayTrainer(EnvStepTrainer):
       if n not in runs:
         t = time.monotonic()
         run = self.agent.make_in_process_train(actor, num_envs, ticks, n)
-        if self.vmapped:  # a call per seed (see over_seeds); the env-step count is shared
+        if self.seed_axis:  # a call per seed (see over_seeds); the env-step count is shared
           runs[n] = self.over_seeds(run, (SEED, SEED, SEED, SHARED, SEED), vmapped=False)
         else:
           runs[n] = run.lower(*args).compile()
