@@ -218,15 +218,20 @@ def validate_run_dir(config, default_parent: str, field: str = 'run_dir') -> Non
       raise ConfigError(field, run_dir, f'the default parent {default_parent}: {problem}')
 
 
+def check_last_seed(config) -> None:
+  """Seeds seed .. seed + num_seeds - 1 are trained: the last must be a valid seed."""
+  if config.seed + config.num_seeds - 1 > SEED_MAX:
+    raise ConfigError('num_seeds', config.num_seeds, f'seeds seed ({config.seed}) to seed + '
+                      f'num_seeds - 1 are trained: the last must be <= {SEED_MAX}')
+
+
 def validate_env_step_seeds(config) -> None:
-  """`num_seeds` of the gradients and replay kinds: several seeds train vmapped in one
+  """`num_seeds` of the gradients and replay kinds: several seeds train together in one
   process only, without a curriculum (its value follows one seed's evaluations)."""
   num_seeds = check_field(config, 'num_seeds', rules.Int(1))
   if num_seeds == 1:
     return
-  if config.seed + num_seeds - 1 > SEED_MAX:
-    raise ConfigError('num_seeds', num_seeds, f'seeds seed ({config.seed}) to seed + '
-                      f'num_seeds - 1 are trained: the last must be <= {SEED_MAX}')
+  check_last_seed(config)
   if config.launch.get('num_workers', 0):
     raise ConfigError('num_seeds', num_seeds, 'a run with workers (launch.num_workers > 0) '
                       'trains one seed: use 1, or launch.num_workers=0 to train the seeds '
@@ -248,9 +253,7 @@ def validate_train(config) -> None:
   if spec.kind != 'seeds' and 'num_seeds' in config:
     validate_env_step_seeds(config)
   if spec.kind == 'seeds':
-    if config.seed + config.num_seeds - 1 > SEED_MAX:
-      raise ConfigError('num_seeds', config.num_seeds, f'seeds seed ({config.seed}) to seed + '
-                        f'num_seeds - 1 are trained: the last must be <= {SEED_MAX}')
+    check_last_seed(config)
     check_field(config, 'init_params_path', rules.Custom(
         lambda v: rules.is_path(v) and (not v or os.path.isfile(v)),
         "'' or the path of an existing params.pickle is required", str))
