@@ -82,8 +82,9 @@ def around_training_calls(hook: Callable[[int, Any, Any], Tuple[Any, Any]],
                           agent: str = 'a3c'):
   """Within the block, `agent` is registered as a faulty variant of itself (in this process):
   each single-process training call (`train_many`, or `train_many_seeds` for several
-  seeds: the gradients kind) first passes its inputs through `hook(call_number, state, rollout_state) -> (state, rollout_state)` (calls
-  numbered from 1 in each run): how a fault is injected at a chosen call."""
+  seeds: the gradients kind) first passes its inputs through
+  `hook(call_number, state, rollout_state) -> (state, rollout_state)` (calls numbered from
+  1 in each run): how a fault is injected at a chosen call."""
   import dataclasses  # JAX is imported only by those who inject into training
 
   from metarl.agents import registry as agent_registry
