@@ -329,6 +329,10 @@ VARIANTS = (
         'num_seeds=2', 'total_env_steps=60000000', 'eval.every_env_steps=10000000',
         'log_every_env_steps=5000000',
         'agent.gamma=0.97', 'network.value_core=separate']),
+    ('gamma 0.97, own value core, 256 envs, lr 2e-3, 60M, 2 seeds', 'g97B', [
+        'num_seeds=2', 'total_env_steps=60000000', 'eval.every_env_steps=10000000',
+        'log_every_env_steps=5000000', 'agent.num_envs=256', 'agent.learning_rate=2e-3',
+        'agent.gamma=0.97', 'network.value_core=separate']),
 )
 
 
