@@ -29,25 +29,25 @@ def test_trials_follow_the_reference_rules(kwargs):
   env = CueReward(**kwargs)
   trials = jax.device_get(env.sample_trials(jax.random.PRNGKey(0), 300))
   for n in range(300):
-    x, r = reference_trial(env.num_cues, trials.cue[n], trials.iti[n], trials.delay[n],
-                           trials.omitted[n])
+    x, r = reference_trial(env.num_cues, trials.cue[n, 0], trials.iti[n, 0],
+                           trials.delay[n, 0], trials.omitted[n, 0])
     length = len(r)
     assert trials.length[n] == length
     np.testing.assert_array_equal(trials.observations[n, :length], x)
     np.testing.assert_array_equal(trials.rewards[n, :length], r)
     assert not trials.observations[n, length:].any() and not trials.rewards[n, length:].any()
     np.testing.assert_array_equal(trials.mask[n], np.arange(env.max_trial_length) < length)
-  nominal = np.asarray(env.cue_delays)[trials.cue]
-  assert np.all(np.abs(trials.delay - nominal) <= env.delay_jitter)
+  nominal = np.asarray(env.cue_delays)[trials.cue[:, 0]]
+  assert np.all(np.abs(trials.delay[:, 0] - nominal) <= env.delay_jitter)
   if env.delay_jitter:
-    assert len(np.unique(trials.delay - nominal)) == 2 * env.delay_jitter + 1
+    assert len(np.unique(trials.delay[:, 0] - nominal)) == 2 * env.delay_jitter + 1
 
 
 def test_sampling_distributions():
   env = CueReward(cue_delays=(4, 6), cue_probs=(0.25, 0.75), omission_prob=0.2,
                   iti_p=0.5, iti_max=8)
   trials = jax.device_get(env.sample_trials(jax.random.PRNGKey(1), 20000))
-  counts = np.bincount(trials.iti, minlength=9) / 20000
+  counts = np.bincount(trials.iti[:, 0], minlength=9) / 20000
   np.testing.assert_allclose(counts, iti_probabilities('geometric', 1, 8, 0.5), atol=0.01)
   assert abs(trials.cue.mean() - 0.75) < 0.01
   assert abs(trials.omitted.mean() - 0.2) < 0.01
@@ -86,8 +86,8 @@ def test_step_api_runs_whole_trials_under_jit_and_vmap():
 
 def one_trial(env, cue, iti, delay, omitted):
   trials = env.sample_trials(jax.random.PRNGKey(0), 1)
-  return trials._replace(cue=jnp.array([cue]), iti=jnp.array([iti]),
-                         delay=jnp.array([delay]), omitted=jnp.array([omitted]),
+  return trials._replace(cue=jnp.array([[cue]]), iti=jnp.array([[iti]]),
+                         delay=jnp.array([[delay]]), omitted=jnp.array([[omitted]]),
                          length=jnp.array([iti + delay + 2]))
 
 

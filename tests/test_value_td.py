@@ -26,9 +26,9 @@ def hand_trials():
   rewards = jnp.array([[0., 0., 1., 0.], [0., 1., 0., 7.]])  # 7: padding of trial 2
   return Trials(observations=jnp.zeros((2, 4, 2)), rewards=rewards,
                 mask=jnp.array([[1, 1, 1, 1], [1, 1, 1, 0]], bool),
-                length=jnp.array([4, 3]), cue=jnp.zeros(2, jnp.int32),
-                iti=jnp.zeros(2, jnp.int32), delay=jnp.array([2, 1]),
-                omitted=jnp.zeros(2, bool))
+                length=jnp.array([4, 3]), cue=jnp.zeros((2, 1), jnp.int32),
+                iti=jnp.zeros((2, 1), jnp.int32), delay=jnp.array([[2], [1]]),
+                omitted=jnp.zeros((2, 1), bool), start=jnp.zeros((2, 1), jnp.int32))
 
 
 def test_td_loss_and_semi_gradient_match_hand_numbers():

@@ -1,5 +1,7 @@
 """Analysis of value RNNs (the figures of seed 000): Vhat against the true value, hidden
-activity and reward prediction errors on fresh trials, for every seed of a run.
+activity and reward prediction errors on fresh trials, for every seed of a run. Episodes of
+several trials (Starkweather et al.'s tasks) get the belief analysis of Hennig et al. (2023)
+instead: metarl/analysis/beliefs.py.
 
 Writes into `out_dir`:
   value_data.pickle  `trials`: per seed, a list with one dict per trial (unpadded):
@@ -35,6 +37,13 @@ def evaluate_seeds(params, key, evaluate) -> Dict:
   return dict(metrics=metrics, result=result, trials=trials)
 
 
+def one_trial_view(trials):
+  """Episodes of one trial with their per-trial fields as [N] arrays (this analysis draws
+  seed 000's single-trial episodes; several trials per episode: metarl.analysis.beliefs)."""
+  return trials._replace(**{k: getattr(trials, k)[:, 0]
+                            for k in ('cue', 'iti', 'delay', 'omitted', 'start')})
+
+
 def per_trial(result, trials, seed_index: int) -> list:
   """The unpadded per-trial dicts of one seed."""
   out = []
@@ -67,7 +76,7 @@ def analyze_values(env: CueReward, params, out_dir: str, gamma: float, key,
                    seeds: Sequence[int], write_eval_csv: bool, evaluate) -> Dict:
   """Evaluates, then writes the files above. Returns {'mse': [S], 'mse_from_cue': [S]}."""
   data = evaluate_seeds(params, key, evaluate)
-  metrics, result, trials = data['metrics'], data['result'], data['trials']
+  metrics, result, trials = data['metrics'], data['result'], one_trial_view(data['trials'])
   payload = dict(trials=[per_trial(result, trials, s) for s in range(len(seeds))],
                  seeds=list(seeds), gamma=gamma, cue_delays=list(env.cue_delays),
                  mse=metrics['mse'], mse_from_cue=metrics['mse_from_cue'])
@@ -88,6 +97,9 @@ def analyze(request: EvalRequest) -> Dict:
   policy, saved = request.policy, request.saved
   if policy.value_evaluator is None:
     raise ValueError('the value analysis needs an agent that predicts value (as td does)')
+  if request.env.trials_per_episode > 1:  # Starkweather's tasks: Hennig et al.'s analysis
+    from metarl.analysis import beliefs
+    return beliefs.analyze(request)
   gamma = saved.config.agent.gamma
   evaluate = policy.value_evaluator(request.env, gamma, request.num_episodes)
   seeds = saved.seeds

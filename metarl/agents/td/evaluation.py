@@ -21,11 +21,11 @@ class ValueEval(NamedTuple):
 
 
 def value_mse(value: Array, true_value: Array, trials: Trials) -> Dict[str, Array]:
-  """MSE of Vhat against the true value over every non-terminal step of each trial
-  (`mse`) and over the steps from the cue on (`mse_from_cue`)."""
+  """MSE of Vhat against the true value over every non-terminal step of each episode
+  (`mse`) and over the steps from its first cue on (`mse_from_cue`)."""
   t = jnp.arange(value.shape[-1])
   scored = t[None, :] < trials.length[:, None] - 1
-  from_cue = scored & (t[None, :] >= trials.iti[:, None])
+  from_cue = scored & (t[None, :] >= trials.iti[:, :1])
   err = jnp.square(value - true_value)
   return dict(mse=jnp.sum(jnp.where(scored, err, 0.0)) / scored.sum(),
               mse_from_cue=jnp.sum(jnp.where(from_cue, err, 0.0)) / from_cue.sum())
