@@ -15,7 +15,8 @@ them in `skipped_updates`); once a seed has skipped `max_bad_updates` in a row t
 An agent of this kind gives, from `spec.make(config, env)`, an object with the members of
 `metarl.agents.td.TDAgent`: `init(keys, params)`, `init_data(keys)`,
 `train_epochs(state, data, n)`, `batches_per_epoch`, `template`, `trainable`, `networks`,
-and `make_evaluator(env, gamma, num_trials)`.
+`params_to_keep(state)` (the params saved and analysed at the end) and
+`make_evaluator(env, gamma, num_trials)`.
 """
 
 import math
@@ -103,7 +104,8 @@ class SeedsTrainer(Trainer):
     return int(np.max(np.asarray(self.state.bad_streak)))
 
   def params_to_save(self) -> Dict[str, Any]:
-    return dict(params=self.state.params, seeds=self.seeds, seed_axis=True,
+    return dict(params=self.agent.params_to_keep(self.state), seeds=self.seeds,
+                seed_axis=True,
                 extra=dict(env_steps_per_seed=self.env_steps_per_seed.tolist(),
                            epochs=self.epoch))
 
@@ -186,13 +188,13 @@ class SeedsTrainer(Trainer):
     from metarl.analysis import registry as analyses  # matplotlib: at the end only
     saved = checkpoint_lib.SavedParams(
         agent=self.spec.name, config=self.config, env_steps=self.env_steps,
-        updates=self.updates, seeds=self.seeds, seed_axis=True, params=self.state.params,
-        extra={}, path='')
+        updates=self.updates, seeds=self.seeds, seed_axis=True,
+        params=self.agent.params_to_keep(self.state), extra={}, path='')
     # the evaluator compiled for training has these settings (env, gamma, trials): reuse it
     policy = self.spec.eval_policy(self.config, self.env, True)._replace(
         value_evaluator=lambda env, gamma, num_trials: self.run_evaluator)
     analyses.analysis_for(self.config.env.name).analyze(analyses.EvalRequest(
-        env=self.env, policy=policy, params=policy.select(self.state.params), saved=saved,
+        env=self.env, policy=policy, params=policy.select(saved.params), saved=saved,
         num_episodes=self.config.eval.num_episodes, log_dynamics=True,
         key=evaluation_key(self.config.seed, -1), out_dir=self.config.run_dir,
         offline=False))

@@ -38,6 +38,7 @@ class TDAgent(NamedTuple):
   batches_per_epoch: int
   init_data: Callable  # jitted (keys [S]) -> DataState
   train_epochs: Callable  # jitted (TrainingState, DataState, num_epochs) -> (ts, ds, metrics)
+  keep_best: bool  # params_to_keep: the weights of the lowest epoch loss
 
   @staticmethod
   def seed_keys(seed: int, num_seeds: int):
@@ -55,7 +56,14 @@ class TDAgent(NamedTuple):
       params = jax.jit(jax.vmap(self.networks.init))(keys)
     opt_state = jax.jit(jax.vmap(self.optimizer.init))(params)
     zeros = jnp.zeros((keys.shape[0],), jnp.int32)
-    return TrainingState(params=params, opt_state=opt_state, step=zeros, bad_streak=zeros)
+    return TrainingState(params=params, opt_state=opt_state, step=zeros, bad_streak=zeros,
+                         best_params=params,
+                         best_loss=jnp.full((keys.shape[0],), jnp.inf, jnp.float32))
+
+  def params_to_keep(self, state: TrainingState) -> Params:
+    """The params a run saves and analyses: those of the lowest epoch loss with
+    `agent.keep_best`, else the last."""
+    return state.best_params if self.keep_best else state.params
 
 
 def seed_keys(seed: int, num_seeds: int):
@@ -87,7 +95,8 @@ def make_agent(config, env: CueReward) -> TDAgent:
   return TDAgent(networks=networks, loss_fn=loss_fn, optimizer=optimizer, template=template,
                  trainable=mask,
                  batches_per_epoch=batches_per_epoch,
-                 init_data=init_data, train_epochs=train_epochs)
+                 init_data=init_data, train_epochs=train_epochs,
+                 keep_best=agent_cfg.keep_best)
 
 
 def match_params(loaded: Params, template: Params, num_seeds: int, source: str) -> Params:

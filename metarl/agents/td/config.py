@@ -29,6 +29,9 @@ AGENT = {
     'resample_trials': rules.Bool(default=True),
     'batch_size': rules.Int(1, default=12),
     'epochs': rules.Int(1, default=2000),
+    # True: params.pickle holds the weights after the epoch of the lowest mean training loss
+    # (Hennig et al. 2023), not the last
+    'keep_best': rules.Bool(default=False),
     'freeze': rules.ListOf(lambda n: isinstance(n, str),
                            f'a list of parameter groups {list(PARAM_GROUPS)} or regexes over '
                            'parameter paths', default=()),

@@ -27,6 +27,8 @@ class TrainingState(NamedTuple):
   opt_state: Any
   step: Array  # int32: updates applied so far
   bad_streak: Array  # int32: updates skipped in a row (NaN or Inf in the loss or gradient)
+  best_params: Params  # the params after the epoch of the lowest mean training loss so far
+  best_loss: Array  # that epoch's mean td_loss (inf before the first epoch)
 
 
 class DataState(NamedTuple):
@@ -72,7 +74,8 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, env: Cue
     streak = next_bad_streak(ok, state.bad_streak)
     metrics = dict(metrics, grad_norm=optax.global_norm(grads),
                    skipped_updates=(~ok).astype(jnp.float32), bad_streak=streak)
-    return TrainingState(params, opt_state, step, streak), metrics
+    return state._replace(params=params, opt_state=opt_state, step=step,
+                          bad_streak=streak), metrics
 
   def epoch(carry, _):
     state, data = carry
@@ -82,6 +85,13 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, env: Cue
     batches = jax.tree_util.tree_map(
         lambda x: x[order].reshape((batches_per_epoch, batch_size) + x.shape[1:]), trials)
     state, metrics = jax.lax.scan(update, state, batches)
+    applied = metrics['skipped_updates'] == 0
+    loss = jnp.sum(jnp.where(applied, metrics['td_loss'], 0.0)) / applied.sum()
+    better = loss < state.best_loss  # False when NaN (every update skipped)
+    state = state._replace(
+        best_params=jax.tree_util.tree_map(lambda new, old: jnp.where(better, new, old),
+                                           state.params, state.best_params),
+        best_loss=jnp.where(better, loss, state.best_loss))
     return (state, DataState(key=key, trials=trials)), metrics
 
   def train_epochs(state: TrainingState, data: DataState, num_epochs: int):
