@@ -16,15 +16,19 @@ are scored against its choices given the same history. Writes:
                      coloured by the chosen arm
   regret.png         mean cumulative regret against trial: agent vs baselines
   bayes_agreement.png agreement with the Bayes-optimal choice, and the KL, against trial
+  posterior_decoding.csv/.png, pca.csv/.png, choice_kernel.csv/.png  with the network's
+                     activity, on two independent arms: what it computes against the
+                     Bayes-optimal agent (bandit_posterior.py)
 """
 
 import os
+from typing import Optional
 
 import jax
 import numpy as np
 from absl import logging
 
-from metarl.analysis import bayes_optimal, plots
+from metarl.analysis import bandit_posterior, bayes_optimal, plots
 from metarl.analysis.bandit_baselines import BASELINES, run_baseline
 from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.envs.bandit import Bandit, BanditParams, cumulative_regret
@@ -53,10 +57,29 @@ def analyze(request: EvalRequest) -> dict:
             if request.log_dynamics and 'hidden' in extras else None)
   probs = (np.swapaxes(np.asarray(jax.nn.softmax(extras['logits'])), 0, 1)
            if 'logits' in extras else None)
+  untrained = None
+  if hidden is not None and request.saved is not None:
+    untrained = untrained_play(request, evaluate, agent_key)
   return write_results(request.out_dir, np.asarray(result.trajectory.action).T,
                        np.asarray(result.trajectory.reward).T, np.asarray(arm_probs),
                        baseline_key, hidden=hidden, probs=probs,
-                       reward_structure=env.reward_structure)
+                       reward_structure=env.reward_structure, untrained=untrained)
+
+
+def untrained_play(request: EvalRequest, evaluate, key) -> Optional[dict]:
+  """The same network untrained (initialised with the run's first seed) playing the same
+  arms: its actions, rewards and activity [E, T(, H)]; None if the agent has no
+  `init_params`."""
+  from metarl.agents import registry as agent_registry
+  saved = request.saved
+  agent = agent_registry.spec(saved.agent).make(saved.config, request.env)
+  if not hasattr(agent, 'init_params'):
+    return None
+  seed = int(saved.seeds[0]) if saved.seeds else int(saved.config.seed)
+  params = request.policy.select(agent.init_params(jax.random.PRNGKey(seed)))
+  trajectory = jax.device_get(evaluate(params, key)).trajectory
+  return dict(actions=np.asarray(trajectory.action).T, rewards=np.asarray(trajectory.reward).T,
+              hidden=np.swapaxes(np.asarray(trajectory.extras['hidden']), 0, 1))
 
 
 def played(env: Bandit, states, actions, rewards, out_dir: str, seed: int = 0) -> dict:
@@ -69,7 +92,8 @@ def played(env: Bandit, states, actions, rewards, out_dir: str, seed: int = 0) -
 
 def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
                   hidden=None, who: str = 'agent', baseline_repeats: int = 1,
-                  probs=None, reward_structure: str = 'independent') -> dict:
+                  probs=None, reward_structure: str = 'independent',
+                  untrained=None) -> dict:
   """Scores played episodes against the baselines on the same arms; writes the files above.
 
   Args:
@@ -86,6 +110,8 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
       Bayes-optimal policy needs them).
     reward_structure: how the arms were drawn; the Bayes-optimal player and the scores
       against it are for two independent arms only.
+    untrained: optional {actions, rewards, hidden} of the same network untrained playing
+      the same arms (the posterior decoding's control).
 
   Returns:
     The summary: {method: mean cumulative regret}.
@@ -153,7 +179,11 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
   if agreement:
     plots.bayes_agreement(os.path.join(out_dir, 'bayes_agreement.png'), agreement,
                           data.get('kl_from_bayes'), who)
-  return {m: float(t.mean()) for m, t in totals.items()}
+  summary = {m: float(t.mean()) for m, t in totals.items()}
+  if hidden is not None and bayes is not None and baseline_repeats == 1:
+    summary.update(bandit_posterior.write(out_dir, actions, rewards, hidden, untrained,
+                                          actions_by_method))
+  return summary
 
 
 register(Analysis(env='bandit', analyze=analyze, played=played, num_episodes=2000,

@@ -9,6 +9,8 @@ Writes into `out_dir`:
                           earlier trial whose context it presents, by that trial's outcome)
   reward_per_trial.csv    mean reward per trial (and s.e.m.) on uncued and on cued trials
   stay_probability.png    the three stay-probability bar charts side by side
+  trial_history*.csv, one_back.csv, trial_history.png  the two-step regressions of
+                          analysis/two_step.py, predicting the uncued trials
 """
 
 import os
@@ -17,7 +19,8 @@ import numpy as np
 
 from metarl.analysis import plots
 from metarl.analysis.registry import Analysis, EvalRequest, register
-from metarl.analysis.two_step import PUBLISHED, play_episodes, stay_rows, trial_data
+from metarl.analysis.two_step import (PUBLISHED, play_episodes, stay_rows, trial_data,
+                                     write_trial_history)
 from metarl.envs.episodic_two_step import EpisodicTwoStep
 from metarl.io import save_csv, save_pickle
 
@@ -75,7 +78,10 @@ def write_results(out_dir: str, env: EpisodicTwoStep, states, actions,
                  count=len(r)) for name, r in rewards.items()])
   plots.stay_probability_panels(os.path.join(out_dir, 'stay_probability.png'), rows,
                                 ['uncued', 'cued', 'episodic'])
-  return {f'reward_{k}': float(v.mean()) for k, v in rewards.items()}
+  indices = write_trial_history(out_dir, env, data, who='agent', valid=~cued)
+  return dict({f'reward_{k}': float(v.mean()) for k, v in rewards.items()},
+              model_based_index=indices['model_based_index'],
+              model_free_index=indices['model_free_index'])
 
 
 register(Analysis(env='episodic_two_step', analyze=analyze, played=played,

@@ -13,13 +13,20 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from metarl.io import atomic_write_bytes  # noqa: E402
 
 
+DPI = 300
+
+
 def _save(fig, path: str) -> None:
+  """Writes the figure at DPI (temp file, then rename) and, beside it, as a PDF."""
   import io
-  buf = io.BytesIO()
-  fig.savefig(buf, format=os.path.splitext(path)[1][1:] or 'png', dpi=120,
-              bbox_inches='tight')
+  root, ext = os.path.splitext(path)
+  for fmt, target in ((ext[1:] or 'png', path), ('pdf', root + '.pdf')):
+    if fmt == 'pdf' and target == path and ext:
+      continue
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=DPI, bbox_inches='tight')
+    atomic_write_bytes(target, buf.getvalue())
   plt.close(fig)
-  atomic_write_bytes(path, buf.getvalue())
 
 
 def bandit_actions(path: str, actions: np.ndarray, arm_probs: np.ndarray) -> None:
@@ -202,4 +209,170 @@ def success_by_delay(path: str, rows, trained_delay: int) -> None:
   ax.set_ylabel('success')
   ax.set_ylim(0.4, 1.02)
   ax.legend(loc='lower left', fontsize=8)
+  _save(fig, path)
+
+
+NETWORK_COLORS = {'belief model': 'k', 'trained': '#d62728', 'untrained': '#7f7f7f'}
+
+
+def rpe_by_delay(path: str, rows, delays_s) -> None:
+  """Hennig et al.'s Fig. 3-4 panel: RPE at the reward against the delay, the belief model
+  (black), each trained seed (thin) and their median (thick), the untrained median."""
+  fig, ax = plt.subplots(figsize=(4.5, 3.5))
+  for name in ('untrained', 'trained'):
+    seeds = sorted({r['seed'] for r in rows if r['network'] == name})
+    curves = np.array([[r['rpe'] for r in rows if r['network'] == name and r['seed'] == s]
+                       for s in seeds])
+    if name == 'trained':
+      for curve in curves:
+        ax.plot(delays_s, curve, color=NETWORK_COLORS[name], lw=0.6, alpha=0.35)
+    ax.plot(delays_s, np.nanmedian(curves, axis=0), color=NETWORK_COLORS[name], lw=2,
+            marker='o', ms=4, label=f'value RNN, {name} (median of {len(seeds)})')
+  belief = [r['rpe'] for r in rows if r['network'] == 'belief model']
+  ax.plot(delays_s, belief, 'k--', lw=1.5, marker='s', ms=4, label='belief model')
+  ax.axhline(0.0, color='gray', lw=0.8)
+  ax.set_xticks(delays_s)
+  ax.set_xticklabels([f'{d:.1f}' for d in delays_s], fontsize='small')
+  ax.set_xlabel('reward time after the cue (s)')
+  ax.set_ylabel('RPE at the reward')
+  ax.legend(fontsize='small', frameon=False)
+  _save(fig, path)
+
+
+def seed_strips(path: str, rows, columns) -> None:
+  """A panel per (column, label): a dot per seed and the median (bar), per network."""
+  fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.5), squeeze=False)
+  names = [n for n in ('trained', 'untrained') if any(r['network'] == n for r in rows)]
+  jitter = np.random.default_rng(0)
+  for ax, (column, label) in zip(axes[0], columns):
+    for i, name in enumerate(names):
+      values = np.array([r[column] for r in rows if r['network'] == name], np.float64)
+      ax.scatter(i + jitter.uniform(-0.12, 0.12, len(values)), values, s=14,
+                 color=NETWORK_COLORS[name], alpha=0.8, zorder=3)
+      ax.plot([i - 0.25, i + 0.25], [np.median(values)] * 2, color='k', lw=2, zorder=4)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylabel(label)
+    if column.endswith('mse'):
+      ax.set_yscale('log')
+    ax.grid(axis='y', alpha=0.3)
+  _save(fig, path)
+
+
+def rpe_omission(path: str, rows, step_seconds: float) -> None:
+  """Mean RPE around the cue of omission trials: belief model and value RNN (median)."""
+  fig, ax = plt.subplots(figsize=(4.5, 3.5))
+  for name in ('untrained', 'trained', 'belief model'):
+    mine = [r for r in rows if r['network'] == name]
+    if not mine:
+      continue
+    steps = sorted({r['steps_from_cue'] for r in mine})
+    seeds = sorted({r['seed'] for r in mine}, key=str)
+    curves = np.array([[r['rpe'] for r in mine if r['seed'] == s] for s in seeds])
+    label = name if name == 'belief model' else f'value RNN, {name} (median)'
+    ax.plot(np.asarray(steps) * step_seconds, np.nanmedian(curves, axis=0),
+            color=NETWORK_COLORS[name], lw=2, ls='--' if name == 'belief model' else '-',
+            label=label)
+  ax.axhline(0.0, color='gray', lw=0.8)
+  ax.axvline(0.0, color='gray', lw=0.8, ls=':')
+  ax.set_xlabel('time from the cue on omission trials (s)')
+  ax.set_ylabel('RPE')
+  ax.legend(fontsize='small', frameon=False)
+  _save(fig, path)
+
+
+TYPE_COLORS = {'CR': '#1f77b4', 'CO': '#aec7e8', 'UR': '#d62728', 'UO': '#ff9896'}
+TYPE_NAMES = {'CR': 'common, rewarded', 'CO': 'common, unrewarded',
+              'UR': 'uncommon, rewarded', 'UO': 'uncommon, unrewarded'}
+
+
+def trial_history(path: str, lag_rows, index_rows) -> None:
+  """Miller et al. (2017)'s figure: per agent, the regression weight of each past trial type
+  against the lag; last panel, the model-based against the model-free index."""
+  agents = [r['agent'] for r in index_rows]
+  fig, axes = plt.subplots(1, len(agents) + 1, figsize=(3.6 * (len(agents) + 1), 3.3),
+                           squeeze=False)
+  lags = sorted({r['lag'] for r in lag_rows})
+  for ax, agent in zip(axes[0], agents):
+    for kind, color in TYPE_COLORS.items():
+      weights = [r['weight'] for r in lag_rows if r['agent'] == agent and r['type'] == kind]
+      ax.plot(lags, weights, color=color, marker='o', ms=4, lw=1.8, label=TYPE_NAMES[kind])
+    ax.axhline(0.0, color='gray', lw=0.8)
+    ax.set_xticks(lags)
+    ax.set_xlabel('trials back')
+    ax.set_title(agent, fontsize='medium')
+  axes[0, 0].set_ylabel('regression weight (log-odds)')
+  axes[0, 0].legend(fontsize='x-small', frameon=False)
+  ax = axes[0, -1]
+  for i, row in enumerate(index_rows):
+    ax.scatter(row['model_free_index'], row['model_based_index'], s=40,
+               color=plt.cm.tab10(i % 10), label=row['agent'], zorder=3)
+  ax.axhline(0.0, color='gray', lw=0.8)
+  ax.axvline(0.0, color='gray', lw=0.8)
+  ax.set_xlabel('model-free index')
+  ax.set_ylabel('model-based index')
+  ax.legend(fontsize='x-small', frameon=False)
+  _save(fig, path)
+
+
+def posterior_decoding(path: str, rows) -> None:
+  """Cross-validated R^2 of each posterior quantity, trained against untrained network."""
+  targets = list(dict.fromkeys(r['target'] for r in rows))
+  networks = list(dict.fromkeys(r['network'] for r in rows))
+  fig, ax = plt.subplots(figsize=(5.5, 3.5))
+  width = 0.8 / len(networks)
+  for i, name in enumerate(networks):
+    values = [next(r['r2'] for r in rows if r['network'] == name and r['target'] == t)
+              for t in targets]
+    ax.bar(np.arange(len(targets)) + (i - (len(networks) - 1) / 2) * width, values, width,
+           color=NETWORK_COLORS.get(name, 'C0'), label=f'{name} network')
+  ax.set_xticks(np.arange(len(targets)))
+  ax.set_xticklabels(targets)
+  ax.set_ylim(min(0.0, min(r['r2'] for r in rows)), 1.0)
+  ax.axhline(0.0, color='gray', lw=0.8)
+  ax.set_ylabel('decoding R$^2$ (cross-validated by episode)')
+  ax.legend(fontsize='small', frameon=False)
+  _save(fig, path)
+
+
+def bandit_pca(path: str, scores, mu_diff, explained, episodes: int = 40) -> None:
+  """PC1-PC2 of the activity after each trial of sample episodes, coloured by the posterior
+  mean difference mu_1 - mu_2 (left) and by the trial (right)."""
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+  pcs = scores[:episodes, :, :2].reshape(-1, 2)
+  trial = np.tile(np.arange(1, scores.shape[1] + 1), min(episodes, len(scores)))
+  for ax, colour, label, cmap in ((axes[0], mu_diff[:episodes].ravel(),
+                                   r'$\mu_1 - \mu_2$', 'coolwarm'),
+                                  (axes[1], trial, 'trial', 'viridis')):
+    points = ax.scatter(pcs[:, 0], pcs[:, 1], c=colour, s=3, cmap=cmap,
+                        vmin=-1 if cmap == 'coolwarm' else None,
+                        vmax=1 if cmap == 'coolwarm' else None)
+    fig.colorbar(points, ax=ax, label=label)
+    ax.set_xlabel(f'PC1 ({100 * explained[0]:.0f}% of variance)')
+    ax.set_ylabel(f'PC2 ({100 * explained[1]:.0f}% of variance)')
+  _save(fig, path)
+
+
+KERNEL_COLORS = {'agent': '#d62728', 'thompson': '#1f77b4', 'bayes_optimal': 'k'}
+KERNEL_NAMES = {'agent': 'agent', 'thompson': 'Thompson sampling',
+                'bayes_optimal': 'Bayes-optimal'}
+
+
+def choice_kernel(path: str, rows) -> None:
+  """Lau & Glimcher's kernels: weight of the reward x choice and of the choice k trials back,
+  for the agent, Thompson sampling and the Bayes-optimal player."""
+  fig, axes = plt.subplots(1, 2, figsize=(8, 3.3), sharex=True)
+  for ax, regressor, title in ((axes[0], 'reward', 'rewarded choice k trials back'),
+                               (axes[1], 'choice', 'choice k trials back')):
+    for method in dict.fromkeys(r['method'] for r in rows):
+      mine = [r for r in rows if r['method'] == method and r['regressor'] == regressor]
+      ax.plot([r['lag'] for r in mine], [r['weight'] for r in mine], marker='o', ms=3,
+              color=KERNEL_COLORS.get(method, 'C0'), label=KERNEL_NAMES.get(method, method))
+    ax.axhline(0.0, color='gray', lw=0.8)
+    ax.set_xticks(range(1, max(r['lag'] for r in rows) + 1))
+    ax.set_xlabel('k (trials back)')
+    ax.set_title(title, fontsize='medium')
+  axes[0].set_ylabel('weight on logit P(arm 2)')
+  axes[0].legend(fontsize='small', frameon=False)
   _save(fig, path)

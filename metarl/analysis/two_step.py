@@ -8,6 +8,13 @@ Writes into `out_dir`:
                           stay_probability, sem, count, published (Wang 2018)
   stay_probability.png    the bar chart of Wang 2018 Fig. 4 / seed 002, published values
                           marked
+  trial_history.csv       Miller et al. (2017)'s lagged regression: agent, type (CR, CO,
+                          UR, UO), lag, weight; for the played episodes and for model-based
+                          and model-free Q-learners on the same task (trial_history.py)
+  trial_history_indices.csv  agent, model_based_index, model_free_index, intercept, trials
+  one_back.csv            Daw et al. (2011)'s stay regression (b0, bR, bT, bRT) without and
+                          with Akam et al. (2015)'s correct-choice regressor (bC), per agent
+  trial_history.png       the lagged weights per agent and the two indices
 """
 
 import os
@@ -15,7 +22,7 @@ import os
 import jax
 import numpy as np
 
-from metarl.analysis import plots
+from metarl.analysis import plots, trial_history
 from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.envs.two_step import CONDITIONS, TwoStep
 from metarl.evaluation import make_evaluator
@@ -113,7 +120,35 @@ def write_results(out_dir: str, env: TwoStep, states, actions, hidden=None) -> d
   plots.stay_probability(os.path.join(out_dir, 'stay_probability.png'), rows)
   summary = {r['condition']: r['stay_probability'] for r in rows}
   summary['mean_reward_per_trial'] = float(data['reward'].mean())
+  indices = write_trial_history(out_dir, env, data, who='agent')
+  summary.update(model_based_index=indices['model_based_index'],
+                 model_free_index=indices['model_free_index'])
   return summary
+
+
+def write_trial_history(out_dir: str, env, data, who: str, valid=None, seed: int = 0) -> dict:
+  """The trial-history regressions of the played episodes (`data`: [E, T] action, common,
+  reward, good) and of model-based and model-free Q-learners playing as many episodes of
+  the same task; writes trial_history.csv, trial_history_indices.csv, one_back.csv and
+  trial_history.png. Returns the played episodes' index row."""
+  params = env.default_params()
+  episodes, trials = np.asarray(data['action']).shape
+  rng = np.random.default_rng(seed)
+  players = [(who, data, valid)] + [
+      (f'{kind.replace("_", "-")} Q-learner', trial_history.simulate_q_learner(
+          kind, episodes, trials, rng, float(params.common_prob), float(params.reward_prob),
+          float(params.swap_prob)), None) for kind in ('model_based', 'model_free')]
+  lag_rows, index_rows, back_rows = [], [], []
+  for name, played_data, mask in players:
+    lags, index, back = trial_history.regression_rows(name, played_data, mask)
+    lag_rows += lags
+    index_rows.append(index)
+    back_rows += back
+  save_csv(os.path.join(out_dir, 'trial_history.csv'), lag_rows)
+  save_csv(os.path.join(out_dir, 'trial_history_indices.csv'), index_rows)
+  save_csv(os.path.join(out_dir, 'one_back.csv'), back_rows)
+  plots.trial_history(os.path.join(out_dir, 'trial_history.png'), lag_rows, index_rows)
+  return index_rows[0]
 
 
 register(Analysis(env='two_step', analyze=analyze, played=played, num_episodes=1000,

@@ -1,0 +1,306 @@
+"""Belief states and dopamine-like RPEs of value RNNs on Starkweather et al. (2017)'s tasks,
+the analysis of Hennig et al. (2023), "Emergence of belief-like representations through
+reinforcement learning" (PLOS Comput Biol 19(9):e1011067).
+
+The belief model is the observer that knows the task's hidden states: after a cue, the time
+since it (delay substates 0 .. D-1, D the longest delay), after a reward or an omitted trial's
+cue, the time in the ITI (substates D .. D + ITI_min, the last one a geometric wait for the
+next cue). Its belief b_t over these 25 states (Starkweather's task: 14 + 11) is the Bayes
+filter b_t ~ b_{t-1}^T (T * O[:, :, x_t]) over the observations x_t in {nothing, cue,
+reward}, starting on the last ITI state. As in Hennig et al.'s model, an omission trial
+leaves the cue straight for the ITI (the task itself lets it last the longest delay).
+
+Every representation (the network's activity Z, the beliefs) is read out the same way: on a
+train session, an LSTD(0) solution w of sum_t z_{t-1} (z_{t-1} - gamma z_t)^T w =
+sum_t z_{t-1} r_t (Z with a bias column; the network's with noise of 0.05 x each unit's SD),
+then on a separate test session the RPE delta_t = r_t + w . (gamma z_t - z_{t-1}). Sessions
+are SESSION_TRIALS trials in one stream (the network's state runs through it).
+
+Writes into `out_dir`:
+  beliefs.csv         per seed and network (trained, untrained): rpe_mse (against the belief
+                      model's RPEs, all test steps), belief_r2 (a linear map Z -> belief
+                      fitted on train, pooled R^2 on test), rpe_at_2.0s, rpe_at_2.8s,
+                      rpe_late_rise (2.8 s minus 2.0 s) and rpe_delay_rho (Spearman rho of
+                      the RPE at the reward against the delay)
+  beliefs_summary.csv medians over seeds of the columns above, per network
+  rpe_by_delay.csv    the mean RPE at the reward per delay: belief model, each seed trained
+                      and untrained
+  rpe_omission.csv    the mean RPE by step since the cue on omission trials (if any)
+  beliefs_data.pickle the test session: observations, the belief model's beliefs and RPEs,
+                      and each seed's RPEs (trained and untrained)
+  rpe_by_delay.png    RPE at the reward against the delay (belief model; median and seeds)
+  beliefs_strip.png   rpe_mse and belief_r2: a dot per seed and the median, trained against
+                      untrained
+  rpe_omission.png    RPE around the cue on omission trials (Task 2)
+"""
+
+import os
+from typing import Dict, NamedTuple
+
+import jax
+import numpy as np
+
+from metarl.io import save_csv, save_pickle, to_numpy
+
+NOTHING, CUE, REWARD = 0, 1, 2
+SESSION_TRIALS = 1000
+READOUT_NOISE = 0.05  # x each unit's SD, added to the activity before the LSTD fit
+STEP_SECONDS = 0.2
+
+
+class BeliefModel(NamedTuple):
+  transitions: np.ndarray  # [K, K] P(s' | s)
+  emissions: np.ndarray  # [K, K, 3] P(x | s, s')
+  delays: np.ndarray  # [J] steps from the cue to the reward
+  delay_probs: np.ndarray  # [J]
+
+  @property
+  def num_states(self) -> int:
+    return self.transitions.shape[0]
+
+
+def belief_model(delays, delay_probs, omission_prob: float, iti_min: int,
+                 iti_p: float) -> BeliefModel:
+  """Hennig et al.'s POMDP of a one-cue task with these delays (steps after the cue).
+
+  States 0 .. D-1: time since the cue (D the longest delay); D .. D + iti_min: the ITI, its
+  last state left with `iti_p` per step (to 0 with a cue, or, with `omission_prob`, to D
+  with a cue: an omission trial). From state d - 1 of a delay d the reward comes (-> D)
+  with the hazard p_d / P(delay >= d), else the time goes on.
+  """
+  delays = np.asarray(delays, int)
+  probs = np.asarray(delay_probs, np.float64) / np.sum(delay_probs)
+  longest = int(delays.max())
+  num_states = longest + iti_min + 1
+  iti_start, last = longest, num_states - 1
+  trans = np.zeros((num_states, num_states))
+  emit = np.zeros((num_states, num_states, 3))
+  survival = 1.0 - np.concatenate([[0.0], np.cumsum(probs)[:-1]])  # P(delay >= d_j)
+  hazard = np.zeros(longest)
+  hazard[delays - 1] = probs / np.maximum(survival, 1e-12)
+  hazard[longest - 1] = 1.0
+  for k in range(longest):
+    if k + 1 < longest:
+      trans[k, k + 1] = 1.0 - hazard[k]
+      emit[k, k + 1, NOTHING] = 1.0
+    trans[k, iti_start] = hazard[k]
+    emit[k, iti_start, REWARD] = 1.0
+  for k in range(iti_start, last):
+    trans[k, k + 1] = 1.0
+    emit[k, k + 1, NOTHING] = 1.0
+  trans[last, last] = 1.0 - iti_p
+  emit[last, last, NOTHING] = 1.0
+  trans[last, 0] = iti_p * (1.0 - omission_prob)
+  emit[last, 0, CUE] = 1.0
+  if omission_prob > 0:
+    trans[last, iti_start] = iti_p * omission_prob
+    emit[last, iti_start, CUE] = 1.0
+  return BeliefModel(trans, emit, delays, probs)
+
+
+def filter_beliefs(model: BeliefModel, observations: np.ndarray) -> np.ndarray:
+  """Beliefs [T, K] after each observation x_t in {NOTHING, CUE, REWARD}, starting from the
+  last ITI state."""
+  belief = np.zeros(model.num_states)
+  belief[-1] = 1.0
+  step = [model.transitions * model.emissions[:, :, x] for x in range(3)]
+  out = np.zeros((len(observations), model.num_states))
+  for t, x in enumerate(observations):
+    belief = belief @ step[int(x)]
+    total = belief.sum()
+    if total <= 0:
+      raise ValueError(f'observation {int(x)} at step {t} is impossible under the belief '
+                       'model (does the task match it?)')
+    belief = belief / total
+    out[t] = belief
+  return out
+
+
+def lstd_weights(features: np.ndarray, rewards: np.ndarray, gamma: float) -> np.ndarray:
+  """w of sum_t z_{t-1} (z_{t-1} - gamma z_t)^T w = sum_t z_{t-1} r_t (least squares)."""
+  before, after = features[:-1], features[1:]
+  a = before.T @ (before - gamma * after)
+  b = before.T @ rewards[1:]
+  return np.linalg.lstsq(a, b, rcond=None)[0]
+
+
+def td_errors(features: np.ndarray, rewards: np.ndarray, weights: np.ndarray,
+              gamma: float) -> np.ndarray:
+  """delta_t = r_t + w . (gamma z_t - z_{t-1}) for t >= 1; delta_0 = 0."""
+  values = features @ weights
+  return np.concatenate([[0.0], rewards[1:] + gamma * values[1:] - values[:-1]])
+
+
+def with_bias(z: np.ndarray) -> np.ndarray:
+  return np.concatenate([z, np.ones((len(z), 1))], axis=1)
+
+
+def readout_rpes(train_z, train_r, test_z, test_r, gamma: float, noise_rng=None):
+  """LSTD readout fitted on the train session, RPEs on the test one. With `noise_rng`, noise
+  of READOUT_NOISE x each unit's SD is added to the train activity first."""
+  if noise_rng is not None:
+    train_z = train_z + READOUT_NOISE * train_z.std(axis=0) * noise_rng.standard_normal(
+        train_z.shape)
+  w = lstd_weights(with_bias(train_z), train_r, gamma)
+  return td_errors(with_bias(test_z), test_r, w, gamma)
+
+
+def linear_r2(train_x, train_y, test_x, test_y) -> float:
+  """Pooled R^2 on test of the least-squares map (with a bias) fitted on train."""
+  coef = np.linalg.lstsq(with_bias(train_x), train_y, rcond=None)[0]
+  residual = test_y - with_bias(test_x) @ coef
+  total = test_y - test_y.mean(axis=0)
+  return float(1.0 - np.sum(residual ** 2) / np.sum(total ** 2))
+
+
+def spearman_rho(x, y) -> float:
+  rank = lambda v: np.argsort(np.argsort(v)).astype(np.float64)  # noqa: E731 (no ties here)
+  return float(np.corrcoef(rank(np.asarray(x)), rank(np.asarray(y)))[0, 1])
+
+
+def session_events(trials):
+  """Per step x_t (NOTHING/CUE/REWARD) and r_t of a session (the first episode of
+  `trials`)."""
+  length = int(trials.length[0])
+  rewards = np.asarray(trials.rewards[0, :length], np.float64)
+  cue = np.asarray(trials.observations[0, :length, 0]) > 0
+  events = np.where(rewards > 0, REWARD, np.where(cue, CUE, NOTHING))
+  return events, rewards
+
+
+def trial_steps(events: np.ndarray, delays: np.ndarray):
+  """Reward steps with their delay since the last cue, and the cue steps of omission trials
+  (cues followed by the next cue with no reward between)."""
+  cues = np.flatnonzero(events == CUE)
+  rewards = np.flatnonzero(events == REWARD)
+  last_cue = cues[np.searchsorted(cues, rewards) - 1]
+  reward_delay = rewards - last_cue
+  next_reward = np.searchsorted(rewards, cues)
+  next_cue = np.concatenate([cues[1:], [len(events)]])
+  rewarded = (next_reward < len(rewards)) & (
+      rewards[np.minimum(next_reward, len(rewards) - 1)] < next_cue)
+  omitted_cues = cues[~rewarded & (next_cue - cues > delays.max())]
+  return rewards, reward_delay, omitted_cues
+
+
+def rpe_by_delay(rpe, rewards, reward_delay, delays) -> np.ndarray:
+  return np.array([rpe[rewards[reward_delay == d]].mean() if np.any(reward_delay == d)
+                   else np.nan for d in delays])
+
+
+def omission_curve(rpe, omitted_cues, span: int) -> np.ndarray:
+  """Mean RPE at steps -2 .. span after the cue of omission trials."""
+  if not len(omitted_cues):
+    return np.full(span + 3, np.nan)
+  offsets = np.arange(-2, span + 1)
+  idx = np.clip(omitted_cues[:, None] + offsets[None, :], 0, len(rpe) - 1)
+  return rpe[idx].mean(axis=0)
+
+
+def session_env(env_config, trials: int):
+  """The trained env with `trials` trials in one episode (a session)."""
+  from metarl.envs import registry as env_registry
+  section = env_config.copy_and_resolve_references()
+  with section.unlocked():
+    section.trials_per_episode = trials
+  return env_registry.make(section)
+
+
+def analyze(request) -> Dict:
+  """The belief analysis of every seed of a value RNN and of the same networks untrained."""
+  from metarl.agents import registry as agent_registry
+  saved, env = request.saved, request.env
+  config = saved.config
+  if env.num_cues != 1 or config.env.iti_distribution != 'geometric':
+    raise ValueError('the belief analysis is of one-cue tasks with geometric ITIs '
+                     f'(Starkweather et al.); this env has {env.num_cues} cues and '
+                     f'{config.env.iti_distribution} ITIs')
+  gamma = float(config.agent.gamma)
+  delays = np.asarray(env.cue_delays[0] + np.asarray(env.offsets))
+  probs = np.asarray(env.default_params().offset_probs, np.float64)
+  iti_min = int(np.flatnonzero(np.asarray(env.default_params().iti_probs) > 0)[0])
+  model = belief_model(delays, probs, float(env.default_params().omission_prob), iti_min,
+                       float(config.env.iti_p))
+  session = session_env(config.env, SESSION_TRIALS)
+  evaluate = request.policy.value_evaluator(session, gamma, 1)
+  agent = agent_registry.spec(saved.agent).make(config, env)
+  seeds = list(saved.seeds)
+  untrained = agent.init(agent.seed_keys(seeds[0], len(seeds))[0]).params
+  train_key, test_key = jax.random.split(request.key)
+  runs = {}
+  for name, params in (('trained', request.params), ('untrained', untrained)):
+    runs[name] = {part: to_numpy(evaluate(params, key))
+                  for part, key in (('train', train_key), ('test', test_key))}
+  sessions = {}
+  for part in ('train', 'test'):
+    events, rewards = session_events(runs['trained'][part][2])
+    sessions[part] = dict(events=events, rewards=rewards,
+                          beliefs=filter_beliefs(model, events))
+  train, test = sessions['train'], sessions['test']
+  belief_rpe = readout_rpes(train['beliefs'], train['rewards'], test['beliefs'],
+                            test['rewards'], gamma)
+  reward_steps, reward_delay, omitted_cues = trial_steps(test['events'], delays)
+  mid = int(np.argmin(np.abs(delays - 10)))  # 2.0 s
+  rows, delay_rows, omission_rows, rpes = [], [], [], {}
+  belief_by_delay = rpe_by_delay(belief_rpe, reward_steps, reward_delay, delays)
+  span = int(delays.max()) + 6
+  delay_rows += [dict(network='belief model', seed='', delay_steps=int(d),
+                      delay_s=round(d * STEP_SECONDS, 2), rpe=v)
+                 for d, v in zip(delays, belief_by_delay)]
+  belief_omission = omission_curve(belief_rpe, omitted_cues, span)
+  if len(omitted_cues):
+    omission_rows += [dict(network='belief model', seed='', steps_from_cue=k - 2, rpe=v)
+                      for k, v in enumerate(belief_omission)]
+  rng = np.random.default_rng(seeds[0])
+  for name, run in runs.items():
+    length = {part: int(run[part][2].length[0]) for part in run}
+    rpes[name] = []
+    for s, seed in enumerate(seeds):
+      z_train = run['train'][1].hidden[s, 0, :length['train']].astype(np.float64)
+      z_test = run['test'][1].hidden[s, 0, :length['test']].astype(np.float64)
+      rpe = readout_rpes(z_train, train['rewards'], z_test, test['rewards'], gamma, rng)
+      rpes[name].append(rpe.astype(np.float32))
+      by_delay = rpe_by_delay(rpe, reward_steps, reward_delay, delays)
+      rows.append(dict(
+          network=name, seed=seed, rpe_mse=float(np.mean((rpe - belief_rpe) ** 2)),
+          belief_r2=linear_r2(z_train, train['beliefs'], z_test, test['beliefs']),
+          **{'rpe_at_2.0s': by_delay[mid], 'rpe_at_2.8s': by_delay[-1]},
+          rpe_late_rise=by_delay[-1] - by_delay[mid],
+          rpe_delay_rho=spearman_rho(delays, by_delay)))
+      delay_rows += [dict(network=name, seed=seed, delay_steps=int(d),
+                          delay_s=round(d * STEP_SECONDS, 2), rpe=v)
+                     for d, v in zip(delays, by_delay)]
+      if len(omitted_cues):
+        omission_rows += [dict(network=name, seed=seed, steps_from_cue=k - 2, rpe=v)
+                          for k, v in enumerate(omission_curve(rpe, omitted_cues, span))]
+  columns = [k for k in rows[0] if k not in ('network', 'seed')]
+  summary = [dict(network=name, seeds=len(seeds),
+                  **{f'median_{k}': float(np.median([r[k] for r in rows
+                                                     if r['network'] == name]))
+                     for k in columns})
+             for name in runs]
+  summary.append(dict(network='belief model', seeds='',
+                      **{'median_rpe_at_2.0s': belief_by_delay[mid],
+                         'median_rpe_at_2.8s': belief_by_delay[-1],
+                         'median_rpe_late_rise': belief_by_delay[-1] - belief_by_delay[mid],
+                         'median_rpe_delay_rho': spearman_rho(delays, belief_by_delay)}))
+  out = request.out_dir
+  save_csv(os.path.join(out, 'beliefs.csv'), rows)
+  save_csv(os.path.join(out, 'beliefs_summary.csv'), summary)
+  save_csv(os.path.join(out, 'rpe_by_delay.csv'), delay_rows)
+  if omission_rows:
+    save_csv(os.path.join(out, 'rpe_omission.csv'), omission_rows)
+  save_pickle(os.path.join(out, 'beliefs_data.pickle'), dict(
+      seeds=seeds, gamma=gamma, delays=delays, observations=test['events'],
+      rewards=test['rewards'], beliefs=test['beliefs'].astype(np.float32),
+      belief_rpe=belief_rpe.astype(np.float32), rpe_trained=np.stack(rpes['trained']),
+      rpe_untrained=np.stack(rpes['untrained'])))
+  from metarl.analysis import plots  # matplotlib only when writing figures
+  plots.rpe_by_delay(os.path.join(out, 'rpe_by_delay.png'), delay_rows, delays * STEP_SECONDS)
+  plots.seed_strips(os.path.join(out, 'beliefs_strip.png'), rows,
+                    (('rpe_mse', 'RPE MSE vs belief model'),
+                     ('belief_r2', 'belief R$^2$ (test)')))
+  if omission_rows:
+    plots.rpe_omission(os.path.join(out, 'rpe_omission.png'), omission_rows, STEP_SECONDS)
+  return {f'{r["network"]}_{k}': v for r in summary[:2] for k, v in r.items()
+          if k.startswith('median_')}
