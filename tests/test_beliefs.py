@@ -159,3 +159,13 @@ def test_starkweather_study_runs_and_analyses_through_main(tmp_path):
   from metarl import checkpoint
   saved = checkpoint.load_params(os.path.join(run_dir, 'params.pickle'))
   assert saved.seeds == [0, 1]
+
+
+@pytest.mark.parametrize('arg, omission, name', [('', 0.1, 'starkweather_task2'),
+                                                  (':1', 0.0, 'starkweather_task1')])
+def test_starkweather_config_tasks(arg, omission, name):
+  import main
+  config = main.load_config(['main.py', f'--config=configs/starkweather.py{arg}'])
+  assert config.env.omission_prob == omission and config.name == name
+  assert config.num_seeds == 12 and config.network.core == 'gru'
+  assert config.network.hidden_size == 50 and config.agent.keep_best

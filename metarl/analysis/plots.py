@@ -1,6 +1,7 @@
 """Figures written next to evaluation data (matplotlib, no display needed)."""
 
 import os
+import re
 from typing import Dict
 
 import matplotlib
@@ -9,6 +10,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from metarl.io import atomic_write_bytes  # noqa: E402
 
@@ -29,6 +31,17 @@ def _save(fig, path: str) -> None:
   plt.close(fig)
 
 
+def probability_ticks(descending: np.ndarray, values=(1.0, 0.75, 0.5, 0.25, 0.0)):
+  """Rows and labels for round probabilities on an axis of rows sorted from the highest
+  probability down: each value at the first row at or below it (only values in range)."""
+  rows, labels = [], []
+  for v in values:
+    if descending.min() <= v <= descending.max():
+      rows.append(int(np.searchsorted(-descending, -v)))
+      labels.append(f'{v:.2f}')
+  return rows, labels
+
+
 def bandit_actions(path: str, actions: np.ndarray, arm_probs: np.ndarray) -> None:
   """Seed 001's raster: one row per episode (sorted by arm-1 probability, highest on top),
   one cell per trial coloured by the chosen arm."""
@@ -38,9 +51,7 @@ def bandit_actions(path: str, actions: np.ndarray, arm_probs: np.ndarray) -> Non
   fig, ax = plt.subplots(figsize=(7, 6))
   ax.imshow(actions[order], aspect='auto', interpolation='nearest',
             cmap=ListedColormap(colors), vmin=-0.5, vmax=num_arms - 0.5)
-  ticks = np.linspace(0, len(order) - 1, 5).astype(int)
-  ax.set_yticks(ticks)
-  ax.set_yticklabels([f'{arm_probs[order[t], 0]:.2f}' for t in ticks])
+  ax.set_yticks(*probability_ticks(arm_probs[order, 0]))
   ax.set_ylabel('p(arm 1) of the episode')
   ax.set_xlabel('trial')
   handles = [plt.Rectangle((0, 0), 1, 1, color=colors[i]) for i in range(num_arms)]
@@ -118,6 +129,7 @@ def value_vs_truth(path: str, result, trials, picks, seeds) -> None:
     _mark_events(ax, trials, n, -0.08)
     ax.set_title(f'cue {c} (reward {int(trials.delay[n])} steps after the cue)')
     ax.set_xlabel('time step in trial')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
   axes[0, 0].set_ylabel('value')
   axes[0, 0].legend(fontsize='small', loc='upper left')
@@ -139,6 +151,7 @@ def hidden_units(path: str, result, trials, picks, seed: int) -> None:
     _mark_events(ax, trials, n, float(hidden.min()) - 0.1)
     ax.set_title(f'cue {c}, seed {seed}')
     ax.set_xlabel('time step in trial')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
   axes[0, 0].set_ylabel('hidden activity h(t)')
   axes[0, 0].legend(fontsize='small', loc='upper left')
@@ -182,18 +195,38 @@ def _stay_bars(ax, rows, title: str) -> None:
   ax.legend(fontsize='small', loc='upper center', bbox_to_anchor=(0.5, -0.1), ncol=3)
 
 
+METRIC_LABELS = {
+    'mean_cumulative_regret': 'cumulative regret per episode',
+    'mean_reward_per_trial': 'reward per trial', 'reward_cued': 'reward per cued trial',
+    'reward_uncued': 'reward per uncued trial', 'mean_return': 'return per episode',
+    'success': 'success', 'accuracy': 'accuracy', 'mse': 'MSE against the true value'}
+
+
+def variant_label(variant: str) -> str:
+  """A legend entry for a sweep variant named CONFIG[FIELD=VALUE][...] (launch/sweep.py):
+  its overrides, 'FIELD=VALUE, ...', or the config's name when it has none."""
+  overrides = re.findall(r'\[([^\]]*)\]', variant)
+  return ', '.join(overrides) if overrides else variant
+
+
 def training_curves(path: str, curves, metric: str) -> None:
   """Mean over seeds (line) and min-max spread (band) of `metric` against env steps, one
   line per variant. `curves`: {variant: (steps [N], values [seeds, N] with NaN gaps)}."""
   fig, ax = plt.subplots(figsize=(6.5, 4))
+  top = max((float(np.max(steps)) for steps, _ in curves.values() if len(steps)),
+            default=1.0)
+  scale, unit = ((1e6, ' (millions)') if top >= 1e6 else (1e3, ' (thousands)')
+                 if top >= 1e4 else (1.0, ''))
   for variant, (steps, table) in curves.items():
     with np.errstate(all='ignore'):
       mean = np.nanmean(table, axis=0)
       low, high = np.nanmin(table, axis=0), np.nanmax(table, axis=0)
-    ax.plot(steps, mean, lw=2, label=f'{variant} ({table.shape[0]} seeds)')
-    ax.fill_between(steps, low, high, alpha=0.2)
-  ax.set_xlabel('env steps')
-  ax.set_ylabel(metric)
+    x = np.asarray(steps) / scale
+    ax.plot(x, mean, lw=2, label=f'{variant_label(variant)} ({table.shape[0]} seeds)')
+    ax.fill_between(x, low, high, alpha=0.2)
+  ax.set_xlabel(f'env steps{unit}')
+  ax.set_ylabel(METRIC_LABELS.get(metric, metric.replace('_', ' ')) +
+                ' (mean; band: min to max over seeds)')
   ax.grid(alpha=0.3)
   ax.legend(fontsize='small')
   _save(fig, path)
