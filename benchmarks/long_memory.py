@@ -146,7 +146,8 @@ def plot(rows_by_run, path):
   axes.flat[0].legend(loc='lower right', fontsize=7)
   fig.suptitle('Class-query task: success at delay 100 during training')
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  fig.savefig(path, dpi=300)
+  fig.savefig(os.path.splitext(path)[0] + '.pdf')
   plt.close(fig)
 
 
