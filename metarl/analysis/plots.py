@@ -274,7 +274,8 @@ def rpe_by_delay(path: str, rows, delays_s) -> None:
 
 def seed_strips(path: str, rows, columns) -> None:
   """A panel per (column, label): a dot per seed and the median (bar), per network."""
-  fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.5), squeeze=False)
+  fig, axes = plt.subplots(1, len(columns), figsize=(3.4 * len(columns), 3.5), squeeze=False,
+                           constrained_layout=True)
   names = [n for n in ('trained', 'untrained') if any(r['network'] == n for r in rows)]
   jitter = np.random.default_rng(0)
   for ax, (column, label) in zip(axes[0], columns):
