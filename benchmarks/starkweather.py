@@ -48,8 +48,8 @@ TARGETS = {
         ('rpe_late_rise', '>= 0.15', lambda t, u: t >= 0.15)],
     1: [('rpe_delay_rho', '<= -0.9', lambda t, u: t <= -0.9)],
 }
-MEASURES = ('rpe_mse', 'belief_r2', 'rpe_at_2.0s', 'rpe_at_2.8s', 'rpe_late_rise',
-            'rpe_delay_rho')
+MEASURES = ('rpe_mse', 'belief_r2', 'belief_r2_state_mean', 'rpe_at_2.0s', 'rpe_at_2.8s',
+            'rpe_late_rise', 'rpe_delay_rho')
 
 
 def read_csv(path):

@@ -19,7 +19,8 @@ are SESSION_TRIALS trials in one stream (the network's state runs through it).
 Writes into `out_dir`:
   beliefs.csv         per seed and network (trained, untrained): rpe_mse (against the belief
                       model's RPEs, all test steps), belief_r2 (a linear map Z -> belief
-                      fitted on train, pooled R^2 on test), rpe_at_2.0s, rpe_at_2.8s,
+                      fitted on train, pooled R^2 on test), belief_r2_state_mean (the
+                      mean of the 25 states' R^2 instead), rpe_at_2.0s, rpe_at_2.8s,
                       rpe_late_rise (2.8 s minus 2.0 s) and rpe_delay_rho (Spearman rho of
                       the RPE at the reward against the delay)
   beliefs_summary.csv medians over seeds of the columns above, per network
@@ -145,12 +146,18 @@ def readout_rpes(train_z, train_r, test_z, test_r, gamma: float, noise_rng=None)
   return td_errors(with_bias(test_z), test_r, w, gamma)
 
 
-def linear_r2(train_x, train_y, test_x, test_y) -> float:
-  """Pooled R^2 on test of the least-squares map (with a bias) fitted on train."""
+def linear_r2(train_x, train_y, test_x, test_y, pooled: bool = True) -> float:
+  """R^2 on test of the least-squares map (with a bias) fitted on train: pooled over the
+  target's dimensions (1 - all squared errors / all squared deviations from each dimension's
+  mean), or with `pooled=False` the mean of each dimension's R^2 (dimensions that do not
+  vary on test left out)."""
   coef = np.linalg.lstsq(with_bias(train_x), train_y, rcond=None)[0]
-  residual = test_y - with_bias(test_x) @ coef
-  total = test_y - test_y.mean(axis=0)
-  return float(1.0 - np.sum(residual ** 2) / np.sum(total ** 2))
+  residual = np.sum((test_y - with_bias(test_x) @ coef) ** 2, axis=0)
+  total = np.sum((test_y - test_y.mean(axis=0)) ** 2, axis=0)
+  if pooled:
+    return float(1.0 - residual.sum() / total.sum())
+  varies = total > 0
+  return float(np.mean(1.0 - residual[varies] / total[varies]))
 
 
 def spearman_rho(x, y) -> float:
@@ -264,6 +271,8 @@ def analyze(request) -> Dict:
       rows.append(dict(
           network=name, seed=seed, rpe_mse=float(np.mean((rpe - belief_rpe) ** 2)),
           belief_r2=linear_r2(z_train, train['beliefs'], z_test, test['beliefs']),
+          belief_r2_state_mean=linear_r2(z_train, train['beliefs'], z_test, test['beliefs'],
+                                         pooled=False),
           **{'rpe_at_2.0s': by_delay[mid], 'rpe_at_2.8s': by_delay[-1]},
           rpe_late_rise=by_delay[-1] - by_delay[mid],
           rpe_delay_rho=spearman_rho(delays, by_delay)))
