@@ -95,6 +95,8 @@ PUBLISHED = {
     'pendulum': ('about {} to {}'.format(*PENDULUM_RLTOOLS),
                  'RLtools, full observation, 10k steps; SPEC.md'),
     'class_query': ('"sequences of length 100 are already hard to learn"', 'seed 003'),
+    'beliefs': ('RPE MSE 0.0006 (untrained 0.009); belief R^2 0.665 (untrained 0.41)',
+                'Hennig et al. 2023, Task 2, 50 units, medians of 12; SCIENCE.md'),
 }
 
 # What counts as reproducing each headline (shown on the page next to the verdict).
@@ -583,7 +585,7 @@ def copy_figure(ctx: Context, source: str, filename: str) -> str:
   if not os.path.isfile(source):
     raise Missing(f'{rel(source)} does not exist')
   path, link = ctx.figure(filename)
-  shutil.copyfile(source, path)
+  copy_with_pdf(source, path)
   return link
 
 
@@ -976,8 +978,16 @@ def committed_figure(ctx: Context, filename: str) -> str:
     raise Missing(f'{rel(source)} does not exist')
   path, link = ctx.figure(filename)
   if os.path.abspath(path) != os.path.abspath(source):
-    shutil.copyfile(source, path)
+    copy_with_pdf(source, path)
   return link
+
+
+def copy_with_pdf(source: str, path: str) -> None:
+  """A PNG and the PDF beside it (when there is one)."""
+  shutil.copyfile(source, path)
+  pdf = os.path.splitext(source)[0] + '.pdf'
+  if os.path.isfile(pdf):
+    shutil.copyfile(pdf, os.path.splitext(path)[0] + '.pdf')
 
 
 def beliefs_section(ctx: Context) -> Section:
@@ -1040,11 +1050,11 @@ paper's numbers.
   untrained = lambda m: number(2, m, 'untrained_median')  # noqa: E731
   headline = Headline(
       'Value RNN belief states (Hennig et al. 2023)',
-      'Task 2, GRU(50), median of 12 seeds: RPE MSE against the belief model; belief R^2',
+      'Starkweather\'s task with omissions, GRU value RNNs, median over seeds: RPE MSE '
+      'against the belief model; belief R-squared',
       f'{trained("rpe_mse")} (untrained {untrained("rpe_mse")}); '
       f'{trained("belief_r2")} (untrained {untrained("belief_r2")})',
-      '0.0006 (untrained 0.009); 0.665 (untrained 0.41), Hennig et al. 2023',
-      code(src), verdict(ok))
+      published('beliefs'), code(src), verdict(ok))
   return Section('beliefs', body, [headline])
 
 

@@ -87,3 +87,21 @@ def test_q_learners_follow_the_task_rules():
   assert abs(data['reward'][~reached_good].mean() - 0.1) < 0.01
   swaps = (data['good'][:, 1:] != data['good'][:, :-1]).mean()
   assert abs(swaps - 0.025) < 0.003
+
+
+def test_two_step_analysis_writes_the_regression_tables(tmp_path):
+  import csv
+  from metarl.analysis import two_step
+  from metarl.envs.two_step import TwoStep
+  data = trial_history.simulate_q_learner('model_based', 300, 100, np.random.default_rng(5))
+  index = two_step.write_trial_history(str(tmp_path), TwoStep(), data, who='agent')
+  assert index['model_based_index'] > 1.0
+  with open(tmp_path / 'one_back.csv') as f:
+    rows = list(csv.DictReader(f))
+  assert [r['agent'] for r in rows][::2] == ['agent', 'model-based Q-learner',
+                                             'model-free Q-learner']
+  assert rows[0]['bC'] == '' and float(rows[1]['bC']) > 0  # Akam's regressor, its rows only
+  with open(tmp_path / 'trial_history.csv') as f:
+    assert len(list(csv.DictReader(f))) == 3 * 4 * trial_history.LAGS
+  assert (tmp_path / 'trial_history.png').stat().st_size > 1000
+  assert (tmp_path / 'trial_history.pdf').stat().st_size > 1000
