@@ -770,7 +770,8 @@ rewarded-common / rewarded-uncommon / unrewarded-common / unrewarded-uncommon:
                    ' s.e.m.)', (0.5, 0.93), xycoords='axes fraction', ha='center',
                    fontsize='small')
   axes[0].set_ylabel('reward per trial (frozen agents)')
-  axes[0].legend(fontsize='small', loc='lower right')
+  axes[0].legend(fontsize='small', loc='upper center', bbox_to_anchor=(0.5, 0.9), ncol=2,
+                 frameon=False)
   for name in ('incremental', 'episodic'):
     ev = ctx.run(f'{name}_train').eval
     if 'seed' not in ev:
