@@ -96,7 +96,7 @@ def make_agent(config, env: CueReward) -> TDAgent:
                  trainable=mask,
                  batches_per_epoch=batches_per_epoch,
                  init_data=init_data, train_epochs=train_epochs,
-                 keep_best=agent_cfg.keep_best)
+                 keep_best=bool(agent_cfg.get('keep_best', False)))
 
 
 def match_params(loaded: Params, template: Params, num_seeds: int, source: str) -> Params:
