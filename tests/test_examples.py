@@ -331,9 +331,12 @@ def test_documented_bandit_summary_columns_are_those_of_a_real_evaluation(bandit
   config.run_dir = str(tmp_path / 'eval')
   config.num_episodes = 8
   out = run_offline_evaluation(config)
-  assert sorted(os.listdir(out)) == ['bandit_actions.png', 'bayes_agreement.png',
-                                     'config.json', 'eval_data.pickle', 'eval_summary.csv',
-                                     'regret.png']
+  figures = ['bandit_actions', 'bayes_agreement', 'choice_kernel', 'pca',
+             'posterior_decoding', 'regret']
+  assert sorted(os.listdir(out)) == sorted(
+      [f'{f}.{ext}' for f in figures for ext in ('png', 'pdf')] +
+      ['choice_kernel.csv', 'config.json', 'eval_data.pickle', 'eval_summary.csv', 'pca.csv',
+       'posterior_decoding.csv'])
   assert header(os.path.join(out, 'eval_summary.csv')) == readme_columns('eval_summary.csv')
 
 
