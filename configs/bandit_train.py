@@ -22,7 +22,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.env.fixed_probs = ()  # only for reward_structure='fixed'; one per arm
 
   c.network = ml_collections.ConfigDict()
-  c.network.core = 'lstm'  # lstm | gru
+  c.network.core = 'lstm'  # lstm | gru | lru (linear recurrence, parallel scan)
+  c.network.core_layers = 1  # stacked layers (lru only)
   c.network.hidden_size = 48
   c.network.torso_sizes = ()
   c.network.value_core = 'shared'  # shared (one core, two heads) | separate (own core)

@@ -27,7 +27,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.env.reward_wrong = -1.0
 
   c.network = ml_collections.ConfigDict()
-  c.network.core = 'lstm'  # lstm | gru
+  c.network.core = 'lstm'  # lstm | gru | lru (linear recurrence, parallel scan)
+  c.network.core_layers = 1  # stacked layers (lru only)
   c.network.hidden_size = 32
   c.network.torso_sizes = ()
   c.network.value_core = 'separate'  # shared (one core, two heads) | separate (own core)

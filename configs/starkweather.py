@@ -46,6 +46,7 @@ def get_config(task: str = '2') -> ml_collections.ConfigDict:
 
   config.network = ml_collections.ConfigDict()
   config.network.core = 'gru'
+  config.network.core_layers = 1  # stacked layers (lru only)
   config.network.hidden_size = 50
   config.network.readout = 'linear'
   config.network.cell_bias = 0.0

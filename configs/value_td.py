@@ -33,7 +33,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.env.reward_in_observation = True  # input at t: [cue one-hot, r(t)]
 
   config.network = ml_collections.ConfigDict()
-  config.network.core = 'lstm'  # lstm | gru
+  config.network.core = 'lstm'  # lstm | gru | lru (linear recurrence, parallel scan)
+  config.network.core_layers = 1  # stacked layers (lru only)
   config.network.hidden_size = 2
   config.network.readout = 'relu_sum'  # relu_sum (Vhat = sum relu(h)) | linear
   config.network.cell_bias = 2.0  # initial candidate-cell bias: every unit starts active

@@ -27,7 +27,7 @@ EVERY_ENV = 'the name of every registered env'  # read when the test runs
     ('env.reward_structure', 'weird', "'independent', 'correlated'"),
     ('agent.gamma', 1.5, '<= 1.0'),
     ('agent.learning_rate', 0.0, '> 0.0'),
-    ('network.core', 'transformer', "['lstm', 'gru', 'episodic_lstm']"),
+    ('network.core', 'transformer', "['lstm', 'gru', 'lru', 'episodic_lstm']"),
     ('agent.num_envs', 0, 'integer >= 1'),
     ('launch.backend', 'launchpad', "['mp', 'ray']"),
     ('launch.ray_address', 'http://head:6379', 'HOST:PORT'),

@@ -1,31 +1,55 @@
 """Recurrent cores with per-step resets, built by name from a config.
 
-Every core is wrapped in `hk.ResetCore`, so an unroll over `(inputs, first)` starts from the
+LSTM and GRU are wrapped in `hk.ResetCore`, so an unroll over `(inputs, first)` starts from the
 initial (zero) state wherever `first` is true: episodes never leak memory into each other,
-inside one rollout or across rollout chunks.
+inside one rollout or across rollout chunks. The LRU (`metarl.networks.lru`) resets itself,
+inside its associative scan. `unroll` runs any of them over a sequence: step by step for
+LSTM and GRU, in one parallel scan for the LRU.
 """
 
 import haiku as hk
 
-CORE_TYPES = ('lstm', 'gru')
+from metarl.config_rules import ConfigError
+from metarl.networks.lru import LRU
+
+CORE_TYPES = ('lstm', 'gru', 'lru')
 
 
-def make_core(core_type: str, hidden_size: int, name=None) -> hk.RNNCore:
+def make_core(core_type: str, hidden_size: int, name=None, num_layers: int = 1) -> hk.RNNCore:
   """A resettable recurrent core taking `(inputs, should_reset)`.
 
   Args:
-    core_type: 'lstm' or 'gru'.
+    core_type: 'lstm', 'gru' or 'lru'.
     hidden_size: units of the core.
     name: module name of the wrapped core (Haiku's default when None).
+    num_layers: stacked layers (the LRU only).
 
   Returns:
-    An `hk.ResetCore` whose inputs are `(x [B, D], should_reset [B])`.
+    A core whose inputs are `(x [B, D], should_reset [B])`.
   """
+  if core_type != 'lru' and num_layers != 1:
+    raise ValueError(f'{core_type} cores have one layer here, not {num_layers}')
   if core_type == 'lstm':
-    core = hk.LSTM(hidden_size, name=name)
-  elif core_type == 'gru':
-    core = hk.GRU(hidden_size, name=name)
-  else:
-    raise ValueError(f'core type must be one of {CORE_TYPES}, got {core_type!r}')
-  return hk.ResetCore(core)
+    return hk.ResetCore(hk.LSTM(hidden_size, name=name))
+  if core_type == 'gru':
+    return hk.ResetCore(hk.GRU(hidden_size, name=name))
+  if core_type == 'lru':
+    return LRU(hidden_size, num_layers, name=name)
+  raise ValueError(f'core type must be one of {CORE_TYPES}, got {core_type!r}')
 
+
+def unroll(core: hk.RNNCore, inputs, first, state):
+  """The core over a sequence: (outputs [T, B, ...], final state); `inputs` [T, B, ...]
+  (or a tuple of such), `first` [T, B] bool."""
+  if isinstance(core, LRU):
+    return core.unroll(inputs, first, state)
+  return hk.dynamic_unroll(core, (inputs, first), state)
+
+
+def check_core_layers(network_config) -> None:
+  """`network.core_layers` > 1 stacks LRU layers; the other cores have one."""
+  layers = network_config.get('core_layers', 1)
+  if layers != 1 and network_config.core != 'lru':
+    raise ConfigError('network.core_layers', layers,
+                      f"1 for network.core={network_config.core!r} (stacked layers are for "
+                      "'lru')")

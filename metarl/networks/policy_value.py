@@ -12,7 +12,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
-from metarl.networks.cores import CORE_TYPES, make_core
+from metarl.networks.cores import CORE_TYPES, make_core, unroll
 from metarl.networks.episodic import EpisodicInputs, EpisodicLSTM
 from metarl.types import Array, Params, PRNGKey
 
@@ -46,7 +46,8 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
                                core_type: str = 'lstm', hidden_size: int = 48,
                                torso_sizes: Sequence[int] = (),
                                episodic: Optional[EpisodicConfig] = None,
-                               value_core: str = 'shared') -> PolicyValueNetworks:
+                               value_core: str = 'shared',
+                               core_layers: int = 1) -> PolicyValueNetworks:
   """Builds the recurrent actor-critic network as pure functions.
 
   With `episodic`, the core is an `EpisodicLSTM` (DND reinstatement, Ritter et al. 2018)
@@ -64,7 +65,7 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
   def modules():
     torso = hk.nets.MLP(list(torso_sizes), activate_final=True) if torso_sizes else None
     if episodic is None:
-      core = make_core(core_type, hidden_size)
+      core = make_core(core_type, hidden_size, num_layers=core_layers)
     else:
       core = hk.ResetCore(EpisodicLSTM(hidden_size, episodic.key_size, episodic.capacity,
                                        retrieval=episodic.retrieval, name='episodic_lstm'))
@@ -76,7 +77,8 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
     torso = (hk.nets.MLP(list(torso_sizes), activate_final=True, name='value_torso')
              if torso_sizes else None)
     kind = core_type if core_type in CORE_TYPES else 'lstm'
-    return torso, make_core(kind, hidden_size, name='value_core')
+    return torso, make_core(kind, hidden_size, name='value_core',
+                            num_layers=core_layers if kind == core_type else 1)
 
   def heads(policy_head, value_head, h, h_value):
     return PolicyValueOutput(logits=policy_head(h), value=value_head(h_value)[..., 0],
@@ -112,13 +114,13 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
   def unroll_fn(obs, first, state):
     torso, core, policy_head, value_head = modules()
     policy_state, value_state = state if separate else (state, None)
-    hs, policy_state = hk.dynamic_unroll(
-        core, (core_inputs(embed_seq(torso, obs), obs), first), policy_state)
+    hs, policy_state = unroll(core, core_inputs(embed_seq(torso, obs), obs), first,
+                              policy_state)
     if not separate:
       return heads(policy_head, value_head, hs, hs), policy_state
     value_torso, value_core_ = value_modules()
-    hs_value, value_state = hk.dynamic_unroll(
-        value_core_, (embed_seq(value_torso, obs), first), value_state)
+    hs_value, value_state = unroll(value_core_, embed_seq(value_torso, obs), first,
+                                   value_state)
     return heads(policy_head, value_head, hs, hs_value), (policy_state, value_state)
 
   def initial_state_fn(batch_size):

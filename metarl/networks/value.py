@@ -23,7 +23,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
-from metarl.networks.cores import make_core
+from metarl.networks.cores import make_core, unroll
 from metarl.types import Array, Params, PRNGKey
 
 READOUTS = ('relu_sum', 'linear')
@@ -42,13 +42,14 @@ class ValueNetworks(NamedTuple):
 
 def make_value_networks(observation_shape: Sequence[int], core_type: str = 'lstm',
                         hidden_size: int = 2, readout: str = 'relu_sum',
-                        cell_bias: float = 0.0) -> ValueNetworks:
+                        cell_bias: float = 0.0, core_layers: int = 1) -> ValueNetworks:
   """Builds the value RNN as pure functions.
 
   Args:
     observation_shape: shape of one observation.
-    core_type: 'lstm' or 'gru'.
+    core_type: 'lstm', 'gru' or 'lru'.
     hidden_size: number of recurrent units.
+    core_layers: stacked layers of an 'lru' core.
     readout: 'relu_sum' or 'linear'.
     cell_bias: initial bias of the candidate cell input (LSTM) or candidate state (GRU);
       > 0 makes every unit's activity positive at initialisation (see the module doc).
@@ -57,9 +58,9 @@ def make_value_networks(observation_shape: Sequence[int], core_type: str = 'lstm
     raise ValueError(f'readout must be one of {READOUTS}, got {readout!r}')
 
   def unroll_fn(obs, first, state):
-    core = make_core(core_type, hidden_size)
+    core = make_core(core_type, hidden_size, num_layers=core_layers)
     x = obs.reshape(obs.shape[:2] + (-1,)).astype(jnp.float32)
-    hs, state = hk.dynamic_unroll(core, (x, first), state)
+    hs, state = unroll(core, x, first, state)
     if readout == 'relu_sum':
       value = jnp.sum(jax.nn.relu(hs), axis=-1)
     else:
@@ -67,7 +68,8 @@ def make_value_networks(observation_shape: Sequence[int], core_type: str = 'lstm
     return ValueOutput(value=value, hidden=hs), state
 
   def initial_state_fn(batch_size):
-    return make_core(core_type, hidden_size).initial_state(batch_size)
+    return make_core(core_type, hidden_size, num_layers=core_layers).initial_state(
+        batch_size)
 
   unroll_t = hk.without_apply_rng(hk.transform(unroll_fn))
   state_t = hk.without_apply_rng(hk.transform(initial_state_fn))
@@ -78,7 +80,7 @@ def make_value_networks(observation_shape: Sequence[int], core_type: str = 'lstm
   def init(key: PRNGKey) -> Params:
     obs = jnp.zeros((1, 1) + tuple(observation_shape), jnp.float32)
     params = unroll_t.init(key, obs, jnp.ones((1, 1), bool), initial_state(1))
-    if cell_bias:
+    if cell_bias and core_type in ('lstm', 'gru'):  # the LRU has no candidate cell
       params = _set_cell_bias(params, core_type, hidden_size, cell_bias)
     return params
 

@@ -35,7 +35,8 @@ def make_networks(config, env: Environment) -> PolicyValueNetworks:
       num_actions=spec.num_actions, observation_shape=spec.observation_shape,
       core_type=config.network.core, hidden_size=config.network.hidden_size,
       torso_sizes=tuple(config.network.torso_sizes), episodic=episodic,
-      value_core=config.network.get('value_core', 'shared'))
+      value_core=config.network.get('value_core', 'shared'),
+      core_layers=config.network.get('core_layers', 1))
 
 
 def start_env_params(config, env: Environment):

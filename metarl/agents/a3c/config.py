@@ -6,7 +6,7 @@ from metarl import config_rules as rules
 from metarl.agents.a3c.losses import ADVANTAGES
 from metarl.agents.optim import OPTIMIZER_FIELDS, SCHEDULES
 from metarl.config_rules import ConfigError
-from metarl.networks.cores import CORE_TYPES
+from metarl.networks.cores import CORE_TYPES, check_core_layers
 from metarl.networks.policy_value import VALUE_CORES
 
 EPISODIC_CORE = 'episodic_lstm'  # LSTM + reinstatement gate + DND (Ritter et al. 2018)
@@ -30,6 +30,7 @@ AGENT = {
 
 NETWORK = {
     'core': rules.Choice(CORE_TYPES + (EPISODIC_CORE,), default='lstm'),
+    'core_layers': rules.Int(1, default=1),  # stacked layers of the core (lru only)
     'hidden_size': rules.Int(1, default=48),
     'torso_sizes': rules.Sizes(default=()),
     'value_core': rules.Choice(VALUE_CORES, default='shared'),
@@ -42,6 +43,7 @@ FIELDS = {'agent': AGENT, 'network': NETWORK}
 def check(config, env) -> None:
   """The episodic core reads its memory keys where the env's observation layout says."""
   core = config.network.core
+  check_core_layers(config.network)
   if core == EPISODIC_CORE and not hasattr(env, 'layout'):
     raise ConfigError('network.core', core, f"'{EPISODIC_CORE}' reads its memory keys from "
                       'an observation layout (env.layout), which env '

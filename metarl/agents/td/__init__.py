@@ -25,6 +25,7 @@ from metarl.agents.td.learning import (DataState, TrainingState, make_learning_f
 from metarl.agents.td.losses import make_loss, td_terms
 from metarl.envs.cue_reward import CueReward
 from metarl.config_rules import ConfigError
+from metarl.networks.cores import check_core_layers
 from metarl.networks.value import ValueNetworks, make_value_networks
 from metarl.types import Params
 
@@ -77,7 +78,7 @@ def make_networks(config, env: CueReward) -> ValueNetworks:
   net = config.network
   return make_value_networks(env.spec.observation_shape, core_type=net.core,
                              hidden_size=net.hidden_size, readout=net.readout,
-                             cell_bias=net.cell_bias)
+                             cell_bias=net.cell_bias, core_layers=net.get('core_layers', 1))
 
 
 def make_agent(config, env: CueReward) -> TDAgent:
@@ -131,6 +132,7 @@ def _traverse(params):
 
 
 def check(config, env) -> None:
+  check_core_layers(config.network)
   agent = config.agent
   if agent.batch_size > agent.num_trials:
     raise ConfigError('agent.batch_size', agent.batch_size,

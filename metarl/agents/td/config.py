@@ -8,10 +8,11 @@ from metarl.networks.cores import CORE_TYPES
 from metarl.networks.value import READOUTS
 
 # Names users give in `agent.freeze`, and the parameter paths they stand for.
-PARAM_GROUPS = {'core': r'^(lstm|gru)/', 'readout': r'^readout/'}
+PARAM_GROUPS = {'core': r'^(lstm|gru|lru)/', 'readout': r'^readout/'}
 
 NETWORK = {
     'core': rules.Choice(CORE_TYPES, default='lstm'),
+    'core_layers': rules.Int(1, default=1),  # stacked layers of the core (lru only)
     'hidden_size': rules.Int(1, default=2),
     'readout': rules.Choice(READOUTS, default='relu_sum'),
     'cell_bias': rules.Real(-10.0, 10.0, default=2.0),

@@ -1,0 +1,152 @@
+"""The resettable LRU core: one step at a time equals the associative scan, resets equal
+separate episodes, gradients stay finite over 1,000 steps, layers stack; a3c and td train
+with it through main's loader."""
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from metarl.networks.cores import make_core, unroll
+
+T, B, D, H = 40, 3, 5, 8
+
+
+def transformed(num_layers=1):
+  def scan(x, first, state):
+    return unroll(make_core('lru', H, num_layers=num_layers), x, first, state)
+
+  def step(x, first, state):
+    return make_core('lru', H, num_layers=num_layers)((x, first), state)
+
+  def initial(batch):
+    return make_core('lru', H, num_layers=num_layers).initial_state(batch)
+
+  return (hk.transform(scan), hk.without_apply_rng(hk.transform(step)),
+          hk.without_apply_rng(hk.transform(initial)))
+
+
+def data(seed=0, length=T):
+  rng = np.random.default_rng(seed)
+  x = jnp.asarray(rng.standard_normal((length, B, D)), jnp.float32)
+  first = jnp.asarray(rng.uniform(size=(length, B)) < 0.1).at[0].set(True)
+  return x, first
+
+
+@pytest.mark.parametrize('num_layers', [1, 2])
+def test_steps_equal_the_scan_with_resets_and_a_state_carried_in(num_layers):
+  scan, step, initial = transformed(num_layers)
+  x, first = data()
+  first = first.at[0].set(False)  # the first step continues the state carried in
+  state0 = initial.apply({}, B)
+  params = scan.init(jax.random.PRNGKey(0), x, first, state0)
+  assert {k.split('/')[-1] for k in params if 'layer_' in k} >= {'layer_0'}
+  assert any(f'layer_{num_layers - 1}' in k for k in params)
+  # a non-zero state carried in from an earlier chunk
+  _, state_in = scan.apply(params, None, x[:7], jnp.ones((7, B), bool), state0)
+  out, state_out = scan.apply(params, None, x, first, state_in)
+  state, steps = state_in, []
+  for t in range(T):
+    y, state = step.apply(params, x[t], first[t], state)
+    steps.append(y)
+  np.testing.assert_allclose(np.stack(steps), out, rtol=1e-4, atol=1e-5)
+  for a, b in zip(state, state_out):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_resets_equal_separate_episodes():
+  scan, _, initial = transformed(2)
+  x, _ = data(1)
+  first = jnp.zeros((T, B), bool).at[0].set(True).at[17].set(True)
+  params = scan.init(jax.random.PRNGKey(1), x, first, initial.apply({}, B))
+  together, _ = scan.apply(params, None, x, first, initial.apply({}, B))
+  # garbage state carried in must not matter: the first step resets
+  noise = tuple(jnp.full_like(s, 5.0) for s in initial.apply({}, B))
+  first_part, _ = scan.apply(params, None, x[:17], first[:17], noise)
+  second_part, _ = scan.apply(params, None, x[17:], first[17:], noise)
+  np.testing.assert_allclose(together[:17], first_part, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(together[17:], second_part, rtol=1e-5, atol=1e-6)
+
+
+def test_gradients_are_finite_over_1000_steps():
+  scan, _, initial = transformed(2)
+  x, first = data(2, 1000)
+  first = jnp.zeros_like(first).at[0].set(True)  # one episode of 1,000 steps
+  params = scan.init(jax.random.PRNGKey(2), x, first, initial.apply({}, B))
+
+  def loss(p):
+    out, _ = scan.apply(p, None, x, first, initial.apply({}, B))
+    return jnp.mean(out[-1] ** 2)  # the last step depends on the first through the scan
+
+  grads = jax.grad(loss)(params)
+  leaves = jax.tree_util.tree_leaves(grads)
+  assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
+  assert sum(float(jnp.abs(g).sum()) for g in leaves) > 0
+  # the last output still sees the first input (memory over 1,000 steps)
+  def last(x0):
+    out, _ = scan.apply(params, None, x.at[0].set(x0), first, initial.apply({}, B))
+    return out[-1].sum()
+  assert float(jnp.abs(jax.grad(last)(x[0])).sum()) > 0
+
+
+def test_lru_magnitudes_stay_below_one():
+  scan, _, initial = transformed()
+  x, first = data()
+  params = scan.init(jax.random.PRNGKey(3), x, first, initial.apply({}, B))
+  nu = [v['nu_log'] for k, v in params.items() if 'nu_log' in v][0]
+  magnitude = np.exp(-np.exp(np.asarray(nu)))
+  assert np.all(magnitude < 1) and np.all(magnitude >= 0.9 - 1e-6)
+
+
+def test_a3c_with_lru_layers_trains_two_seeds_and_resumes_exactly(tmp_path):
+  import os
+  import signal
+
+  from launch import faults, manager
+  from tests.test_checkpoints import resume_and_compare, small_config
+
+  def lru_config(run_dir):
+    config = small_config(run_dir)
+    config.network.core, config.network.hidden_size = 'lru', 16
+    with config.unlocked():
+      config.network.core_layers = 2
+    config.num_seeds = 2
+    return config
+
+  whole, parts = str(tmp_path / 'whole'), str(tmp_path / 'parts')
+  manager.train(lru_config(whole))
+
+  def ctrl_c_in_the_6th_call(call, state, rollout_state):
+    if call == 6:
+      os.kill(os.getpid(), signal.SIGINT)
+    return state, rollout_state
+
+  with faults.around_training_calls(ctrl_c_in_the_6th_call), pytest.raises(KeyboardInterrupt):
+    manager.train(lru_config(parts))
+  resume_and_compare(lru_config(parts), whole, ('train.csv', 'eval.csv'))
+
+
+def test_td_value_rnn_with_an_lru_learns_and_layers_are_refused_for_lstm(tmp_path):
+  import main
+  from tests.test_launch import ROOT
+  from metarl.config_rules import ConfigError
+  from launch.validation import validate
+  config = main.load_config(['main.py', f'--config={ROOT}/configs/value_td.py',
+                             '--config.network.core=lru', '--config.network.core_layers=2',
+                             '--config.network.hidden_size=16',
+                             '--config.network.readout=linear', '--config.num_seeds=2',
+                             '--config.agent.epochs=60', '--config.log_every_epochs=30',
+                             '--config.eval.every_epochs=30', '--config.checkpoint_every=0',
+                             '--config.eval.analyze_at_end=False',
+                             f'--config.run_dir={tmp_path / "run"}'])
+  from launch import manager
+  manager.train(config)
+  import pandas as pd
+  mse = pd.read_csv(tmp_path / 'run' / 'eval.csv').groupby('epoch').mse.max()
+  assert mse.iloc[-1] < 0.5 * mse.iloc[0]  # every seed's value error falls
+  bad = main.load_config(['main.py', f'--config={ROOT}/configs/value_td.py'])
+  with bad.unlocked():
+    bad.network.core_layers = 2
+  with pytest.raises(ConfigError, match='network.core_layers'):
+    validate(bad)
