@@ -25,7 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.env.episode_step_limit = 2000  # truncation (the task never terminates)
 
   c.network = ml_collections.ConfigDict()
-  c.network.core = 'gru'  # mlp | gru | lstm
+  c.network.core = 'gru'  # mlp | gru | lstm | lru
   c.network.torso_sizes = (16,)  # dense layers before the core
   c.network.hidden_sizes = (16, 16)  # one recurrent (or dense, for mlp) layer per entry
   c.network.activation = 'tanh'  # tanh | relu | elu

@@ -150,3 +150,24 @@ def test_td_value_rnn_with_an_lru_learns_and_layers_are_refused_for_lstm(tmp_pat
     bad.network.core_layers = 2
   with pytest.raises(ConfigError, match='network.core_layers'):
     validate(bad)
+
+
+def test_rsac_with_an_lru_trains_on_the_memory_task(tmp_path):
+  import pandas as pd
+
+  import main
+  from launch import manager
+  from tests.test_launch import ROOT
+  config = main.load_config([
+      'main.py', f'--config={ROOT}/configs/memory_sac.py', '--config.network.core=lru',
+      '--config.total_env_steps=600', '--config.log_every_env_steps=300',
+      '--config.eval.every_env_steps=600', '--config.eval.num_episodes=2',
+      '--config.launch.updates_per_call=100', '--config.checkpoint_every=0',
+      '--config.agent.warmup_steps=100', '--config.agent.critic_warmup_steps=100',
+      '--config.agent.actor_warmup_steps=200', f'--config.run_dir={tmp_path / "run"}'])
+  manager.train(config)
+  rows = pd.read_csv(tmp_path / 'run' / 'train.csv')
+  assert rows.env_steps.iloc[-1] == 600 and rows.filter(like='loss').notna().all().all()
+  from metarl import checkpoint
+  saved = checkpoint.load_params(str(tmp_path / 'run' / 'params.pickle'))
+  assert any(k.startswith('lru') for k in saved.params['actor'])

@@ -1,11 +1,12 @@
 """Actor and critic networks of recurrent SAC (seed 004), as pure functions.
 
 Both share one trunk shape: an optional dense torso, then either dense hidden layers
-(`core='mlp'`) or stacked recurrent layers (`gru` / `lstm`, one per entry of
+(`core='mlp'`) or stacked recurrent layers (`gru` / `lstm` / `lru`, one per entry of
 `hidden_sizes`), then a linear head. RLtools' memory agent is torso (16,) tanh, then
 GRU(16), GRU(16). Recurrent trunks reset to the zero state wherever `reset` is true. GRU
 layers are `metarl.networks.gru.GRUStack` (PyTorch's and RLtools' cell, a native CPU kernel
-per sequence pass); LSTM layers are Haiku's.
+per sequence pass); LSTM layers are Haiku's; LRU layers (`metarl.networks.lru`, one
+parallel scan per layer) share the width hidden_sizes[0].
 
   actor: observation -> (mean, log_std) of a Gaussian squashed by tanh to [-1, 1];
   critic: [observation, action (, previous action, previous reward)] -> Q.
@@ -22,14 +23,16 @@ import jax
 import jax.numpy as jnp
 
 from metarl.networks import gru
+from metarl.networks.cores import unroll
+from metarl.networks.lru import LRU
 from metarl.types import Array, Params, PRNGKey
 
-SAC_CORES = ('mlp', 'gru', 'lstm')
+SAC_CORES = ('mlp', 'gru', 'lstm', 'lru')
 ACTIVATIONS = {'tanh': jnp.tanh, 'relu': jax.nn.relu, 'elu': jax.nn.elu}
 
 
 class TrunkConfig(NamedTuple):
-  core: str = 'gru'  # mlp | gru | lstm
+  core: str = 'gru'  # mlp | gru | lstm | lru
   torso_sizes: Sequence[int] = ()
   hidden_sizes: Sequence[int] = (16, 16)
   activation: str = 'tanh'
@@ -57,6 +60,8 @@ def _trunk_modules(config: TrunkConfig):
                        name='hidden')
   elif config.core == 'gru':
     core = gru.GRUStack(config.hidden_sizes, name='gru')
+  elif config.core == 'lru':  # len(hidden_sizes) layers of hidden_sizes[0] features
+    core = LRU(config.hidden_sizes[0], len(config.hidden_sizes), name='lru')
   else:
     layers = [hk.LSTM(size, name=f'lstm_{i}') for i, size in enumerate(config.hidden_sizes)]
     core = hk.ResetCore(hk.DeepRNN(layers, name='core'))
@@ -72,8 +77,7 @@ def _unroll_trunk(config: TrunkConfig, x: Array, reset: Array) -> Array:
     return core(x)
   if config.core == 'gru':
     return core.unroll(x, reset)
-  state = core.initial_state(x.shape[1])
-  out, _ = hk.dynamic_unroll(core, (x, reset), state)
+  out, _ = unroll(core, x, reset, core.initial_state(x.shape[1]))
   return out
 
 

@@ -78,6 +78,9 @@ def ticks_per_chunk(config) -> int:
 def check(config, env) -> None:
   del env
   net, agent, replay = config.network, config.agent, config.replay
+  if net.core == 'lru' and len(set(net.hidden_sizes)) > 1:
+    raise ConfigError('network.hidden_sizes', tuple(net.hidden_sizes),
+                      "equal sizes for network.core='lru' (its layers share one width)")
   if net.log_std_max <= net.log_std_min:
     raise ConfigError('network.log_std_max', net.log_std_max,
                       f'a number > network.log_std_min ({net.log_std_min}) and <= 10.0 is '
