@@ -109,7 +109,7 @@ def test_worker_process_sends_chunks_to_the_learner(tmp_path):
     (MEMORY, 'replay__capacity', 40, 'at least (sequence_length + 1)'),
     (PENDULUM, 'replay__sequence_length', 5, "'mlp' has no memory"),
     (MEMORY, 'agent__replay_ratio', 0.5, 'whole number'),
-    (MEMORY, 'network__core', 'transformer', "['mlp', 'gru', 'lstm']"),
+    (MEMORY, 'network__core', 'transformer', "['mlp', 'gru', 'lstm', 'lru']"),
     (MEMORY, 'replay__nominal_seq_length_prob', 1.5, '<= 1.0'),
     (MEMORY, 'agent__tau', 1.5, '<= 1.0'),
     (MEMORY, 'agent__critic_update_interval', 0, 'integer >= 1'),
