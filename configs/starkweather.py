@@ -23,6 +23,10 @@ DELAY_PROBS = (.0477, .0835, .1246, .1584, .1716, .1584, .1246, .0835, .0477)
 
 
 def get_config(task: str = '2') -> ml_collections.ConfigDict:
+  if str(task) not in ('1', '2'):
+    raise ValueError(f"Starkweather's tasks are 1 and 2 (configs/starkweather.py:1), not "
+                     f'{task!r}')
+  task = str(task)
   config = common.run(f'starkweather_task{task}')
   config.num_seeds = 12  # seeds seed, seed+1, ... trained side by side (vmapped)
   config.init_params_path = ''

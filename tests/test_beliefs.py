@@ -169,3 +169,10 @@ def test_starkweather_config_tasks(arg, omission, name):
   assert config.env.omission_prob == omission and config.name == name
   assert config.num_seeds == 12 and config.network.core == 'gru'
   assert config.network.hidden_size == 50 and config.agent.keep_best
+
+
+def test_an_unknown_starkweather_task_is_refused_in_one_line():
+  result = subprocess.run(main_cmd(os.path.join(ROOT, 'configs', 'starkweather.py') + ':3'),
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert "Starkweather's tasks are 1 and 2" in result.stderr.strip().splitlines()[-1]
