@@ -171,3 +171,27 @@ def test_rsac_with_an_lru_trains_on_the_memory_task(tmp_path):
   from metarl import checkpoint
   saved = checkpoint.load_params(str(tmp_path / 'run' / 'params.pickle'))
   assert any(k.startswith('lru') for k in saved.params['actor'])
+
+
+def test_the_parallel_and_the_sequential_scan_agree():
+  from metarl.networks.lru import LRU
+  x, first = data(4)
+  first = first.at[0].set(False)
+
+  def scan(parallel):
+    def f(x, first, state):
+      return LRU(H, 2, parallel=parallel).unroll(x, first, state)
+    return hk.transform(f)
+
+  state0 = tuple(jnp.full((B, 2 * H), 0.3) for _ in range(2))  # a state carried in
+  params = scan(True).init(jax.random.PRNGKey(4), x, first, state0)
+  out_p, state_p = scan(True).apply(params, None, x, first, state0)
+  out_s, state_s = scan(False).apply(params, None, x, first, state0)
+  np.testing.assert_allclose(out_p, out_s, rtol=1e-4, atol=1e-5)
+  for a, b in zip(state_p, state_s):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  grads = [jax.grad(lambda p, par=par: jnp.sum(scan(par).apply(p, None, x, first,
+                                                                  state0)[0] ** 2))(params)
+           for par in (True, False)]
+  for a, b in zip(jax.tree_util.tree_leaves(grads[0]), jax.tree_util.tree_leaves(grads[1])):
+    np.testing.assert_allclose(a, b, rtol=2e-3, atol=1e-4)

@@ -17,7 +17,9 @@ Resets: where `first_t` is true the state restarts from zero before step t, insi
 (the recurrence's multiplier is 0 there), so episodes in one sequence never see each other.
 The state is kept as real numbers, [B, 2N] per layer (real parts, then imaginary parts).
 `__call__` steps one observation (acting); `unroll` runs a whole sequence (learning): the
-same numbers up to float rounding (tests/test_lru.py).
+same numbers up to float rounding (tests/test_lru.py). The input and output projections of
+`unroll` run on all steps at once; only the elementwise recurrence is a scan: an associative
+one (logarithmic depth, for accelerators) or, on a CPU, a sequential one (cheaper there).
 """
 
 from typing import Tuple
@@ -49,14 +51,21 @@ def _ring_init(r_min: float, r_max: float, max_phase: float):
 class LRU(hk.RNNCore):
   """Stacked resettable LRU layers of `hidden_size` features (state size = features)."""
 
-  def __init__(self, hidden_size: int, num_layers: int = 1, name=None):
+  def __init__(self, hidden_size: int, num_layers: int = 1, name=None, parallel=None):
+    """`parallel`: unroll the recurrence with an associative scan (True) or step by step
+    (False); None: parallel except on a CPU, where the step-by-step scan is faster (a layer
+    of 16 units over 500 steps of 32 sequences: 6.5 against 11 ms forward and backward)."""
     super().__init__(name=name or 'lru')
     self.hidden_size = hidden_size
     self.num_layers = num_layers
+    self.parallel = parallel
 
   # Parameters ---------------------------------------------------------------------------
 
   def _layer(self, i: int):
+    """The layer's parameters as real arrays: lambda (re, im), gamma, B (re, im), C (re,
+    im), D and its layer norm. The complex products are written out in real and imaginary
+    parts: XLA's CPU backend multiplies complex64 matrices at about half the speed."""
     n = self.hidden_size
     nu_init, theta_init = _ring_init(R_MIN, R_MAX, MAX_PHASE)
     with hk.experimental.name_scope(f'layer_{i}'):
@@ -64,14 +73,15 @@ class LRU(hk.RNNCore):
       theta_log = hk.get_parameter('theta_log', [n], jnp.float32, init=theta_init)
       b_init = hk.initializers.RandomNormal(1.0 / np.sqrt(2 * n))
       c_init = hk.initializers.RandomNormal(1.0 / np.sqrt(n))
-      b = (hk.get_parameter('b_re', [n, n], jnp.float32, init=b_init) +
-           1j * hk.get_parameter('b_im', [n, n], jnp.float32, init=b_init))
-      c = (hk.get_parameter('c_re', [n, n], jnp.float32, init=c_init) +
-           1j * hk.get_parameter('c_im', [n, n], jnp.float32, init=c_init))
+      b = (hk.get_parameter('b_re', [n, n], jnp.float32, init=b_init),
+           hk.get_parameter('b_im', [n, n], jnp.float32, init=b_init))
+      c = (hk.get_parameter('c_re', [n, n], jnp.float32, init=c_init),
+           hk.get_parameter('c_im', [n, n], jnp.float32, init=c_init))
       d = hk.get_parameter('d', [n], jnp.float32, init=hk.initializers.RandomNormal())
       norm = hk.LayerNorm(-1, create_scale=True, create_offset=True, name='norm')
     magnitude = jnp.exp(-jnp.exp(nu_log))
-    lam = magnitude * jnp.exp(1j * jnp.exp(theta_log))
+    phase = jnp.exp(theta_log)
+    lam = (magnitude * jnp.cos(phase), magnitude * jnp.sin(phase))
     gamma = jnp.sqrt(1.0 - magnitude ** 2)
     return lam, gamma, b, c, d, norm
 
@@ -85,15 +95,19 @@ class LRU(hk.RNNCore):
                  for _ in range(self.num_layers))
 
   @staticmethod
-  def _complex(state: Array) -> Array:
+  def _parts(state: Array):
     n = state.shape[-1] // 2
-    return state[..., :n] + 1j * state[..., n:]
-
-  @staticmethod
-  def _real(h: Array) -> Array:
-    return jnp.concatenate([h.real, h.imag], axis=-1).astype(jnp.float32)
+    return state[..., :n], state[..., n:]
 
   # One step and a whole sequence --------------------------------------------------------
+
+  @staticmethod
+  def _input(u: Array, gamma: Array, b) -> Tuple[Array, Array]:
+    return gamma * (u @ b[0].T), gamma * (u @ b[1].T)  # gamma * (B u)
+
+  @staticmethod
+  def _output(h_re: Array, h_im: Array, c, d: Array, u: Array) -> Array:
+    return h_re @ c[0].T - h_im @ c[1].T + d * u  # Re(C h) + D u
 
   def __call__(self, inputs, state):
     """inputs (x [B, D], first [B] bool) -> (features [B, H], new state)."""
@@ -102,32 +116,59 @@ class LRU(hk.RNNCore):
     keep = 1.0 - first.astype(jnp.float32)[:, None]
     new_state = []
     for i, layer_state in enumerate(state):
-      lam, gamma, b, c, d, norm = self._layer(i)
+      (l_re, l_im), gamma, b, c, d, norm = self._layer(i)
       u = norm(x)
-      h = lam * self._complex(layer_state) * keep + gamma * (u @ b.T)
-      x = x + jax.nn.gelu((h @ c.T).real + d * u)
-      new_state.append(self._real(h))
+      v_re, v_im = self._input(u, gamma, b)
+      h_re, h_im = self._parts(layer_state)
+      h_re, h_im = (keep * (l_re * h_re - l_im * h_im) + v_re,
+                    keep * (l_re * h_im + l_im * h_re) + v_im)
+      x = x + jax.nn.gelu(self._output(h_re, h_im, c, d, u))
+      new_state.append(jnp.concatenate([h_re, h_im], axis=-1))
     return x, tuple(new_state)
 
   def unroll(self, x: Array, first: Array, state) -> Tuple[Array, tuple]:
     """x [T, B, D], first [T, B] bool, state (per layer [B, 2N]) -> (features [T, B, H],
-    the state after the last step), all steps of a layer in one associative scan."""
+    the state after the last step). The projections run on all steps at once; the
+    elementwise recurrence is an associative scan (`parallel`) or a sequential one."""
     x = self._encode(x)
     keep = 1.0 - first.astype(jnp.float32)[..., None]  # [T, B, 1]
+    parallel = self.parallel if self.parallel is not None else jax.default_backend() != 'cpu'
     new_state = []
     for i, layer_state in enumerate(state):
-      lam, gamma, b, c, d, norm = self._layer(i)
+      (l_re, l_im), gamma, b, c, d, norm = self._layer(i)
       u = norm(x)
-      a = lam * keep  # [T, B, N]: the multiplier of h_{t-1}, 0 at a reset
-      v = gamma * (u @ b.T)
-      v = v.at[0].add(a[0] * self._complex(layer_state))  # the state carried in
-
-      def combine(left, right):
-        a_l, v_l = left
-        a_r, v_r = right
-        return a_r * a_l, a_r * v_l + v_r
-
-      _, h = jax.lax.associative_scan(combine, (a, v), axis=0)
-      x = x + jax.nn.gelu((h @ c.T).real + d * u)
-      new_state.append(self._real(h[-1]))
+      a = (l_re * keep, l_im * keep)  # the multiplier of h_{t-1}, 0 at a reset
+      v = self._input(u, gamma, b)
+      h0 = self._parts(layer_state)  # the state carried in
+      h_re, h_im = (_parallel_recurrence if parallel else _sequential_recurrence)(a, v, h0)
+      x = x + jax.nn.gelu(self._output(h_re, h_im, c, d, u))
+      new_state.append(jnp.concatenate([h_re[-1], h_im[-1]], axis=-1))
     return x, tuple(new_state)
+
+
+def _sequential_recurrence(a, v, h0):
+  """h_t = a_t h_{t-1} + v_t (complex, as (re, im) pairs), one step after another."""
+
+  def step(h, inputs):
+    (h_re, h_im), (a_re, a_im, v_re, v_im) = h, inputs
+    h = (a_re * h_re - a_im * h_im + v_re, a_re * h_im + a_im * h_re + v_im)
+    return h, h
+
+  _, (h_re, h_im) = jax.lax.scan(step, h0, (*a, *v))
+  return h_re, h_im
+
+
+def _parallel_recurrence(a, v, h0):
+  """The same recurrence in one associative scan (logarithmic depth): the pairs (a, v)
+  compose as (a_l, v_l) then (a_r, v_r) -> (a_r a_l, a_r v_l + v_r)."""
+  (a_re, a_im), (v_re, v_im), (h_re, h_im) = a, v, h0
+  v_re = v_re.at[0].add(a_re[0] * h_re - a_im[0] * h_im)  # the state carried in
+  v_im = v_im.at[0].add(a_re[0] * h_im + a_im[0] * h_re)
+
+  def combine(left, right):
+    (ar_l, ai_l, vr_l, vi_l), (ar_r, ai_r, vr_r, vi_r) = left, right
+    return (ar_r * ar_l - ai_r * ai_l, ar_r * ai_l + ai_r * ar_l,
+            ar_r * vr_l - ai_r * vi_l + vr_r, ar_r * vi_l + ai_r * vr_l + vi_r)
+
+  _, _, h_re, h_im = jax.lax.associative_scan(combine, (a_re, a_im, v_re, v_im), axis=0)
+  return h_re, h_im
