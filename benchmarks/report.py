@@ -61,7 +61,7 @@ import numpy as np  # noqa: E402
 from metarl import runs  # noqa: E402
 from metarl.analysis import plots  # noqa: E402
 from metarl.analysis.two_step import PUBLISHED as WANG_2018_STAY  # noqa: E402
-from metarl.io import atomic_write_bytes, load_pickle, timestamped_dir  # noqa: E402
+from metarl.io import atomic_write_bytes, load_pickle, save_csv, timestamped_dir  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 MARKER = 'report_job.json'
@@ -153,15 +153,6 @@ def pooled(rows: List[dict], keys: Sequence[str]) -> List[dict]:
     del row['seed']
     out.append(row)
   return out
-
-
-def write_csv(path: str, rows: List[dict]) -> None:
-  columns = list(dict.fromkeys(k for row in rows for k in row))
-  buf = io.StringIO()
-  writer = csv.DictWriter(buf, columns, lineterminator='\n')
-  writer.writeheader()
-  writer.writerows(rows)
-  atomic_write_bytes(path, buf.getvalue().encode())
 
 
 def plan(quick: bool) -> List[Job]:
@@ -590,11 +581,16 @@ Reproduced (regret within {limit}x of Thompson's and below random's): **{verdict
 
 
 def copy_figure(ctx: Context, source: str, filename: str) -> str:
-  """A figure an analysis wrote, copied beside the page; returns its link."""
+  """A figure written elsewhere (an analysis, a benchmark's docs/figures), copied beside the
+  page with its PDF unless it is already there; returns its link."""
   if not os.path.isfile(source):
     raise Missing(f'{rel(source)} does not exist')
   path, link = ctx.figure(filename)
-  copy_with_pdf(source, path)
+  if os.path.abspath(path) != os.path.abspath(source):
+    for src, dst in ((source, path), (os.path.splitext(source)[0] + '.pdf',
+                                      os.path.splitext(path)[0] + '.pdf')):
+      if os.path.isfile(src):
+        shutil.copyfile(src, dst)
   return link
 
 
@@ -727,7 +723,7 @@ rewarded-common / rewarded-uncommon / unrewarded-common / unrewarded-uncommon:
       f'{name}_eval', 'reward_per_trial.csv')), ('trials',))}
             for name in ('episodic', 'incremental')}
   for name, table in reward.items():  # the pooled numbers, written where the page cites them
-    write_csv(ctx.file(f'{name}_eval', 'reward_per_trial_pooled.csv'), list(table.values()))
+    save_csv(ctx.file(f'{name}_eval', 'reward_per_trial_pooled.csv'), list(table.values()))
   num_seeds = int(ctx.run('episodic_train').config.num_seeds)
   panels = [('vanilla agent', vanilla, True),
             ('incremental agent, uncued trials', stay_dict(rows['incremental'], 'uncued'),
@@ -984,23 +980,8 @@ def config_file(name: str):
 
 
 def committed_figure(ctx: Context, filename: str) -> str:
-  """The link to a figure a benchmark committed in docs/figures (copied beside the page
-  when it is written elsewhere)."""
-  source = os.path.join(ROOT, 'docs', 'figures', filename)
-  if not os.path.isfile(source):
-    raise Missing(f'{rel(source)} does not exist')
-  path, link = ctx.figure(filename)
-  if os.path.abspath(path) != os.path.abspath(source):
-    copy_with_pdf(source, path)
-  return link
-
-
-def copy_with_pdf(source: str, path: str) -> None:
-  """A PNG and the PDF beside it (when there is one)."""
-  shutil.copyfile(source, path)
-  pdf = os.path.splitext(source)[0] + '.pdf'
-  if os.path.isfile(pdf):
-    shutil.copyfile(pdf, os.path.splitext(path)[0] + '.pdf')
+  """The link to a figure a benchmark committed in docs/figures."""
+  return copy_figure(ctx, os.path.join(ROOT, 'docs', 'figures', filename), filename)
 
 
 def beliefs_section(ctx: Context) -> Section:

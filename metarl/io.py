@@ -186,9 +186,11 @@ class TensorBoardLog:
 
 def save_csv(path: str, rows: Iterable[Dict[str, Any]],
              columns: Optional[Iterable[str]] = None) -> None:
-  """Writes a whole table atomically (columns: those of the first row unless given)."""
+  """Writes a whole table atomically. Columns: every key of the rows, in the order they
+  first appear (a row without one leaves its cell empty), unless given."""
   rows = list(rows)
-  columns = list(columns) if columns is not None else list(rows[0]) if rows else []
+  columns = (list(columns) if columns is not None else
+             list(dict.fromkeys(k for row in rows for k in row)))
   buf = io.StringIO()
   writer = csv.writer(buf, lineterminator='\n')
   writer.writerow(columns)

@@ -146,8 +146,7 @@ def write_trial_history(out_dir: str, env, data, who: str, valid=None, seed: int
     back_rows += back
   save_csv(os.path.join(out_dir, 'trial_history.csv'), lag_rows)
   save_csv(os.path.join(out_dir, 'trial_history_indices.csv'), index_rows)
-  save_csv(os.path.join(out_dir, 'one_back.csv'), back_rows,  # bC: Akam's rows only
-           columns=list(dict.fromkeys(k for row in back_rows for k in row)))
+  save_csv(os.path.join(out_dir, 'one_back.csv'), back_rows)  # bC: Akam's rows only
   plots.trial_history(os.path.join(out_dir, 'trial_history.png'), lag_rows, index_rows)
   return index_rows[0]
 
