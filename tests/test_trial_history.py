@@ -48,13 +48,14 @@ def test_lagged_regression_recovers_a_synthetic_agent():
 
 
 def q_learner(kind):
-  return trial_history.simulate_q_learner(kind, 2000, 100, np.random.default_rng(2))
+  """A Q-learner's episodes, its lagged regression and that regression's lag-1 weights."""
+  data = trial_history.simulate_q_learner(kind, 2000, 100, np.random.default_rng(2))
+  fit = trial_history.lagged_regression(data['action'], data['common'], data['reward'])
+  return data, fit, {k: v[0] for k, v in fit['weights'].items()}
 
 
 def test_model_based_q_learner_has_the_model_based_signature():
-  data = q_learner('model_based')
-  fit = trial_history.lagged_regression(data['action'], data['common'], data['reward'])
-  w1 = {k: v[0] for k, v in fit['weights'].items()}
+  data, fit, w1 = q_learner('model_based')
   assert w1['CR'] > 0 and w1['UO'] > 0 and w1['CO'] < 0 and w1['UR'] < 0
   assert fit['model_based_index'] > 1.0
   assert fit['model_based_index'] > 3 * abs(fit['model_free_index'])
@@ -64,9 +65,7 @@ def test_model_based_q_learner_has_the_model_based_signature():
 
 
 def test_model_free_q_learner_has_the_model_free_signature():
-  data = q_learner('model_free')
-  fit = trial_history.lagged_regression(data['action'], data['common'], data['reward'])
-  w1 = {k: v[0] for k, v in fit['weights'].items()}
+  data, fit, w1 = q_learner('model_free')
   assert w1['CR'] > 0 and w1['UR'] > 0 and w1['CO'] < 0 and w1['UO'] < 0
   assert fit['model_free_index'] > 1.0
   assert fit['model_free_index'] > 3 * abs(fit['model_based_index'])
@@ -80,7 +79,7 @@ def test_model_free_q_learner_has_the_model_free_signature():
 
 
 def test_q_learners_follow_the_task_rules():
-  data = q_learner('model_free')
+  data, _, _ = q_learner('model_free')
   assert abs(data['common'].mean() - 0.8) < 0.01
   reached_good = np.where(data['common'], data['action'], 1 - data['action']) == data['good']
   assert abs(data['reward'][reached_good].mean() - 0.9) < 0.01

@@ -223,10 +223,11 @@ def analyze(request) -> Dict:
                      f'(Starkweather et al.); this env has {env.num_cues} cues and '
                      f'{config.env.iti_distribution} ITIs')
   gamma = float(config.agent.gamma)
+  params = env.default_params()
   delays = np.asarray(env.cue_delays[0] + np.asarray(env.offsets))
-  probs = np.asarray(env.default_params().offset_probs, np.float64)
-  iti_min = int(np.flatnonzero(np.asarray(env.default_params().iti_probs) > 0)[0])
-  model = belief_model(delays, probs, float(env.default_params().omission_prob), iti_min,
+  probs = np.asarray(params.offset_probs, np.float64)
+  iti_min = int(np.flatnonzero(np.asarray(params.iti_probs) > 0)[0])
+  model = belief_model(delays, probs, float(params.omission_prob), iti_min,
                        float(config.env.iti_p))
   session = session_env(config.env, SESSION_TRIALS)
   evaluate = request.policy.value_evaluator(session, gamma, 1)

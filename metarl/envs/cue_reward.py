@@ -333,25 +333,24 @@ class CueReward(Environment):
       later = itis[None, :] > t[:, None]  # [T, I]
       w_iti = jnp.where(later, params.iti_probs[None, :], 0.0)
       iti_odds = jnp.maximum(w_iti.sum(axis=1), 1e-30)
-      pre = value_at_cue * jnp.sum(w_iti * gamma ** (itis[None, :] - t[:, None] * 1.0),
-                                   axis=1) / iti_odds
+      to_cue = jnp.sum(w_iti * gamma ** (itis[None, :] - t[:, None] * 1.0), axis=1)
+      pre = value_at_cue * to_cue / iti_odds
       # After the cue: delays still ahead vs delays passed without reward (omitted).
       since = t - iti
       d = candidates[cue]  # [T, J]
       ahead = d > since[:, None]
-      weight = jnp.where(ahead, w[None, :], q * w[None, :])
+      weight = jnp.maximum(jnp.where(ahead, w[None, :], q * w[None, :]).sum(axis=1), 1e-30)
       post = (1 - q) * jnp.sum(jnp.where(ahead, w[None, :] * gamma ** (
-          d - since[:, None] - 1.0), 0.0), axis=1) / jnp.maximum(weight.sum(axis=1), 1e-30)
+          d - since[:, None] - 1.0), 0.0), axis=1) / weight
       rewarded = ~omitted & (t >= iti + delay)
       value = jnp.where(t < iti, pre, jnp.where(rewarded, 0.0, post))
       if k > 1:  # and the trials still to come, from this trial's last step
-        end_pre = jnp.sum(w_iti * gamma ** (itis[None, :] - t[:, None] * 1.0),
-                          axis=1) / iti_odds * end_after_cue
+        end_pre = to_cue / iti_odds * end_after_cue
         end_post = jnp.sum(
             jnp.where(ahead, (1 - q) * w[None, :] * gamma ** (d - since[:, None] * 1.0),
                       0.0) + q * w[None, :] * gamma ** (omitted_end[cue] -
                                                         since[:, None] * 1.0),
-            axis=1) / jnp.maximum(weight.sum(axis=1), 1e-30)
+            axis=1) / weight
         end = jnp.where(t < iti, end_pre, jnp.where(rewarded, 1.0, end_post))
         value = value + end * to_come[k - 1 - trial]
       return jnp.where(steps < length - 1, value, 0.0)
