@@ -173,8 +173,14 @@ def test_rsac_with_an_lru_trains_on_the_memory_task(tmp_path):
   assert any(k.startswith('lru') for k in saved.params['actor'])
 
 
-def test_the_parallel_and_the_sequential_scan_agree():
+@pytest.mark.parametrize('parallel', [True, None])
+def test_the_parallel_scan_and_the_native_kernel_agree_with_the_sequential_scan(parallel):
+  """parallel=None on this CPU is the native kernel (metarl/networks/native/linear_scan.cc),
+  forward and gradient; both are compared with the step-by-step scan."""
+  from metarl.networks import native
   from metarl.networks.lru import LRU
+  if parallel is None:
+    assert native.available(), native.status()
   x, first = data(4)
   first = first.at[0].set(False)
 
@@ -185,13 +191,54 @@ def test_the_parallel_and_the_sequential_scan_agree():
 
   state0 = tuple(jnp.full((B, 2 * H), 0.3) for _ in range(2))  # a state carried in
   params = scan(True).init(jax.random.PRNGKey(4), x, first, state0)
-  out_p, state_p = scan(True).apply(params, None, x, first, state0)
+  out_p, state_p = scan(parallel).apply(params, None, x, first, state0)
   out_s, state_s = scan(False).apply(params, None, x, first, state0)
   np.testing.assert_allclose(out_p, out_s, rtol=1e-4, atol=1e-5)
   for a, b in zip(state_p, state_s):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-  grads = [jax.grad(lambda p, par=par: jnp.sum(scan(par).apply(p, None, x, first,
-                                                                  state0)[0] ** 2))(params)
-           for par in (True, False)]
+
+  def loss(p, state, par):  # the final states' gradient flows too
+    out, last = scan(par).apply(p, None, x, first, state)
+    return jnp.sum(out ** 2) + sum(jnp.sum(jnp.sin(h)) for h in last)
+
+  grads = [jax.grad(loss, argnums=(0, 1))(params, state0, par) for par in (parallel, False)]
   for a, b in zip(jax.tree_util.tree_leaves(grads[0]), jax.tree_util.tree_leaves(grads[1])):
     np.testing.assert_allclose(a, b, rtol=2e-3, atol=1e-4)
+
+
+def test_the_native_recurrence_matches_a_numpy_loop_under_vmap():
+  """h_t = a_t h_{t-1} + v_t in complex numpy, for two problems stacked by vmap (the
+  seeds' axis), against the native kernel, and its gradient against autodiff of the
+  sequential scan."""
+  from metarl.networks import lru, native
+  assert native.available(), native.status()
+  rng = np.random.default_rng(7)
+  shape = (2, 30, 3, 4)  # seeds, T, B, N
+  a = rng.uniform(0.5, 1.0, shape) * np.exp(1j * rng.uniform(0, 6.3, shape))
+  a[:, 11, 1] = 0.0  # a reset mid-sequence
+  v = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+  h0 = rng.standard_normal((2, 3, 4)) + 1j * rng.standard_normal((2, 3, 4))
+  expected = np.zeros(shape, complex)
+  for s in range(2):
+    h = h0[s]
+    for t in range(30):
+      h = a[s, t] * h + v[s, t]
+      expected[s, t] = h
+  parts = [(jnp.asarray(z.real, jnp.float32), jnp.asarray(z.imag, jnp.float32))
+           for z in (a, v, h0)]
+  h_re, h_im = jax.vmap(lru._native_recurrence)(*parts)
+  np.testing.assert_allclose(h_re, expected.real, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(h_im, expected.imag, rtol=1e-4, atol=1e-4)
+
+  weights = jnp.asarray(rng.standard_normal(shape[1:]), jnp.float32)
+
+  def loss(f):
+    def value(a, v, h0):
+      h_re, h_im = f(a, v, h0)
+      return jnp.sum(weights * h_re * h_im) + jnp.sum(jnp.cos(h_re[-1]))
+    return lambda *p: jnp.sum(jax.vmap(value)(*p))
+
+  got = jax.grad(loss(lru._native_recurrence), argnums=(0, 1, 2))(*parts)
+  want = jax.grad(loss(lru._sequential_recurrence), argnums=(0, 1, 2))(*parts)
+  for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+    np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-3)

@@ -1,15 +1,17 @@
 """metarl's native CPU kernels: built from their C++ source on first use, then cached.
 
 `gru_kernel.cc` runs the GRU stack of `metarl.networks.gru` over a whole sequence, forward
-and backward, as one XLA call each (see that file for why). It is compiled with the
-machine's C++ compiler against the XLA FFI headers that ship with jaxlib, once per source,
+and backward, as one XLA call each (see that file for why); `linear_scan.cc` does the same
+for the LRU's linear recurrence (`metarl.networks.lru`). They are compiled into one library
+with the machine's C++ compiler against the XLA FFI headers that ship with jaxlib, once per
+source,
 jax version, compiler and CPU, into `$METARL_NATIVE_CACHE` (default
 `~/.cache/metarl/native`), and registered with XLA as a custom call.
 
 Where no compiler is found, the build fails, the backend is not the CPU, or the
 environment says `METARL_NATIVE=0`, `available()` is False and the networks use the same
-computation written in JAX (`metarl.networks.gru`): same results to float rounding, more
-time per step on a CPU. `status()` says which and why (log.txt records it for each run).
+computation written in JAX (`metarl.networks.gru`, `metarl.networks.lru`): same results to
+float rounding, more time per step on a CPU. `status()` says which and why (log.txt records it for each run).
 """
 
 import ctypes
@@ -25,9 +27,12 @@ from typing import Optional
 import jax
 from absl import logging
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'gru_kernel.cc')
+SOURCES = tuple(os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+                for name in ('gru_kernel.cc', 'linear_scan.cc'))
 FORWARD = 'metarl_gru_forward'
 BACKWARD = 'metarl_gru_backward'
+SCAN_FORWARD = 'metarl_linear_scan_forward'
+SCAN_BACKWARD = 'metarl_linear_scan_backward'
 
 _lock = threading.Lock()
 _state = {'tried': False, 'ok': False, 'why': 'not tried yet'}
@@ -77,21 +82,23 @@ def _flags() -> list:
 
 def _build(cxx: str) -> str:
   """The path of the compiled library, compiling it unless a cached build exists."""
-  with open(SOURCE, 'rb') as f:
-    source = f.read()
+  sources = []
+  for path in SOURCES:
+    with open(path, 'rb') as f:
+      sources.append(f.read())
   flags = _flags()
   key = hashlib.sha256(b'\0'.join([
-      source, ' '.join(flags).encode(), jax.__version__.encode(),
+      *sources, ' '.join(flags).encode(), jax.__version__.encode(),
       _compiler_version(cxx).encode(), _cpu_signature().encode(),
       platform.machine().encode()])).hexdigest()[:16]
   folder = cache_dir()
-  target = os.path.join(folder, f'gru_kernel-{key}.so')
+  target = os.path.join(folder, f'kernels-{key}.so')
   if os.path.exists(target):
     return target
   os.makedirs(folder, exist_ok=True)
   fd, tmp = tempfile.mkstemp(suffix='.so', dir=folder)
   os.close(fd)
-  command = [cxx, *flags, f'-I{jax.ffi.include_dir()}', SOURCE, '-o', tmp]
+  command = [cxx, *flags, f'-I{jax.ffi.include_dir()}', *SOURCES, '-o', tmp]
   try:
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
@@ -117,10 +124,15 @@ def _load() -> None:
                               platform='cpu')
   jax.ffi.register_ffi_target(BACKWARD, jax.ffi.pycapsule(library.MetarlGruBackward),
                               platform='cpu')
+  jax.ffi.register_ffi_target(SCAN_FORWARD, jax.ffi.pycapsule(library.MetarlLinearScanForward),
+                              platform='cpu')
+  jax.ffi.register_ffi_target(SCAN_BACKWARD,
+                              jax.ffi.pycapsule(library.MetarlLinearScanBackward),
+                              platform='cpu')
 
 
 def available() -> bool:
-  """Whether the native GRU kernels are built and registered (tries once per process)."""
+  """Whether the native kernels are built and registered (tries once per process)."""
   with _lock:
     if not _state['tried']:
       _state['tried'] = True
@@ -129,7 +141,7 @@ def available() -> bool:
         _state.update(ok=True, why='built and registered')
       except Exception as e:  # any failure: the JAX implementation takes over
         _state.update(ok=False, why=str(e) or type(e).__name__)
-      logging.info('native GRU kernel: %s', status())
+      logging.info('native kernels (GRU, linear scan): %s', status())
   return _state['ok']
 
 
@@ -137,5 +149,7 @@ def status() -> str:
   """One line: whether the native kernels are used, and why not."""
   if not _state['tried']:
     return 'not tried yet'
-  return 'in use' if _state['ok'] else f'not used ({_state["why"]}): GRUs run as XLA scans'
+  if _state['ok']:
+    return 'in use'
+  return f'not used ({_state["why"]}): GRUs and LRUs run as XLA scans'
 
