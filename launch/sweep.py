@@ -351,7 +351,7 @@ def check_ray_args(args) -> None:
   from launch.backends.ray_instance import unreachable
   problem = unreachable(address)
   if problem:
-    raise SweepError(f'--ray_address {address}: nothing answers there ({problem})')
+    raise SweepError(f'--ray_address {address}: {problem}')
   if not 0 < args.cpus_per_run <= 1024:
     raise SweepError('--cpus_per_run must be > 0 (and at most 1024)')
   if not address and args.cpus_per_run > args.parallel:

@@ -148,6 +148,14 @@ def validate_launch(config, kind: str) -> None:
     raise ConfigError('launch.backend', config.launch.backend,
                       f'{backend.requires} is not installed: {backend.install}, or use '
                       "'mp'")
+  address = config.launch.get('ray_address', '')
+  children = config.launch.get('num_workers', 0) + config.launch.get('num_evaluators', 0)
+  if config.launch.backend == 'ray' and address and children:
+    from launch.backends.ray_instance import unreachable
+    problem = unreachable(address)  # ray.init would retry a bad address for minutes
+    if problem:
+      raise ConfigError('launch.ray_address', address,
+                        f'{problem}; start the cluster first (launch/README.md)')
   if kind == 'seeds':
     check_field(config, 'launch.num_workers', rules.Custom(
         lambda v: v == 0, 'this agent trains every seed in one process (seeds are '

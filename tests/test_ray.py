@@ -232,6 +232,8 @@ def test_a_run_joins_a_running_cluster_with_its_token(tmp_path):
   try:
     time.sleep(8)  # the head's start-up
     assert head.poll() is None, 'ray start --head failed'
+    from launch.backends.ray_instance import unreachable
+    assert unreachable(f'127.0.0.1:{port}') is None  # the probe knows a real head
     with open(run_dir + '.stderr', 'w') as err:
       result = subprocess.run(
           [sys.executable, os.path.join(ROOT, 'main.py'), f'--config={BANDIT}',
@@ -252,3 +254,32 @@ def test_a_run_joins_a_running_cluster_with_its_token(tmp_path):
       os.killpg(head.pid, signal.SIGKILL)
     wait_for(lambda: not session_processes(head.pid), 30, 'the head to stop')
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize('listening', [False, True])
+def test_a_bad_ray_address_stops_the_run_in_one_line_within_seconds(tmp_path, listening):
+  """Nothing at the address, or a server that accepts connections but is not a Ray head
+  (ray.init would wait minutes on either): one line naming the field, within seconds,
+  nothing started."""
+  port = free_port()
+  server = socket.socket()
+  if listening:  # accepts and keeps connections, says nothing
+    server.bind(('127.0.0.1', port))
+    server.listen(8)
+  run_dir = str(tmp_path / 'run')
+  try:
+    start = time.time()
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'main.py'), f'--config={BANDIT}',
+         f'--config.run_dir={run_dir}', *RAY, f'--config.launch.ray_address=127.0.0.1:{port}',
+         '--config.launch.num_workers=1'],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    took = time.time() - start
+  finally:
+    server.close()
+  assert result.returncode != 0
+  lines = [line for line in result.stderr.splitlines() if 'ray_address' in line]
+  assert len(lines) == 1, result.stderr[-3000:]
+  assert ('not a Ray head' if listening else 'nothing answers there') in lines[0]
+  assert took < 40, took  # Python and JAX start-up, the 5 s probe
+  assert not os.path.exists(os.path.join(run_dir, 'train.csv'))

@@ -50,16 +50,40 @@ def _local_token() -> str:
   return _TOKEN
 
 
+# An HTTP/2 client's connection preface and an empty SETTINGS frame: every gRPC server,
+# Ray's GCS and its client server among them, answers with a SETTINGS frame (type 4).
+_HTTP2_PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_PROBE_S = 5.0
+
+
 def unreachable(address: str) -> Optional[str]:
-  """Why nothing answers at a HOST:PORT (or ray://HOST:PORT) address, or None if something
-  does ('auto' is not checked): ray.init would retry such an address for many minutes."""
+  """Why no Ray head answers at a HOST:PORT (or ray://HOST:PORT) address, or None if one
+  may ('auto' is not checked): nothing accepts the connection, or what does is not a gRPC
+  server (Ray's GCS is one). ray.init would retry either for many minutes."""
   host_port = re.fullmatch(r'(?:ray://)?([^\s/:]+):(\d+)', address)
   if host_port is None:
     return None
   try:
-    socket.create_connection((host_port[1], int(host_port[2])), timeout=10).close()
+    connection = socket.create_connection((host_port[1], int(host_port[2])), timeout=10)
   except OSError as e:
-    return str(e)
+    return f'nothing answers there ({e})'
+  try:
+    connection.settimeout(_PROBE_S)
+    connection.sendall(_HTTP2_PREFACE)
+    header = b''
+    while len(header) < 9:
+      chunk = connection.recv(9 - len(header))
+      if not chunk:
+        break
+      header += chunk
+  except OSError as e:  # a timeout included
+    return (f'something accepts connections there but is not a Ray head (no gRPC answer '
+            f'in {_PROBE_S:g}s: {e or type(e).__name__})')
+  finally:
+    connection.close()
+  if len(header) < 9 or header[3] != 4:
+    return ('something accepts connections there but is not a Ray head (it does not '
+            'speak gRPC)')
   return None
 
 
@@ -248,12 +272,12 @@ def join_cluster(address: str, excludes: Sequence[str] = (),
   (without _UPLOAD_EXCLUDES and `excludes`) as the job's working directory; returns ray.
 
   Raises:
-    ConnectionError: nothing answers at the address (checked first: ray.init would retry
-      it for many minutes).
+    ConnectionError: no Ray head answers at the address (checked first: ray.init would
+      retry it for many minutes).
   """
   problem = unreachable(address)
   if problem:
-    raise ConnectionError(f'nothing answers there ({problem})')
+    raise ConnectionError(problem)
   ray = _import_ray(local=False)
   ray.init(address=address, configure_logging=False, log_to_driver=log_to_driver,
            namespace='metarl',
