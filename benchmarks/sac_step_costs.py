@@ -1,12 +1,13 @@
 """Milliseconds per learner tick, per in-process env step and per acting step of recurrent
 SAC on configs/memory_sac.py, in the steady state (critic every tick, actor every second).
 
-python benchmarks/sac_step_costs.py [ROOT] [--config=FILE] [--config.FIELD=VALUE ...]
+python benchmarks/sac_step_costs.py [ROOT] [--tick_only] [--config=FILE] [--config.FIELD=VALUE ...]
 
 ROOT: the metarl checkout to measure (default: this one); benchmarks/sac.py runs this file
 in a checkout of an older commit too, to time the code before and after a change on the
 same machine in the same run. The config (default: ROOT's configs/memory_sac.py) and its
-overrides are given as to main.py. Prints one JSON line.
+overrides are given as to main.py. --tick_only times the learner tick alone. Prints one JSON
+line.
 """
 
 import json
@@ -15,7 +16,8 @@ import statistics
 import sys
 import time
 
-ARGS = [a for a in sys.argv[1:] if a.startswith('--')]
+TICK_ONLY = '--tick_only' in sys.argv[1:]
+ARGS = [a for a in sys.argv[1:] if a.startswith('--') and a != '--tick_only']
 PLACES = [a for a in sys.argv[1:] if not a.startswith('--')]
 ROOT = (os.path.abspath(PLACES[0]) if PLACES else
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -74,6 +76,9 @@ def main():
   learner = rsac.make_learner(agent.networks, rsac.learner_config(config, env), ticks)
   tick_ms = timed(learner.train, learner_state, replay, jnp.int32(STEADY),
                   jax.random.PRNGKey(2), per=ticks)
+  if TICK_ONLY:
+    print(json.dumps({'root': ROOT, 'ms_per_tick': round(tick_ms, 4)}))
+    return
 
   @jax.jit
   def act(params, act_state):  # acting only (the policy, not the warm-up's random actions)

@@ -242,3 +242,40 @@ def test_the_native_recurrence_matches_a_numpy_loop_under_vmap():
   want = jax.grad(loss(lru._sequential_recurrence), argnums=(0, 1, 2))(*parts)
   for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
     np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-3)
+
+
+def test_the_long_memory_configs_hold_their_settings_and_run(tmp_path):
+  """configs/memory_sac_long.py is RLtools' long variant (H 100, sequences of 500, 64 units)
+  and configs/class_query_long.py the delay of 1,000 with one episode per chunk; both run
+  through main for a few steps."""
+  import pandas as pd
+
+  import main
+  from launch import manager
+  from tests.test_launch import ROOT
+  long_sac = main.load_config(['main.py', f'--config={ROOT}/configs/memory_sac_long.py'])
+  assert (long_sac.env.horizon, long_sac.replay.sequence_length, long_sac.eval.sequence_length,
+          tuple(long_sac.network.hidden_sizes), tuple(long_sac.network.torso_sizes),
+          long_sac.total_env_steps, long_sac.agent.batch_size) == (
+              100, 500, 500, (64, 64), (64,), 200_000, 4)
+  assert long_sac.env.input_probability == 0.02
+  query = main.load_config(['main.py', f'--config={ROOT}/configs/class_query_long.py'])
+  assert (query.env.delay, query.agent.unroll_length, query.curriculum.enabled) == (
+      1000, 1006, True)
+  runs = {
+      'sac': ['--config=configs/memory_sac_long.py', '--config.total_env_steps=300',
+              '--config.log_every_env_steps=300', '--config.eval.every_env_steps=300',
+              '--config.eval.num_episodes=1', '--config.eval.num_sequences=8',
+              '--config.agent.warmup_steps=100', '--config.agent.critic_warmup_steps=100',
+              '--config.agent.actor_warmup_steps=200', '--config.launch.updates_per_call=100',
+              '--config.checkpoint_every=0'],
+      'query': ['--config=configs/class_query_long.py', '--config.total_env_steps=100000',
+                '--config.log_every_env_steps=50000', '--config.eval.every_env_steps=50000',
+                '--config.eval.num_episodes=4', '--config.launch.updates_per_call=1',
+                '--config.checkpoint_every=0'],
+  }
+  for name, args in runs.items():
+    config = main.load_config(['main.py', *args, f'--config.run_dir={tmp_path / name}'])
+    manager.train(config)
+    evals = pd.read_csv(tmp_path / name / 'eval.csv')
+    assert len(evals) >= 1 and evals.notna().all().all(), name
