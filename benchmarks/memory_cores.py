@@ -25,10 +25,11 @@ python benchmarks/memory_cores.py [--parts=a,b,c,d,e] [--work=DIR] [--repeats=3]
     the first made while training at delay 1,000 itself (`solved`: the curriculum done;
     the run is then stopped with Ctrl-C, as a user would), or --cq_limit_s of wall time
     without it.
-(e) The meta-RL defaults with each core (lstm is their default; gru; lru): the bandit
-    (configs/bandit_train.py) and the two-step task (configs/two_step_train.py), 3 seeds
-    together: final mean regret (and its ratio to the Bayes-optimal player's 1.748) and
-    reward per trial with the model-based stay signature, and the wall time.
+(e) The meta-RL defaults with each core (lstm is their default; gru; lru; lru with 2
+    layers; lru after a dense layer): the bandit (configs/bandit_train.py) and the two-step
+    task (configs/two_step_train.py), 3 seeds together: final mean regret (and its ratio to
+    the Bayes-optimal player's 1.748) or reward per trial with the model-based stay
+    signature, and the wall time.
 
 Writes benchmarks/results/memory_cores_<part><--tag>.csv and prints each table. Runs go to
 --work (default: a new temporary folder); finished ones are reused there.
@@ -258,40 +259,50 @@ def part_d(work, cores, seeds, limit, parallel):
 
 # (e) ------------------------------------------------------------------------------------
 
+META_CORES = [  # (label, overrides): the defaults' core swapped, then LRU layouts with a
+    # nonlinearity before the recurrence (a single linear LRU layer integrates a linear
+    # mix of its inputs, so it cannot count the rewards of each arm apart)
+    ('lstm', ['network.core=lstm']), ('gru', ['network.core=gru']),
+    ('lru', ['network.core=lru']),
+    ('lru, 2 layers', ['network.core=lru', 'network.core_layers=2']),
+    ('lru, dense layer (48) before it', ['network.core=lru', 'network.torso_sizes=(48,)']),
+]
+
+
 def part_e(work):
   from metarl.analysis import bayes_optimal
   optimal = bayes_optimal.solve(100).regret
   rows = []
-  for core in ('lstm', 'gru', 'lru'):
-    run_dir = os.path.join(work, f'e_bandit_{core}')
-    wall = train(run_dir, 'bandit_train.py',
-                 [f'network.core={core}', 'num_seeds=3', 'checkpoint_every=0'])
-    regret = {s: float(r['mean_cumulative_regret']) for s, r in sorted(last_eval(run_dir).items())}
-    rows.append(dict(part='e', task='bandit', core=core,
-                     **{f'seed_{k}': v for k, v in regret.items()},
-                     median=statistics.median(regret.values()), measure='regret',
-                     ratio_to_bayes_optimal=statistics.median(regret.values()) / optimal,
-                     wall_s_3_seeds=wall))
-    print(rows[-1], flush=True)
-  for core in ('lstm', 'gru', 'lru'):
-    run_dir = os.path.join(work, f'e_two_step_{core}')
-    wall = train(run_dir, 'two_step_train.py',
-                 [f'network.core={core}', 'num_seeds=3', 'checkpoint_every=0'])
-    final = last_eval(run_dir)
-    reward = {s: float(r['mean_reward_per_trial']) for s, r in sorted(final.items())}
-
-    def interaction(r):  # stay after (rewarded, common) - (rewarded, rare) - ... (model-based)
-      return (float(r['stay_rewarded_common']) - float(r['stay_rewarded_uncommon'])
-              - float(r['stay_unrewarded_common']) + float(r['stay_unrewarded_uncommon']))
-
-    rows.append(dict(part='e', task='two_step', core=core,
-                     **{f'seed_{k}': v for k, v in reward.items()},
-                     median=statistics.median(reward.values()), measure='reward per trial',
-                     stay_interaction_median=statistics.median(
-                         interaction(r) for r in final.values()),
-                     wall_s_3_seeds=wall))
-    print(rows[-1], flush=True)
+  for task, config in (('bandit', 'bandit_train.py'), ('two_step', 'two_step_train.py')):
+    for label, overrides in META_CORES:
+      name = label.replace(', ', '_').replace(' ', '_').replace('(', '').replace(')', '')
+      legacy = os.path.join(work, f'e_{task}_{overrides[0].split("=")[1]}')
+      run_dir = legacy if len(overrides) == 1 else os.path.join(work, f'e_{task}_{name}')
+      wall = train(run_dir, config, [*overrides, 'num_seeds=3', 'checkpoint_every=0'])
+      final = last_eval(run_dir)
+      row = dict(part='e', task=task, core=label)
+      if task == 'bandit':
+        values = {s: float(r['mean_cumulative_regret']) for s, r in sorted(final.items())}
+        row.update({f'seed_{k}': v for k, v in values.items()}, measure='regret',
+                   median=statistics.median(values.values()),
+                   ratio_to_bayes_optimal=statistics.median(values.values()) / optimal)
+      else:
+        values = {s: float(r['mean_reward_per_trial']) for s, r in sorted(final.items())}
+        row.update({f'seed_{k}': v for k, v in values.items()}, measure='reward per trial',
+                   median=statistics.median(values.values()),
+                   stay_interaction_median=statistics.median(
+                       _interaction(r) for r in final.values()))
+      row.update(wall_s_3_seeds=wall, overrides=' '.join(overrides))
+      rows.append(row)
+      print(rows[-1], flush=True)
   return rows
+
+
+def _interaction(r):
+  """Stay probabilities: (rewarded, common) - (rewarded, rare) - (unrewarded, common) +
+  (unrewarded, rare): the model-based signature of the two-step task."""
+  return (float(r['stay_rewarded_common']) - float(r['stay_rewarded_uncommon'])
+          - float(r['stay_unrewarded_common']) + float(r['stay_unrewarded_uncommon']))
 
 
 def main():

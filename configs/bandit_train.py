@@ -23,7 +23,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.network = ml_collections.ConfigDict()
   c.network.core = 'lstm'  # lstm | gru | lru (linear recurrence, parallel scan)
-  c.network.core_layers = 1  # stacked layers (lru only)
+  c.network.core_layers = 1  # stacked layers (lru only; the bandit needs 2 with lru)
   c.network.hidden_size = 48
   c.network.torso_sizes = ()
   c.network.value_core = 'shared'  # shared (one core, two heads) | separate (own core)

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from ml_collections import ConfigDict
 
-from launch.backends import BACKENDS
+from launch.backends import BACKENDS, check_launch
 from metarl import checkpoint, curriculum
 from metarl import config_rules as rules
 from metarl.agents import registry as agent_registry
@@ -148,14 +148,7 @@ def validate_launch(config, kind: str) -> None:
     raise ConfigError('launch.backend', config.launch.backend,
                       f'{backend.requires} is not installed: {backend.install}, or use '
                       "'mp'")
-  address = config.launch.get('ray_address', '')
-  children = config.launch.get('num_workers', 0) + config.launch.get('num_evaluators', 0)
-  if config.launch.backend == 'ray' and address and children:
-    from launch.backends.ray_instance import unreachable
-    problem = unreachable(address)  # ray.init would retry a bad address for minutes
-    if problem:
-      raise ConfigError('launch.ray_address', address,
-                        f'{problem}; start the cluster first (launch/README.md)')
+  check_launch(config)  # the backend's own checks (Ray: is a head at ray_address?)
   if kind == 'seeds':
     check_field(config, 'launch.num_workers', rules.Custom(
         lambda v: v == 0, 'this agent trains every seed in one process (seeds are '

@@ -19,16 +19,28 @@ class BackendEntry(NamedTuple):
   sweep: str  # 'module:executor' that runs a sweep's whole runs (launch/sweep.py)
   requires: Optional[str] = None  # a package it needs, checked before a run starts
   install: str = ''  # how to get that package
+  # 'module:function' that checks config.launch before anything starts (raises ConfigError)
+  check: str = ''
 
 
 # The backends' table: `config.launch.backend` names one of these.
 BACKENDS = {
     'mp': BackendEntry('launch.backends.mp', 'MPBackend', sweep='launch.sweep:LOCAL'),
     'ray': BackendEntry('launch.backends.ray_backend', 'RayBackend', sweep='launch.sweep:RAY',
-                        requires='ray', install='pip install -r requirements-ray.txt'),
+                        requires='ray', install='pip install -r requirements-ray.txt',
+                        check='launch.backends.ray_instance:check_launch'),
 }
 
-__all__ = ['BACKENDS', 'Backend', 'ChildContext', 'ChildFailed', 'MPBackend', 'make_backend']
+__all__ = ['BACKENDS', 'Backend', 'ChildContext', 'ChildFailed', 'MPBackend', 'check_launch',
+           'make_backend']
+
+
+def check_launch(config) -> None:
+  """The named backend's own check of `config.launch`, if it has one."""
+  entry = BACKENDS[config.launch.backend]
+  if entry.check:
+    module, function = entry.check.split(':')
+    getattr(importlib.import_module(module), function)(config.launch)
 
 
 def make_backend(config):

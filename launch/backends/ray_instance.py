@@ -87,6 +87,18 @@ def unreachable(address: str) -> Optional[str]:
   return None
 
 
+def check_launch(launch) -> None:
+  """Before a run starts: a `launch.ray_address` where no Ray head answers (ray.init would
+  retry it for minutes) is a ConfigError. Runs without children never connect."""
+  from metarl.config_rules import ConfigError
+  address = launch.get('ray_address', '')
+  if address and launch.get('num_workers', 0) + launch.get('num_evaluators', 0):
+    problem = unreachable(address)
+    if problem:
+      raise ConfigError('launch.ray_address', address,
+                        f'{problem}; start the cluster first (launch/README.md)')
+
+
 def _import_ray(local: bool):
   """Imports ray; for a local instance, with every node address on loopback."""
   if local:
