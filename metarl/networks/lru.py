@@ -19,7 +19,8 @@ The state is kept as real numbers, [B, 2N] per layer (real parts, then imaginary
 `__call__` steps one observation (acting); `unroll` runs a whole sequence (learning): the
 same numbers up to float rounding (tests/test_lru.py). The input and output projections of
 `unroll` run on all steps at once; only the elementwise recurrence is a scan: an associative
-one (logarithmic depth, for accelerators) or, on a CPU, a sequential one (cheaper there).
+one (logarithmic depth, for accelerators) or, on a CPU, one call of the native kernel
+(`metarl/networks/native/linear_scan.cc`; a sequential XLA scan where it is not built).
 """
 
 from typing import Tuple
