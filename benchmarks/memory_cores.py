@@ -1,7 +1,7 @@
 """Recurrent cores for memory: the LRU against GRU and LSTM (issue 22).
 
 python benchmarks/memory_cores.py [--parts=a,b,c,d,e] [--work=DIR] [--repeats=3]
-                                  [--long_steps=20000] [--cq_cores=lstm,gru,lru]
+                                  [--long_steps=12000] [--cq_cores=lstm,gru,lru]
                                   [--cq_limit_s=1800] [--parallel=2]
 
 (a) Learner updates per second of recurrent SAC on configs/memory_sac.py (4 sequences, 2
@@ -31,7 +31,9 @@ python benchmarks/memory_cores.py [--parts=a,b,c,d,e] [--work=DIR] [--repeats=3]
     the Bayes-optimal player's 1.748) or reward per trial with the model-based stay
     signature, and the wall time.
 
-Writes benchmarks/results/memory_cores_<part><--tag>.csv and prints each table. Runs go to
+Writes benchmarks/results/memory_cores_<part><--tag>.csv and prints each table. The
+committed tables: parts a, b, e, c with the defaults; d with --cq_limit_s=300, then
+--parts=d --cq_cores=lstm --cq_seeds=0,2 --tag=_lstm_30min (the default 1,800 s). Runs go to
 --work (default: a new temporary folder); finished ones are reused there.
 """
 
@@ -276,8 +278,7 @@ def part_e(work):
   for task, config in (('bandit', 'bandit_train.py'), ('two_step', 'two_step_train.py')):
     for label, overrides in META_CORES:
       name = label.replace(', ', '_').replace(' ', '_').replace('(', '').replace(')', '')
-      legacy = os.path.join(work, f'e_{task}_{overrides[0].split("=")[1]}')
-      run_dir = legacy if len(overrides) == 1 else os.path.join(work, f'e_{task}_{name}')
+      run_dir = os.path.join(work, f'e_{task}_{name}')
       wall = train(run_dir, config, [*overrides, 'num_seeds=3', 'checkpoint_every=0'])
       final = last_eval(run_dir)
       row = dict(part='e', task=task, core=label)
@@ -310,7 +311,7 @@ def main():
   parser.add_argument('--parts', default='a,b,c,d,e')
   parser.add_argument('--work', default='')
   parser.add_argument('--repeats', type=int, default=3)
-  parser.add_argument('--long_steps', type=int, default=20_000)
+  parser.add_argument('--long_steps', type=int, default=12_000)
   parser.add_argument('--long_cores', default='gru,lru')
   parser.add_argument('--cq_cores', default='lstm,gru,lru')
   parser.add_argument('--cq_seeds', default='0,1,2')

@@ -3,8 +3,9 @@
 LSTM and GRU are wrapped in `hk.ResetCore`, so an unroll over `(inputs, first)` starts from the
 initial (zero) state wherever `first` is true: episodes never leak memory into each other,
 inside one rollout or across rollout chunks. The LRU (`metarl.networks.lru`) resets itself,
-inside its associative scan. `unroll` runs any of them over a sequence: step by step for
-LSTM and GRU, in one parallel scan for the LRU.
+inside its scan. `unroll` runs any of them over a sequence: step by step for LSTM and GRU,
+the whole sequence at once for the LRU (its projections on all steps together, its linear
+recurrence as one scan).
 """
 
 import haiku as hk

@@ -204,10 +204,8 @@ def _native_recurrence(a, v, h0):
 
 
 def _native_forward(a, v, h0):
-  (a_re, a_im), (v_re, v_im), (h_re, h_im) = a, v, h0
-  a_re, a_im = (jnp.broadcast_to(x, v_re.shape) for x in (a_re, a_im))
-  return _scan_call(native.SCAN_FORWARD, (v_re.shape,) * 2, a_re, a_im, v_re, v_im, h_re,
-                    h_im)
+  """a, v: (re, im) of [T, B, N] (as for the other two scans); h0: (re, im) of [B, N]."""
+  return _scan_call(native.SCAN_FORWARD, (v[0].shape,) * 2, *a, *v, *h0)
 
 
 def _native_fwd(a, v, h0):
@@ -218,21 +216,11 @@ def _native_fwd(a, v, h0):
 def _native_bwd(residuals, g):
   """The kernel returns dL/dv_t = G_t, where G_t = g_t + conj(a_{t+1}) G_{t+1}, dL/da_t =
   G_t conj(h_{t-1}) and dL/dh0 = conj(a_0) G_0."""
-  (a_re, a_im), h0, h = residuals
+  a, h0, h = residuals
   shape, state = h[0].shape, h0[0].shape
-  a_full = [jnp.broadcast_to(x, shape) for x in (a_re, a_im)]
   dv_re, dv_im, da_re, da_im, dh0_re, dh0_im = _scan_call(
-      native.SCAN_BACKWARD, (shape,) * 4 + (state,) * 2, *a_full, *g, *h0, *h)
-  da = (_sum_to(da_re, a_re.shape), _sum_to(da_im, a_im.shape))
-  return da, (dv_re, dv_im), (dh0_re, dh0_im)
-
-
-def _sum_to(x, shape):
-  """x summed over the axes that broadcasting to its shape added or stretched."""
-  extra = x.ndim - len(shape)
-  x = x.sum(axis=tuple(range(extra))) if extra else x
-  axes = tuple(i for i, n in enumerate(shape) if n == 1 and x.shape[i] != 1)
-  return x.sum(axis=axes, keepdims=True) if axes else x
+      native.SCAN_BACKWARD, (shape,) * 4 + (state,) * 2, *a, *g, *h0, *h)
+  return (da_re, da_im), (dv_re, dv_im), (dh0_re, dh0_im)
 
 
 _native_recurrence.defvjp(_native_fwd, _native_bwd)

@@ -5,8 +5,8 @@ Both share one trunk shape: an optional dense torso, then either dense hidden la
 `hidden_sizes`), then a linear head. RLtools' memory agent is torso (16,) tanh, then
 GRU(16), GRU(16). Recurrent trunks reset to the zero state wherever `reset` is true. GRU
 layers are `metarl.networks.gru.GRUStack` (PyTorch's and RLtools' cell, a native CPU kernel
-per sequence pass); LSTM layers are Haiku's; LRU layers (`metarl.networks.lru`, one
-parallel scan per layer) share the width hidden_sizes[0].
+per sequence pass); LSTM layers are Haiku's; LRU layers (`metarl.networks.lru`, one scan
+of the linear recurrence per layer) share the width hidden_sizes[0].
 
   actor: observation -> (mean, log_std) of a Gaussian squashed by tanh to [-1, 1];
   critic: [observation, action (, previous action, previous reward)] -> Q.
