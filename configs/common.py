@@ -53,6 +53,8 @@ def launch(num_workers: int = 0, num_evaluators: int = 1, updates_per_call: int 
   c.num_evaluators = num_evaluators  # 0: evaluate in this process
   if children:
     c.updates_per_call = updates_per_call  # single process: updates fused in one call
+    # workers of a3c: gradients of this many unrolls per message, applied in order
+    c.unrolls_per_message = 1
   c.queue_timeout_s = 0.5
   c.startup_timeout_s = 300.0  # longest wait for a child's first message
   if children:

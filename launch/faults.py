@@ -72,6 +72,17 @@ def children(run_dir: str) -> Dict[str, int]:
           re.findall(r'started (\S+) \(pid (\d+)\)', log_text(run_dir))}
 
 
+def child_nodes(run_dir: str) -> Dict[str, str]:
+  """The Ray node (id) of each child's newest incarnation, from the run's log."""
+  return dict(re.findall(r'started (\S+) \(pid \d+\) on Ray node (\w+)', log_text(run_dir)))
+
+
+def manager_node(run_dir: str) -> str:
+  """The Ray node the manager's process joined the cluster on, from the run's log."""
+  found = re.search(r'this process on Ray node (\w+)', log_text(run_dir))
+  return found.group(1) if found else ''
+
+
 def restarts(run_dir: str) -> int:
   """How many children the run has replaced so far (from its log)."""
   return len(re.findall(r'\(restart \d+ of \d+\)', log_text(run_dir)))

@@ -84,6 +84,11 @@ RUN_STOP_S = 60.0  # how long a stopped run may take to save its params before i
 _CANCEL_GRACE_S = 20.0  # on top of RUN_STOP_S: how long the sweep waits for cancelled tasks
 
 
+# runs.csv: a row per run as it ends (node: the Ray node it ran on; '' on this machine's
+# processes)
+RUNS_COLUMNS = ('variant', 'seed', 'num_seeds', 'run_dir', 'exit_code', 'wall_s', 'node')
+
+
 class SweepError(Exception):
   """A sweep argument that cannot run."""
 
@@ -221,8 +226,7 @@ def execute(runs: List[Dict], parallel: int, log) -> None:
         run, start, out = active.pop(proc)
         out.close()
         run.update(exit_code=proc.returncode, wall_s=round(time.time() - start, 1))
-        log.write({k: run[k] for k in ('variant', 'seed', 'num_seeds', 'run_dir', 'exit_code',
-                                       'wall_s')})
+        log.write({k: run.get(k, '') for k in RUNS_COLUMNS})
         status = 'done' if proc.returncode == 0 else f'FAILED (see {run["run_dir"]}.log)'
         print(f'{status}: {run["variant"]} seed {run["seed"]} in {run["wall_s"]}s',
               flush=True)
@@ -286,7 +290,9 @@ def run_task(spec: Dict[str, Any]) -> Dict[str, Any]:
   """
   start = time.time()
   repo = spec['repo'] or os.getcwd()  # the sweep's repository, or the job's copy of it
-  here = socket.gethostname() == spec['driver_host']
+  import ray
+  node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ''
+  here = node == spec['driver_node']  # on the sweep's own Ray node, i.e. its machine
   scratch = None if here else tempfile.mkdtemp(prefix='metarl-sweep-')
   try:
     run_dir = spec['run_dir'] if here else os.path.join(scratch, 'run')
@@ -319,16 +325,16 @@ def run_task(spec: Dict[str, Any]) -> Dict[str, Any]:
           proc.kill()
           proc.wait(timeout=10)
     return dict(exit_code=proc.returncode, wall_s=round(time.time() - start, 1),
-                host=socket.gethostname(), pid=proc.pid, interrupted=interrupted,
+                host=socket.gethostname(), node=node, pid=proc.pid, interrupted=interrupted,
                 files=None if here else pack_run(run_dir, log_path))
   finally:
     if scratch:
       shutil.rmtree(scratch, ignore_errors=True)
 
 
-def task_spec(run: Dict, repo: Optional[str]) -> Dict[str, Any]:
+def task_spec(run: Dict, repo: Optional[str], driver_node: str) -> Dict[str, Any]:
   """What `run_task` needs of a planned run; repo None: the task's working directory (the
-  copy of this repository a cluster job gets)."""
+  copy of this repository a cluster job gets); driver_node: the sweep's Ray node."""
   config = os.path.abspath(run['path'])
   in_repo = os.path.relpath(config, ROOT)
   with open(config) as f:
@@ -336,7 +342,7 @@ def task_spec(run: Dict, repo: Optional[str]) -> Dict[str, Any]:
   return dict(run_dir=os.path.abspath(run['run_dir']), overrides=list(run['overrides']),
               config=config, config_text=text,
               config_in_repo=None if in_repo.startswith(os.pardir) else in_repo,
-              repo=repo, driver_host=socket.gethostname())
+              repo=repo, driver_node=driver_node)
 
 
 def check_ray_args(args) -> None:
@@ -354,6 +360,8 @@ def check_ray_args(args) -> None:
     raise SweepError(f'--ray_address {address}: {problem}')
   if not 0 < args.cpus_per_run <= 1024:
     raise SweepError('--cpus_per_run must be > 0 (and at most 1024)')
+  if args.max_retries < 0:
+    raise SweepError('--max_retries must be >= 0')
   if not address and args.cpus_per_run > args.parallel:
     raise SweepError(f'--cpus_per_run {args.cpus_per_run} is more than the local instance '
                      f'has (--parallel {args.parallel}): no run could start')
@@ -373,7 +381,8 @@ def connect_ray(args):
   except (ConnectionError, RuntimeError, ValueError) as e:
     raise SweepError(f'--ray_address {args.ray_address}: {type(e).__name__}: {e}')
   cpus = ray.cluster_resources().get('CPU', 0)
-  print(f'sweep: joined the Ray cluster at {args.ray_address} ({cpus:g} CPUs)', flush=True)
+  print(f'sweep: joined the Ray cluster at {args.ray_address} ({cpus:g} CPUs; this process '
+        f'on Ray node {ray.get_runtime_context().get_node_id()})', flush=True)
   if cpus < args.cpus_per_run:
     print(f'sweep: warning: no node has --cpus_per_run {args.cpus_per_run} CPUs yet; runs '
           'wait until the cluster grows', flush=True)
@@ -381,33 +390,50 @@ def connect_ray(args):
 
 
 def _record(run: Dict, result: Dict, log) -> None:
-  run.update(exit_code=result['exit_code'], wall_s=result['wall_s'])
-  log.write({k: run[k] for k in ('variant', 'seed', 'num_seeds', 'run_dir', 'exit_code',
-                                 'wall_s')})
+  run.update(exit_code=result['exit_code'], wall_s=result['wall_s'],
+             node=result.get('node', ''))
+  log.write({k: run.get(k, '') for k in RUNS_COLUMNS})
   status = 'done' if run['exit_code'] == 0 else f'FAILED (see {run["run_dir"]}.log)'
+  node = f' node {run["node"][:8]}' if run['node'] else ''
   print(f'{status}: {run["variant"]} seed {run["seed"]} in {run["wall_s"]}s on '
-        f'{result.get("host", "?")} (pid {result.get("pid", "?")})', flush=True)
+        f'{result.get("host", "?")}{node} (pid {result.get("pid", "?")})', flush=True)
 
 
-def _result(ray, ref, run: Dict) -> Optional[Dict]:
-  """The task's result, its files unpacked into run_dir; a task that failed is a run that
-  failed (exit code -1, the error appended to its .log); None if it was cancelled."""
+class _Lost(NamedTuple):
+  """A run whose Ray task failed (its node lost, its worker killed), not the run itself."""
+  error: str
+
+
+def _result(ray, ref, run: Dict):
+  """The task's result, its files unpacked into run_dir; `_Lost` if the task failed (the
+  error appended to the run's .log); None if it was cancelled."""
   try:
     result = ray.get(ref, timeout=300)  # a run from another node: its files
   except ray.exceptions.TaskCancelledError:
     return None
   except Exception as e:  # the worker died, the node was lost, ...
+    error = f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}'
     with open(run['run_dir'] + '.log', 'a') as f:
       f.write(f'\nsweep: the Ray task of this run failed: {type(e).__name__}: {e}\n')
-    return dict(exit_code=-1, wall_s=0.0)
+    return _Lost(error)
   if result['files'] is not None:
     unpack_run(result['files'], run['run_dir'])
   return result
 
 
+def _set_aside(run: Dict, attempt: int) -> None:
+  """Moves what a lost attempt left in the run's directory and log to `.lost<attempt>`
+  names, so the next attempt starts clean and nothing is deleted."""
+  for path in (run['run_dir'], run['run_dir'] + '.log'):
+    if os.path.exists(path):
+      os.replace(path, f'{path}.lost{attempt}')
+
+
 def execute_ray(runs: List[Dict], args, log) -> None:
-  """Every run as a Ray task (at most as many at a time as the CPUs allow); on Ctrl-C
-  cancels them all (each run saves its params) and stops the instance it started."""
+  """Every run as a Ray task (at most as many at a time as the CPUs allow); a run whose
+  task failed (its node lost) is submitted again, up to --max_retries times, then recorded
+  as failed (exit code -1); on Ctrl-C cancels them all (each run saves its params) and
+  stops the instance it started."""
   ray, instance = None, None
   refs: Dict[Any, Dict] = {}
   try:
@@ -415,15 +441,32 @@ def execute_ray(runs: List[Dict], args, log) -> None:
     signal.signal(signal.SIGTERM, _raise_interrupt)  # ray.init put in its own handler
     remote = ray.remote(run_task).options(num_cpus=args.cpus_per_run, max_retries=0)
     repo = ROOT if instance is not None else None
+    driver_node = ray.get_runtime_context().get_node_id()
+
+    def submit(run: Dict) -> None:
+      refs[remote.remote(task_spec(run, repo, driver_node))] = run
+
     for run in runs:
       os.makedirs(os.path.dirname(run['run_dir']), exist_ok=True)
-      refs[remote.remote(task_spec(run, repo))] = run
+      run['attempts'] = 1
+      submit(run)
     print(f'sweep: {len(runs)} runs queued, {args.cpus_per_run:g} CPUs each', flush=True)
     while refs:
       ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=1.0)
       for ref in ready:
         run = refs.pop(ref)
-        _record(run, _result(ray, ref, run), log)
+        result = _result(ray, ref, run)
+        if isinstance(result, _Lost) and run['attempts'] <= args.max_retries:
+          print(f'sweep: {run["variant"]} seed {run["seed"]}: its Ray task failed '
+                f'({result.error}); running it again (attempt {run["attempts"] + 1} of '
+                f'{args.max_retries + 1})', flush=True)
+          _set_aside(run, run['attempts'])
+          run['attempts'] += 1
+          submit(run)
+          continue
+        if isinstance(result, _Lost):
+          result = dict(exit_code=-1, wall_s=0.0)
+        _record(run, result, log)
   finally:
     try:
       if refs:
@@ -476,7 +519,9 @@ def aggregate(runs: List[Dict], out: str, metric: str) -> Dict[str, Dict]:
   The rows come from `metarl.runs.compare` (a row's own seed where a run trains several, as
   td does); a seed's final evaluation is its last row. summary.csv has per variant and
   metric the mean, the sample standard deviation (ddof=1; empty for one seed), the standard
-  error of the mean, min, max and the number of seeds.
+  error of the mean, min, max, the number of seeds and the seeds of the variant whose runs
+  failed (`failed_seeds`, space-separated; a variant none of whose runs finished gets one
+  row with an empty metric), so a lost run is never silently missing.
   """
   import numpy as np
 
@@ -485,6 +530,12 @@ def aggregate(runs: List[Dict], out: str, metric: str) -> Dict[str, Dict]:
           os.path.isfile(os.path.join(r['run_dir'], 'eval.csv'))]
   if not done:
     raise SweepError('no run finished with an eval.csv')
+  failed_seeds: Dict[str, List[int]] = {}
+  for run in runs:
+    failed_seeds.setdefault(run['variant'], [])
+    if run not in done:
+      failed_seeds[run['variant']] += list(range(run['seed'], run['seed'] +
+                                                 run.get('num_seeds', 1)))
   frames = []
   for run in done:
     frame = runs_lib.compare([run['run_dir']], table='eval')
@@ -511,10 +562,12 @@ def aggregate(runs: List[Dict], out: str, metric: str) -> Dict[str, Dict]:
                                aggfunc='last', sort=False)
       curves[variant] = (pivot.columns.to_numpy(), pivot.to_numpy())
   log = io.CsvLog(os.path.join(out, 'summary.csv'),
-                  ['variant', 'metric', 'mean', 'std', 'sem', 'min', 'max', 'seeds'])
-  for variant, metrics in summary.items():
-    for key, stats in metrics.items():
-      log.write(dict(variant=variant, metric=key, **{
+                  ['variant', 'metric', 'mean', 'std', 'sem', 'min', 'max', 'seeds',
+                   'failed_seeds'])
+  for variant, failed in failed_seeds.items():
+    failed = ' '.join(str(seed) for seed in failed)
+    for key, stats in summary.get(variant, {'': dict(seeds=0)}).items():
+      log.write(dict(variant=variant, metric=key, failed_seeds=failed, **{
           k: ('' if isinstance(v, float) and np.isnan(v) else v) for k, v in stats.items()}))
   log.close()
   from metarl.analysis import plots
@@ -555,6 +608,9 @@ def main(argv=None) -> int:
                            "HOST:PORT or 'auto' joins a running cluster")
   parser.add_argument('--cpus_per_run', type=float, default=1.0,
                       help='ray: the CPUs each run reserves')
+  parser.add_argument('--max_retries', type=int, default=1,
+                      help='ray: how often a run whose task failed (its node lost) is '
+                           'started again elsewhere before it counts as failed')
   argv = sys.argv[1:] if argv is None else list(argv)
   try:
     variants, rest = split_variants(argv)
@@ -574,8 +630,7 @@ def main(argv=None) -> int:
   except SweepError as e:
     sys.exit(f'sweep: {e}')
   os.makedirs(args.out, exist_ok=True)
-  log = io.CsvLog(os.path.join(args.out, 'runs.csv'),
-                  ['variant', 'seed', 'num_seeds', 'run_dir', 'exit_code', 'wall_s'])
+  log = io.CsvLog(os.path.join(args.out, 'runs.csv'), list(RUNS_COLUMNS))
   try:
     executor.run(runs, args, log)
   except KeyboardInterrupt:
@@ -590,7 +645,8 @@ def main(argv=None) -> int:
   except SweepError as e:
     sys.exit(f'sweep: {e}')
   for variant, metrics in summary.items():
-    print(variant)
+    lost = [r['seed'] for r in failed if r['variant'] == variant]
+    print(variant + (f' (failed: the runs of seeds {lost})' if lost else ''))
     for key, st in metrics.items():
       print(f'  {key:<28} {st["mean"]:.4g} (std {st["std"]:.3g}, {st["min"]:.4g} to '
             f'{st["max"]:.4g}, {st["seeds"]} seeds)')
@@ -610,8 +666,8 @@ class Executor(NamedTuple):
 
 
 def _no_ray_options(args) -> None:
-  if args.ray_address or args.cpus_per_run != 1.0:
-    raise SweepError('--ray_address and --cpus_per_run need --backend=ray')
+  if args.ray_address or args.cpus_per_run != 1.0 or args.max_retries != 1:
+    raise SweepError('--ray_address, --cpus_per_run and --max_retries need --backend=ray')
 
 
 LOCAL = Executor(check=_no_ray_options,

@@ -48,6 +48,7 @@ LAUNCH = {
     'num_evaluators': rules.IntRange(0, 1, why=' (0 evaluates inside the manager; at most '
                                      '1 evaluator is supported)'),
     'updates_per_call': rules.Int(1),
+    'unrolls_per_message': rules.Int(1),
     'queue_timeout_s': rules.Real(**_POSITIVE),
     'startup_timeout_s': rules.Real(**_POSITIVE),
     'child_timeout_s': rules.Real(**_POSITIVE),
@@ -64,7 +65,7 @@ LAUNCH = {
     'ray_cpus_per_child': rules.Real(0.0, 1024.0),
 }
 # Launch fields a config may leave out (a seeds run has no children to time or restart).
-OPTIONAL_LAUNCH = ('updates_per_call', 'child_timeout_s', 'max_restarts', 'ray_address',
+OPTIONAL_LAUNCH = ('updates_per_call', 'unrolls_per_message', 'child_timeout_s', 'max_restarts', 'ray_address',
                    'ray_temp_dir', 'ray_cpus_per_child')
 
 
@@ -148,6 +149,11 @@ def validate_launch(config, kind: str) -> None:
     raise ConfigError('launch.backend', config.launch.backend,
                       f'{backend.requires} is not installed: {backend.install}, or use '
                       "'mp'")
+  if config.launch.get('unrolls_per_message', 1) > 1:
+    check_field(config, 'launch.unrolls_per_message', rules.Custom(
+        lambda v: kind == 'gradients' and config.launch.num_workers > 0,
+        'a message of several unrolls is for the workers of a gradients agent (a3c): use 1 '
+        'here (without workers, launch.updates_per_call fuses updates)', int))
   check_launch(config)  # the backend's own checks (Ray: is a head at ray_address?)
   if kind == 'seeds':
     check_field(config, 'launch.num_workers', rules.Custom(

@@ -1,6 +1,9 @@
 """What a worker process computes for each params message it takes, by trainer kind.
 
-  'gradients'  a rollout of the newest params and its gradient (A3C)
+  'gradients'  a rollout of the newest params and its gradient (A3C), or with
+               `launch.unrolls_per_message` = K > 1 the gradients of K rollouts in a row on
+               those params, stacked (the manager applies them in order: one message per
+               K updates)
   'replay'     a chunk of `agent.unroll_length` steps of every env copy, acted with the
                newest actor params, and the returns of the episodes that ended in it
 
@@ -25,19 +28,27 @@ def worker_key(seed: int, worker_id: int):
 
 
 class GradientsWork:
-  """A rollout and its gradient on the newest params; each worker owns
-  `config.agent.num_envs` environments."""
+  """A rollout and its gradient on the newest params (or `launch.unrolls_per_message` of
+  them, stacked); each worker owns `config.agent.num_envs` environments."""
 
   def __init__(self, config, env, spec, worker_id: int):
     self.agent = spec.make(config, env)
+    self.unrolls = config.launch.get('unrolls_per_message', 1)
     self.rollout_state = self.agent.rollout.init(worker_key(config.seed, worker_id))
 
   def __call__(self, message: Params) -> Work:
     self.rollout_state = set_env_params(self.rollout_state, message.env_overrides)
-    grads, self.rollout_state, metrics = self.agent.compute_gradients(
-        message.params, self.rollout_state, message.version)
-    return Work(version=message.version, env_steps=self.agent.steps_per_update,
-                payload=dict(grads=io.to_numpy(grads), metrics=io.to_floats(metrics)))
+    if self.unrolls == 1:
+      grads, self.rollout_state, metrics = self.agent.compute_gradients(
+          message.params, self.rollout_state, message.version)
+      payload = dict(grads=io.to_numpy(grads), metrics=io.to_floats(metrics))
+    else:
+      grads, losses, self.rollout_state, metrics = self.agent.compute_gradients_many(
+          message.params, self.rollout_state, message.version, self.unrolls)
+      payload = dict(grads=io.to_numpy(grads), losses=np.asarray(losses),
+                     metrics=io.to_floats(metrics))
+    return Work(version=message.version, env_steps=self.unrolls * self.agent.steps_per_update,
+                payload=payload)
 
 
 class ReplayWork:

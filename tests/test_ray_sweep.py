@@ -77,8 +77,8 @@ def test_sweep_on_a_local_ray_instance_leaves_nothing_behind(tmp_path):
 
 
 def test_a_run_on_another_node_comes_back_whole(tmp_path):
-  """The node-local path without Ray: `run_task` on a node whose hostname is not the
-  driver's runs in a temporary folder and returns the run's files, which unpack into the
+  """The node-local path without Ray: `run_task` on a node that is not the driver's
+  runs in a temporary folder and returns the run's files, which unpack into the
   planned run directory."""
   repo = tmp_path / 'repo'
   os.makedirs(repo / 'configs')
@@ -97,7 +97,7 @@ def test_a_run_on_another_node_comes_back_whole(tmp_path):
   planned = str(tmp_path / 'out' / '00_c' / 'seed_3')
   spec = dict(run_dir=planned, overrides=['seed=3', f'run_dir={planned}'],
               config=str(repo / 'configs' / 'c.py'), config_text='# the config\n',
-              config_in_repo='configs/c.py', repo=str(repo), driver_host='another-host')
+              config_in_repo='configs/c.py', repo=str(repo), driver_node='another-node')
   result = sweep.run_task(spec)
   assert result['exit_code'] == 0 and result['files'] is not None
   assert not os.path.exists(planned)  # the run wrote on "its node" only

@@ -8,7 +8,9 @@ know which backend runs it.
 How it maps onto Ray:
   - Each child is one actor (`_ChildActor`, `launch.ray_cpus_per_child` CPUs) whose `run`
     method runs the child's loop in one of the actor's threads; its other threads take the
-    manager's calls.
+    manager's calls. Actors are placed with Ray's SPREAD strategy: on a cluster the
+    children go to different nodes (the log names each child's node), and a child
+    replaced after its node was lost goes to a surviving one.
   - publish(name, message): the message (numpy params and their version) is put into the
     object store once per version and the child is handed the reference; the child keeps
     only the newest (latest wins, as in the multiprocessing backend).
@@ -143,8 +145,10 @@ class _ChildActor:
     self._child = child
     self._state = _ChildState()
 
-  def pid(self) -> int:
-    return os.getpid()
+  def where(self):
+    """(its process id, the id of the Ray node it runs on)."""
+    import ray
+    return os.getpid(), ray.get_runtime_context().get_node_id()
 
   def run(self, target: Callable, config, components=()) -> None:
     """The child's loop; an exception comes back to the manager with its traceback."""
@@ -178,6 +182,7 @@ class RayBackend:
     self._runs: Dict[ChildId, Any] = {}  # child -> the ref of its `run` call
     self._takes: Dict[ChildId, Any] = {}  # child -> its outstanding `take` long-poll
     self._pids: Dict[ChildId, int] = {}
+    self.nodes: Dict[ChildId, str] = {}  # child -> the id of the Ray node it runs on
     self._specs: Dict[ChildId, Any] = {}
     self._pending: collections.deque = collections.deque()
     self._seq = 0
@@ -204,7 +209,8 @@ class RayBackend:
       except ConnectionError as e:
         raise ChildFailed(f'config.launch.ray_address = {address!r}: {e}; start the '
                           'cluster first (launch/README.md)')
-      where = f'the Ray cluster at {address}'
+      where = (f'the Ray cluster at {address} (this process on Ray node '
+               f'{ray.get_runtime_context().get_node_id()})')
     self._ray = ray
     self._actor_class = ray.remote(_ChildActor)
     self.startup_s = time.time() - start
@@ -221,17 +227,18 @@ class RayBackend:
     self._specs[child] = (target, config)
     actor = self._actor_class.options(
         num_cpus=self._cpus_per_child(), max_concurrency=4, max_restarts=0,
-        max_task_retries=0).remote(child)
+        max_task_retries=0, scheduling_strategy='SPREAD').remote(child)
     self._actors[child] = actor
     self._runs[child] = actor.run.remote(target, config, component_modules(config))
     self._takes[child] = actor.take.remote(_TAKE_S)
     try:
-      self._pids[child] = ray.get(actor.pid.remote(),
-                                  timeout=self._launch.startup_timeout_s)
+      self._pids[child], self.nodes[child] = ray.get(
+          actor.where.remote(), timeout=self._launch.startup_timeout_s)
     except Exception as e:  # never placed, or died at once
       raise ChildFailed(f'{child}: the Ray actor did not start ({type(e).__name__}: {e})',
                         child=child)
-    logging.info('started %s (pid %d)', child, self._pids[child])
+    logging.info('started %s (pid %d) on Ray node %s', child, self._pids[child],
+                 self.nodes[child])
 
   def restart(self, child: ChildId) -> None:
     """Replaces `child` by a new actor (the old one is killed if it still runs)."""

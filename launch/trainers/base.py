@@ -233,6 +233,8 @@ class Trainer:
       self.replace_child(failure)
       return None
     if received is not None:
+      if received.child not in self._heard_from:
+        logging.info('first message from %s', received.child)
       self._heard_from.add(received.child)
       if received.child != EVALUATOR:
         self.expect(received.child)

@@ -4,6 +4,10 @@
     iterations fused per jitted call (the fastest layout on few cores).
   launch.num_workers > 0: spawned workers send gradients computed on the newest params they
     hold; the manager applies each one as it arrives and publishes versioned params (A3C).
+    With `launch.unrolls_per_message` = K > 1 a message holds the gradients of K unrolls
+    in a row on the same params, which the manager applies in order in one call: the same
+    number of optimizer updates (so the same schedules), K times fewer messages, gradients
+    up to K updates older.
 
 An agent of this kind gives, from `spec.make(config, env)`, an object with the members of
 `metarl.agents.a3c.A3CAgent`: `init(key)` (a training state with `params` and
@@ -91,8 +95,15 @@ class GradientsTrainer(EnvStepTrainer):
   def handle_work(self, worker: int, work: Work) -> None:
     del worker  # every worker's gradient is applied alike
     payload = work.payload
-    self.state = self.agent.apply_gradients(self.state, payload['grads'],
-                                            payload['metrics']['loss'])
-    self.updates += 1
-    self.env_steps += work.env_steps
-    self.after_update(dict(payload['metrics'], skipped_updates=float(self.bad_streak() > 0)))
+    if 'losses' not in payload:  # one unroll
+      self.state = self.agent.apply_gradients(self.state, payload['grads'],
+                                              payload['metrics']['loss'])
+      count, skipped = 1, float(self.bad_streak() > 0)
+    else:  # several, applied in order; only as many as the budget has left
+      count = min(len(payload['losses']), self.agent.total_updates - self.updates)
+      self.state, skipped = self.agent.apply_gradients_many(
+          self.state, payload['grads'], payload['losses'], count)
+      skipped = float(skipped)
+    self.updates += count
+    self.env_steps += count * self.agent.steps_per_update
+    self.after_update(dict(payload['metrics'], skipped_updates=skipped))

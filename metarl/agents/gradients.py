@@ -4,7 +4,9 @@ the trainer runs (`GradientsAgent`).
 
 Three entry points serve the three ways a run can be laid out on processes:
   `compute_gradients` (workers: rollout on their params, gradient of the loss),
-  `apply_gradients` (the manager: optimizer step, new params),
+  `apply_gradients` (the manager: optimizer step, new params), and their batched forms
+  `compute_gradients_many` / `apply_gradients_many` (a worker sends the gradients of
+  several unrolls in one message, the manager applies them in order in one call),
   `train_many` (one process: many rollout + update iterations fused in one jitted scan),
   and `train_many_seeds`, the same for several seeds at once (every state with a leading
   seed axis: one compiled call trains them all).
@@ -39,7 +41,8 @@ def init_training_state(params: Params, optimizer: optax.GradientTransformation,
 
 def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout: Rollout,
                       updates_per_call: int):
-  """Returns jitted (compute_gradients, apply_gradients, train_many, train_many_seeds).
+  """Returns jitted (compute_gradients, apply_gradients, train_many, train_many_seeds,
+  compute_gradients_many, apply_gradients_many).
 
   compute_gradients(params, rollout_state, step) -> (grads, rollout_state, metrics)
   apply_gradients(training_state, grads, loss) -> training_state (skipped unless the loss
@@ -49,6 +52,14 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout:
     metrics are averaged over them, except `skipped_updates`, their count.
   train_many_seeds: `train_many` vmapped over a leading seed axis of both states (and of
     the metrics); a NaN or Inf skips the update of its own seed only.
+  compute_gradients_many(params, rollout_state, step, unrolls) -> (grads, losses,
+    rollout_state, metrics): `unrolls` (static) rollouts in a row on the same params, each
+    one's gradient stacked on a leading axis (unroll k's loss at step `step + k`); metrics
+    averaged over them.
+  apply_gradients_many(training_state, grads, losses, count) -> (training_state, skipped):
+    `apply_gradients` with the stacked gradients one after another, the first `count` of
+    them (a run's last message may hold more than its budget has left); `skipped`: how many
+    of those were skipped (NaN or Inf).
   """
   grad_fn = jax.grad(loss_fn, has_aux=True)
 
@@ -84,9 +95,36 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout:
     metrics = jax.tree_util.tree_map(jnp.mean, metrics)
     return state, rollout_state, dict(metrics, skipped_updates=skipped)
 
+  def compute_gradients_many(params, rollout_state: RolloutState, step, unrolls: int):
+
+    def one_unroll(rollout_state, k):
+      grads, rollout_state, metrics = compute_gradients(params, rollout_state, step + k)
+      return rollout_state, (grads, metrics)
+
+    rollout_state, (grads, metrics) = jax.lax.scan(one_unroll, rollout_state,
+                                                   jnp.arange(unrolls, dtype=jnp.int32))
+    losses = metrics['loss']
+    return grads, losses, rollout_state, jax.tree_util.tree_map(jnp.mean, metrics)
+
+  def apply_gradients_many(state: TrainingState, grads, losses, count):
+
+    def one_update(state, inputs):
+      k, grads, loss = inputs
+      new = apply_gradients(state, grads, loss)
+      used = k < count
+      state = jax.tree_util.tree_map(lambda n, o: jnp.where(used, n, o), new, state)
+      return state, used & (new.bad_streak > 0)
+
+    unrolls = losses.shape[0]
+    state, skipped = jax.lax.scan(one_update, state,
+                                  (jnp.arange(unrolls, dtype=jnp.int32), grads, losses))
+    return state, skipped.sum()
+
   return (jax.jit(compute_gradients), jax.jit(apply_gradients),
           jax.jit(train_many, donate_argnums=(0, 1)),
-          jax.jit(jax.vmap(train_many), donate_argnums=(0, 1)))
+          jax.jit(jax.vmap(train_many), donate_argnums=(0, 1)),
+          jax.jit(compute_gradients_many, static_argnums=3),
+          jax.jit(apply_gradients_many))
 
 
 
@@ -104,6 +142,9 @@ class GradientsAgent(NamedTuple):
   train_many_seeds: Optional[Callable] = None  # the same over a leading seed axis
   loss_fn: Optional[Callable] = None  # (params, trajectory, step) -> (loss, metrics)
   networks: Any = None  # the agent's networks, for tests and analyses that take them
+  # batched messages (launch.unrolls_per_message > 1): jitted, see `make_learning_fns`
+  compute_gradients_many: Optional[Callable] = None  # (params, rs, step, unrolls)
+  apply_gradients_many: Optional[Callable] = None  # (ts, grads, losses, count) -> (ts, n)
 
   def init(self, key) -> TrainingState:
     return init_training_state(self.init_params(key), self.optimizer)
@@ -121,12 +162,15 @@ def make_gradients_agent(config, init_params: Callable, actor: Actor, loss_fn: C
   metrics)` (metrics with 'loss'), trained for `config.total_env_steps` in updates of one
   rollout (`steps_per_update` env steps) each, `config.launch.updates_per_call` of them per
   single-process call."""
-  compute_gradients, apply_gradients, train_many, train_many_seeds = make_learning_fns(
-      loss_fn, optimizer, rollout, config.launch.updates_per_call)
+  (compute_gradients, apply_gradients, train_many, train_many_seeds, compute_gradients_many,
+   apply_gradients_many) = make_learning_fns(loss_fn, optimizer, rollout,
+                                             config.launch.updates_per_call)
   return GradientsAgent(init_params=init_params, actor=actor, optimizer=optimizer,
                         rollout=rollout, steps_per_update=steps_per_update,
                         total_updates=total_updates(config, steps_per_update),
                         compute_gradients=compute_gradients,
                         apply_gradients=apply_gradients, train_many=train_many,
                         train_many_seeds=train_many_seeds,
-                        loss_fn=loss_fn, networks=networks)
+                        loss_fn=loss_fn, networks=networks,
+                        compute_gradients_many=compute_gradients_many,
+                        apply_gradients_many=apply_gradients_many)
