@@ -57,6 +57,11 @@ the tables hold the medians over the repetitions.
         the last run). RSS is VmRSS of /proc/PID/status and counts shared pages (JAX's
         libraries) in every process.
 
+(d)-(g) run on Ray clusters of several nodes on this machine: throughput against nodes for
+the per-unroll and the batched A3C design, round trips to a child on another node, the
+recovery from a lost node and the batched design's learning quality; see
+benchmarks/backends_cluster.py (--parts=nodes,latency_nodes,node_loss,quality).
+
 Writes benchmarks/results/backends.csv, backends_latency.csv and backends_ray_overhead.csv
 (--quick: a smoke run of small sizes and 1 repetition; its tables go to the work folder)
 and prints the tables.
@@ -141,8 +146,11 @@ def _receive_kind(backend, kind, seq=None, timeout=120.0):
   raise TimeoutError(f'no {kind} message (seq {seq}) in {timeout}s')
 
 
-def echo_session(backend_name, payloads_path, round_trips, result_path):
-  """Runs in a process of its own: one backend, one echo child, every payload."""
+def echo_session(backend_name, payloads_path, round_trips, result_path, address='',
+                 node=None):
+  """Runs in a process of its own: one backend, one echo child, every payload. With a Ray
+  `address` and a `node` index, on that cluster with the child pinned to the node of
+  resource node_<node> (`launch.backends.local_cluster`)."""
   import numpy as np
 
   from configs import bandit_train
@@ -152,6 +160,7 @@ def echo_session(backend_name, payloads_path, round_trips, result_path):
   config.launch.backend = backend_name
   config.launch.num_workers = 1
   config.launch.num_evaluators = 0
+  config.launch.ray_address = address
   with open(payloads_path, 'rb') as f:
     payloads = pickle.load(f)
   import benchmarks.backends as this  # the target by its importable name, not __main__
@@ -160,7 +169,12 @@ def echo_session(backend_name, payloads_path, round_trips, result_path):
   try:
     start = time.perf_counter()
     echo = ChildId(WORKER, 0)
+    if node is not None:
+      pin_to_node(backend, node)
     backend.start(echo, this.echo_child, config)
+    if node is not None:
+      import ray
+      result['same_node'] = backend.nodes[echo] == ray.get_runtime_context().get_node_id()
     result['start_s'] = time.perf_counter() - start
     _receive_kind(backend, 'hello')
     result['first_message_s'] = time.perf_counter() - start
@@ -182,6 +196,20 @@ def echo_session(backend_name, payloads_path, round_trips, result_path):
     backend.shutdown()
   with open(result_path, 'w') as f:
     json.dump(result, f)
+
+
+def pin_to_node(backend, node):
+  """Has `backend` (RayBackend, connected here) place its actors on node `node` of a
+  LocalCluster instead of spreading them."""
+  backend._connect()
+  actor_class = backend._actor_class
+
+  class Pinned:
+    def options(self, **options):
+      options.pop('scheduling_strategy', None)
+      return actor_class.options(resources={f'node_{node}': 0.001}, **options)
+
+  backend._actor_class = Pinned()
 
 
 def make_payloads(path):
@@ -351,16 +379,18 @@ def train_run(name, backend, quick, work, tag):
   return result
 
 
-def echo_run(backend, payloads_path, round_trips, work, tag):
+def echo_run(backend, payloads_path, round_trips, work, tag, address='', node=None,
+             env=None):
   """`echo_session` in a fresh process in its own session; its result dict."""
   result_path = os.path.join(work, f'echo_{backend}_{tag}.json')
   err_path = result_path + '.stderr'
+  cluster_args = [f'--ray_address={address}', f'--node={node}'] if address else []
   with open(err_path, 'w') as err:
     proc = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), f'--echo_session={backend}',
          f'--payloads={payloads_path}', f'--round_trips={round_trips}',
-         f'--result={result_path}'],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+         f'--result={result_path}', *cluster_args],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, env=env)
   seen = {}
   try:
     deadline = time.time() + 600
@@ -485,11 +515,40 @@ def print_table(rows, columns):
   print()
 
 
+def cluster_parts(parts, runs, args, work, out, payloads_path, sizes, began):
+  """Parts (d)-(g), on clusters of several Ray nodes on this machine; each table is
+  printed and written as soon as its part is done."""
+  from benchmarks import backends_cluster as cluster
+
+  def log(text):
+    print(f'[{time.time() - began:6.0f}s] {text}', flush=True)
+
+  def write(name, rows, columns):
+    print_table(rows, columns)
+    save_csv(os.path.join(out, name), rows, columns)
+
+  if 'nodes' in parts:
+    write('backends_nodes.csv', cluster.nodes_part(runs, work, log), cluster.NODES_COLUMNS)
+  if 'latency_nodes' in parts:
+    samples = cluster.latency_part(runs, work, payloads_path, args.round_trips, echo_run, log)
+    write('backends_latency_nodes.csv', cluster.latency_table(samples, sizes),
+          cluster.LATENCY_COLUMNS)
+  if 'node_loss' in parts:
+    write('backends_node_loss.csv', cluster.node_loss_part(runs, work, log),
+          cluster.LOSS_COLUMNS)
+  if 'quality' in parts:
+    write('backends_quality.csv', cluster.quality_part(args.quality_seeds, work, log),
+          cluster.QUALITY_COLUMNS)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--runs', type=int, default=3)
   parser.add_argument('--parts', default='train,echo', help='train (a, c memory), echo (b, c '
-                      'start-up), comma-separated')
+                      'start-up), and on a cluster of nodes on this machine '
+                      '(benchmarks/backends_cluster.py): nodes (d), latency_nodes (e), '
+                      'node_loss (f), quality (g); comma-separated')
+  parser.add_argument('--quality_seeds', type=int, default=3, help='(g): seeds per design')
   parser.add_argument('--round_trips', type=int, default=200)
   parser.add_argument('--quick', action='store_true',
                       help='smoke run: small runs, 1 repetition, 20 round trips')
@@ -497,19 +556,23 @@ def main():
   parser.add_argument('--echo_session', help=argparse.SUPPRESS)
   parser.add_argument('--payloads', help=argparse.SUPPRESS)
   parser.add_argument('--result', help=argparse.SUPPRESS)
+  parser.add_argument('--ray_address', default='', help=argparse.SUPPRESS)
+  parser.add_argument('--node', type=int, default=None, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.echo_session:
-    echo_session(args.echo_session, args.payloads, args.round_trips, args.result)
+    echo_session(args.echo_session, args.payloads, args.round_trips, args.result,
+                 args.ray_address, args.node)
     return
   parts = set(args.parts.split(','))
-  if parts - {'train', 'echo'}:
-    parser.error(f'unknown parts {sorted(parts - {"train", "echo"})}')
+  known = {'train', 'echo', 'nodes', 'latency_nodes', 'node_loss', 'quality'}
+  if parts - known:
+    parser.error(f'unknown parts {sorted(parts - known)}')
   runs, round_trips = (1, 20) if args.quick else (args.runs, args.round_trips)
   work = args.work or tempfile.mkdtemp(prefix='metarl_backends_')
   os.makedirs(work, exist_ok=True)
   out = work if args.quick else RESULTS
   sizes, payloads_path = {}, os.path.join(work, 'payloads.pickle')
-  if 'echo' in parts:
+  if parts & {'echo', 'latency_nodes'}:
     sizes = make_payloads(payloads_path)
     print('payloads:', {k: f'{b:,} bytes in {n} arrays' for k, (b, n) in sizes.items()},
           flush=True)
@@ -544,8 +607,9 @@ def main():
             echo['start_s'], echo['first_message_s'],
             ', '.join(f'{n} {1000 * statistics.median(t):.2f}'
                       for n, t in echo['payloads'].items()), echo['left']), flush=True)
-  print(f'done in {time.time() - began:.0f}s; runs in {work}\n')
   os.makedirs(out, exist_ok=True)
+  cluster_parts(parts, runs, args, work, out, payloads_path, sizes, began)
+  print(f'done in {time.time() - began:.0f}s; runs in {work}\n')
   if results:
     rows = train_table(results)
     print_table(rows, TRAIN_COLUMNS)

@@ -20,11 +20,13 @@ config already trains `num_seeds` seeds per run (td) gets --seeds runs of them, 
 --first_seed + i * num_seeds, so seeds never overlap.
 Writes into --out (default runs/<time>_sweep):
   runs.csv             variant, seed (the run's first), num_seeds, run_dir, exit code, wall
-                       seconds
+                       seconds, node (the Ray node it ran on; empty on this machine's
+                       processes)
   eval_all.csv         every eval.csv row of every run (`metarl.runs.compare`), with
                        `variant` and `seed` columns
   summary.csv          per variant and eval metric, over seeds at their last evaluation:
-                       mean, std (sample, ddof=1), sem, min, max, seeds
+                       mean, std (sample, ddof=1), sem, min, max, seeds, failed_seeds
+                       (the seeds whose runs failed: never silently missing)
   training_curves.png  mean (line) and spread (band: min to max) over seeds of --metric
                        against env steps, one line per variant
 Ctrl-C or SIGTERM stops every run (each saves its params) and leaves no process behind.
@@ -46,11 +48,15 @@ it joins that cluster (its token from Ray's own RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_
 ~/.ray/auth_token), ships this repository to it as the job's working directory (runs use
 that copy of main.py, and of a config inside the repository) and submits every run at
 once: the cluster's free CPUs decide how many run at a time. A run placed on the sweep's
-own machine (same hostname) writes its run directory in place; one placed on another node
-runs in a temporary folder there and sends the run directory (as a tar.gz) and its log
-back, which the sweep unpacks into the planned run directory (its config.json and log.txt
-name that folder), so a cluster works with or without a shared filesystem. runs.csv,
-eval_all.csv, summary.csv and the plot are as above. Ctrl-C or SIGTERM cancels every task:
+own Ray node writes its run directory in place; one placed on another node runs in a
+temporary folder there and sends the run directory (as a tar.gz) and its log back, which
+the sweep unpacks into the planned run directory (its config.json and log.txt name that
+folder), so a cluster works with or without a shared filesystem. A run whose Ray task
+fails (its node lost, its worker killed) is started again, up to --max_retries times
+(default 1), what the lost attempt left set aside as `<run_dir>.lost<n>` and
+`<run_dir>.log.lost<n>`; past that it counts as failed (exit code -1). runs.csv (with the
+node each run ran on), eval_all.csv, summary.csv (failed_seeds: the seeds of the runs that
+failed) and the plot are as above. Ctrl-C or SIGTERM cancels every task:
 each run gets SIGINT and saves its params (killed if it takes more than `RUN_STOP_S`
 seconds), and the sweep stops the instance it started.
 """

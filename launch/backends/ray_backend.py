@@ -9,8 +9,10 @@ How it maps onto Ray:
   - Each child is one actor (`_ChildActor`, `launch.ray_cpus_per_child` CPUs) whose `run`
     method runs the child's loop in one of the actor's threads; its other threads take the
     manager's calls. Actors are placed with Ray's SPREAD strategy: on a cluster the
-    children go to different nodes (the log names each child's node), and a child
-    replaced after its node was lost goes to a surviving one.
+    children go to different nodes (the log names each child's node). A child that could
+    not be reached (its node lost, as far as the manager can tell) marks its node suspect,
+    and replacements avoid suspect nodes while another node is alive (Ray takes ~10 s to
+    declare a lost node dead and would otherwise place a replacement there first).
   - publish(name, message): the message (numpy params and their version) is put into the
     object store once per version and the child is handed the reference; the child keeps
     only the newest (latest wins, as in the multiprocessing backend).
@@ -139,7 +141,13 @@ class _ChildState:
 class _ChildActor:
   """One worker or evaluator (made a Ray actor class by `RayBackend`)."""
 
-  def __init__(self, child: ChildId):
+  def __init__(self, child: ChildId, omp_threads: Optional[str]):
+    # Ray sets OMP_NUM_THREADS to the actor's CPUs (1), which slows XLA's CPU code here;
+    # the child gets the manager's setting, as a spawned process does (JAX is not started)
+    if omp_threads is None:
+      os.environ.pop('OMP_NUM_THREADS', None)
+    else:
+      os.environ['OMP_NUM_THREADS'] = omp_threads
     from metarl.compilation import enable_compilation_cache
     enable_compilation_cache()
     self._child = child
@@ -183,6 +191,7 @@ class RayBackend:
     self._takes: Dict[ChildId, Any] = {}  # child -> its outstanding `take` long-poll
     self._pids: Dict[ChildId, int] = {}
     self.nodes: Dict[ChildId, str] = {}  # child -> the id of the Ray node it runs on
+    self._suspect: set = set()  # nodes whose children could not be reached
     self._specs: Dict[ChildId, Any] = {}
     self._pending: collections.deque = collections.deque()
     self._seq = 0
@@ -227,7 +236,8 @@ class RayBackend:
     self._specs[child] = (target, config)
     actor = self._actor_class.options(
         num_cpus=self._cpus_per_child(), max_concurrency=4, max_restarts=0,
-        max_task_retries=0, scheduling_strategy='SPREAD').remote(child)
+        max_task_retries=0, scheduling_strategy='SPREAD', **self._avoid_suspects()).remote(
+            child, os.environ.get('OMP_NUM_THREADS'))
     self._actors[child] = actor
     self._runs[child] = actor.run.remote(target, config, component_modules(config))
     self._takes[child] = actor.take.remote(_TAKE_S)
@@ -239,6 +249,15 @@ class RayBackend:
                         child=child)
     logging.info('started %s (pid %d) on Ray node %s', child, self._pids[child],
                  self.nodes[child])
+
+  def _avoid_suspects(self) -> Dict[str, Any]:
+    """Actor options that keep a new actor off the suspect nodes, if another is alive."""
+    if not self._suspect:
+      return {}
+    alive = {n['NodeID'] for n in self._ray.nodes() if n['Alive']}
+    if not alive - self._suspect:
+      return {}
+    return dict(label_selector={'ray.io/node-id': f'!in({",".join(sorted(self._suspect))})'})
 
   def restart(self, child: ChildId) -> None:
     """Replaces `child` by a new actor (the old one is killed if it still runs)."""
@@ -313,6 +332,10 @@ class RayBackend:
         'raised:' in str(cause)):
       raise ChildFailed(f'{child} (pid {pid}) {str(cause).split(" ", 1)[1]}', child=child)
     if isinstance(error, self._ray.exceptions.RayActorError):
+      if child in self.nodes and (
+          isinstance(error, self._ray.exceptions.ActorUnavailableError) or
+          'node has died' in str(error)):
+        self._suspect.add(self.nodes[child])
       raise ChildFailed(f'{child} (pid {pid}) died: its Ray actor is gone '
                         f'({str(error).splitlines()[0]})', child=child)
     raise ChildFailed(f'{child} (pid {pid}) failed: {type(error).__name__}: {error}',
