@@ -11,7 +11,8 @@ python benchmarks/backends.py --parts=nodes,latency_nodes,node_loss,quality [--r
     backend (1 node) and on Ray clusters of 1, 2 and 3 nodes (children spread by Ray's
     SPREAD placement; 1 node of 4 CPUs, else 2 CPUs per node), for the per-unroll design
     (launch.unrolls_per_message = 1: one gradient per message) and the batched one (16
-    unrolls' gradients per message, applied in order). Within a repetition every layout
+    unrolls per message: each worker updates its copy of the training state after each
+    unroll and sends the 16 gradients, which the manager applies in order). Within a repetition every layout
     runs both designs, layouts in turn (the order flips from one repetition to the next).
     env_steps_per_sec: median over the repetitions of each run's steady rate (median of
     train.csv's env_steps_per_sec after the first row); ratio_to_mp: against mp with the

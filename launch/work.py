@@ -1,9 +1,10 @@
 """What a worker process computes for each params message it takes, by trainer kind.
 
   'gradients'  a rollout of the newest params and its gradient (A3C), or with
-               `launch.unrolls_per_message` = K > 1 the gradients of K rollouts in a row on
-               those params, stacked (the manager applies them in order: one message per
-               K updates)
+               `launch.unrolls_per_message` = K > 1, from the newest training state (params
+               and optimizer state), K iterations of rollout, gradient and update of its
+               own copy, the K gradients stacked (the manager applies them in order to its
+               state: one message per K updates)
   'replay'     a chunk of `agent.unroll_length` steps of every env copy, acted with the
                newest actor params, and the returns of the episodes that ended in it
 
@@ -42,9 +43,9 @@ class GradientsWork:
       grads, self.rollout_state, metrics = self.agent.compute_gradients(
           message.params, self.rollout_state, message.version)
       payload = dict(grads=io.to_numpy(grads), metrics=io.to_floats(metrics))
-    else:
+    else:  # message.params is the whole training state (GradientsTrainer)
       grads, losses, self.rollout_state, metrics = self.agent.compute_gradients_many(
-          message.params, self.rollout_state, message.version, self.unrolls)
+          message.params, self.rollout_state, self.unrolls)
       payload = dict(grads=io.to_numpy(grads), losses=np.asarray(losses),
                      metrics=io.to_floats(metrics))
     return Work(version=message.version, env_steps=self.unrolls * self.agent.steps_per_update,

@@ -33,18 +33,27 @@ def assert_trees_close(a, b):
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
 
 
-def test_k_unrolls_in_one_call_equal_k_unrolls_one_by_one():
+def test_k_unrolls_in_one_call_equal_k_iterations_of_rollout_gradient_and_update():
+  """A worker's message: each unroll's gradient taken after the ones before it were applied
+  to its copy of the training state (params, optimizer state, step)."""
   agent = small_agent()
-  params = agent.init(jax.random.PRNGKey(0)).params
+  state = agent.init(jax.random.PRNGKey(0))
+  state = agent.apply_gradients(  # an optimizer state that is not the initial one
+      state, jax.tree_util.tree_map(jnp.ones_like, state.params), 1.0)
   rollout_state = agent.rollout.init(jax.random.PRNGKey(1))
-  grads, losses, batched_state, _ = agent.compute_gradients_many(params, rollout_state, 7, K)
-  one_by_one, state = [], rollout_state
-  for k in range(K):  # the same params for every unroll; unroll k at step 7 + k
-    g, state, metrics = agent.compute_gradients(params, state, 7 + k)
+  grads, losses, batched_rollout, _ = agent.compute_gradients_many(state, rollout_state, K)
+  one_by_one, local, rs = [], state, rollout_state
+  for k in range(K):
+    g, rs, metrics = agent.compute_gradients(local.params, rs, local.step)
+    local = agent.apply_gradients(local, g, metrics['loss'])
     one_by_one.append(g)
     np.testing.assert_allclose(losses[k], metrics['loss'], rtol=1e-5)
   assert_trees_close(grads, jax.tree_util.tree_map(lambda *g: jnp.stack(g), *one_by_one))
-  assert_trees_close(batched_state, state)  # episodes go on from where the K unrolls ended
+  assert_trees_close(batched_rollout, rs)  # episodes go on from where the K unrolls ended
+  # the manager applying the K gradients to the same state gets the worker's copy
+  applied, skipped = agent.apply_gradients_many(state, grads, losses, K)
+  assert_trees_close(applied, local)
+  assert int(skipped) == 0
 
 
 @pytest.mark.parametrize('count', [K, 2])

@@ -23,7 +23,8 @@ from tests.test_ray import A3C, A3C_MARGIN, BANDIT, PENDULUM, RANDOM_REGRET, SAC
 from tests.test_ray import SAC_MARGIN, rows
 from tests.test_reliability import check_run_files
 
-pytestmark = pytest.mark.ray
+# one xdist worker runs them all, one after another: each starts a cluster of 3 nodes
+pytestmark = [pytest.mark.ray, pytest.mark.xdist_group('ray_cluster')]
 pytest.importorskip('ray')
 
 from launch.backends.local_cluster import LocalCluster  # noqa: E402

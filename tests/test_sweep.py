@@ -162,12 +162,20 @@ def test_summary_has_the_sample_std_and_sem(tmp_path):
     (run_dir / 'eval.csv').write_text(f'env_steps,updates,wall_time,score\n10,1,0.5,0\n'
                                       f'20,2,1.0,{value}\n')
     runs.append(dict(variant='v', seed=seed, run_dir=str(run_dir), exit_code=0))
+  # failed runs: one of variant v (seed 3), and every run of variant w (a run of 2 seeds)
+  runs.append(dict(variant='v', seed=3, run_dir=str(tmp_path / 'lost'), exit_code=-1))
+  runs.append(dict(variant='w', seed=0, num_seeds=2, run_dir=str(tmp_path / 'w'),
+                   exit_code=1))
   summary = sweep.aggregate(runs, str(tmp_path), 'score')['v']['score']
   assert summary['mean'] == 3.0 and summary['seeds'] == 3
   assert summary['std'] == pytest.approx(2.6457513, rel=1e-6)  # sqrt(7): ddof=1
   assert summary['sem'] == pytest.approx(2.6457513 / 3 ** 0.5, rel=1e-6)
   rows = read(os.path.join(tmp_path, 'summary.csv'))
-  assert list(rows[0]) == ['variant', 'metric', 'mean', 'std', 'sem', 'min', 'max', 'seeds']
+  assert list(rows[0]) == ['variant', 'metric', 'mean', 'std', 'sem', 'min', 'max', 'seeds',
+                           'failed_seeds']
+  assert {r['failed_seeds'] for r in rows if r['variant'] == 'v'} == {'3'}
+  assert [(r['metric'], r['seeds'], r['failed_seeds']) for r in rows
+          if r['variant'] == 'w'] == [('', '0', '0 1')]  # never silently missing
   assert len(read(os.path.join(tmp_path, 'eval_all.csv'))) == 6
 
 

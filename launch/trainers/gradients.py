@@ -4,10 +4,12 @@
     iterations fused per jitted call (the fastest layout on few cores).
   launch.num_workers > 0: spawned workers send gradients computed on the newest params they
     hold; the manager applies each one as it arrives and publishes versioned params (A3C).
-    With `launch.unrolls_per_message` = K > 1 a message holds the gradients of K unrolls
-    in a row on the same params, which the manager applies in order in one call: the same
-    number of optimizer updates (so the same schedules), K times fewer messages, gradients
-    up to K updates older.
+    With `launch.unrolls_per_message` = K > 1 workers get the whole training state (params
+    and optimizer state) and send the gradients of K unrolls in a row, each computed after
+    applying the ones before it to their copy of the state; the manager applies them in
+    order to its own in one call: the same number of optimizer updates (so the same
+    schedules), K times fewer messages; between messages, a worker does not see the other
+    workers' updates (up to K of each).
 
 An agent of this kind gives, from `spec.make(config, env)`, an object with the members of
 `metarl.agents.a3c.A3CAgent`: `init(key)` (a training state with `params` and
@@ -45,6 +47,14 @@ class GradientsTrainer(EnvStepTrainer):
 
   def published_params(self):
     return self.state.params
+
+  def publish_to_workers(self, children) -> None:
+    if self.config.launch.get('unrolls_per_message', 1) == 1:
+      super().publish_to_workers(children)
+      return
+    message = self.params_message()._replace(params=io.to_numpy(self.state))
+    for child in children:
+      self.backend.publish(child, message)
 
   def finished(self) -> bool:
     return self.updates >= self.agent.total_updates

@@ -6,7 +6,8 @@ Three entry points serve the three ways a run can be laid out on processes:
   `compute_gradients` (workers: rollout on their params, gradient of the loss),
   `apply_gradients` (the manager: optimizer step, new params), and their batched forms
   `compute_gradients_many` / `apply_gradients_many` (a worker sends the gradients of
-  several unrolls in one message, the manager applies them in order in one call),
+  several unrolls in one message, each computed after applying the ones before it to its
+  copy of the training state; the manager applies them in order in one call),
   `train_many` (one process: many rollout + update iterations fused in one jitted scan),
   and `train_many_seeds`, the same for several seeds at once (every state with a leading
   seed axis: one compiled call trains them all).
@@ -52,9 +53,10 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout:
     metrics are averaged over them, except `skipped_updates`, their count.
   train_many_seeds: `train_many` vmapped over a leading seed axis of both states (and of
     the metrics); a NaN or Inf skips the update of its own seed only.
-  compute_gradients_many(params, rollout_state, step, unrolls) -> (grads, losses,
-    rollout_state, metrics): `unrolls` (static) rollouts in a row on the same params, each
-    one's gradient stacked on a leading axis (unroll k's loss at step `step + k`); metrics
+  compute_gradients_many(training_state, rollout_state, unrolls) -> (grads, losses,
+    rollout_state, metrics): `unrolls` (static) iterations of rollout, gradient and update
+    of a copy of the training state (what the manager would do with them, had no other
+    worker's gradient come in between), each gradient stacked on a leading axis; metrics
     averaged over them.
   apply_gradients_many(training_state, grads, losses, count) -> (training_state, skipped):
     `apply_gradients` with the stacked gradients one after another, the first `count` of
@@ -95,14 +97,18 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout:
     metrics = jax.tree_util.tree_map(jnp.mean, metrics)
     return state, rollout_state, dict(metrics, skipped_updates=skipped)
 
-  def compute_gradients_many(params, rollout_state: RolloutState, step, unrolls: int):
+  def compute_gradients_many(state: TrainingState, rollout_state: RolloutState,
+                             unrolls: int):
 
-    def one_unroll(rollout_state, k):
-      grads, rollout_state, metrics = compute_gradients(params, rollout_state, step + k)
-      return rollout_state, (grads, metrics)
+    def one_unroll(carry, _):
+      state, rollout_state = carry
+      grads, rollout_state, metrics = compute_gradients(state.params, rollout_state,
+                                                        state.step)
+      state = apply_gradients(state, grads, metrics['loss'])
+      return (state, rollout_state), (grads, metrics)
 
-    rollout_state, (grads, metrics) = jax.lax.scan(one_unroll, rollout_state,
-                                                   jnp.arange(unrolls, dtype=jnp.int32))
+    (_, rollout_state), (grads, metrics) = jax.lax.scan(
+        one_unroll, (state, rollout_state), None, length=unrolls)
     losses = metrics['loss']
     return grads, losses, rollout_state, jax.tree_util.tree_map(jnp.mean, metrics)
 
@@ -123,7 +129,7 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout:
   return (jax.jit(compute_gradients), jax.jit(apply_gradients),
           jax.jit(train_many, donate_argnums=(0, 1)),
           jax.jit(jax.vmap(train_many), donate_argnums=(0, 1)),
-          jax.jit(compute_gradients_many, static_argnums=3),
+          jax.jit(compute_gradients_many, static_argnums=2),
           jax.jit(apply_gradients_many))
 
 
@@ -143,7 +149,7 @@ class GradientsAgent(NamedTuple):
   loss_fn: Optional[Callable] = None  # (params, trajectory, step) -> (loss, metrics)
   networks: Any = None  # the agent's networks, for tests and analyses that take them
   # batched messages (launch.unrolls_per_message > 1): jitted, see `make_learning_fns`
-  compute_gradients_many: Optional[Callable] = None  # (params, rs, step, unrolls)
+  compute_gradients_many: Optional[Callable] = None  # (training_state, rs, unrolls)
   apply_gradients_many: Optional[Callable] = None  # (ts, grads, losses, count) -> (ts, n)
 
   def init(self, key) -> TrainingState:
