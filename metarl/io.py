@@ -36,11 +36,19 @@ def timestamped_dir(parent: str, name: str) -> str:
   return candidate
 
 
+def _file_mode() -> int:
+  """The mode a new file gets from open() under this process's umask (mkstemp's are 0600)."""
+  umask = os.umask(0)
+  os.umask(umask)
+  return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
   directory = os.path.dirname(os.path.abspath(path))
   fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path) + '.',
                              suffix='.tmp')
   try:
+    os.fchmod(fd, _file_mode())  # readable by whom the user's other files are
     with os.fdopen(fd, 'wb') as f:
       f.write(data)
       f.flush()

@@ -159,6 +159,21 @@ def test_atomic_pickle_and_clear_errors_for_bad_pickles(tmp_path):
     io.load_pickle(path, ('params',))
 
 
+def test_atomic_writes_get_the_mode_of_any_new_file(tmp_path):
+  """A temp file is created 0600; what is moved into place has the umask's mode, so the
+  results of a run are as readable as the user's other files."""
+  old = os.umask(0o022)
+  try:
+    io.save_csv(str(tmp_path / 'a.csv'), [dict(x=1)], ['x'])
+    io.save_pickle(str(tmp_path / 'p.pickle'), {'params': 1})
+    os.umask(0o077)
+    io.save_csv(str(tmp_path / 'private.csv'), [dict(x=1)], ['x'])
+  finally:
+    os.umask(old)
+  modes = {name: os.stat(tmp_path / name).st_mode & 0o777 for name in os.listdir(tmp_path)}
+  assert modes == {'a.csv': 0o644, 'p.pickle': 0o644, 'private.csv': 0o600}
+
+
 def test_corrupt_params_give_one_line_error_from_main(tmp_path):
   bad = tmp_path / 'params.pickle'
   bad.write_bytes(b'not a pickle')
