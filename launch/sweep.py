@@ -151,10 +151,10 @@ def split_variants(argv: Sequence[str]) -> Tuple[List[Variant], List[str]]:
 def load_run_config(config: str, overrides: Sequence[str]):
   """The config main.py builds from `--config=config --config.OVERRIDE ...` (its loader:
   the same parser, types and checks); a bad one is a SweepError with main.py's line."""
-  import main  # here: it imports JAX, which Ray tasks skip
+  from launch import cli  # here: it imports JAX, which Ray tasks skip
   try:
-    return main.load_config(['main.py', f'--config={config}',
-                             *[f'--config.{o}' for o in overrides]])
+    return cli.load_config(['metarl', f'--config={config}',
+                            *[f'--config.{o}' for o in overrides]])
   except SystemExit as e:
     raise SweepError(f'--config={config}: {str(e.code).removeprefix("metarl: ")}')
 
@@ -182,16 +182,18 @@ def plan(variants: List[Variant], args) -> List[Dict]:
       raise SweepError(f'--config {variant.name}: given twice')
     names.add(variant.name)
     overrides = list(args.set) + list(variant.overrides)
+    from launch.cli import resolve_config  # a config by name, from any directory
+    path = resolve_config(variant.config)
     if args.seeds > 1 and not args.process_per_seed:
       first, last = args.first_seed, args.first_seed + args.seeds - 1
       run_dir = os.path.join(args.out, f'{number:02d}_{variant.name}', f'seeds_{first}-{last}')
       run_overrides = overrides + [f'seed={first}', f'num_seeds={args.seeds}',
                                    f'run_dir={run_dir}', 'launch.num_evaluators=0']
-      probe = load_run_config(variant.config, overrides + [f'seed={first}'])
+      probe = load_run_config(path, overrides + [f'seed={first}'])
       if probe.mode == 'train' and seeds_together(probe):
-        load_run_config(variant.config, run_overrides)  # checked as it will run
+        load_run_config(path, run_overrides)  # checked as it will run
         runs.append(dict(variant=variant.name, seed=first, num_seeds=args.seeds,
-                         run_dir=run_dir, path=variant.config, overrides=run_overrides))
+                         run_dir=run_dir, path=path, overrides=run_overrides))
         continue
     stride = None
     for i in range(args.seeds):
@@ -199,18 +201,25 @@ def plan(variants: List[Variant], args) -> List[Dict]:
       run_dir = os.path.join(args.out, f'{number:02d}_{variant.name}', f'seed_{seed}')
       run_overrides = overrides + [f'seed={seed}', f'run_dir={run_dir}',
                                    'launch.num_evaluators=0']
-      config = load_run_config(variant.config, run_overrides)
+      config = load_run_config(path, run_overrides)
       if config.mode != 'train':
         raise SweepError(f'--config {variant.config}: a training config is required')
       if stride is None:  # the first run trains seeds seed .. seed + num_seeds - 1
         stride = config.get('num_seeds', 1)
       runs.append(dict(variant=variant.name, seed=seed, num_seeds=stride, run_dir=run_dir,
-                       path=variant.config, overrides=run_overrides))
+                       path=path, overrides=run_overrides))
   return runs
 
 
+def entry(repo: str) -> List[str]:
+  """How to start a run from `repo`: its main.py in a clone, else the installed command's
+  module."""
+  main = os.path.join(repo, 'main.py')
+  return [main] if os.path.isfile(main) else ['-m', 'launch.cli']
+
+
 def command(run: Dict) -> List[str]:
-  return ([sys.executable, os.path.join(ROOT, 'main.py'), f'--config={run["path"]}'] +
+  return ([sys.executable, *entry(ROOT), f'--config={run["path"]}'] +
           [f'--config.{o}' for o in run['overrides']])
 
 
@@ -312,7 +321,7 @@ def run_task(spec: Dict[str, Any]) -> Dict[str, Any]:
         f.write(spec['config_text'])
     overrides = [f'run_dir={run_dir}' if o.startswith('run_dir=') else o
                  for o in spec['overrides']]
-    cmd = [sys.executable, os.path.join(repo, 'main.py'), f'--config={config}'] + [
+    cmd = [sys.executable, *entry(repo), f'--config={config}'] + [
         f'--config.{o}' for o in overrides]
     interrupted = False
     with open(log_path, 'w') as log:
@@ -628,7 +637,7 @@ def main(argv=None) -> int:
   signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` stops a sweep like Ctrl-C
   if args.seeds < 1 or args.parallel < 1:
     sys.exit('sweep: --seeds and --parallel must be >= 1')
-  args.out = args.out or io.timestamped_dir(os.path.join(ROOT, 'runs'), 'sweep')
+  args.out = args.out or io.timestamped_dir('runs', 'sweep')  # beside the runs main.py makes
   executor = sweep_executor(args.backend)
   try:
     executor.check(args)
@@ -687,5 +696,10 @@ def sweep_executor(backend: str) -> Executor:
   return getattr(importlib.import_module(module), name)
 
 
-if __name__ == '__main__':
+def console() -> None:
+  """The `metarl-sweep` console command."""
   sys.exit(main())
+
+
+if __name__ == '__main__':
+  console()

@@ -1,5 +1,5 @@
-"""XLA's persistent compilation cache, shared by main.py and the tests, and the CPU devices a
-run of several seeds spreads over."""
+"""XLA's persistent compilation cache, shared by main.py and the tests, the CPU devices a
+run of several seeds spreads over, and how processes share a GPU."""
 
 import os
 
@@ -16,6 +16,16 @@ def expose_cpu_cores() -> None:
     return
   cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
   os.environ['XLA_FLAGS'] = f'{flags} {DEVICE_COUNT_FLAG}={max(1, min(cores or 1, 8))}'.strip()
+
+
+def share_accelerators() -> None:
+  """Has JAX allocate GPU memory as it needs it instead of reserving 75% of the GPU at
+  start (XLA_PYTHON_CLIENT_PREALLOCATE=false), so a run's worker and evaluator processes
+  and a sweep's parallel runs, which inherit this environment, fit on one GPU beside the
+  manager. A value the user set (XLA_PYTHON_CLIENT_PREALLOCATE or
+  XLA_PYTHON_CLIENT_MEM_FRACTION) wins. No effect on a CPU; must run before JAX starts."""
+  if 'XLA_PYTHON_CLIENT_MEM_FRACTION' not in os.environ:
+    os.environ.setdefault('XLA_PYTHON_CLIENT_PREALLOCATE', 'false')
 
 
 def enable_compilation_cache() -> None:

@@ -29,6 +29,9 @@ from absl import logging
 from launch.backends.base import ChildFailed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# A clone of the repository (its main.py beside the packages), not an installed package:
+# only a clone is shipped to a cluster; with an install, every node needs metarl installed.
+IN_CLONE = os.path.isfile(os.path.join(ROOT, 'main.py'))
 # Repository folders a cluster does not need (the job's working directory is uploaded).
 _UPLOAD_EXCLUDES = ['.git', 'runs', 'benchmarks/results', '__pycache__', '*.pickle',
                     '.pytest_cache', '.ruff_cache']
@@ -281,7 +284,8 @@ def start_local(num_cpus: int, temp_dir: str = '', log_to_driver: bool = True,
 def join_cluster(address: str, excludes: Sequence[str] = (),
                  log_to_driver: bool = True):
   """Connects this process to the Ray cluster at `address`, shipping this repository
-  (without _UPLOAD_EXCLUDES and `excludes`) as the job's working directory; returns ray.
+  (without _UPLOAD_EXCLUDES and `excludes`) as the job's working directory when it runs
+  from a clone (an installed metarl must be installed on every node); returns ray.
 
   Raises:
     ConnectionError: no Ray head answers at the address (checked first: ray.init would
@@ -293,7 +297,8 @@ def join_cluster(address: str, excludes: Sequence[str] = (),
   ray = _import_ray(local=False)
   ray.init(address=address, configure_logging=False, log_to_driver=log_to_driver,
            namespace='metarl',
-           runtime_env={'working_dir': ROOT, 'excludes': _UPLOAD_EXCLUDES + list(excludes)})
+           runtime_env=({'working_dir': ROOT, 'excludes': _UPLOAD_EXCLUDES + list(excludes)}
+                        if IN_CLONE else None))
   return ray
 
 

@@ -1,0 +1,98 @@
+"""metarl from Python (`metarl.train`, `metarl.evaluate`, `metarl.load`) and the command
+line from any directory (a config by name)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import metarl
+from configs import bandit_train
+from launch import cli
+from metarl import runs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = dict(total_env_steps=32000, log_every_env_steps=16000, eval__every_env_steps=16000,
+             eval__num_episodes=20, agent__num_envs=16, launch__updates_per_call=5)
+
+
+def test_train_then_evaluate_return_the_runs(tmp_path):
+  run = metarl.train('bandit_train', run_dir=str(tmp_path / 'run'), **SMALL)
+  assert isinstance(run, runs.Run)
+  assert run.dir == str(tmp_path / 'run')
+  assert list(run.eval['env_steps']) == [16000, 32000]
+  assert run.config.agent.num_envs == 16 and run.config.eval.num_episodes == 20
+  assert run.params()  # params.pickle
+  evaluation = metarl.evaluate(run, run_dir=str(tmp_path / 'eval'), eval__num_episodes=30)
+  assert evaluation.dir == str(tmp_path / 'eval')
+  assert 'agent' in set(evaluation.summary['method'])  # eval_summary.csv: agent vs baselines
+  assert int(evaluation.summary.set_index('method').loc['agent', 'num_episodes']) == 30
+
+
+def command_line_error(*args):
+  """The one line `main.py` prints for a bad command line."""
+  result = subprocess.run([sys.executable, os.path.join(ROOT, 'main.py'), *args],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+  assert result.returncode == 1
+  return result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize('overrides,flag', [
+    (dict(env__num_arms=0), '--config.env.num_arms=0'),
+    (dict(agent__no_such_field=1), '--config.agent.no_such_field=1'),
+])
+def test_a_bad_override_raises_the_command_line_s_one_line(overrides, flag):
+  with pytest.raises(metarl.UsageError) as e:
+    metarl.train('configs/bandit_train.py', **overrides)
+  assert str(e.value) == command_line_error('--config=configs/bandit_train.py', flag)
+
+
+def test_a_config_dict_and_dotted_overrides(tmp_path):
+  config = bandit_train.get_config()
+  loaded = metarl.load(config, **{'agent.learning_rate': 0.01, 'run_dir': str(tmp_path)})
+  assert loaded.agent.learning_rate == 0.01 and config.agent.learning_rate == 1e-3
+  with pytest.raises(metarl.UsageError, match='config.agent.gamma'):
+    metarl.load(config, agent__gamma=2.0)
+  with pytest.raises(metarl.UsageError, match="no field 'nope'"):
+    metarl.load(config, nope__x=1)
+
+
+def test_configs_are_found_by_name_from_any_directory(tmp_path):
+  assert cli.resolve_config('bandit_train') == os.path.join(ROOT, 'configs', 'bandit_train.py')
+  assert cli.resolve_config('configs/train.py:a3c') == (
+      os.path.join(ROOT, 'configs', 'train.py') + ':a3c')
+  assert cli.resolve_config('no_such_config') == 'no_such_config'
+  local = tmp_path / 'bandit_train.py'  # a file of that name here wins
+  local.write_text('')
+  cwd = os.getcwd()
+  try:
+    os.chdir(tmp_path)
+    assert cli.resolve_config('bandit_train.py') == 'bandit_train.py'
+  finally:
+    os.chdir(cwd)
+  # the command from another directory: its runs/ folder there
+  result = subprocess.run(
+      [sys.executable, '-m', 'launch.cli', '--config=bandit_train',
+       '--config.total_env_steps=16000', '--config.eval.every_env_steps=16000',
+       '--config.eval.num_episodes=10', '--config.agent.num_envs=16',
+       '--config.launch.updates_per_call=5'],
+      capture_output=True, text=True, timeout=300, cwd=tmp_path,
+      env=dict(os.environ, PYTHONPATH=ROOT))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'run written to runs/' in result.stdout
+  assert len(os.listdir(tmp_path / 'runs')) == 1
+
+
+@pytest.mark.parametrize('env,expected', [
+    ({}, 'false'),  # every process of a run allocates GPU memory as it needs it
+    ({'XLA_PYTHON_CLIENT_PREALLOCATE': 'true'}, 'true'),  # the user's choice wins
+    ({'XLA_PYTHON_CLIENT_MEM_FRACTION': '.3'}, None),
+])
+def test_runs_do_not_reserve_a_gpu_unless_told_to(env, expected):
+  base = {k: v for k, v in os.environ.items() if not k.startswith('XLA_PYTHON_CLIENT_')}
+  result = subprocess.run(
+      [sys.executable, '-c', 'import os, launch.cli; '
+       'print(os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE"))'],
+      capture_output=True, text=True, timeout=120, cwd=ROOT, env=dict(base, **env))
+  assert result.stdout.strip() == str(expected), result.stderr[-2000:]
