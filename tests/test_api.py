@@ -14,7 +14,8 @@ from metarl import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(total_env_steps=32000, log_every_env_steps=16000, eval__every_env_steps=16000,
-             eval__num_episodes=20, agent__num_envs=16, launch__updates_per_call=5)
+             eval__num_episodes=20, agent__num_envs=16, launch__updates_per_call=5,
+             launch__num_evaluators=0)
 
 
 def test_train_then_evaluate_return_the_runs(tmp_path):
@@ -24,7 +25,7 @@ def test_train_then_evaluate_return_the_runs(tmp_path):
   assert list(run.eval['env_steps']) == [16000, 32000]
   assert run.config.agent.num_envs == 16 and run.config.eval.num_episodes == 20
   assert run.params()  # params.pickle
-  evaluation = metarl.evaluate(run, run_dir=str(tmp_path / 'eval'), eval__num_episodes=30)
+  evaluation = metarl.evaluate(run, run_dir=str(tmp_path / 'eval'), num_episodes=30)
   assert evaluation.dir == str(tmp_path / 'eval')
   assert 'agent' in set(evaluation.summary['method'])  # eval_summary.csv: agent vs baselines
   assert int(evaluation.summary.set_index('method').loc['agent', 'num_episodes']) == 30
@@ -59,15 +60,15 @@ def test_a_config_dict_and_dotted_overrides(tmp_path):
 
 
 def test_configs_are_found_by_name_from_any_directory(tmp_path):
-  assert cli.resolve_config('bandit_train') == os.path.join(ROOT, 'configs', 'bandit_train.py')
-  assert cli.resolve_config('configs/train.py:a3c') == (
-      os.path.join(ROOT, 'configs', 'train.py') + ':a3c')
-  assert cli.resolve_config('no_such_config') == 'no_such_config'
-  local = tmp_path / 'bandit_train.py'  # a file of that name here wins
-  local.write_text('')
   cwd = os.getcwd()
   try:
-    os.chdir(tmp_path)
+    os.chdir(tmp_path)  # not the repository
+    assert cli.resolve_config('bandit_train') == os.path.join(ROOT, 'configs',
+                                                              'bandit_train.py')
+    assert cli.resolve_config('configs/train.py:a3c') == (
+        os.path.join(ROOT, 'configs', 'train.py') + ':a3c')
+    assert cli.resolve_config('no_such_config') == 'no_such_config'
+    (tmp_path / 'bandit_train.py').write_text('')  # a file of that name here wins
     assert cli.resolve_config('bandit_train.py') == 'bandit_train.py'
   finally:
     os.chdir(cwd)
