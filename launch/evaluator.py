@@ -24,7 +24,7 @@ from launch.backends.base import Evaluation
 from launch.validation import validate_env
 from metarl import checkpoint as checkpoint_lib
 from metarl import curriculum as curriculum_lib
-from metarl import envs
+from metarl import envs, pretrained
 from metarl.agents import registry as agent_registry
 from metarl.evaluation import make_evaluator
 from metarl.io import (RunFileError, config_to_dict, save_csv, save_json, timestamped_dir,
@@ -96,6 +96,9 @@ def evaluation_dir(config) -> str:
   """`config.run_dir`, or a new `<time>_eval` folder beside the params file."""
   if config.run_dir:
     return config.run_dir
+  name = pretrained.name_of(config.params_path)
+  if name:  # not inside the installed package
+    return timestamped_dir('runs', f'eval_{name}')
   return timestamped_dir(os.path.dirname(os.path.abspath(config.params_path)), 'eval')
 
 

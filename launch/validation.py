@@ -21,7 +21,7 @@ from typing import Any, Optional
 from ml_collections import ConfigDict
 
 from launch.backends import BACKENDS, check_launch
-from metarl import checkpoint, curriculum
+from metarl import checkpoint, curriculum, pretrained
 from metarl import config_rules as rules
 from metarl.agents import registry as agent_registry
 from metarl.config_rules import SEED_MAX, ConfigError, check_field, get_field
@@ -329,15 +329,18 @@ def validate(config) -> None:
     validate_env_overrides(config)
     validate_run_dir(config, default_parent='runs')
   else:  # env fields left unset come from the trained run: checked once merged
+    if isinstance(config.get('params_path'), str):
+      config.params_path = pretrained.resolve(config.params_path)  # pretrained:NAME
     check_field(config, 'params_path', rules.Custom(
         lambda v: rules.is_path(v) and os.path.isfile(v),
-        'the path of an existing params.pickle is required', str))
+        'the path of an existing params.pickle, or pretrained:NAME of a shipped agent '
+        f'({", ".join(pretrained.names())}), is required', str))
     for field, rule in EVAL_FIELDS.items():
       if field in config:
         check_field(config, field, rule)
     validate_env_overrides(config)
-    validate_run_dir(config, default_parent=os.path.dirname(
-        os.path.abspath(config.params_path)))
+    validate_run_dir(config, default_parent='runs' if pretrained.name_of(config.params_path)
+                     else os.path.dirname(os.path.abspath(config.params_path)))
 
 
 # An evaluation's own fields (configs/eval.py); None leaves the choice to the analysis.

@@ -94,11 +94,13 @@ def train(config: ConfigLike, **overrides) -> runs.Run:
 
 def evaluate(run: Union[runs.Run, str, os.PathLike], config: ConfigLike = 'eval',
              **overrides) -> runs.Run:
-  """Evaluates the params of a run (a `Run`, its folder, or a params.pickle) with the
+  """Evaluates the params of a run (a `Run`, its folder, a params.pickle, or
+  'pretrained:NAME' of an agent that ships with metarl: `metarl.pretrained`) with the
   evaluation config (`configs/eval.py` unless given) and `overrides`; returns the
   evaluation's folder as a run (its `.summary`, `.eval_data()`, figures on disk)."""
   folder = run.dir if isinstance(run, runs.Run) else os.fspath(run)
-  params = folder if folder.endswith('.pickle') else os.path.join(folder, 'params.pickle')
+  params = (folder if folder.endswith('.pickle') or folder.startswith('pretrained:') else
+            os.path.join(folder, 'params.pickle'))
   config = load(config, params_path=params, **overrides)
   if config.mode != 'eval':
     raise UsageError(f'metarl: an evaluation config is required, not a {config.mode!r} one')
