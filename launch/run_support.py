@@ -3,8 +3,8 @@ file, deferred Ctrl-C, the progress line, the CSV and TensorBoard rows, and chec
 one payload schema.
 
 Rows go through `RunLogs` to each `Logger` (train.csv / eval.csv, and with
-`config.log.tensorboard` the same numeric cells as TensorBoard scalars), so a new sink is one
-more `Logger`. A checkpoint payload is always
+`config.log.tensorboard` the same numeric cells as TensorBoard scalars, with `config.log.wandb`
+as a Weights & Biases run's history), so a new sink is one more `Logger`. A checkpoint payload is always
 
   agent, config, env_steps, updates      what and how far
   schedule    {next_eval, next_checkpoint, next_log}: the run's cadences
@@ -167,6 +167,42 @@ class TensorBoardLogger:
       self._log.close()
 
 
+class WandbLogger:
+  """The numeric cells of every row to a Weights & Biases run (opened with the first row,
+  in run_dir/wandb; `log.wandb_mode` offline or online), as `<prefix><table>/<column>`
+  against the row's position column (`env_steps`, or `epoch` for td). The W&B run's id is
+  fixed by the run directory, so a resumed run goes on in the same W&B run."""
+
+  def __init__(self, config, position: str, skip: Sequence[str]):
+    self._config, self._position, self._skip = config, position, set(skip)
+    self._run = None
+
+  def _open(self):
+    import hashlib
+
+    import wandb  # only where a run logs to W&B
+    run_dir = os.path.abspath(self._config.run_dir)
+    run = wandb.init(
+        project=self._config.log.wandb, dir=run_dir, mode=self._config.log.wandb_mode,
+        name=os.path.basename(run_dir), config=io.config_to_dict(self._config),
+        id=hashlib.sha1(run_dir.encode()).hexdigest()[:16], resume='allow',
+        settings=wandb.Settings(silent=True, console='off'))
+    run.define_metric(self._position)
+    run.define_metric('*', step_metric=self._position)
+    return run
+
+  def write(self, table: str, cells: Dict[str, float], step: int, tag_prefix: str) -> None:
+    if self._run is None:
+      self._run = self._open()
+    row = {f'{tag_prefix}{table}/{k}': v for k, v in cells.items() if k not in self._skip}
+    self._run.log(dict(row, **{self._position: step}))
+
+  def close(self) -> None:
+    if self._run is not None:
+      self._run.finish()
+      self._run = None
+
+
 class RunLogs:
   """train.csv and eval.csv of a run, each row also to the other `Logger`s.
 
@@ -184,6 +220,8 @@ class RunLogs:
     if io.tensorboard_on(config):
       self._tensorboard = TensorBoardLogger(config.run_dir, not_scalars)
       self.loggers.append(self._tensorboard)
+    if io.wandb_on(config):
+      self.loggers.append(WandbLogger(config, position, not_scalars))
 
   def write(self, table: str, row: Dict[str, Any], step: int, tag_prefix: str = '') -> None:
     """Appends `row` to `table`.csv (its columns fixed by its first row), then to the

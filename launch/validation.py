@@ -163,15 +163,27 @@ def validate_launch(config, kind: str) -> None:
         lambda v: v == 0, 'this agent evaluates inside the manager: use 0', int))
 
 
+WANDB_MODES = ('offline', 'online')
+
+
 def validate_log(config) -> None:
-  """`log.tensorboard` (configs without a `log` section log to CSV only); True needs
-  tensorboardX installed."""
+  """`log.tensorboard` and `log.wandb` (configs without a `log` section log to CSV only);
+  each needs its package installed."""
   if 'log' not in config:
     return
   if (check_field(config, 'log.tensorboard', rules.Bool()) and
       importlib.util.find_spec('tensorboardX') is None):
     raise ConfigError('log.tensorboard', True, 'tensorboardX is not installed: pip install '
                       'tensorboardX==2.6.5 (in requirements.txt), or use False')
+  if 'wandb' in config.log:
+    project = check_field(config, 'log.wandb', rules.Custom(
+        lambda v: isinstance(v, str) and not re.search(r'[/\\#?%:\s]', v),
+        "'' (off) or a Weights & Biases project name (no '/', spaces, '#', '?', '%' or "
+        "':') is required", str))
+    check_field(config, 'log.wandb_mode', rules.Choice(WANDB_MODES))
+    if project and importlib.util.find_spec('wandb') is None:
+      raise ConfigError('log.wandb', project, 'wandb is not installed: pip install '
+                        'wandb==0.31.0 (in requirements.txt), or use \'\'')
 
 
 def validate_checkpoints(config) -> None:

@@ -152,6 +152,11 @@ def tensorboard_on(config) -> bool:
   return bool(config.get('log', {}).get('tensorboard', False))
 
 
+def wandb_on(config) -> bool:
+  """Whether `config.log.wandb` names a Weights & Biases project (no `log` section: no)."""
+  return bool(config.get('log', {}).get('wandb', ''))
+
+
 class TensorBoardLog:
   """Scalars written to a new TensorBoard event file in `run_dir/tensorboard`.
 
