@@ -13,6 +13,10 @@ dict) between the parts of a field's path. The command line's parser and validat
 so a bad value fails the same way, before anything starts, with the same one line (as a
 `ConfigError`, where the command line exits). Ctrl-C stops a run as it stops the command
 (params and a final checkpoint saved) and raises KeyboardInterrupt.
+
+This module is an entry point, the top layer with main.py and launch/cli.py: it imports
+launch/ inside its functions only, and `import metarl` does not import it until one of its
+names is used (docs/ARCHITECTURE.md, "Layers").
 """
 
 import os
