@@ -12,8 +12,9 @@ python benchmarks/backends.py --parts=nodes,latency_nodes,node_loss,quality [--r
     SPREAD placement; 1 node of 4 CPUs, else 2 CPUs per node), for the per-unroll design
     (launch.unrolls_per_message = 1: one gradient per message) and the batched one (16
     unrolls per message: each worker updates its copy of the training state after each
-    unroll and sends the 16 gradients, which the manager applies in order). Within a repetition every layout
-    runs both designs, layouts in turn (the order flips from one repetition to the next).
+    unroll and sends the 16 gradients, which the manager applies in order). Within a
+    repetition every layout runs both designs, layouts in turn (the order flips from one
+    repetition to the next).
     env_steps_per_sec: median over the repetitions of each run's steady rate (median of
     train.csv's env_steps_per_sec after the first row); ratio_to_mp: against mp with the
     same design; ratio_to_mp_per_unroll: against mp's per-unroll design (the backend as it

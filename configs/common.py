@@ -69,6 +69,6 @@ def log() -> ml_collections.ConfigDict:
   # (to view them: pip install tensorboard; tensorboard --logdir runs/)
   c.tensorboard = False
   # a Weights & Biases project: the same rows also go to W&B ('' = off; pip install wandb)
-  c.wandb = ''
+  c.wandb_project = ''
   c.wandb_mode = 'offline'  # offline: files in run_dir/wandb (`wandb sync` them) | online
   return c

@@ -3,8 +3,9 @@ file, deferred Ctrl-C, the progress line, the CSV and TensorBoard rows, and chec
 one payload schema.
 
 Rows go through `RunLogs` to each `Logger` (train.csv / eval.csv, and with
-`config.log.tensorboard` the same numeric cells as TensorBoard scalars, with `config.log.wandb`
-as a Weights & Biases run's history), so a new sink is one more `Logger`. A checkpoint payload is always
+`config.log.tensorboard` the same numeric cells as TensorBoard scalars, with
+`config.log.wandb_project` as a Weights & Biases run's history), so a new sink is one more
+`Logger`. A checkpoint payload is always
 
   agent, config, env_steps, updates      what and how far
   schedule    {next_eval, next_checkpoint, next_log}: the run's cadences
@@ -183,7 +184,7 @@ class WandbLogger:
     import wandb  # only where a run logs to W&B
     run_dir = os.path.abspath(self._config.run_dir)
     run = wandb.init(
-        project=self._config.log.wandb, dir=run_dir, mode=self._config.log.wandb_mode,
+        project=self._config.log.wandb_project, dir=run_dir, mode=self._config.log.wandb_mode,
         name=os.path.basename(run_dir), config=io.config_to_dict(self._config),
         id=hashlib.sha1(run_dir.encode()).hexdigest()[:16], resume='allow',
         settings=wandb.Settings(silent=True, console='off'))

@@ -65,8 +65,8 @@ LAUNCH = {
     'ray_cpus_per_child': rules.Real(0.0, 1024.0),
 }
 # Launch fields a config may leave out (a seeds run has no children to time or restart).
-OPTIONAL_LAUNCH = ('updates_per_call', 'unrolls_per_message', 'child_timeout_s', 'max_restarts', 'ray_address',
-                   'ray_temp_dir', 'ray_cpus_per_child')
+OPTIONAL_LAUNCH = ('updates_per_call', 'unrolls_per_message', 'child_timeout_s', 'max_restarts',
+                   'ray_address', 'ray_temp_dir', 'ray_cpus_per_child')
 
 
 def check_writable_dir(path: str) -> Optional[str]:
@@ -167,7 +167,7 @@ WANDB_MODES = ('offline', 'online')
 
 
 def validate_log(config) -> None:
-  """`log.tensorboard` and `log.wandb` (configs without a `log` section log to CSV only);
+  """`log.tensorboard` and `log.wandb_project` (configs without a `log` section log to CSV only);
   each needs its package installed."""
   if 'log' not in config:
     return
@@ -175,14 +175,14 @@ def validate_log(config) -> None:
       importlib.util.find_spec('tensorboardX') is None):
     raise ConfigError('log.tensorboard', True, 'tensorboardX is not installed: pip install '
                       'tensorboardX==2.6.5 (in requirements.txt), or use False')
-  if 'wandb' in config.log:
-    project = check_field(config, 'log.wandb', rules.Custom(
+  if 'wandb_project' in config.log:
+    project = check_field(config, 'log.wandb_project', rules.Custom(
         lambda v: isinstance(v, str) and not re.search(r'[/\\#?%:\s]', v),
         "'' (off) or a Weights & Biases project name (no '/', spaces, '#', '?', '%' or "
         "':') is required", str))
     check_field(config, 'log.wandb_mode', rules.Choice(WANDB_MODES))
     if project and importlib.util.find_spec('wandb') is None:
-      raise ConfigError('log.wandb', project, 'wandb is not installed: pip install '
+      raise ConfigError('log.wandb_project', project, 'wandb is not installed: pip install '
                         'wandb==0.31.0 (in requirements.txt), or use \'\'')
 
 

@@ -153,8 +153,8 @@ def tensorboard_on(config) -> bool:
 
 
 def wandb_on(config) -> bool:
-  """Whether `config.log.wandb` names a Weights & Biases project (no `log` section: no)."""
-  return bool(config.get('log', {}).get('wandb', ''))
+  """Whether `config.log.wandb_project` names a Weights & Biases project (no `log` section: no)."""
+  return bool(config.get('log', {}).get('wandb_project', ''))
 
 
 class TensorBoardLog:

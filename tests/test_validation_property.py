@@ -107,7 +107,8 @@ def _field_choices():
 
 
 FIELD_CHOICES = _field_choices()
-FREE_TEXT = re.compile(r'(^name|_path|_dir|_address)$')  # any string: a name, path or address
+# any string: a name, a path, an address or a project
+FREE_TEXT = re.compile(r'(^name|_path|_dir|_address|_project)$')
 CHOICES = [(n, f, default) for n, f, kind, default in FIELDS
            if kind is str and not FREE_TEXT.search(f)]
 

@@ -1,4 +1,4 @@
-"""The optional Weights & Biases sink (`log.wandb`): in offline mode, the W&B run in
+"""The optional Weights & Biases sink (`log.wandb_project`): in offline mode, the W&B run in
 run_dir/wandb holds every numeric cell of train.csv and eval.csv, against env_steps."""
 
 import csv
@@ -56,7 +56,7 @@ def small_config(run_dir):
   config.launch.num_evaluators = 0
   config.total_env_steps, config.log_every_env_steps = 32000, 8000
   config.eval.every_env_steps, config.eval.num_episodes = 16000, 20
-  config.log.wandb = 'metarl-test'
+  config.log.wandb_project = 'metarl-test'
   return config
 
 
@@ -87,10 +87,10 @@ def test_w_and_b_settings_are_checked_before_anything_starts(monkeypatch, tmp_pa
   config.log.wandb_mode = 'cloud'
   with pytest.raises(ConfigError, match="config.log.wandb_mode = 'cloud'.*'offline', 'online'"):
     validate(config)
-  config.log.wandb_mode, config.log.wandb = 'offline', 'team/project'
-  with pytest.raises(ConfigError, match="config.log.wandb = 'team/project'"):
+  config.log.wandb_mode, config.log.wandb_project = 'offline', 'team/project'
+  with pytest.raises(ConfigError, match="config.log.wandb_project = 'team/project'"):
     validate(config)
-  config.log.wandb = 'metarl-test'
+  config.log.wandb_project = 'metarl-test'
   real = importlib.util.find_spec
   monkeypatch.setattr(importlib.util, 'find_spec',
                       lambda name, *a: None if name == 'wandb' else real(name, *a))
