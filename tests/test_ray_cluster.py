@@ -24,7 +24,8 @@ from tests.test_ray import A3C, A3C_MARGIN, BANDIT, PENDULUM, RANDOM_REGRET, SAC
 from tests.test_ray import SAC_MARGIN, rows
 from tests.test_reliability import check_run_files
 
-# one xdist worker runs them all, one after another: each starts a cluster of 3 nodes
+# each starts a cluster of 3 nodes on this machine: CI runs them on their own (.ci/run);
+# under xdist with --dist loadgroup, one worker runs them one after another
 pytestmark = [pytest.mark.ray, pytest.mark.xdist_group('ray_cluster')]
 # not importorskip: importing ray here, before a test's local instance sets its token
 # mode, would leave token authentication off in this process for every later test
