@@ -485,19 +485,39 @@ def execute_ray(runs: List[Dict], args, log) -> None:
   finally:
     try:
       if refs:
-        _cancel(ray, refs)
+        _cancel(ray, refs, local=instance is not None)
     finally:
       _stop_ray(ray, instance)
 
 
-def _cancel(ray, refs: Dict[Any, Dict]) -> None:
+def _interrupt_local_runs(runs: List[Dict]) -> None:
+  """SIGINT to the runs of `runs` that are processes below this one (a local instance's),
+  as Ctrl-C would: the tasks' cancellation does the same, but it has missed a run (its
+  task's KeyboardInterrupt not delivered) often enough that the sweep does not rely on it
+  alone here."""
+  import psutil
+
+  from launch.backends.ray_instance import descendants
+  flags = {f'--config.run_dir={run["run_dir"]}' for run in runs}
+  for pid in descendants(os.getpid()):
+    try:
+      if flags & set(psutil.Process(pid).cmdline()):
+        os.kill(pid, signal.SIGINT)
+    except (psutil.Error, OSError):  # gone meanwhile
+      continue
+
+
+def _cancel(ray, refs: Dict[Any, Dict], local: bool = False) -> None:
   """Cancels every task: a running one stops its run like Ctrl-C (the run saves its params)
-  and returns; a task still running after RUN_STOP_S + a grace is killed."""
+  and returns; a task still running after RUN_STOP_S + a grace is killed. `local`: the
+  sweep's own instance, whose runs also get SIGINT from here."""
   for ref in refs:
     try:
       ray.cancel(ref, force=False)
     except Exception:  # already finished
       pass
+  if local:
+    _interrupt_local_runs(list(refs.values()))
   try:
     ready, left = ray.wait(list(refs), num_returns=len(refs),
                            timeout=RUN_STOP_S + _CANCEL_GRACE_S)

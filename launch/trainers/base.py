@@ -298,9 +298,10 @@ class Trainer:
       logging.info('done: %s in %.1fs; params in %s', self.done_message(),
                    time.time() - self.start_time, path)
     except KeyboardInterrupt:
-      path = self.save_params()
-      if self.next_checkpoint is not None and self._checkpointed_steps != self.env_steps:
-        self.save_checkpoint()
+      with deferred_interrupts():  # a second Ctrl-C (or SIGTERM) waits for the saves
+        path = self.save_params()
+        if self.next_checkpoint is not None and self._checkpointed_steps != self.env_steps:
+          self.save_checkpoint()
       logging.warning('interrupted at %s; params saved to %s', self.done_message(), path)
       raise
     except ChildFailed:
