@@ -10,3 +10,20 @@ if ROOT not in sys.path:
 from metarl.compilation import enable_compilation_cache  # noqa: E402
 
 enable_compilation_cache()
+
+
+import importlib.util  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def hide_package(monkeypatch):
+  """`hide_package(name)`: importlib.util.find_spec says `name` is not installed (how
+  validation is told an optional package is missing) until the test ends."""
+  real = importlib.util.find_spec
+
+  def hide(name):
+    monkeypatch.setattr(importlib.util, 'find_spec',
+                        lambda wanted, *a: None if wanted == name else real(wanted, *a))
+  return hide

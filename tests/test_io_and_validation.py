@@ -1,6 +1,5 @@
 """Config validation (in-process and through main.py) and run-file helpers."""
 
-import importlib.util
 import os
 import pickle
 import subprocess
@@ -62,20 +61,18 @@ def test_correlated_needs_two_arms_and_fixed_needs_probabilities():
   validate(config)
 
 
-def test_the_ray_backend_without_ray_installed_says_how_to_install_it(monkeypatch):
+def test_the_ray_backend_without_ray_installed_says_how_to_install_it(hide_package):
   config = bandit_train.get_config()
   config.launch.backend = 'ray'
   config.launch.ray_address = '10.0.0.1:6379'
-  real_find_spec = importlib.util.find_spec
-  monkeypatch.setattr(importlib.util, 'find_spec',
-                      lambda name, *a: None if name == 'ray' else real_find_spec(name, *a))
+  hide_package('ray')
   with pytest.raises(ConfigError, match='config.launch.backend.*requirements-ray.txt'):
     validate(config)
   config.launch.backend = 'mp'  # the Ray fields are not needed by mp
   validate(config)
 
 
-def test_tensorboard_must_be_a_bool_and_needs_tensorboardx(monkeypatch):
+def test_tensorboard_must_be_a_bool_and_needs_tensorboardx(hide_package):
   config = bandit_train.get_config()
   with config.log.ignore_type():
     config.log.tensorboard = 'yes'
@@ -84,9 +81,7 @@ def test_tensorboard_must_be_a_bool_and_needs_tensorboardx(monkeypatch):
   config = bandit_train.get_config()
   config.log.tensorboard = True
   validate(config)
-  real_find_spec = importlib.util.find_spec
-  monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None
-                      if name == 'tensorboardX' else real_find_spec(name, *a))
+  hide_package('tensorboardX')
   with pytest.raises(ConfigError,
                      match='config.log.tensorboard.*pip install tensorboardX==2.6.5'):
     validate(config)

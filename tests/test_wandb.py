@@ -3,7 +3,6 @@ run_dir/wandb holds every numeric cell of train.csv and eval.csv, against env_st
 
 import csv
 import glob
-import importlib.util
 import json
 import os
 import struct
@@ -82,7 +81,7 @@ def test_offline_w_and_b_gets_every_row_of_train_csv_and_eval_csv(tmp_path):
       assert set(got) == set(row), table  # every column, the step included
 
 
-def test_w_and_b_settings_are_checked_before_anything_starts(monkeypatch, tmp_path):
+def test_w_and_b_settings_are_checked_before_anything_starts(hide_package, tmp_path):
   config = small_config(str(tmp_path / 'run'))
   config.log.wandb_mode = 'cloud'
   with pytest.raises(ConfigError, match="config.log.wandb_mode = 'cloud'.*'offline', 'online'"):
@@ -91,9 +90,7 @@ def test_w_and_b_settings_are_checked_before_anything_starts(monkeypatch, tmp_pa
   with pytest.raises(ConfigError, match="config.log.wandb_project = 'team/project'"):
     validate(config)
   config.log.wandb_project = 'metarl-test'
-  real = importlib.util.find_spec
-  monkeypatch.setattr(importlib.util, 'find_spec',
-                      lambda name, *a: None if name == 'wandb' else real(name, *a))
+  hide_package('wandb')
   with pytest.raises(ConfigError, match='wandb is not installed'):
     validate(config)
   assert not os.path.exists(tmp_path / 'run')
