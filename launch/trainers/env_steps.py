@@ -166,8 +166,11 @@ class EnvStepTrainer(Trainer):
     """The env params children train and evaluate with now (the curriculum's value)."""
     return self.curriculum.overrides() if self.curriculum else {}
 
-  def params_message(self) -> Params:
-    return Params(params=io.to_numpy(self.published_params()), version=self.updates,
+  def params_message(self, params=None) -> Params:
+    """The newest `published_params()` (or `params`, numpy) with their version, the run's
+    position and the children's env overrides."""
+    params = io.to_numpy(self.published_params()) if params is None else params
+    return Params(params=params, version=self.updates,
                   env_steps=self.env_steps, wall_time=self.metrics.elapsed(),
                   env_overrides=self.env_overrides())
 

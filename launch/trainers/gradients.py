@@ -52,7 +52,7 @@ class GradientsTrainer(EnvStepTrainer):
     if self.config.launch.get('unrolls_per_message', 1) == 1:
       super().publish_to_workers(children)
       return
-    message = self.params_message()._replace(params=io.to_numpy(self.state))
+    message = self.params_message(io.to_numpy(self.state))  # the whole training state
     for child in children:
       self.backend.publish(child, message)
 
