@@ -1,12 +1,12 @@
 """A Ray cluster of several nodes on this machine: what the cluster tests and benchmarks run
-on, and a way to try the cluster commands of launch/README.md before a real cluster.
+on, and a way to try the cluster commands of docs/clusters.md before a real cluster.
 
     cluster = LocalCluster(nodes=3, cpus_per_node=2)   # a head and 2 worker nodes
     subprocess.run([..., '--config.launch.ray_address=' + cluster.address], env=cluster.env)
     cluster.kill_node(2)                                # SIGKILLs that node's raylet
     cluster.stop()
 
-Each node is one `ray start --block` in a session of its own, as launch/README.md starts
+Each node is one `ray start --block` in a session of its own, as docs/clusters.md starts
 the nodes of a real cluster: on 127.0.0.1, token authentication (a random token, in `env`
 only), its own `--temp-dir` and a resource `node_<i>` (the head is node 0), no dashboard.
 A node's id is read from its raylet's command line.
@@ -103,6 +103,11 @@ class LocalCluster:
       cmdline = proc.info['cmdline'] or []
       if not cmdline or not cmdline[0].endswith('raylet'):
         continue
+      try:
+        if proc.status() == psutil.STATUS_ZOMBIE:
+          continue
+      except psutil.Error:
+        continue
       for i in range(len(self._nodes)):
         if f'--temp_dir={os.path.join(self.temp_root, f"n{i}")}' in cmdline:
           found[i] = proc
@@ -126,8 +131,18 @@ class LocalCluster:
     return next((i for i, n in self.node_ids().items() if n.startswith(node_id)), None)
 
   def kill_node(self, i: int) -> None:
-    """SIGKILLs node i's raylet: the node is lost with everything running on it."""
-    self.raylets()[i].kill()
+    """SIGKILLs node i's raylet and waits until it is gone (a killed process stays visible
+    until it has died and been reaped): the node is lost with everything running on it."""
+    raylet = self.raylets()[i]
+    raylet.kill()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+      try:
+        if raylet.status() == psutil.STATUS_ZOMBIE:
+          return  # dead; its parent has not reaped it yet
+      except psutil.NoSuchProcess:
+        return
+      time.sleep(0.05)
 
   def processes(self, node: Optional[int] = None) -> List[int]:
     """The pids of every process of the cluster (or of node `node`) still alive: those in
