@@ -1,4 +1,4 @@
-"""Long-memory policy gradients on the class-query task (issue 6, seed 003).
+"""Long-memory policy gradients on the class-query task (S. Bartunov's lecture).
 
 python benchmarks/long_memory.py [--variants=a,b,...] [--seeds=0,1,2] [--parallel=2]
                                  [--runs=DIR]

@@ -1,4 +1,5 @@
-"""The results page: each seed system's headline result reproduced by metarl, with figures.
+"""The results page: the headline result of each system metarl replaces, reproduced, with
+figures.
 
 python benchmarks/report.py [--work=DIR] [--only=SECTION[,SECTION]] [--parallel=2]
                             [--out=docs] [--quick]
@@ -25,7 +26,7 @@ test's mode; nothing is expected to reproduce).
 
 Every number on the page is read from the files of those runs or from a committed CSV that
 the page names next to it. The only numbers written here are the published or reference
-values of the seed systems (PUBLISHED, each with its source), the run settings, and the
+values of the systems metarl replaces (PUBLISHED, each with its source), the run settings, and the
 criteria by which a result counts as reproduced (CRITERIA, shown on the page).
 """
 
@@ -68,35 +69,37 @@ MARKER = 'report_job.json'
 DPI = 300
 
 SECTIONS = {  # key: the heading of its part of the page
-    'bandit': 'Meta-RL on bandits (seed 001)',
-    'two_step': 'The two-step task and episodic meta-RL (seed 002)',
-    'value': 'Value RNNs trained with TD (seed 000)',
+    'bandit': 'Meta-RL on bandits (nathanwispinski/meta-rl)',
+    'two_step': 'The two-step task and episodic meta-RL (BKHMSI/Meta-RL-TwoStep-Task)',
+    'value': 'Value RNNs trained with TD (value-rnn-td)',
     'beliefs': 'What value RNNs compute: belief states and dopamine-like RPEs '
                '(Hennig et al. 2023)',
-    'sac': 'Recurrent SAC: memory task and pendulum (seed 004)',
-    'class_query': 'Long memory: the class-query task (seed 003)',
+    'sac': 'Recurrent SAC: memory task and pendulum (RLtools)',
+    'class_query': "Long memory: the class-query task (S. Bartunov's lecture)",
     'speed': 'Speed against the reference implementations',
 }
 
-# Published or reference values of the seed systems: (text, where it comes from).
-PENDULUM_RLTOOLS = (-140, -200)  # RLtools' pendulum SAC return range (SPEC.md)
+# Published or reference values of the systems metarl replaces: (text, where it comes from).
+PENDULUM_RLTOOLS = (-140, -200)  # RLtools' pendulum SAC return range (its documentation)
 PUBLISHED = {
     'bandit': ('Thompson ~2.78, UCB1 ~5.6, random ~16.7',
-               'SPEC.md yardsticks, two independent arms; seed 001'),
+               'two independent Beta(1, 1) arms, 100 trials, as nathanwispinski/meta-rl '
+               'evaluates; metarl/analysis/bandit.py computes them'),
     'stay': (' / '.join(f'{WANG_2018_STAY[k]:.2f}' for k in (
         'rewarded_common', 'rewarded_uncommon', 'unrewarded_common', 'unrewarded_uncommon')),
-             'Wang et al. 2018 Fig. 4, read off seed 002\'s figure; SPEC.md'),
+             'Wang et al. 2018 Fig. 4, doi:10.1038/s41593-018-0147-8, read off '
+             'BKHMSI/Meta-RL-TwoStep-Task\'s figure'),
     'episodic': ('episodic agent above the incremental one on cued trials',
-                 'Ritter et al. 2018; SPEC.md'),
+                 'Ritter et al. 2018, arXiv:1805.09692'),
     'value': ('Vhat follows the true value; the reference fails on ~2 of 10 seeds',
-              'seed 000; SPEC.md'),
+              'github.com/mobeets/value-rnn-td'),
     'memory': ('every printed test sequence right at 200k steps (10 of 10); mean return '
-               'about -505 at 180k', 'seed 004, RLtools\' output'),
+               'about -505 at 180k', 'RLtools\' output'),
     'pendulum': ('about {} to {}'.format(*PENDULUM_RLTOOLS),
-                 'RLtools, full observation, 10k steps; SPEC.md'),
-    'class_query': ('"sequences of length 100 are already hard to learn"', 'seed 003'),
+                 'RLtools, arXiv:2306.03530, full observation, 10k steps'),
+    'class_query': ('"sequences of length 100 are already hard to learn"', "S. Bartunov's lecture"),
     'beliefs': ('RPE MSE 0.0006 (untrained 0.009); belief R^2 0.665 (untrained 0.41)',
-                'Hennig et al. 2023, Task 2, 50 units, medians of 12; SCIENCE.md'),
+                'Hennig et al. 2023, doi:10.1371/journal.pcbi.1011067, Task 2, 50 units, medians of 12'),
 }
 
 # What counts as reproducing each headline (shown on the page next to the verdict).
@@ -403,6 +406,22 @@ class Context:
     """(path to write, link from the page) of a figure."""
     return os.path.join(self.figures, filename), f'figures/{filename}'
 
+  def cite(self, path: str) -> str:
+    """How the page names a source file. A table of a run (the work folder is not part of
+    the repository) is copied beside the page into results/<run>_<file>, so every source
+    the page names can be opened by its readers; other files are named by their path."""
+    work = os.path.abspath(self.work) + os.sep
+    if not os.path.abspath(path).startswith(work):
+      return code(path)
+    if not os.path.isfile(path):
+      raise Missing(f'{rel(path)} does not exist')
+    name = os.path.relpath(os.path.abspath(path), work).replace(os.sep, '_')
+    folder = os.path.join(os.path.dirname(self.figures), 'results')
+    os.makedirs(folder, exist_ok=True)
+    with open(path, 'rb') as f:
+      atomic_write_bytes(os.path.join(folder, name), f.read())
+    return f'[`results/{name}`](results/{name})'
+
 
 def save_figure(fig, path: str) -> None:
   """The PNG at DPI and a PDF beside it."""
@@ -550,7 +569,7 @@ def bandit_section(ctx: Context) -> Section:
 {ctx.wall('bandit_train'):.0f} s in this report), then frozen and played on {episodes} fresh
 episodes ({int(train.config.env.num_arms)} arms, `{train.config.env.reward_structure}` win
 probabilities; `configs/eval.py`), next to the classic algorithms
-on the same arm probabilities ({code(src)}):
+on the same arm probabilities ({ctx.cite(src)}):
 
 | method | mean cumulative regret | s.e.m. | reward per trial | ratio to Thompson | ratio to Bayes-optimal | agreement with the Bayes-optimal choice |
 | --- | --- | --- | --- | --- | --- | --- |
@@ -561,22 +580,22 @@ on the same arm probabilities ({code(src)}):
       f"{cell(r.get('bayes_agreement'))} |\n" for m, r in summary.items()) + f"""
 ![bandit]({link})
 
-Left, seed 001's figure: one row per episode, sorted by arm 1's win probability, one cell per
-trial coloured by the arm chosen. Middle: mean cumulative regret against trial (± s.e.m.),
-the agent and the baselines on the same episodes. Right: the evaluations made during
-training. {first_text}
+Left, nathanwispinski/meta-rl's figure: one row per episode, sorted by arm 1's win
+probability, one cell per trial coloured by the arm chosen. Middle: mean cumulative regret
+against trial (± s.e.m.), the agent and the baselines on the same episodes. Right: the
+evaluations made during training. {first_text}
 Reproduced (regret within {limit}x of Thompson's and below random's): **{verdict(ok)}**
 (ratio {ratio:.2f}).
 """
   body += bandit_internals(ctx)
   headline = Headline(
-      'Bandits, meta-RL A3C (seed 001)',
+      'Bandits, meta-RL A3C (nathanwispinski/meta-rl)',
       'mean cumulative regret per episode, two independent arms, frozen agent',
       f"agent {regret['agent']:.2f} ± {sem:.2f}; Thompson {regret['thompson']:.2f}, "
       f"UCB1 {regret['ucb1']:.2f}, random {regret['random']:.2f}"
       + (f", Bayes-optimal {regret['bayes_optimal']:.2f}" if 'bayes_optimal' in regret else '')
       + ' on the same episodes',
-      published('bandit'), code(src), verdict(ok))
+      published('bandit'), ctx.cite(src), verdict(ok))
   return Section('bandit', body, [headline])
 
 
@@ -612,7 +631,7 @@ def bandit_internals(ctx: Context) -> str:
 episodes). A ridge decoder, cross-validated by episode, reads the Beta posterior of the two
 arms from the network's activity after each outcome; the untrained network is the same
 network at initialisation, playing the same arms itself
-({code(ctx.file('bandit_eval', 'posterior_decoding.csv'))}):
+({ctx.cite(ctx.file('bandit_eval', 'posterior_decoding.csv'))}):
 
 | R^2 | {' | '.join(targets)} |
 | --- | {' | '.join('---' for _ in targets)} |
@@ -688,15 +707,15 @@ def two_step_section(ctx: Context) -> Section:
   v_eval = vanilla_train.eval.iloc[-1]
   v_episodes = int(runs.load(os.path.join(ctx.work, 'two_step_eval')).config.num_episodes)
   headlines.append(Headline(
-      'Two-step task, LSTM + A2C (seed 002, Wang 2018)',
+      'Two-step task, LSTM + A2C (BKHMSI/Meta-RL-TwoStep-Task, Wang 2018)',
       'stay probability after rewarded-common / rewarded-uncommon / unrewarded-common / '
       'unrewarded-uncommon trials, frozen agent',
-      stay_text(vanilla), published('stay'), code(v_src), verdict(ok)))
+      stay_text(vanilla), published('stay'), ctx.cite(v_src), verdict(ok)))
   body += f"""**Vanilla agent.** `configs/two_step_train.py`
 ({steps(vanilla_train.config.total_env_steps)} env steps; start to exit
 {ctx.wall('two_step_train'):.0f} s), reward per trial {v_eval['mean_reward_per_trial']:.3f}
 at the end of training (`eval.csv`), then frozen for {v_episodes} episodes
-(`configs/eval.py`, {code(v_src)}). Stay probabilities
+(`configs/eval.py`, {ctx.cite(v_src)}). Stay probabilities
 rewarded-common / rewarded-uncommon / unrewarded-common / unrewarded-uncommon:
 {stay_text(vanilla)}; {published('stay')}. The model-based signature
 (rewarded: common > uncommon; unrewarded: uncommon > common) is there: **{verdict(ok)}**.
@@ -706,7 +725,7 @@ rewarded-common / rewarded-uncommon / unrewarded-common / unrewarded-uncommon:
     ctx.run('episodic_eval'), ctx.run('incremental_eval')
   except Missing as e:
     body += f'\n**Episodic and incremental agents**: not available ({e}).\n'
-    headlines.append(Headline('Episodic two-step, DND (seed 002, Ritter 2018)',
+    headlines.append(Headline('Episodic two-step, DND (BKHMSI/Meta-RL-TwoStep-Task, Ritter 2018)',
                               'reward per cued trial, episodic vs incremental agent',
                               'not run', published('episodic'), '-', 'no'))
     fig, ax = plt.subplots(figsize=(4, 3.6))
@@ -792,11 +811,11 @@ rewarded-common / rewarded-uncommon / unrewarded-common / unrewarded-uncommon:
   srcs = [ctx.file(f'{n}_eval', 'reward_per_trial_pooled.csv')
           for n in ('episodic', 'incremental')]
   headlines.append(Headline(
-      'Episodic two-step, LSTM + DND (seed 002, Ritter 2018)',
+      'Episodic two-step, LSTM + DND (BKHMSI/Meta-RL-TwoStep-Task, Ritter 2018)',
       'reward per cued trial, episodic vs incremental agent, frozen',
       f"{cued['episodic']:.3f} vs {cued['incremental']:.3f} "
       f"(uncued {uncued['episodic']:.3f} vs {uncued['incremental']:.3f})",
-      published('episodic'), ', '.join(code(s) for s in srcs), verdict(ep_ok)))
+      published('episodic'), ', '.join(ctx.cite(s) for s in srcs), verdict(ep_ok)))
   ep_episodes = int(runs.load(os.path.join(ctx.work, 'episodic_eval')).config.num_episodes)
   inc_unc = stay_dict(rows['incremental'], 'uncued')
   recall = {n: stay_dict(rows[n], 'episodic') for n in rows}
@@ -808,7 +827,7 @@ side in one process (`num_seeds={num_seeds}`), {steps(ep_train.config.total_env_
 env steps per seed (start to exit {ctx.wall('episodic_train'):.0f} s and
 {ctx.wall('incremental_train'):.0f} s, the two runs sharing the machine), then
 `configs/eval.py` on {ep_episodes} episodes per seed. Reward per trial, mean over seeds ±
-s.e.m. across seeds ({', '.join(code(s) for s in srcs)}):
+s.e.m. across seeds ({', '.join(ctx.cite(s) for s in srcs)}):
 
 | agent | uncued trials | cued trials |
 | --- | --- | --- |
@@ -823,14 +842,14 @@ model-based too (stays {stay_text(inc_unc)}): **{verdict(model_based(inc_unc))}*
 
 ![two-step stay probabilities]({stay_link})
 
-Stay probabilities (± s.e.m.; black dots: the published values). The last two panels are seed
-002's episodic analysis: a cued trial against the earlier trial whose context it shows again,
+Stay probabilities (± s.e.m.; black dots: the published values). The last two panels are
+BKHMSI/Meta-RL-TwoStep-Task's episodic analysis: a cued trial against the earlier trial whose context it shows again,
 by that trial's outcome. Against the trial it recalls, the episodic agent stays
 {stay_text(recall['episodic'])} (model-based index (rc - ru) + (uu - uc) =
 {mb_index(recall['episodic']):.2f}), the incremental agent, which cannot recall it,
-{stay_text(recall['incremental'])} (index {mb_index(recall['incremental']):.2f}). Seed 002
-shows Ritter et al.'s bars for the episodic-task panels only as images, so no published
-numbers are drawn there.
+{stay_text(recall['incremental'])} (index {mb_index(recall['incremental']):.2f}).
+BKHMSI/Meta-RL-TwoStep-Task shows Ritter et al.'s bars for the episodic-task panels only as
+images, so no published numbers are drawn there.
 
 ![episodic vs incremental reward]({reward_link})
 """
@@ -955,22 +974,22 @@ def value_section(ctx: Context) -> Section:
 LSTM({int(cfg.network.hidden_size)}) with Vhat(t) = sum_j relu(h_j(t)), trained side by side by
 semi-gradient TD(0) (gamma {cfg.agent.gamma}) for {int(cfg.agent.epochs)} epochs, start to exit
 {ctx.wall('value_td'):.0f} s in this report. MSE of Vhat against the true value on
-{int(cfg.eval.num_episodes)} fresh trials ({code(src)}, epoch {int(last['epoch'].iloc[0])}):
+{int(cfg.eval.num_episodes)} fresh trials ({ctx.cite(src)}, epoch {int(last['epoch'].iloc[0])}):
 worst seed {worst:.2e}, best {best:.2e}; seeds above {fail:g}:
 {len(failing)} of {len(mse)}{' (' + ', '.join(map(str, failing)) + ')' if failing else ''}.
 {upper_first(published('value'))}. Reproduced (every seed learns): **{verdict(ok)}**.
 
 ![value RNN]({link})
 
-Top, seed 000's figure: Vhat(t) of every seed on one trial per cue (colour) and the true
+Top, value-rnn-td's figure: Vhat(t) of every seed on one trial per cue (colour) and the true
 value gamma^(t_r - t - 1) (dashed); square: cue, star: reward. Bottom: the hidden units
 h_j(t) of one seed on the same trials (Vhat reads only their positive parts).
 """
   headline = Headline(
-      'Value RNN with TD (seed 000)',
+      'Value RNN with TD (value-rnn-td)',
       'MSE of Vhat against the true value on fresh trials, every seed',
       f'worst seed {worst:.2e}, best {best:.2e} (seeds {min(mse)}-{max(mse)})',
-      published('value'), code(src), verdict(ok))
+      published('value'), ctx.cite(src), verdict(ok))
   return Section('value', body, [headline])
 
 
@@ -1020,7 +1039,7 @@ GRU(50) networks per task trained side by side in one vmapped call, then the ana
 for the trained networks, the same networks untrained, and the 25-state belief model
 (`benchmarks/starkweather.py`; the two tasks' trainings side by side on the two cores, then
 the analyses{f', {whole / 60:.0f} min in all' if whole else ''}; {code(src)}). Medians over the 12 seeds,
-next to the paper's (../shared/SCIENCE.md's summary of the authors' saved arrays):
+next to the paper's (Hennig et al. 2023, doi:10.1371/journal.pcbi.1011067; medians from the authors' saved arrays and figures):
 
 | task | measure | trained | untrained | belief model | paper, trained | paper, untrained | target | met |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |
@@ -1033,7 +1052,7 @@ next to the paper's (../shared/SCIENCE.md's summary of the authors' saved arrays
 Targets met: **{verdict(ok)}**. RPE MSE is against the belief model's RPEs on every test step;
 belief R^2 is a linear map from the activity to the 25 beliefs, fitted on the train session
 and scored on the test session, pooled over the beliefs (`belief_r2`, as
-../shared/SCIENCE.md defines it) or averaged over them (`belief_r2_state_mean`). The
+Hennig et al. define it) or averaged over them (`belief_r2_state_mean`). The
 untrained networks here encode the beliefs far better than the paper's (pooled R^2
 {number(2, 'belief_r2', 'untrained_median')} against
 {number(2, 'belief_r2', 'paper_untrained')}), so the trained networks' margin over them is
@@ -1106,7 +1125,7 @@ def sac_section(ctx: Context) -> Section:
 {int(cfg.total_env_steps):,} env steps), seeds {', '.join(str(s) for s, _ in pend)} in this
 report (start to exit {walls} s): final mean return over {int(cfg.eval.num_episodes)}
 deterministic episodes {', '.join(f'{f:.0f}' for f in finals)}
-({', '.join(code(s) for s in srcs)}); {published('pendulum')}. Reproduced (median
+({', '.join(ctx.cite(s) for s in srcs)}); {published('pendulum')}. Reproduced (median
 return >= {threshold:g}): **{verdict(pend_ok)}**.
 """
   if memory:
@@ -1117,7 +1136,7 @@ critics, {int(memory[0]['env_steps']):,} env steps): not rerun here, since one s
 {statistics.median(float(r['wall_s']) for r in memory) / 60:.1f} min on this machine
 (`benchmarks/results/sac.csv`, regenerated by `python benchmarks/sac.py --parts=a`).
 Accuracy on {int(mem_cfg.eval.num_sequences)} random {int(mem_cfg.eval.sequence_length)}-step
-sequences (seed 004's measure) for seeds {', '.join(r['seed'] for r in memory)}:
+sequences (RLtools' measure) for seeds {', '.join(r['seed'] for r in memory)}:
 {', '.join(f'{a:.2f}' for a in accuracy)}, mean return
 {', '.join(f"{float(r['mean_return']):.0f}" for r in memory)}; {published('memory')}.
 Reproduced (accuracy >= {CRITERIA['memory_accuracy']} on every seed): **{verdict(mem_ok)}**.
@@ -1132,14 +1151,14 @@ Pendulum with the angular velocity hidden (a GRU agent trained on sequences,
 """
   body += f'\n![recurrent SAC]({link})\n'
   headlines = [
-      Headline('Recurrent SAC, memory task (seed 004)',
+      Headline('Recurrent SAC, memory task (RLtools)',
                'accuracy on random bit sequences after full training, GRU actor',
                ', '.join(f'{a:.2f}' for a in accuracy) + ' (committed run, not rerun)',
                published('memory'), code(sac_csv), verdict(mem_ok)),
-      Headline('SAC, pendulum (seed 004, RLtools)',
+      Headline('SAC, pendulum (RLtools)',
                'final mean return, full observation, MLP actor and critics',
                ', '.join(f'{f:.0f}' for f in finals),
-               published('pendulum'), ', '.join(code(s) for s in srcs), verdict(pend_ok)),
+               published('pendulum'), ', '.join(ctx.cite(s) for s in srcs), verdict(pend_ok)),
   ]
   return Section('sac', body, headlines)
 
@@ -1225,7 +1244,7 @@ with curriculum {cur['solved']} of {cur['runs']} seeds solve it (final success
 {int(cfg.curriculum.start)}) and with `--config.curriculum.enabled=False`, seed
 {int(cfg.seed)}, start to exit {ctx.wall('class_query_curriculum'):.0f} s and
 {ctx.wall('class_query_none'):.0f} s in this report (sharing the machine), then
-`configs/eval.py` at each delay ({', '.join(code(s) for s in srcs)}). Success at
+`configs/eval.py` at each delay ({', '.join(ctx.cite(s) for s in srcs)}). Success at
 delay {target}: {at['curriculum'][1]:.3f} with curriculum, {at['none'][1]:.3f} without
 (chance: one half). {reached_text} {upper_first(published('class_query'))}. Reproduced (solved
 with the curriculum, not without): **{verdict(ok)}**. Across the evaluated delays the frozen
@@ -1234,11 +1253,11 @@ curriculum agent's success ranges from {lo:.3f} (delay {d_lo}) to {hi:.3f} (dela
 ![class-query]({link})
 """
   headline = Headline(
-      'Class-query long memory (seed 003)',
+      "Class-query long memory (S. Bartunov's lecture)",
       'success answering the query after the full noise delay, frozen agent',
       f"with curriculum {at['curriculum'][1]:.3f}, without {at['none'][1]:.3f} "
       f"(delay {at['curriculum'][0]})",
-      published('class_query'), ', '.join(code(s) for s in srcs), verdict(ok))
+      published('class_query'), ', '.join(ctx.cite(s) for s in srcs), verdict(ok))
   return Section('class_query', body, [headline])
 
 
@@ -1266,7 +1285,7 @@ def speed_section(ctx: Context) -> Section:
       ref = re.search(r'\(~([\d,]+)/s\)', r['detail'])
       table.append((f"bandit A3C training throughput, {r['setting']}",
                     f"{fmt_int(r['value'])} {r['unit']}",
-                    f"seed 001's code ~{ref.group(1)} {r['unit']}" if ref else '-',
+                    f"nathanwispinski/meta-rl's code ~{ref.group(1)} {r['unit']}" if ref else '-',
                     'bandit.csv'))
   r = find(bandit, section='b_default_run', setting='total wall time')
   if r:
@@ -1278,9 +1297,10 @@ def speed_section(ctx: Context) -> Section:
     r = find(two, what=prefix)
     if r:
       table.append((f"two-step, {r['what']}", f"{r['value']} {r['unit']}",
-                    after_semicolon(r['note'], 'seed 002') or '-', 'two_step.csv'))
+                    after_semicolon(r['note'], 'BKHMSI/Meta-RL-TwoStep-Task') or '-',
+                    'two_step.csv'))
   td = read_csv(os.path.join(RESULTS, 'value_td.csv'))
-  r, ref = find(td, what='default: 10 seeds'), find(td, what='seed 000 recipe in PyTorch')
+  r, ref = find(td, what='default: 10 seeds'), find(td, what='value-rnn-td recipe in PyTorch')
   if r:
     table.append((f"value RNN, {r['what']}", f"{float(r['value']):.1f} {r['unit']}",
                   f"{ref['what']}: {float(ref['value']):.1f} {ref['unit']}" if ref else '-',
@@ -1328,9 +1348,9 @@ def speed_section(ctx: Context) -> Section:
                   '-', 'backends.csv'))
   body = """Measured by the benchmark scripts on this 2-core machine and committed in
 `benchmarks/results/` (each row names its CSV; `python benchmarks/<name>.py` regenerates it);
-the labels are the CSVs' own. The reference figures are those the CSVs hold: seed 001's code
-and seed 000's recipe in PyTorch timed on the same machine, seed 002's as quoted by its
-author.
+the labels are the CSVs' own. The reference figures are those the CSVs hold:
+nathanwispinski/meta-rl's code and value-rnn-td's recipe in PyTorch timed on the same
+machine, BKHMSI/Meta-RL-TwoStep-Task's as quoted by its author.
 
 | what | metarl | reference implementation | source |
 | --- | --- | --- | --- |
@@ -1398,7 +1418,7 @@ def render(ctx: Context, out: str, header: str) -> str:
                               f'--work={rel(ctx.work)} --only={key}`.\n', [Headline(
                                   title, 'not run', 'not run', '-', '-', 'no')]))
   lines = [reflow(header), '',
-           '| seed system | headline result | metarl | published / reference | source | '
+           '| system | headline result | metarl | published / reference | source | '
            'reproduced |', '| --- | --- | --- | --- | --- | --- |']
   for section in sections:
     for h in section.headlines:
@@ -1450,16 +1470,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       f"average {e['load_average']:.1f} at its start" + (
           f", {e['load_average_15min_end']:.1f} over the 15 min before its end)"
           if 'load_average_15min_end' in e else ')') for e in log if e['made'])
-  header = f"""# metarl: the seed systems' results, reproduced
+  header = f"""# metarl: the results of the systems it replaces, reproduced
 
 Generated by `{command_line}` on {stamp}, git commit {git_commit()}, on a machine with
 {machine()}, shared with other work. The runs in the work folder `{rel(work)}` were made by
 {made_by or 'earlier calls'}.{' --quick: tiny runs, nothing is expected to reproduce.'
                               if args.quick else ''}
 
-Every number comes from a run made by this script (its files, in the work folder, are named
-next to it) or from a committed benchmark CSV named next to it (`benchmarks/results/`);
-published values say so and where they come from. The "reproduced" column applies the
+Every number comes from a run made by this script or from a committed benchmark CSV named
+next to it (`benchmarks/results/`). The work folder is not part of the repository: the
+tables of its runs that the page cites are copied beside the page, into `results/`, and
+named next to each number. Published values say so and where they come from: a paper, or
+the repository of the system metarl replaces. The "reproduced" column applies the
 criterion stated in each section."""
   render(ctx, out, header)
   print(f'[{time.time() - start:6.0f} s] wrote {os.path.join(rel(out), "RESULTS.md")}')

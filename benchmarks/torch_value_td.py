@@ -1,6 +1,6 @@
-"""Seed 000's training recipe in PyTorch, for timing metarl against it on the same machine.
+"""value-rnn-td's training recipe in PyTorch, to time metarl against it on the same machine.
 
-Written for this benchmark from the seed's description (not its code): 2 cues with reward
+Written for this benchmark from value-rnn-td's description (not its code): 2 cues with reward
 delays 10 and 15, ITI ~ Geometric(0.5), one fixed set of 100 trials (50 per cue), minibatches
 of 12 padded trials through a packed LSTM(2), Vhat = sum relu(h), the loss of V(t) -
 gamma V(t+1) against r(t) summed trial by trial over the unpadded steps, Adam 0.003. One

@@ -118,7 +118,8 @@ def main():
     rows.append(dict(what='vanilla: 10,000 training episodes, start to exit (median)',
                      value=f'{statistics.median(walls):.1f}', unit='s',
                      note='runs: ' + ' '.join(f'{w:.1f}' for w in walls) +
-                     '; seed 002 PyTorch: ~660 CPU-s per seed (quoted, not re-measured)'))
+                     '; BKHMSI/Meta-RL-TwoStep-Task (PyTorch): ~660 CPU-s per seed'
+                     ' (quoted, not re-measured)'))
     for name, values in rates.items():
       rows.append(dict(what=f'{name}: training throughput (median)',
                        value=f'{statistics.median(values):,.0f}', unit='episodes/s',

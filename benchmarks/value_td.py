@@ -8,8 +8,8 @@ python benchmarks/value_td.py [--repeats=3] [--torch_python=/venv/bin/python]
     non-terminal steps and from the cue on; a seed fails if its MSE exceeds 5e-4.
 (b) 20 seeds (0-19) of the default, and of the default with one of the two choices that
     make every seed learn undone: Haiku's default initialisation (network.cell_bias=0), one
-    fixed set of 100 trials (agent.resample_trials=False, as seed 000): failing seeds.
-(c) With --torch_python: seed 000's recipe in PyTorch (benchmarks/torch_value_td.py, one
+    fixed set of 100 trials (agent.resample_trials=False, as value-rnn-td): failing seeds.
+(c) With --torch_python: value-rnn-td's recipe in PyTorch (benchmarks/torch_value_td.py, one
     seed, 2000 epochs), timed on this machine in the same session.
 Prints a table, writes benchmarks/results/value_td.csv (summary) and value_td_seeds.csv
 (per seed).
@@ -115,7 +115,7 @@ def main():
     ref = torch_reference(args.torch_python, args.repeats)
     med = statistics.median(ref)
     summary.append(dict(
-        what='seed 000 recipe in PyTorch: 1 seed x 2000 epochs (median)',
+        what='value-rnn-td recipe in PyTorch: 1 seed x 2000 epochs (median)',
         value=f'{med:.1f}', unit='s', note='runs: ' + ' '.join(f'{s:.1f}' for s in ref)))
     summary.append(dict(
         what='metarl 10 seeds (process wall) / PyTorch 1 seed', unit='ratio',

@@ -1,4 +1,4 @@
-"""Long-memory recurrent policy gradients on the noisy class-query task (seed 003).
+"""Long-memory recurrent policy gradients on the noisy class-query task (Bartunov's lecture).
 
 A class in {-1, +1} is shown with noise for `env.cue_steps` steps, then `env.delay` steps of
 pure noise, then a query: answering the class pays +1, otherwise -1. The curriculum grows the
@@ -22,7 +22,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.env.name = 'class_query'
   c.env.cue_steps = 5
   c.env.delay = 100  # the task's delay (the curriculum's target)
-  c.env.noise_scale = 1.0  # the seed's figure: noise about as large as the class
+  c.env.noise_scale = 1.0  # the lecture's figure: noise about as large as the class
   c.env.reward_correct = 1.0
   c.env.reward_wrong = -1.0
 
@@ -40,8 +40,8 @@ def get_config() -> ml_collections.ConfigDict:
   # every chunk starts new episodes, so gradients reach the cue through the whole delay.
   c.agent.unroll_length = 106
   c.agent.reset_each_unroll = True
-  # Only the answer at the query is paid, so r_t is its exact credit ('immediate', seed
-  # 003's last resort); the estimators that also weight the ignored actions before the
+  # Only the answer at the query is paid, so r_t is its exact credit ('immediate', the
+  # last resort of Bartunov's lecture); the estimators that also weight the ignored actions before the
   # query (mc, gae, ...) destabilise the memory (benchmarks/long_memory.py).
   c.agent.advantage = 'immediate'  # mc | baseline | kstep | gae | immediate
   c.agent.n_step = 106  # K of 'kstep'

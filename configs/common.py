@@ -43,7 +43,7 @@ def launch(num_workers: int = 0, num_evaluators: int = 1, updates_per_call: int 
            children: bool = True) -> ml_collections.ConfigDict:
   """The processes of a run; `children=False` for agents that run in the manager only."""
   c = ml_collections.ConfigDict()
-  # mp: processes on this machine | ray: Ray actors (launch/README.md)
+  # mp: processes on this machine | ray: Ray actors (docs/clusters.md)
   c.backend = 'mp'
   if children:
     c.ray_address = ''  # ray: '' starts a local instance; HOST:PORT joins a cluster

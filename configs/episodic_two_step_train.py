@@ -1,11 +1,12 @@
-"""Episodic meta-RL on the episodic two-step task (Ritter et al. 2018; seed 002): an LSTM
-with a DND that reinstates the cell states of earlier trials with the same context.
+"""Episodic meta-RL on the episodic two-step task (Ritter et al. 2018;
+BKHMSI/Meta-RL-TwoStep-Task): an LSTM with a DND that reinstates the cell states of
+earlier trials with the same context.
 
 python main.py --config=configs/episodic_two_step_train.py
 python main.py --config=configs/episodic_two_step_train.py --config.agent.retrieval=False
     (the incremental agent: the same network without memory)
 
-Every other field is that of configs/two_step_train.py (seed 002's A2C settings).
+Every other field is that of configs/two_step_train.py (BKHMSI/Meta-RL-TwoStep-Task's A2C settings).
 """
 
 import ml_collections

@@ -1,11 +1,11 @@
-"""Recurrent SAC on the memory task (seed 004, RLtools' memory example).
+"""Recurrent SAC on the memory task (RLtools' memory example).
 
 python main.py --config=configs/memory_sac.py [--config.env.horizon=5 ...]
 
 The agent must output count/H, the number of ones among the last H input bits; only the
 newest bit is observed. RLtools' settings: GRU actor and critics (dense 16 tanh, GRU 16,
 GRU 16), gamma 0, batch 4 sequences of 50 steps, critic every step and actor every 2nd,
-200k steps; eval.csv holds the seed's accuracy on random 50-step sequences.
+200k steps; eval.csv holds RLtools' accuracy on random 50-step sequences.
 """
 
 import ml_collections

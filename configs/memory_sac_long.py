@@ -2,7 +2,7 @@
 
 python main.py --config=configs/memory_sac_long.py [--config.network.core=gru ...]
 
-RLtools keeps this variant of its memory example (seed 004) beside the short one and does
+RLtools keeps this variant of its memory example beside the short one and does
 not report solving it. Its settings are the short task's (configs/memory_sac.py: gamma 0,
 batch 4 sequences, critic every step, actor every 2nd, 200k steps) except: ones are counted
 over the last 100 bits (P(bit = 1) = 2/H = 0.02, RLtools' rule), sequences of 500 steps

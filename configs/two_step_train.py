@@ -1,5 +1,6 @@
-"""Meta-RL on the two-step task (Daw 2011; Wang et al. 2018, Fig. 4; seed 002): an LSTM trained
-by a model-free actor-critic comes to behave model-based.
+"""Meta-RL on the two-step task (Daw 2011; Wang et al. 2018, Fig. 4;
+BKHMSI/Meta-RL-TwoStep-Task): an LSTM trained by a model-free actor-critic comes to behave
+model-based.
 
 python main.py --config=configs/two_step_train.py [--config.env.common_prob=0.9 ...]
 """
@@ -17,7 +18,8 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.env = ml_collections.ConfigDict()
   c.env.name = 'two_step'
-  c.env.common_prob = 0.8  # P(action 0 -> S1) = P(action 1 -> S2) (seed 002 used 0.9)
+  # P(action 0 -> S1) = P(action 1 -> S2) (BKHMSI/Meta-RL-TwoStep-Task used 0.9)
+  c.env.common_prob = 0.8
   c.env.reward_prob = 0.9  # the good state's reward probability (the other: 1 - this)
   c.env.swap_prob = 0.025  # the good state swaps with this probability every trial
   c.env.trials_per_episode = 100
@@ -42,8 +44,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.agent.entropy_coef = 0.05
   c.agent.entropy_coef_end = 0.05
   c.agent.entropy_schedule = 'constant'  # constant | linear
-  # Seed 002's optimizer: with Adam and the entropy annealed to 0 the agent earns as much
-  # but infers less from rare transitions (rewarded-uncommon stay ~0.77 instead of ~0.73).
+  # BKHMSI/Meta-RL-TwoStep-Task's optimizer: with Adam and the entropy annealed to 0 the
+  # agent earns as much but infers less from rare transitions (rewarded-uncommon stay ~0.77
+  # instead of ~0.73).
   c.agent.optimizer = 'rmsprop'  # adam | rmsprop
   c.agent.optimizer_eps = 1e-8
   c.agent.learning_rate = 7e-4

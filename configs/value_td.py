@@ -1,4 +1,4 @@
-"""Value RNN trained with TD(0) on cue-to-reward timing trials (seed 000).
+"""Value RNN trained with TD(0) on cue-to-reward timing trials (value-rnn-td).
 
 Two cues with reward delays 10 and 15 steps, ITI ~ Geometric(0.5) (>= 1, truncated at 10),
 an LSTM with 2 units read out as Vhat(t) = sum_j relu(h_j(t)), gamma 0.5, Adam 0.003,

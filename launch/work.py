@@ -23,8 +23,8 @@ from metarl.rollout import set_env_params
 
 
 def worker_key(seed: int, worker_id: int):
-  """A worker's own random stream: the run seed folded with the worker id (seed 001 gave
-  every worker the same seed)."""
+  """A worker's own random stream: the run seed folded with the worker id
+  (nathanwispinski/meta-rl gave every worker the same seed)."""
   return jax.random.fold_in(jax.random.PRNGKey(seed), 1000 + worker_id)
 
 

@@ -1,5 +1,5 @@
-"""Curriculum learning over a task's length (seed 003: "train on shorter sequences, increase
-sequence length over time").
+"""Curriculum learning over a task's length (Bartunov's lecture: "train on shorter
+sequences, increase sequence length over time").
 
 `config.curriculum` names an integer field of the environment's `EnvParams` (`field`, e.g.
 the class-query task's `delay`). Training starts with it at `start`; the target is the value

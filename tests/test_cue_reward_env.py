@@ -1,4 +1,4 @@
-"""Cue-reward trials against a numpy reference of seed 000's rules, and the true value
+"""Cue-reward trials against a numpy reference of value-rnn-td's rules, and the true value
 against hand-derived numbers."""
 
 import jax
@@ -10,7 +10,7 @@ from metarl.envs.cue_reward import CueReward, iti_probabilities
 
 
 def reference_trial(num_cues, cue, iti, delay, omitted):
-  """Seed 000's trial: ITI empty steps, cue at t=ITI, reward at ITI+delay, one empty step
+  """value-rnn-td's trial: ITI empty steps, cue at t=ITI, reward at ITI+delay, one empty step
   after; observation [cue one-hot, r(t)]."""
   length = iti + delay + 2
   x = np.zeros((length, num_cues + 1))

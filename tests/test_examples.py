@@ -1,7 +1,7 @@
-"""The README's "New to metarl" section, run: the reversal env against a numpy reference of
-its rules, in metarl's rollout with the A3C actor, and trained by A3C through main.py's
-command line once registered; the REINFORCE example agent learning it; the README's code
-blocks equal to the example files; the documented train.csv / eval.csv columns equal to
+"""docs/guide.md's examples, run: the reversal env against a numpy reference of its rules,
+in metarl's rollout with the A3C actor, and trained by A3C through main.py's command line
+once registered; the REINFORCE example agent learning it; the guide's code blocks equal to
+the example files; the train.csv / eval.csv columns documented in docs/outputs.md equal to
 the headers of real runs."""
 
 import csv
@@ -28,34 +28,37 @@ from tests.examples.reversal_env import Reversal
 from tests.test_checkpoints import small_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-README = os.path.join(ROOT, 'README.md')
+# the pages whose code blocks and tables these tests hold to the code
+DOCS = [os.path.join(ROOT, 'docs', name) for name in ('guide.md', 'outputs.md')]
 
 
-# README helpers ---------------------------------------------------------------------------
+# docs helpers -----------------------------------------------------------------------------
 
-def readme_text() -> str:
-  with open(README) as f:
-    return f.read()
+def doc_with(marker: str) -> str:
+  """From `marker` to the end of the one page of DOCS that has it."""
+  found = []
+  for path in DOCS:
+    with open(path) as f:
+      text = f.read()
+    if marker in text:
+      found.append(text[text.index(marker):])
+  assert len(found) == 1, f'{marker} is on {len(found)} of the pages {DOCS}'
+  return found[0]
 
 
-def readme_block(marker: str) -> str:
-  """The body of the first fenced code block after `marker` in README.md."""
-  text = readme_text()
-  assert marker in text, f'README.md has no {marker}'
-  block = re.search(r'^```[a-z]*\n(.*?)^```$', text[text.index(marker):], re.S | re.M)
+def doc_block(marker: str) -> str:
+  """The body of the first fenced code block after `marker` in the docs."""
+  block = re.search(r'^```[a-z]*\n(.*?)^```$', doc_with(marker), re.S | re.M)
   return block.group(1)
 
 
-def readme_columns(table: str, env: str = '') -> list:
-  """The columns documented in the README table after `<!-- columns: table -->`, in order.
+def doc_columns(table: str, env: str = '') -> list:
+  """The columns documented in the docs' table after `<!-- columns: table -->`, in order.
 
   A table's first cell names a column in backticks. A table with an `in` column lists only
   the rows whose `in` cell is `all` or names `env`.
   """
-  text = readme_text()
-  marker = f'<!-- columns: {table} -->'
-  assert marker in text, f'README.md has no {marker}'
-  lines = text[text.index(marker):].splitlines()[1:]
+  lines = doc_with(f'<!-- columns: {table} -->').splitlines()[1:]
   lines = [line for line in lines if line.strip()]
   rows = []
   for line in lines:
@@ -79,9 +82,9 @@ def header(path: str) -> list:
 
 @pytest.mark.parametrize('path', ['tests/examples/reversal_env.py',
                                   'tests/examples/reinforce_agent.py'])
-def test_readme_shows_the_example_files_verbatim(path):
+def test_guide_shows_the_example_files_verbatim(path):
   with open(os.path.join(ROOT, path)) as f:
-    assert readme_block(f'<!-- example: {path} -->') == f.read()
+    assert doc_block(f'<!-- example: {path} -->') == f.read()
 
 
 # Add an environment -----------------------------------------------------------------------
@@ -153,9 +156,9 @@ def test_reversal_matches_a_numpy_reference_under_jit_and_vmap():
   assert swaps >= batch  # every episode reverses once
 
 
-def test_readme_rollout_snippet_runs_the_reversal_task_with_the_a3c_actor(capsys):
+def test_guide_rollout_snippet_runs_the_reversal_task_with_the_a3c_actor(capsys):
   namespace = {}
-  exec(readme_block('<!-- snippet: reversal rollout -->'), namespace)
+  exec(doc_block('<!-- snippet: reversal rollout -->'), namespace)
   rollout, params, state, traj = (namespace[name] for name in ('rollout', 'params', 'state',
                                                                 'trajectory'))
   assert traj.observation.shape == (31, 16, 3) and traj.action.shape == (30, 16)
@@ -177,12 +180,12 @@ def test_readme_rollout_snippet_runs_the_reversal_task_with_the_a3c_actor(capsys
 
 @pytest.fixture(scope='module')
 def reversal_run(tmp_path_factory):
-  """The README's reversal command line, shortened, once the env is registered: importing
+  """The guide's reversal command line, shortened, once the env is registered: importing
   its module (at the top of this file) runs its last line, `register(...)`; metarl/envs/
   imports its own modules itself, the example lives in tests/."""
   assert 'reversal' in ENVS  # registered when this file imported tests.examples.reversal_env
   run_dir = str(tmp_path_factory.mktemp('reversal') / 'run')
-  command = shlex.split(readme_block('<!-- command: reversal -->').replace('\\\n', ' '))
+  command = shlex.split(doc_block('<!-- command: reversal -->').replace('\\\n', ' '))
   assert command[:2] == ['python3', 'main.py']
   short = [f'--config.run_dir={run_dir}', '--config.total_env_steps=320000',
            '--config.network.hidden_size=32', '--config.agent.learning_rate=2e-3',
@@ -278,7 +281,7 @@ def test_reinforce_runs_with_workers_and_an_evaluator_checkpoints_and_resumes(tm
                             '--config.eval.num_episodes=50', *more)
   run_dir = train(config(tmp_path / 'run'))
   assert sorted(os.listdir(run_dir)) == sorted(os.listdir(bandit_run))  # a3c's files
-  assert header(os.path.join(run_dir, 'eval.csv')) == readme_columns('a3c eval.csv',
+  assert header(os.path.join(run_dir, 'eval.csv')) == doc_columns('a3c eval.csv',
                                                                      'reversal')
   assert int(read_rows(os.path.join(run_dir, 'train.csv'))[-1]['env_steps']) >= 38400
   with open(os.path.join(run_dir, 'log.txt')) as f:
@@ -316,8 +319,8 @@ def td_run(tmp_path_factory):
 
 def test_documented_a3c_columns_are_those_of_real_runs(bandit_run, reversal_run):
   for run_dir, env in ((bandit_run, 'bandit'), (reversal_run, 'reversal')):
-    assert header(os.path.join(run_dir, 'train.csv')) == readme_columns('a3c train.csv', env)
-    assert header(os.path.join(run_dir, 'eval.csv')) == readme_columns('a3c eval.csv', env)
+    assert header(os.path.join(run_dir, 'train.csv')) == doc_columns('a3c train.csv', env)
+    assert header(os.path.join(run_dir, 'eval.csv')) == doc_columns('a3c eval.csv', env)
   assert sorted(os.listdir(bandit_run)) == ['checkpoints', 'config.json', 'eval.csv',
                                             'log.txt', 'params.pickle', 'train.csv']
 
@@ -337,12 +340,12 @@ def test_documented_bandit_summary_columns_are_those_of_a_real_evaluation(bandit
       [f'{f}.{ext}' for f in figures for ext in ('png', 'pdf')] +
       ['choice_kernel.csv', 'config.json', 'eval_data.pickle', 'eval_summary.csv', 'pca.csv',
        'posterior_decoding.csv'])
-  assert header(os.path.join(out, 'eval_summary.csv')) == readme_columns('eval_summary.csv')
+  assert header(os.path.join(out, 'eval_summary.csv')) == doc_columns('eval_summary.csv')
 
 
 def test_documented_td_columns_are_those_of_a_real_run(td_run):
-  assert header(os.path.join(td_run, 'train.csv')) == readme_columns('td train.csv')
-  assert header(os.path.join(td_run, 'eval.csv')) == readme_columns('td eval.csv')
+  assert header(os.path.join(td_run, 'train.csv')) == doc_columns('td train.csv')
+  assert header(os.path.join(td_run, 'eval.csv')) == doc_columns('td eval.csv')
   assert sorted(os.listdir(td_run)) == ['checkpoints', 'config.json', 'eval.csv', 'log.txt',
                                         'params.pickle', 'train.csv']
 
@@ -360,5 +363,5 @@ def test_documented_rsac_columns_are_those_of_real_runs(config_name, env, tmp_pa
                 replay__sequence_length=8 if env == 'memory' else 1)
   validate(config)
   run_dir = train(config)
-  assert header(os.path.join(run_dir, 'train.csv')) == readme_columns('rsac train.csv', env)
-  assert header(os.path.join(run_dir, 'eval.csv')) == readme_columns('rsac eval.csv', env)
+  assert header(os.path.join(run_dir, 'train.csv')) == doc_columns('rsac train.csv', env)
+  assert header(os.path.join(run_dir, 'eval.csv')) == doc_columns('rsac eval.csv', env)

@@ -216,7 +216,7 @@ def free_port():
 
 
 def test_a_run_joins_a_running_cluster_with_its_token(tmp_path):
-  """`ray start --head` on 127.0.0.1 with token authentication, the way launch/README.md
+  """`ray start --head` on 127.0.0.1 with token authentication, the way docs/clusters.md
   says; the run joins it with launch.ray_address and stops only its own actors."""
   port = free_port()
   temp_dir = f'/tmp/metarl-test-{port}'

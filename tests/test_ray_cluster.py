@@ -1,6 +1,6 @@
 """Runs and sweeps on a real Ray cluster of three nodes on this machine
 (`launch.backends.local_cluster.LocalCluster`: a head and two worker nodes, each its own
-`ray start` with its own resources, temp dir and token authentication, as launch/README.md
+`ray start` with its own resources, temp dir and token authentication, as docs/clusters.md
 starts the nodes of a cluster): children placed on different nodes, runs that come back
 from other nodes, a node lost mid-run, a killed manager.
 

@@ -1,5 +1,5 @@
 """Sequence replay: every sampling option on a hand-built buffer, against a numpy reading
-of the rules (seed 004's BATCH_SAMPLING_PARAMETERS)."""
+of the rules (RLtools' BATCH_SAMPLING_PARAMETERS)."""
 
 import jax
 import jax.numpy as jnp

@@ -84,13 +84,19 @@ def check_page(out: str) -> str:
     assert os.path.isfile(os.path.splitext(path)[0] + '.pdf'), link  # and a PDF beside it
   published = [v for text, source in report.PUBLISHED.values()
                for v, _ in numbers(text + ' ' + source)]
-  headline = table(page, '| seed system |')
+  headline = table(page, '| system |')
   assert len(headline) >= 7
   for system, what, metarl, reference, source, reproduced in headline:
     assert not re.search(r'\d', what), what  # numbers go in the columns that name a source
     assert metarl != 'not run', system
     sources = re.findall(r'`([^`]+)`', source)
     assert sources, system
+    # every source can be opened by the page's readers: a table copied beside the page, or
+    # a committed file of the repository; never the (uncommitted) work folder
+    sources = [os.path.join(out, s) if s.startswith('results/') else s for s in sources]
+    for path in sources:
+      assert os.path.isfile(path if os.path.isabs(path) else os.path.join(ROOT, path)), path
+      assert not os.path.isabs(path) or path.startswith(out), path
     assert not traceable(metarl, sources), (system, metarl, traceable(metarl, sources))
     assert reference.startswith('published: '), reference
     for value, _ in numbers(reference):
@@ -222,7 +228,7 @@ def test_missing_runs_are_named_not_invented(fake_work, tmp_path):
   value = page.split('## 3.')[1].split('## 4.')[0]
   assert 'Not available: run value_td not run in this work folder' in value
   assert '--only=value' in value
-  assert '| Value RNNs trained with TD (seed 000) | not run |' in page
+  assert '| Value RNNs trained with TD (value-rnn-td) | not run |' in page
   assert '## 5. Recurrent SAC' in page and 'figures/sac.png' in page
 
 

@@ -126,7 +126,7 @@ def active_fraction(agent, env, params, num_seeds):
 
 
 def test_cell_bias_makes_every_unit_active_at_initialisation():
-  # The cause of seed 000's dead seeds: a unit never positive at init gets no gradient
+  # The cause of value-rnn-td's dead seeds: a unit never positive at init gets no gradient
   # through relu. Haiku's default init (cell_bias 0) has such units on some seeds.
   num_seeds = 20
   pk, _ = td.seed_keys(0, num_seeds)

@@ -217,7 +217,7 @@ class RayBackend:
         ray = join_cluster(address)
       except ConnectionError as e:
         raise ChildFailed(f'config.launch.ray_address = {address!r}: {e}; start the '
-                          'cluster first (launch/README.md)')
+                          'cluster first (docs/clusters.md)')
       where = (f'the Ray cluster at {address} (this process on Ray node '
                f'{ray.get_runtime_context().get_node_id()})')
     self._ray = ray

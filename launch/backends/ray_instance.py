@@ -99,7 +99,7 @@ def check_launch(launch) -> None:
     problem = unreachable(address)
     if problem:
       raise ConfigError('launch.ray_address', address,
-                        f'{problem}; start the cluster first (launch/README.md)')
+                        f'{problem}; start the cluster first (docs/clusters.md)')
 
 
 def _import_ray(local: bool):

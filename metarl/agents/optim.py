@@ -34,7 +34,7 @@ def scheduled_optimizer(agent_config, total_updates: int) -> optax.GradientTrans
   `agent_config` (learning_rate, learning_rate_end, learning_rate_schedule, optimizer_eps).
 
   The schedule counts optimizer updates, so `linear` reaches its end value exactly at the
-  last update (seed 001's reached 0 halfway through training).
+  last update (nathanwispinski/meta-rl's reached 0 halfway through training).
   """
   lr = linear_or_constant(agent_config.learning_rate, agent_config.learning_rate_end,
                           agent_config.learning_rate_schedule, total_updates)

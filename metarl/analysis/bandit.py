@@ -1,4 +1,5 @@
-"""Bandit analysis of a frozen meta-RL agent (the figures of seed 001 / Wang et al. 2018).
+"""Bandit analysis of a frozen meta-RL agent (the figures of
+nathanwispinski/meta-rl and Wang et al. 2018).
 
 The agent and the classic baselines play the same arm probabilities (drawn once from the
 configured distribution), so their regrets compare like for like. On two independent arms

@@ -1,4 +1,4 @@
-"""Offline analysis of a frozen class-query agent (seed 003): success against the delay.
+"""Offline analysis of a frozen class-query agent (Bartunov's lecture): success against the delay.
 
 The agent answers `num_episodes` fresh episodes at each delay of the eval config's `delays`
 (default: a grid up to twice the trained delay, the trained delay included), so one can see

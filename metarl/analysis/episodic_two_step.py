@@ -1,5 +1,5 @@
 """Analysis of episodic and incremental agents on the episodic two-step task (Ritter et al.
-2018; seed 002).
+2018; BKHMSI/Meta-RL-TwoStep-Task).
 
 Writes into `out_dir`:
   eval_data.pickle        per trial, arrays [E, T]: action, stage2, common, reward, good,

@@ -43,8 +43,8 @@ def probability_ticks(descending: np.ndarray, values=(1.0, 0.75, 0.5, 0.25, 0.0)
 
 
 def bandit_actions(path: str, actions: np.ndarray, arm_probs: np.ndarray) -> None:
-  """Seed 001's raster: one row per episode (sorted by arm-1 probability, highest on top),
-  one cell per trial coloured by the chosen arm."""
+  """nathanwispinski/meta-rl's raster: one row per episode (sorted by arm-1 probability,
+  highest on top), one cell per trial coloured by the chosen arm."""
   order = np.argsort(-arm_probs[:, 0], kind='stable')
   num_arms = arm_probs.shape[1]
   colors = ['#1f77b4', '#9e9e9e'] if num_arms == 2 else plt.cm.tab10.colors[:num_arms]
@@ -110,7 +110,7 @@ def _mark_events(ax, trials, n: int, y: float) -> None:
 
 
 def value_vs_truth(path: str, result, trials, picks, seeds) -> None:
-  """Seed 000's value figure: per cue, Vhat(t) of every seed on one trial (colour) and the
+  """value-rnn-td's value figure: per cue, Vhat(t) of every seed on one trial (colour) and the
   true value (black dashed)."""
   fig, axes = plt.subplots(1, len(picks), figsize=(4.5 * len(picks), 3.5), squeeze=False,
                            sharey=True)
@@ -137,7 +137,7 @@ def value_vs_truth(path: str, result, trials, picks, seeds) -> None:
 
 
 def hidden_units(path: str, result, trials, picks, seed: int) -> None:
-  """Seed 000's activity figure: per cue, h_j(t) of every unit of the first seed."""
+  """value-rnn-td's activity figure: per cue, h_j(t) of every unit of the first seed."""
   fig, axes = plt.subplots(1, len(picks), figsize=(4.5 * len(picks), 3.5), squeeze=False,
                            sharey=True)
   for c, (ax, n) in enumerate(zip(axes[0], picks)):
@@ -159,8 +159,9 @@ def hidden_units(path: str, result, trials, picks, seed: int) -> None:
 
 
 def stay_probability(path: str, rows, title: str = 'frozen agent') -> None:
-  """Wang 2018 Fig. 4 / seed 002: stay probability after rewarded / unrewarded trials,
-  common (blue) vs uncommon (red) transitions, +/- s.e.m.; published values as dots."""
+  """Wang 2018 Fig. 4 / BKHMSI/Meta-RL-TwoStep-Task: stay probability after rewarded /
+  unrewarded trials, common (blue) vs uncommon (red) transitions, +/- s.e.m.; published values
+  as dots."""
   fig, ax = plt.subplots(figsize=(4.5, 4))
   _stay_bars(ax, rows, title)
   _save(fig, path)

@@ -1,4 +1,5 @@
-"""Two-step analysis of a frozen meta-RL agent (Wang et al. 2018, Fig. 4; seed 002).
+"""Two-step analysis of a frozen meta-RL agent (Wang et al. 2018, Fig. 4;
+BKHMSI/Meta-RL-TwoStep-Task).
 
 Writes into `out_dir`:
   eval_data.pickle        per trial, arrays [E, T]: `action` (stage 1), `stage2` (0 = S1,
@@ -6,8 +7,8 @@ Writes into `out_dir`:
                           the trial); `hidden` [E, T, H] with log_dynamics
   stay_probability.csv    one row per condition of the previous trial: rewarded, common,
                           stay_probability, sem, count, published (Wang 2018)
-  stay_probability.png    the bar chart of Wang 2018 Fig. 4 / seed 002, published values
-                          marked
+  stay_probability.png    the bar chart of Wang 2018 Fig. 4 / BKHMSI/Meta-RL-TwoStep-Task,
+                          published values marked
   trial_history.csv       Miller et al. (2017)'s lagged regression: agent, type (CR, CO,
                           UR, UO), lag, weight; for the played episodes and for model-based
                           and model-free Q-learners on the same task (trial_history.py)
@@ -28,7 +29,7 @@ from metarl.envs.two_step import CONDITIONS, TwoStep
 from metarl.evaluation import make_evaluator
 from metarl.io import save_csv, save_pickle
 
-# Wang et al. 2018 Fig. 4 as read off the figure in seed 002's repository.
+# Wang et al. 2018 Fig. 4 as read off the figure in BKHMSI/Meta-RL-TwoStep-Task's repository.
 PUBLISHED = {'rewarded_common': 0.99, 'rewarded_uncommon': 0.63,
              'unrewarded_common': 0.61, 'unrewarded_uncommon': 0.99}
 

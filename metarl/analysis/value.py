@@ -1,4 +1,4 @@
-"""Analysis of value RNNs (the figures of seed 000): Vhat against the true value, hidden
+"""Analysis of value RNNs (the figures of value-rnn-td): Vhat against the true value, hidden
 activity and reward prediction errors on fresh trials, for every seed of a run. Episodes of
 several trials (Starkweather et al.'s tasks) get the belief analysis of Hennig et al. (2023)
 instead: metarl/analysis/beliefs.py.
@@ -39,7 +39,7 @@ def evaluate_seeds(params, key, evaluate) -> Dict:
 
 def one_trial_view(trials):
   """Episodes of one trial with their per-trial fields as [N] arrays (this analysis draws
-  seed 000's single-trial episodes; several trials per episode: metarl.analysis.beliefs)."""
+  value-rnn-td's single-trial episodes; several trials per episode: metarl.analysis.beliefs)."""
   return trials._replace(**{k: getattr(trials, k)[:, 0]
                             for k in ('cue', 'iti', 'delay', 'omitted', 'start')})
 

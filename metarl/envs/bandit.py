@@ -9,7 +9,8 @@ learning, within the episode, which arm pays.
 Arm-probability distributions (`reward_structure`):
   independent: p_i ~ U(0, 1) for each arm.
   correlated:  p_1 ~ U(0, 1), p_2 = 1 - p_1 (Wang 2016's dependent arms; 2 arms only).
-  normalized:  u ~ U(0, 1)^N, p = u / sum(u) (what seed 001's code called "correlated").
+  normalized:  u ~ U(0, 1)^N, p = u / sum(u) (what nathanwispinski/meta-rl's code called
+               "correlated").
   fixed:       p = params.fixed_probs (evaluation grids; vmap over params for many episodes).
 
 Random stream contract (the numpy reference in tests relies on it): `step` splits its key

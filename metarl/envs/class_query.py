@@ -1,4 +1,4 @@
-"""The noisy class-query task of seed 003 (Bartunov, "Deep RL with memory").
+"""The noisy class-query task of S. Bartunov's lecture "Deep RL with memory".
 
 An episode draws a class c in {-1, +1}. For the first `cue_steps` steps the observation shows
 c plus Gaussian noise, then `delay` steps show pure noise, then one query step asks for the

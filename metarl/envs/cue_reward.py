@@ -1,4 +1,4 @@
-"""Cue-to-reward timing trials (classical conditioning): the task of seed 000 (value RNNs)
+"""Cue-to-reward timing trials (classical conditioning): the task of value-rnn-td (value RNNs)
 and the tasks of Starkweather et al. (2017) used by Hennig et al. (2023).
 
 A trial is a sequence of empty steps (the inter-trial interval, ITI), a cue at t = ITI (one of
@@ -11,7 +11,7 @@ reward is omitted with `omission_prob`; an omitted trial lasts as long as its ow
 
 An episode is `trials_per_episode` trials one after another: each trial's last step is its
 reward step (or the omitted reward's), the next trial's ITI follows, and one empty step after
-the last trial ends the episode. With one trial per episode that is seed 000's trial of
+the last trial ends the episode. With one trial per episode that is value-rnn-td's trial of
 ITI + delay + 2 steps. The observation at t is the cue one-hot and, when
 `reward_in_observation`, the reward r(t) received at t.
 
@@ -132,7 +132,7 @@ class CueReward(Environment):
     self.cue_delays = tuple(int(d) for d in cue_delays)
     self.delay_jitter = int(delay_jitter)
     self.offsets = offsets
-    # the jitter draws a uniform integer (seed 000's stream); offsets draw by their weights
+    # the jitter draws a uniform integer (value-rnn-td's stream); offsets draw by their weights
     self._uniform_offsets = not len(delay_offsets)
     weights = np.ones(len(offsets)) if self._uniform_offsets else np.asarray(
         delay_offset_probs if len(delay_offset_probs) else np.ones(len(offsets)), np.float64)
@@ -298,7 +298,7 @@ class CueReward(Environment):
     """
     params = self.default_params() if params is None else params
     q = params.omission_prob
-    w = jnp.asarray(self._offset_weights, jnp.float32)  # ones for the jitter (seed 000)
+    w = jnp.asarray(self._offset_weights, jnp.float32)  # ones for the jitter (value-rnn-td)
     candidates = params.delays[:, None] + params.offsets[None, :]  # [C, J]
     value_at_cue = (1 - q) * jnp.sum(
         params.cue_probs[:, None] * gamma ** (candidates - 1.0) * w[None, :] / w.sum())

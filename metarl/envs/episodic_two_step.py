@@ -1,4 +1,4 @@
-"""The episodic two-step task (Ritter et al. 2018; seed 002).
+"""The episodic two-step task (Ritter et al. 2018; BKHMSI/Meta-RL-TwoStep-Task).
 
 Two-step trials (see `two_step.py`) with contexts. In an episode of 100 trials, trials 0-49
 are uncued: each draws a fresh random binary context, and the env remembers the context with

@@ -1,4 +1,4 @@
-"""The memory task of RLtools (seed 004): count the ones among the last `horizon` bits.
+"""The memory task of RLtools: count the ones among the last `horizon` bits.
 
 At every step a new bit, 1 with `input_probability`, enters a window of the last `horizon`
 bits (oldest first, zeros before the episode's start) and is the whole observation. The

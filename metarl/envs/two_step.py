@@ -1,4 +1,5 @@
-"""The two-step task (Daw et al. 2011) as used for meta-RL by Wang et al. (2018), seed 002.
+"""The two-step task (Daw et al. 2011) as used for meta-RL by Wang et al. (2018) and
+BKHMSI/Meta-RL-TwoStep-Task.
 
 Each trial is one environment step: a stage-1 choice a in {0, 1} leads to stage-2 state S1
 (a = 0) or S2 (a = 1) with the common probability, else to the other state; the state

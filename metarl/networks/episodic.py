@@ -1,5 +1,6 @@
 """Episodic memory for meta-RL: a differentiable neural dictionary (DND) and the episodic
-LSTM that reinstates retrieved cell states (Ritter et al. 2018; Pritzel et al. 2017; seed 002).
+LSTM that reinstates retrieved cell states (Ritter et al. 2018; Pritzel et al. 2017;
+BKHMSI/Meta-RL-TwoStep-Task).
 
 DND: a fixed-capacity table of (key, value) pairs held in the recurrent state, so it jits,
 vmaps over a batch and is cleared wherever the core resets (every episode start). Keys are
@@ -12,8 +13,8 @@ Episodic LSTM cell: gates i, f, o and a reinstatement gate r computed like an LS
 where m_t is the value retrieved with the step's read key. After the step, c_t is written
 under the step's write key when its `write` flag is set (in the episodic two-step task: the
 cell that has just seen a trial's outcome, under that trial's context). With
-`retrieval=False` (the "incremental" agent of seed 002) m_t = 0, nothing is stored, and the
-cell is a plain LSTM with the same i, g, f, o weights.
+`retrieval=False` (the "incremental" agent of BKHMSI/Meta-RL-TwoStep-Task) m_t = 0,
+nothing is stored, and the cell is a plain LSTM with the same i, g, f, o weights.
 """
 
 from typing import NamedTuple, Optional, Tuple

@@ -54,8 +54,8 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
   whose memory keys and write flag are read from the observation at `episodic.layout`.
 
   `value_core='shared'`: one core feeds both heads. `'separate'`: the value head reads its
-  own torso and core (seed 003's value memory m^V_t; an LSTM or GRU like the policy's, a
-  plain LSTM beside an episodic core), so value regression does not shape the policy's
+  own torso and core (the value memory m^V_t of Bartunov's lecture; an LSTM or GRU like the
+  policy's, a plain LSTM beside an episodic core), so value regression does not shape the policy's
   memory. The recurrent state is then the pair (policy state, value state).
   """
   if value_core not in VALUE_CORES:

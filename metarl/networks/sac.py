@@ -1,4 +1,4 @@
-"""Actor and critic networks of recurrent SAC (seed 004), as pure functions.
+"""Actor and critic networks of recurrent SAC (RLtools), as pure functions.
 
 Both share one trunk shape: an optional dense torso, then either dense hidden layers
 (`core='mlp'`) or stacked recurrent layers (`gru` / `lstm` / `lru`, one per entry of

@@ -1,7 +1,7 @@
-"""Value RNN: a reset recurrent core read out as a scalar value estimate (seed 000).
+"""Value RNN: a reset recurrent core read out as a scalar value estimate (value-rnn-td).
 
 Readouts:
-  'relu_sum': Vhat(t) = sum_j relu(h_j(t)), no parameters (seed 000, after Starkweather-style
+  'relu_sum': Vhat(t) = sum_j relu(h_j(t)), no parameters (value-rnn-td, after Starkweather-style
     value RNNs); the hidden units themselves carry the value.
   'linear': Vhat(t) = w . h(t) + b, a learned linear readout.
 
@@ -9,7 +9,7 @@ The factory returns pure functions (`init`, `initial_state`, `unroll`); `unroll`
 h(t) for every unit, the activity researchers compare with recordings.
 
 Initialisation (`positive_init`): with a relu readout, a unit whose h_j(t) is never positive
-passes no gradient (relu'(x) = 0 for x <= 0) and can never start to learn: seed 000 loses
+passes no gradient (relu'(x) = 0 for x <= 0) and can never start to learn: value-rnn-td loses
 about 2 of 10 seeds this way. The candidate-cell bias of the core is set to `cell_bias` so
 that at initialisation every unit's cell integrates a positive drive and every h_j(t) is
 positive on every step: every unit starts inside the readout's active region, and learning

@@ -1,4 +1,4 @@
-"""Sequence replay for recurrent off-policy agents (seed 004's batch sampling, in JAX).
+"""Sequence replay for recurrent off-policy agents (RLtools' batch sampling, in JAX).
 
 The buffer is a pytree of arrays, so adding and sampling jit and fuse with the updates in
 one `lax.scan`. It has one ring per environment stream (row): a row receives the steps of
@@ -29,7 +29,7 @@ from metarl.types import Array, PRNGKey
 
 
 class ReplayConfig(NamedTuple):
-  """The sampling options of seed 004 (RLtools' BATCH_SAMPLING_PARAMETERS)."""
+  """The sampling options of RLtools (RLtools' BATCH_SAMPLING_PARAMETERS)."""
   sequence_length: int = 50
   random_seq_length: bool = False  # length ~ L w.p. nominal_prob, else uniform in 1..L-1
   nominal_seq_length_prob: float = 0.5

@@ -1,1 +1,1 @@
-"""Worked examples of the README's "New to metarl" section (tests/test_examples.py runs them)."""
+"""Worked examples of docs/guide.md (tests/test_examples.py runs them)."""

@@ -1,4 +1,4 @@
-"""REINFORCE with a recurrent policy and no critic, written as a new metarl agent (README:
+"""REINFORCE with a recurrent policy and no critic, written as a new metarl agent (docs/guide.md:
 "Add an agent"); in your own work this file is metarl/agents/reinforce/__init__.py.
 
 Williams (1992): raise log pi(a_t | history) in proportion to G_t - b_t, where G_t is the

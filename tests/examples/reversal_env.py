@@ -1,4 +1,4 @@
-"""A two-armed reversal task, written as a new metarl environment (README: "Add an
+"""A two-armed reversal task, written as a new metarl environment (docs/guide.md: "Add an
 environment"); in your own work this file is metarl/envs/reversal.py.
 
 Each episode one arm is good: it pays 1 with probability `reward_prob`, the other arm with

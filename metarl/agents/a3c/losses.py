@@ -3,19 +3,21 @@ reinforcement learning"), as used for meta-RL by Wang et al. (2016, 2018).
 
 For each time t of a [T, B] trajectory, with discounts gamma * discount_t (0 across an
 episode end) and the value V(o_T) bootstrapping at the end of the chunk:
-  Psi_t    = the advantage estimate of `agent.advantage` (`ADVANTAGES`, seed 003):
+  Psi_t    = the advantage estimate of `agent.advantage` (`ADVANTAGES`, Bartunov's lecture):
                'mc'        G_t, the Monte-Carlo return (to the episode end, else V(o_T))
                'baseline'  G_t - V(o_t)
                'kstep'     G^K_t - V(o_t), the K-step bootstrapped return (K = n_step)
                'gae'       sum_k (gamma lambda)^k delta_{t+k}, i.e. G^lambda_t - V(o_t)
-               'immediate' r_t (seed 003's last resort: memory still carries credit back)
+               'immediate' r_t (the last resort of Bartunov's lecture: memory still carries
+               credit back)
   y_t      = the value target: G^K_t for 'kstep', G^lambda_t for 'gae', else G_t
   loss     = -mean_t[log pi(a_t | o_t) * stop_grad(Psi_t)]         policy gradient
              + value_coef * mean_t[0.5 * (stop_grad(y_t) - V(o_t))^2] value regression
              - entropy_coef * mean_t[H(pi(. | o_t))]                 exploration bonus
-All means are over time and batch (seed 001 summed the entropy term: here it is averaged, so
-its coefficient does not scale with the unroll length). The recurrent state a chunk starts
-from is a constant of the loss (truncated BPTT: no gradient crosses a chunk boundary).
+All means are over time and batch (nathanwispinski/meta-rl summed the entropy term: here it
+is averaged, so its coefficient does not scale with the unroll length). The recurrent state
+a chunk starts from is a constant of the loss (truncated BPTT: no gradient crosses a chunk
+boundary).
 """
 
 from typing import Callable, Dict, Tuple

@@ -1,4 +1,4 @@
-"""Recurrent SAC (seed 004, RLtools): off-policy memory RL with sequence replay.
+"""Recurrent SAC (RLtools): off-policy memory RL with sequence replay.
 
 `make_networks`, `learner_config` and `make_evaluator` build every pure piece from a config;
 `launch/sac_trainer.py` runs them in one process or with worker processes.
@@ -83,7 +83,7 @@ class EvalResult(NamedTuple):
 def make_evaluator(config, env: Environment,
                    networks: SACNetworks) -> Callable[[Params, PRNGKey], EvalResult]:
   """Jitted `evaluate(actor_params, key)`: `eval.num_episodes` whole episodes with the
-  deterministic policy (mean_return, the env's metrics) and, on the memory task, seed 004's
+  deterministic policy (mean_return, the env's metrics) and, on the memory task, RLtools'
   accuracy: the fraction of `eval.num_sequences` random `eval.sequence_length`-step
   sequences after which round(H * a) equals the count of ones in the last H bits."""
   episodes = make_episode_evaluator(env, make_rollout_actor(networks),
@@ -98,7 +98,7 @@ def make_evaluator(config, env: Environment,
     rewards = result.trajectory.reward
     # one episode per column: the env may already report it (pendulum does)
     metrics.setdefault('mean_return', rewards.sum(0).mean())
-    if is_memory:  # the env's per-step measure, then the seed's sequence accuracy
+    if is_memory:  # the env's per-step measure, then RLtools' sequence accuracy
       metrics['step_accuracy'] = metrics.pop('accuracy')
       metrics['accuracy'] = sequence_accuracy(
           networks, actor_params, seq_key, env.horizon,
@@ -112,7 +112,7 @@ def make_evaluator(config, env: Environment,
 def sequence_accuracy(networks: SACNetworks, actor_params: Params, key: PRNGKey,
                       horizon: int, input_probability: float, num_sequences: int,
                       length: int) -> Array:
-  """Seed 004's accuracy: fraction of random sequences, fed from the zero state, after
+  """RLtools' accuracy: fraction of random sequences, fed from the zero state, after
   which round(H * tanh(mean)) equals the number of ones among the last H bits."""
   bits, counts = memory.random_sequences(key, num_sequences, length, horizon,
                                          input_probability)

@@ -1,4 +1,4 @@
-"""Recurrent SAC losses on replayed sequences (Haarnoja et al. 2018; seed 004's variant).
+"""Recurrent SAC losses on replayed sequences (Haarnoja et al. 2018; RLtools' variant).
 
 Sequences are batch-major in the replay ([B, L + 1]) and time-major here ([L + 1, B]).
 Every network starts from the zero state at position 0; the online critic sees the

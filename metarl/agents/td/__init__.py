@@ -1,5 +1,5 @@
 """TD value learning: value RNNs trained with semi-gradient TD(0) on cue-reward trials
-(seed 000; Sutton 1988; value RNNs of Starkweather et al. 2017 and Hennig et al. 2023).
+(value-rnn-td; Sutton 1988; value RNNs of Starkweather et al. 2017 and Hennig et al. 2023).
 
 `make_agent(config, env)` builds the pure pieces; `config.num_seeds` independent networks
 (seeds `config.seed`, `config.seed + 1`, ...) train together in one jitted, vmapped call, and

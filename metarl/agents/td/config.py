@@ -1,4 +1,4 @@
-"""The TD value agent's config fields, their rules and defaults (seed 000: LSTM(2) read out
+"""The TD value agent's config fields, their rules and defaults (value-rnn-td: LSTM(2) read out
 as Vhat = sum relu(h), gamma 0.5, Adam 0.003, minibatches of 12 trials from 100), and the
 checks between them."""
 

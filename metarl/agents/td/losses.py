@@ -1,4 +1,4 @@
-"""Semi-gradient TD(0) for value RNNs on padded, masked trials (seed 000).
+"""Semi-gradient TD(0) for value RNNs on padded, masked trials (value-rnn-td).
 
 For a trial of length L, every step t = 0..L-2 has a TD error
     delta(t) = r(t+1) + gamma * d(t+1) * Vhat(t+1) - Vhat(t),
@@ -7,7 +7,7 @@ final, terminal step. The loss is the mean of delta(t)^2 over these steps of the
 Padding (t >= L) and the terminal step itself never enter the loss, the gradients or the
 metrics: they are selected away with `jnp.where`, so even huge padded values cannot leak in.
 
-Seed 000 differentiated through the target too (a residual-gradient method, not TD); SPEC's
+value-rnn-td differentiated through the target too (a residual-gradient method, not TD); SPEC's
 semi-gradient form is what is implemented here.
 """
 
