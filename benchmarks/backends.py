@@ -83,8 +83,12 @@ if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
 from launch import faults  # noqa: E402
-from launch.backends.ray_instance import (alive, descendants, kill_processes,  # noqa: E402
-                                          process_table)
+from launch.backends.ray_instance import (  # noqa: E402
+    alive,
+    descendants,
+    kill_processes,
+    process_table,
+)
 from metarl.io import save_csv  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
@@ -190,7 +194,7 @@ def echo_session(backend_name, payloads_path, round_trips, result_path, address=
         if k >= 5:
           times.append(time.perf_counter() - t)
       assert all(np.array_equal(a, b) for a, b in zip(echoed['params'].values(),
-                                                      params.values())), name
+                                                      params.values(), strict=True)), name
       result['payloads'][name] = times
   finally:
     backend.shutdown()
@@ -509,9 +513,9 @@ def print_table(rows, columns):
   columns = [c for c in columns if any(row.get(c, '') != '' for row in rows)]
   cells = [[str(row.get(c, '')) for c in columns] for row in rows]
   widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(columns)]
-  print('  '.join(c.ljust(w) for c, w in zip(columns, widths)))
+  print('  '.join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
   for x in cells:
-    print('  '.join(v.ljust(w) for v, w in zip(x, widths)))
+    print('  '.join(v.ljust(w) for v, w in zip(x, widths, strict=True)))
   print()
 
 
@@ -603,10 +607,10 @@ def main():
               flush=True)
         echo = echo_run(backend, payloads_path, round_trips, work, k)
         echoes.setdefault(backend, []).append(echo)
-        print('  start %.2fs, first message %.2fs; median ms: %s; %d processes left' % (
-            echo['start_s'], echo['first_message_s'],
-            ', '.join(f'{n} {1000 * statistics.median(t):.2f}'
-                      for n, t in echo['payloads'].items()), echo['left']), flush=True)
+        medians = ', '.join(f'{n} {1000 * statistics.median(t):.2f}'
+                            for n, t in echo['payloads'].items())
+        print(f"  start {echo['start_s']:.2f}s, first message {echo['first_message_s']:.2f}s; "
+              f"median ms: {medians}; {echo['left']} processes left", flush=True)
   os.makedirs(out, exist_ok=True)
   cluster_parts(parts, runs, args, work, out, payloads_path, sizes, began)
   print(f'done in {time.time() - began:.0f}s; runs in {work}\n')

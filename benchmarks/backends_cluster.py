@@ -35,8 +35,8 @@ python benchmarks/backends.py --parts=nodes,latency_nodes,node_loss,quality [--r
     at its budget).
 (g) quality (backends_quality.csv): the default bandit config (20M env steps) trained to
     the end by 2 workers + 1 evaluator on the 3-node cluster, per-unroll and batched, one
-    run per seed; the final regret and its ratio to the Bayes-optimal player's 1.69 (README),
-    next to the single-process default's figures of the README (3.06 / 3.23 / 3.83).
+    run per seed; the final regret and its ratio to the Bayes-optimal player's 1.69, next
+    to the single-process default's figures of docs/benchmarks.md (3.06 / 3.23 / 3.83).
 """
 
 import csv
@@ -60,8 +60,10 @@ RUN = ['--config.launch.num_workers=2', '--config.launch.num_evaluators=1',
        '--config.total_env_steps=3000000', '--config.log_every_env_steps=200000',
        '--config.eval.every_env_steps=1000000', '--config.eval.num_episodes=100',
        '--config.checkpoint_every=0']
-BAYES_OPTIMAL_REGRET = 1.69  # the exact Bayes-optimal player, two independent arms (README)
-SINGLE_PROCESS_REGRET = '3.06 / 3.23 / 3.83'  # the default config, seeds 0 / 1 / 2 (README)
+# from docs/benchmarks.md: the exact Bayes-optimal player on two independent arms, and the
+# default config's single process, seeds 0 / 1 / 2
+BAYES_OPTIMAL_REGRET = 1.69
+SINGLE_PROCESS_REGRET = '3.06 / 3.23 / 3.83'
 NODES_COLUMNS = ['layout', 'nodes', 'design', 'unrolls_per_message', 'runs',
                  'env_steps_per_sec', 'ratio_to_mp', 'ratio_to_mp_per_unroll',
                  'messages_per_sec', 'nodes_used', 'regret', 'failed_runs', 'per_run']
@@ -211,7 +213,7 @@ def node_loss_part(runs, work, log):
             '--config.total_env_steps=6000000', '--config.checkpoint_every=1000000',
             f'--config.launch.unrolls_per_message={unrolls}'], cluster, background=True)
         try:
-          faults.wait_for(lambda: len(_rows(os.path.join(run_dir, 'train.csv'))) >= 1, 300,
+          faults.wait_for(lambda d=run_dir: len(_rows(os.path.join(d, 'train.csv'))) >= 1, 300,
                           'training')
           manager = cluster.index_of(faults.manager_node(run_dir))
           children = faults.child_nodes(run_dir)

@@ -108,7 +108,7 @@ def first_difference(name: str, what: str, before, after) -> str:
   if what == 'params':
     if len(before) != len(after):
       return f'{len(before)} leaves before, {len(after)} now'
-    for b, a in zip(before, after):
+    for b, a in zip(before, after, strict=True):
       if b != a:
         return f'leaf {b[0]}: {b[1:3]} -> {a[0]} {a[1:3]}' + (
             ' (values differ)' if b[:3] == [a[0], a[1], a[2]] else '')
@@ -116,9 +116,10 @@ def first_difference(name: str, what: str, before, after) -> str:
     return f'columns {before["columns"]} -> {after["columns"]}'
   if len(before['rows']) != len(after['rows']):
     return f'{len(before["rows"])} rows before, {len(after["rows"])} now'
-  for i, (b, a) in enumerate(zip(before['rows'], after['rows'])):
+  for i, (b, a) in enumerate(zip(before['rows'], after['rows'], strict=True)):
     if b != a:
-      cells = [f'{c}: {x} -> {y}' for c, x, y in zip(before['columns'], b, a) if x != y]
+      cells = [f'{c}: {x} -> {y}' for c, x, y in zip(before['columns'], b, a, strict=True)
+               if x != y]
       return f'row {i + 1}: ' + '; '.join(cells[:3])
   return 'differs'
 

@@ -129,7 +129,7 @@ def plot(rows_by_run, path):
   rows = (len(variants) + cols - 1) // cols
   fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), sharex=True,
                            sharey=True, squeeze=False)
-  for ax, variant in zip(axes.flat, variants):
+  for ax, variant in zip(axes.flat, variants, strict=False):
     for (v, seed), curve in rows_by_run.items():
       if v == variant:
         ax.plot([c[0] / 1e6 for c in curve], [c[3] for c in curve], lw=1.1,
@@ -181,7 +181,7 @@ def main():
     for seed in seeds:
       curves[(variant, seed)] = success_curve(os.path.join(out, f'{variant}_s{seed}'))
     rows += runs
-    def median(field, digits=1):  # None unless every run has the figure
+    def median(field, digits=1, runs=runs):  # None unless every run has the figure
       values = [r[field] for r in runs]
       return None if None in values else round(statistics.median(values), digits)
 

@@ -268,9 +268,9 @@ def checkpoint_costs(work):
 def print_table(rows):
   columns = list(rows[0])
   widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
-  print('  '.join(c.ljust(w) for c, w in zip(columns, widths)))
+  print('  '.join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
   for r in rows:
-    print('  '.join(str(r[c]).ljust(w) for c, w in zip(columns, widths)))
+    print('  '.join(str(r[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
 
 
 def main():

@@ -46,7 +46,8 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -99,7 +100,8 @@ PUBLISHED = {
                  'RLtools, arXiv:2306.03530, full observation, 10k steps'),
     'class_query': ('"sequences of length 100 are already hard to learn"', "S. Bartunov's lecture"),
     'beliefs': ('RPE MSE 0.0006 (untrained 0.009); belief R^2 0.665 (untrained 0.41)',
-                'Hennig et al. 2023, doi:10.1371/journal.pcbi.1011067, Task 2, 50 units, medians of 12'),
+                'Hennig et al. 2023, doi:10.1371/journal.pcbi.1011067, Task 2, 50 units, '
+                'medians of 12'),
 }
 
 # What counts as reproducing each headline (shown on the page next to the verdict).
@@ -122,7 +124,7 @@ class Job(NamedTuple):
   name: str
   section: str
   config: str  # relative to the repository root
-  overrides: Tuple[str, ...] = ()  # config fields, 'a.b=v'
+  overrides: tuple[str, ...] = ()  # config fields, 'a.b=v'
   params_from: str = ''  # an eval: the job whose params.pickle it reads
 
   def spec(self) -> dict:
@@ -133,13 +135,13 @@ class Job(NamedTuple):
 EPISODIC_SEEDS = 8
 
 
-def pooled(rows: List[dict], keys: Sequence[str]) -> List[dict]:
+def pooled(rows: list[dict], keys: Sequence[str]) -> list[dict]:
   """A table gathered over seeds (its `seed` column) pooled per `keys`: the mean over seeds
   of `stay_probability` / `mean_reward`, `sem` the standard error across seeds, `count`
   summed, `seeds`. A table of one seed passes through."""
   if not rows or 'seed' not in rows[0]:
     return rows
-  groups: Dict[tuple, List[dict]] = {}
+  groups: dict[tuple, list[dict]] = {}
   for row in rows:
     groups.setdefault(tuple(row[k] for k in keys), []).append(row)
   out = []
@@ -158,7 +160,7 @@ def pooled(rows: List[dict], keys: Sequence[str]) -> List[dict]:
   return out
 
 
-def plan(quick: bool) -> List[Job]:
+def plan(quick: bool) -> list[Job]:
   """Every run of the report, longest first (the scheduler starts them in this order)."""
   def pick(full, tiny):
     return tuple(tiny if quick else full)
@@ -223,11 +225,11 @@ def plan(quick: bool) -> List[Job]:
 @dataclasses.dataclass
 class Outcome:
   status: str  # 'reused' | 'done' | 'failed' | 'skipped'
-  wall_s: Optional[float] = None
+  wall_s: float | None = None
   note: str = ''
 
 
-def read_marker(work: str, name: str) -> Optional[dict]:
+def read_marker(work: str, name: str) -> dict | None:
   path = os.path.join(work, name, MARKER)
   if not os.path.isfile(path):
     return None
@@ -235,7 +237,7 @@ def read_marker(work: str, name: str) -> Optional[dict]:
     return json.load(f)
 
 
-def is_done(job: Job, work: str, jobs: Optional[Dict[str, Job]] = None) -> bool:
+def is_done(job: Job, work: str, jobs: dict[str, Job] | None = None) -> bool:
   """Whether `work/job.name` is a finished run of `job`'s settings; an evaluation also needs
   the very run it read to be still there and done (`jobs`: the plan, by name)."""
   marker = read_marker(work, job.name)
@@ -250,7 +252,7 @@ def is_done(job: Job, work: str, jobs: Optional[Dict[str, Job]] = None) -> bool:
   return source_job is None or is_done(source_job, work, jobs)
 
 
-def command(job: Job, work: str) -> List[str]:
+def command(job: Job, work: str) -> list[str]:
   cmd = [sys.executable, os.path.join(ROOT, 'main.py'),
          f'--config={os.path.join(ROOT, job.config)}',
          f'--config.run_dir={os.path.join(work, job.name)}']
@@ -260,7 +262,7 @@ def command(job: Job, work: str) -> List[str]:
 
 
 def run_jobs(jobs: Sequence[Job], work: str, parallel: int,
-             say: Callable[[str], None] = print) -> Dict[str, Outcome]:
+             say: Callable[[str], None] = print) -> dict[str, Outcome]:
   """Runs the jobs not done yet, `parallel` at a time, an eval after the run it reads.
 
   Returns:
@@ -271,7 +273,7 @@ def run_jobs(jobs: Sequence[Job], work: str, parallel: int,
   if orphans:
     raise ValueError(f'{orphans} read the params of runs that are not planned')
   by_name = {job.name: job for job in jobs}
-  outcomes: Dict[str, Outcome] = {}
+  outcomes: dict[str, Outcome] = {}
   pending = []
   for job in jobs:
     if is_done(job, work, by_name):
@@ -337,7 +339,7 @@ def run_jobs(jobs: Sequence[Job], work: str, parallel: int,
   return outcomes
 
 
-def record_invocation(work: str, entry: dict) -> List[dict]:
+def record_invocation(work: str, entry: dict) -> list[dict]:
   """Appends `entry` to the work folder's report_log.json; returns every entry."""
   path = os.path.join(work, 'report_log.json')
   entries = []
@@ -367,7 +369,7 @@ def rel(path: str) -> str:
   return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
 
 
-def read_csv(path: str) -> List[dict]:
+def read_csv(path: str) -> list[dict]:
   if not os.path.isfile(path):
     raise Missing(f'{rel(path)} does not exist')
   with open(path, newline='') as f:
@@ -378,8 +380,8 @@ def read_csv(path: str) -> List[dict]:
 class Context:
   work: str
   figures: str  # folder of the page's figures
-  outcomes: Dict[str, Outcome]
-  jobs: Dict[str, Job]  # the whole plan of this mode, by name
+  outcomes: dict[str, Outcome]
+  jobs: dict[str, Job]  # the whole plan of this mode, by name
 
   def run(self, name: str) -> runs.Run:
     """The finished run `name` (Missing, with the reason, if it is not one made with this
@@ -402,7 +404,7 @@ class Context:
   def wall(self, name: str) -> float:
     return float(read_marker(self.work, name)['wall_s'])
 
-  def figure(self, filename: str) -> Tuple[str, str]:
+  def figure(self, filename: str) -> tuple[str, str]:
     """(path to write, link from the page) of a figure."""
     return os.path.join(self.figures, filename), f'figures/{filename}'
 
@@ -487,7 +489,7 @@ class Headline(NamedTuple):
 class Section:
   key: str
   body: str
-  headlines: List[Headline]
+  headlines: list[Headline]
 
 
 def verdict(ok: bool) -> str:
@@ -650,7 +652,7 @@ Bayes-optimal player on the same arms:
 """
 
 
-def stay_dict(rows, analysis: Optional[str] = None) -> Dict[str, dict]:
+def stay_dict(rows, analysis: str | None = None) -> dict[str, dict]:
   return {r['condition']: r for r in rows if analysis is None or r['analysis'] == analysis}
 
 
@@ -658,7 +660,7 @@ CONDITIONS = ('rewarded_common', 'rewarded_uncommon', 'unrewarded_common',
               'unrewarded_uncommon')
 
 
-def stay_bars(ax, stays: Dict[str, dict], title: str, show_published: bool) -> None:
+def stay_bars(ax, stays: dict[str, dict], title: str, show_published: bool) -> None:
   width = 0.35
   for i, rewarded in enumerate(('rewarded', 'unrewarded')):
     for j, transition in enumerate(('common', 'uncommon')):
@@ -676,20 +678,20 @@ def stay_bars(ax, stays: Dict[str, dict], title: str, show_published: bool) -> N
   ax.set_title(title, fontsize=10)
 
 
-def model_based(stays: Dict[str, dict]) -> bool:
+def model_based(stays: dict[str, dict]) -> bool:
   p = {k: float(v['stay_probability']) for k, v in stays.items()}
   return (p['rewarded_common'] > p['rewarded_uncommon'] and
           p['unrewarded_uncommon'] > p['unrewarded_common'])
 
 
-def mb_index(stays: Dict[str, dict]) -> float:
+def mb_index(stays: dict[str, dict]) -> float:
   """(rewarded common - uncommon) + (unrewarded uncommon - common) stay probability."""
   p = {k: float(v['stay_probability']) for k, v in stays.items()}
   return (p['rewarded_common'] - p['rewarded_uncommon'] + p['unrewarded_uncommon'] -
           p['unrewarded_common'])
 
 
-def stay_text(stays: Dict[str, dict]) -> str:
+def stay_text(stays: dict[str, dict]) -> str:
   return ' / '.join(f"{float(stays[c]['stay_probability']):.3f}" for c in CONDITIONS)
 
 
@@ -754,7 +756,7 @@ rewarded-common / rewarded-uncommon / unrewarded-common / unrewarded-uncommon:
             ('incremental agent: cued trial vs\nthe trial it recalls',
              stay_dict(rows['incremental'], 'episodic'), False)]
   fig, axes = plt.subplots(2, 3, figsize=(11, 7), sharey=True)
-  for ax, (title, stays, show) in zip(axes.flat, panels):
+  for ax, (title, stays, show) in zip(axes.flat, panels, strict=False):
     stay_bars(ax, stays, title, show)
   for ax in axes[:, 0]:
     ax.set_ylabel('stay probability')
@@ -843,9 +845,9 @@ model-based too (stays {stay_text(inc_unc)}): **{verdict(model_based(inc_unc))}*
 ![two-step stay probabilities]({stay_link})
 
 Stay probabilities (± s.e.m.; black dots: the published values). The last two panels are
-BKHMSI/Meta-RL-TwoStep-Task's episodic analysis: a cued trial against the earlier trial whose context it shows again,
-by that trial's outcome. Against the trial it recalls, the episodic agent stays
-{stay_text(recall['episodic'])} (model-based index (rc - ru) + (uu - uc) =
+BKHMSI/Meta-RL-TwoStep-Task's episodic analysis: a cued trial against the earlier trial
+whose context it shows again, by that trial's outcome. Against the trial it recalls, the
+episodic agent stays {stay_text(recall['episodic'])} (model-based index (rc - ru) + (uu - uc) =
 {mb_index(recall['episodic']):.2f}), the incremental agent, which cannot recall it,
 {stay_text(recall['incremental'])} (index {mb_index(recall['incremental']):.2f}).
 BKHMSI/Meta-RL-TwoStep-Task shows Ritter et al.'s bars for the episodic-task panels only as
@@ -924,7 +926,7 @@ def value_section(ctx: Context) -> Section:
   payload = load_pickle(ctx.file('value_td', 'value_data.pickle'))
   ev = run.eval
   last = ev[ev['epoch'] == ev['epoch'].max()].sort_values('seed')
-  mse = dict(zip(last['seed'].astype(int), last['mse']))
+  mse = dict(zip(last['seed'].astype(int), last['mse'], strict=True))
   fail = CRITERIA['value_fail_mse']
   failing = [s for s, m in mse.items() if m > fail]
   worst, best = max(mse.values()), min(mse.values())
@@ -1038,8 +1040,9 @@ GRU(50) networks per task trained side by side in one vmapped call, then the ana
 `metarl/analysis/beliefs.py` on a 1,000-trial train session and a 1,000-trial test session
 for the trained networks, the same networks untrained, and the 25-state belief model
 (`benchmarks/starkweather.py`; the two tasks' trainings side by side on the two cores, then
-the analyses{f', {whole / 60:.0f} min in all' if whole else ''}; {code(src)}). Medians over the 12 seeds,
-next to the paper's (Hennig et al. 2023, doi:10.1371/journal.pcbi.1011067; medians from the authors' saved arrays and figures):
+the analyses{f', {whole / 60:.0f} min in all' if whole else ''}; {code(src)}). Medians over the 12
+seeds, next to the paper's (Hennig et al. 2023, doi:10.1371/journal.pcbi.1011067; medians
+from the authors' saved arrays and figures):
 
 | task | measure | trained | untrained | belief model | paper, trained | paper, untrained | target | met |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |
@@ -1261,7 +1264,7 @@ curriculum agent's success ranges from {lo:.3f} (delay {d_lo}) to {hi:.3f} (dela
   return Section('class_query', body, [headline])
 
 
-def find(rows: List[dict], **match) -> Optional[dict]:
+def find(rows: list[dict], **match) -> dict | None:
   """The first row whose fields start with the given values."""
   return next((r for r in rows if all(str(r.get(k, '')).startswith(v)
                                       for k, v in match.items())), None)
@@ -1432,7 +1435,7 @@ def render(ctx: Context, out: str, header: str) -> str:
   return page
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--work', default='', help='work folder (default runs/<time>_report)')
   parser.add_argument('--only', default='', help='run only these sections: ' +
@@ -1448,7 +1451,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   work = os.path.abspath(args.work or timestamped_dir(os.path.join(ROOT, 'runs'), 'report'))
   os.makedirs(work, exist_ok=True)
   start = time.time()
-  stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
+  stamp = datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')
   load = os.getloadavg()[0]
   jobs = [j for j in plan(args.quick) if j.section in only]
   print(f'work folder {work}: {len(jobs)} runs in sections {",".join(only)}', flush=True)

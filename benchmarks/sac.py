@@ -372,7 +372,7 @@ def main():
         f'{"cpu_s":>7s} {"return":>8s} {"acc":>6s} {"ms/tick":>8s} {"ms/step":>8s} '
         f'{"ms/act":>7s} {"thr":>4s} {"ratio":>6s}')
   for r in old + rows:
-    def num(k, fmt):
+    def num(k, fmt, r=r):
       v = r.get(k, '')
       return format(float(v), fmt) if v not in ('', None) else '-'
     seed = r.get('seed', '')

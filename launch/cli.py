@@ -14,7 +14,7 @@ import os
 import re
 import signal
 import sys
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 import ml_collections
 from absl import app, flags, logging
@@ -64,7 +64,7 @@ def resolve_config(value: str) -> str:
   return value
 
 
-def resolve_argv(argv: Sequence[str]) -> List[str]:
+def resolve_argv(argv: Sequence[str]) -> list[str]:
   """`argv` with each --config value resolved (`resolve_config`)."""
   argv = list(argv)
   for i, arg in enumerate(argv[1:], 1):
@@ -76,7 +76,7 @@ def resolve_argv(argv: Sequence[str]) -> List[str]:
   return argv
 
 
-def _config_file(argv: Sequence[str]) -> Optional[str]:
+def _config_file(argv: Sequence[str]) -> str | None:
   """The value of the last --config=FILE (or --config FILE) in `argv`."""
   found = None
   for i, arg in enumerate(argv[1:], 1):
@@ -87,7 +87,7 @@ def _config_file(argv: Sequence[str]) -> Optional[str]:
   return found
 
 
-def _overrides(argv: Sequence[str]) -> List[str]:
+def _overrides(argv: Sequence[str]) -> list[str]:
   """The field paths of the --config.FIELD overrides in `argv`."""
   return [m.group(1) for arg in argv[1:] if (m := _OVERRIDE_ARG.match(arg))]
 
@@ -107,11 +107,11 @@ def _load_file(path: str) -> ml_collections.ConfigDict:
   except Exception as e:  # a missing file, a syntax error, an exception in get_config()
     lines = [line.strip() for line in str(e).splitlines() if line.strip()] or ['']
     raise _fail(f'--config={path}: the config file gives no config '
-                f'({type(e).__name__}: {lines[-1]})')
+                f'({type(e).__name__}: {lines[-1]})') from e
   return config
 
 
-def _no_field(field: str, config) -> Optional[str]:
+def _no_field(field: str, config) -> str | None:
   """Why `field` is not a field of `config` that an override can set, or None if it is."""
   parts = field.split('.')
   node, where = config, 'config'
@@ -154,7 +154,7 @@ def _parse_error(argv: Sequence[str], error: Exception) -> SystemExit:
 
 
 def load_config(argv: Sequence[str],
-                flag_values: Optional[flags.FlagValues] = None) -> ml_collections.ConfigDict:
+                flag_values: flags.FlagValues | None = None) -> ml_collections.ConfigDict:
   """The validated config of a command line: --config=FILE and --config.FIELD=VALUE overrides.
 
   Args:
@@ -179,7 +179,7 @@ def load_config(argv: Sequence[str],
   try:
     rest = fv(argv)
   except Exception as e:  # absl and ml_collections raise many kinds, some not flags.Error
-    raise _parse_error(argv, e)
+    raise _parse_error(argv, e) from e
   if len(rest) > 1:
     raise _fail(f'unexpected arguments {rest[1:]}: metarl takes --config=FILE and '
                 '--config.FIELD=VALUE flags only')
@@ -195,7 +195,7 @@ def load_config(argv: Sequence[str],
   try:
     validate(config)
   except ConfigError as e:
-    raise _fail(str(e))
+    raise _fail(str(e)) from e
   if config.mode == 'train':
     complete(config)
   return config
@@ -206,7 +206,7 @@ def _raise_interrupt(signum, frame):
   raise KeyboardInterrupt
 
 
-def parse_flags(argv: Sequence[str]) -> List[str]:
+def parse_flags(argv: Sequence[str]) -> list[str]:
   """app.run's flag parser: the whole command line, config validated, in absl's FLAGS."""
   load_config(argv, flags.FLAGS)
   return list(argv[:1])

@@ -14,7 +14,7 @@ policy and writes its files. Evaluating on another task than the trained one nee
 
 import csv
 import os
-from typing import Callable, Dict
+from collections.abc import Callable
 
 import jax
 import ml_collections
@@ -27,15 +27,14 @@ from metarl import curriculum as curriculum_lib
 from metarl import envs, pretrained
 from metarl.agents import registry as agent_registry
 from metarl.evaluation import make_evaluator
-from metarl.io import (RunFileError, config_to_dict, save_csv, save_json, timestamped_dir,
-                       to_floats)
+from metarl.io import RunFileError, config_to_dict, save_csv, save_json, timestamped_dir, to_floats
 
 
 def evaluator_key(seed: int, evaluator_id: int):
   return jax.random.fold_in(jax.random.PRNGKey(seed), 2000 + evaluator_id)
 
 
-def make_training_evaluator(config) -> Callable[..., Dict[str, float]]:
+def make_training_evaluator(config) -> Callable[..., dict[str, float]]:
   """`evaluate(params, key, env_overrides=None) -> {metric: float}` of published params,
   used by the evaluator and by inline evaluation.
 
@@ -150,7 +149,7 @@ def run_offline_evaluation(config) -> str:
       try:
         params = agent.match_params(params, len(saved.seeds), config.params_path)
       except ValueError as e:
-        raise RunFileError(str(e))
+        raise RunFileError(str(e)) from e
   wanted = config.get('params_seed')
   if wanted is not None and wanted not in saved.seeds:
     raise RunFileError(f'config.params_seed = {wanted}: {config.params_path} holds seeds '
@@ -161,7 +160,7 @@ def run_offline_evaluation(config) -> str:
     save_json(os.path.join(out_dir, 'config.json'), config_to_dict(config))
   except OSError as e:
     raise RunFileError(f'config.run_dir = {out_dir!r}: the evaluation folder cannot be '
-                       f'written ({e.strerror or e})')
+                       f'written ({e.strerror or e})') from e
   logging.info('evaluating %s (the %s agent, trained %d env steps on %s) into %s',
                config.params_path, saved.agent, saved.env_steps, trained_name, out_dir)
 
@@ -185,7 +184,7 @@ def run_offline_evaluation(config) -> str:
   for seed in seeds:  # acting agents: the analysis of each seed's params
     i = saved.seeds.index(seed)
     one = saved._replace(seeds=[seed], seed_axis=False,
-                         params=jax.tree_util.tree_map(lambda x: x[i], params))
+                         params=jax.tree_util.tree_map(lambda x, i=i: x[i], params))
     folder = out_dir if len(seeds) == 1 else os.path.join(out_dir, f'seed_{seed}')
     os.makedirs(folder, exist_ok=True)
     analyze(one.params, one, folder)
@@ -201,7 +200,7 @@ def gather_seed_tables(out_dir: str, seeds) -> None:
       {n for n in os.listdir(f) if n.endswith('.csv')} for f in folders]))
   for name in names:
     rows, columns = [], ['seed']
-    for folder, seed in zip(folders, seeds):
+    for folder, seed in zip(folders, seeds, strict=True):
       with open(os.path.join(folder, name), newline='') as f:
         reader = csv.DictReader(f)
         columns += [c for c in reader.fieldnames or () if c not in columns]

@@ -12,7 +12,8 @@ import re
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,7 +34,7 @@ def stderr_of(run_dir: str) -> str:
     return f.read()
 
 
-def session_processes(sid: int) -> List[int]:
+def session_processes(sid: int) -> list[int]:
   """Live (not zombie) processes of session `sid` (the pid of a process `start`ed)."""
   found = []
   for stat in glob.glob('/proc/[0-9]*/stat'):
@@ -66,13 +67,13 @@ def log_text(run_dir: str) -> str:
     return f.read()
 
 
-def children(run_dir: str) -> Dict[str, int]:
+def children(run_dir: str) -> dict[str, int]:
   """The newest pid of each child the run's log says it started."""
   return {name: int(pid) for name, pid in
           re.findall(r'started (\S+) \(pid (\d+)\)', log_text(run_dir))}
 
 
-def child_nodes(run_dir: str) -> Dict[str, str]:
+def child_nodes(run_dir: str) -> dict[str, str]:
   """The Ray node (id) of each child's newest incarnation, from the run's log."""
   return dict(re.findall(r'started (\S+) \(pid \d+\) on Ray node (\w+)', log_text(run_dir)))
 
@@ -89,7 +90,7 @@ def restarts(run_dir: str) -> int:
 
 
 @contextlib.contextmanager
-def around_training_calls(hook: Callable[[int, Any, Any], Tuple[Any, Any]],
+def around_training_calls(hook: Callable[[int, Any, Any], tuple[Any, Any]],
                           agent: str = 'a3c'):
   """Within the block, `agent` is registered as a faulty variant of itself (in this process):
   each single-process training call (`train_many`, or `train_many_seeds` for several

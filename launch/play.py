@@ -12,7 +12,7 @@ probabilities land in the same files, with the same columns, as an agent's.
 
 import os
 import sys
-from typing import Any, Optional, TextIO
+from typing import Any, TextIO
 
 import jax
 import jax.numpy as jnp
@@ -20,12 +20,13 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from launch.validation import validate_env
 from metarl import envs
+from metarl.config_rules import ConfigError
 from metarl.envs import registry as env_registry
 from metarl.envs.words import Words
 from metarl.io import CsvLog, config_to_dict, save_json, timestamped_dir
-from launch.validation import validate_env
-from metarl.config_rules import ConfigError
+
 
 class Quit(Exception):
   """The player stopped (q, end of input or Ctrl-C)."""
@@ -72,7 +73,7 @@ class Terminal:
       try:
         line = self.stdin.readline()
       except KeyboardInterrupt:
-        raise Quit
+        raise Quit from None
       if not line or line.strip().lower() in ('q', 'quit', 'exit'):
         raise Quit
       text = line.strip()
@@ -90,7 +91,7 @@ class Terminal:
         self.say(f'  {e} (q stops)')
 
 
-def play(config, stdin: Optional[TextIO] = None, stdout: Optional[TextIO] = None) -> str:
+def play(config, stdin: TextIO | None = None, stdout: TextIO | None = None) -> str:
   """Plays `config.num_episodes` episodes with a person and writes the run folder.
 
   Returns:

@@ -22,7 +22,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from absl import logging
@@ -38,7 +39,7 @@ class TrainingDiverged(RuntimeError):
 
 
 def diverged_message(run_dir: str, streak: int, env_steps: int,
-                     good_checkpoint: Optional[str]) -> str:
+                     good_checkpoint: str | None) -> str:
   """The message a run stops with when its updates keep being skipped."""
   where = (f'the last checkpoint written before it is {good_checkpoint}' if good_checkpoint
            else 'no checkpoint was written before it')
@@ -89,7 +90,7 @@ def prepare_run_dir(config) -> str:
       io.save_json(path, io.config_to_dict(config))  # config the run started with
   except OSError as e:
     raise io.RunFileError(f'config.run_dir = {config.run_dir!r}: the run directory cannot be '
-                          f'written ({e.strerror or e})')
+                          f'written ({e.strerror or e})') from e
   return config.run_dir
 
 
@@ -118,8 +119,8 @@ class Progress:
     self._rate = 0.0
     self._eval = ''
 
-  def update(self, position: int, rate: Optional[float] = None,
-             eval_metrics: Optional[Dict[str, float]] = None) -> None:
+  def update(self, position: int, rate: float | None = None,
+             eval_metrics: dict[str, float] | None = None) -> None:
     if rate is not None:
       self._rate = rate
     if eval_metrics:
@@ -142,7 +143,7 @@ class Logger(Protocol):
   """A sink of a run's rows: `table` is 'train' or 'eval'; `cells` are the row's numeric
   cells as the CSV wrote them; `tag_prefix` groups rows (td: 'seed_<n>/')."""
 
-  def write(self, table: str, cells: Dict[str, float], step: int, tag_prefix: str) -> None:
+  def write(self, table: str, cells: dict[str, float], step: int, tag_prefix: str) -> None:
     ...
 
   def close(self) -> None:
@@ -153,11 +154,11 @@ class TensorBoardLogger:
   """The numeric cells of every row as scalars `<prefix><table>/<column>` at the row's step
   (opened with the first row; a resumed run's `purge_step` hides the rows it rewrites)."""
 
-  def __init__(self, run_dir: str, skip: Sequence[str], purge_step: Optional[int] = None):
+  def __init__(self, run_dir: str, skip: Sequence[str], purge_step: int | None = None):
     self._run_dir, self._skip, self.purge_step = run_dir, set(skip), purge_step
-    self._log: Optional[io.TensorBoardLog] = None
+    self._log: io.TensorBoardLog | None = None
 
-  def write(self, table: str, cells: Dict[str, float], step: int, tag_prefix: str) -> None:
+  def write(self, table: str, cells: dict[str, float], step: int, tag_prefix: str) -> None:
     if self._log is None:
       self._log = io.TensorBoardLog(self._run_dir, self.purge_step)
     self._log.write({f'{tag_prefix}{table}/{k}': v for k, v in cells.items()
@@ -192,7 +193,7 @@ class WandbLogger:
     run.define_metric('*', step_metric=self._position)
     return run
 
-  def write(self, table: str, cells: Dict[str, float], step: int, tag_prefix: str) -> None:
+  def write(self, table: str, cells: dict[str, float], step: int, tag_prefix: str) -> None:
     if self._run is None:
       self._run = self._open()
     row = {f'{tag_prefix}{table}/{k}': v for k, v in cells.items() if k not in self._skip}
@@ -215,8 +216,8 @@ class RunLogs:
                not_scalars: Sequence[str] = ('env_steps',)):
     self._run_dir = config.run_dir
     self._position = position
-    self._csv: Dict[str, io.CsvLog] = {}
-    self.loggers: List[Logger] = []
+    self._csv: dict[str, io.CsvLog] = {}
+    self.loggers: list[Logger] = []
     self._tensorboard = None
     if io.tensorboard_on(config):
       self._tensorboard = TensorBoardLogger(config.run_dir, not_scalars)
@@ -224,7 +225,7 @@ class RunLogs:
     if io.wandb_on(config):
       self.loggers.append(WandbLogger(config, position, not_scalars))
 
-  def write(self, table: str, row: Dict[str, Any], step: int, tag_prefix: str = '') -> None:
+  def write(self, table: str, row: dict[str, Any], step: int, tag_prefix: str = '') -> None:
     """Appends `row` to `table`.csv (its columns fixed by its first row), then to the
     loggers at `step`."""
     if table not in self._csv:
@@ -246,7 +247,7 @@ class RunLogs:
       log.close()
 
 
-def format_row(row: Dict[str, Any]) -> str:
+def format_row(row: dict[str, Any]) -> str:
   return ' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
                   for k, v in row.items())
 
@@ -261,7 +262,7 @@ class TrainMetrics:
 
   def __init__(self, logs: RunLogs, log_every: int, start_time: float,
                columns: Sequence[str] = (), latest: Sequence[str] = (),
-               summed: Sequence[str] = ('skipped_updates',), seed: Optional[int] = None):
+               summed: Sequence[str] = ('skipped_updates',), seed: int | None = None):
     self._logs = logs
     self._seed = seed  # a run of several seeds: the rows' seed column and TensorBoard group
     self._latest, self._summed = set(latest), set(summed)
@@ -269,8 +270,8 @@ class TrainMetrics:
     self.next_log = log_every
     self._start = start_time
     self._columns = list(columns)
-    self._sums: Dict[str, float] = {}
-    self._counts: Dict[str, int] = {}
+    self._sums: dict[str, float] = {}
+    self._counts: dict[str, int] = {}
     self._count = 0
     self._last_steps, self._last_time = 0, start_time
     self.steps_per_sec = 0.0
@@ -278,18 +279,18 @@ class TrainMetrics:
   def elapsed(self) -> float:
     return time.time() - self._start
 
-  def state_dict(self) -> Dict[str, Any]:
+  def state_dict(self) -> dict[str, Any]:
     """What a checkpoint needs to continue: the period's partial sums."""
     return dict(sums=dict(self._sums), counts=dict(self._counts), count=self._count,
                 next_log=self.next_log, last_steps=self._last_steps, elapsed=self.elapsed())
 
-  def load_state_dict(self, state: Dict[str, Any]) -> None:
+  def load_state_dict(self, state: dict[str, Any]) -> None:
     self._sums, self._counts = dict(state['sums']), dict(state['counts'])
     self._count, self.next_log = state['count'], state['next_log']
     self._last_steps = state['last_steps']
     self._start = time.time() - state['elapsed']
 
-  def add(self, metrics: Dict[str, float], env_steps: int, updates: int) -> None:
+  def add(self, metrics: dict[str, float], env_steps: int, updates: int) -> None:
     """Adds one call's metrics; writes a train.csv row once a logging period is over.
     Each metric is averaged over the calls that reported it."""
     for k, v in metrics.items():
@@ -341,15 +342,15 @@ class SeedsTrainMetrics:
   def elapsed(self) -> float:
     return self.per_seed[0].elapsed()
 
-  def state_dict(self) -> Dict[str, Any]:
+  def state_dict(self) -> dict[str, Any]:
     return dict(seeds=[m.state_dict() for m in self.per_seed])
 
-  def load_state_dict(self, state: Dict[str, Any]) -> None:
+  def load_state_dict(self, state: dict[str, Any]) -> None:
     states = state.get('seeds') if isinstance(state, dict) else None
     if not isinstance(states, list) or len(states) != len(self.per_seed):
       raise ValueError(f'the checkpoint\'s train.csv state is not one of {len(self.per_seed)} '
                        'seeds')
-    for m, s in zip(self.per_seed, states):
+    for m, s in zip(self.per_seed, states, strict=True):
       m.load_state_dict(s)
 
   def add(self, metrics, env_steps: int, updates: int) -> None:
@@ -370,9 +371,9 @@ class RunCheckpointer:
   def __init__(self, config):
     self._config = config
     self.every = config.get('checkpoint_every', 0) or None  # None: no checkpoints
-    self.good: Optional[str] = None  # the newest one written while nothing was skipped
+    self.good: str | None = None  # the newest one written while nothing was skipped
 
-  def save(self, payload: Dict[str, Any], clean: bool) -> str:
+  def save(self, payload: dict[str, Any], clean: bool) -> str:
     """Writes `payload` (plus agent, config and schema) as the newest checkpoint; `clean`:
     no update was being skipped (a run that diverges names the last clean one)."""
     payload = dict(payload, agent=self._config.agent.name, schema=CHECKPOINT_SCHEMA,
@@ -386,7 +387,7 @@ class RunCheckpointer:
                  time.time() - start)
     return path
 
-  def load_newest(self) -> Tuple[str, Dict[str, Any]]:
+  def load_newest(self) -> tuple[str, dict[str, Any]]:
     """The newest checkpoint of this run to resume from (`io.RunFileError`, one line, if
     there is none, it is unreadable, another agent's or of another layout)."""
     path, payload = checkpoint_lib.load_for_resume(self._config.run_dir,

@@ -75,7 +75,8 @@ import sys
 import tarfile
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -102,7 +103,7 @@ class SweepError(Exception):
 class Variant(NamedTuple):
   """One --config of the sweep and the --config.FIELD=VALUE overrides that followed it."""
   config: str
-  overrides: Tuple[str, ...]
+  overrides: tuple[str, ...]
 
   @property
   def name(self) -> str:
@@ -115,7 +116,7 @@ _CONFIG = re.compile(r'^--?config(?:=(.*))?$')
 _OVERRIDE = re.compile(r'^--?config\.(.+)$')
 
 
-def split_variants(argv: Sequence[str]) -> Tuple[List[Variant], List[str]]:
+def split_variants(argv: Sequence[str]) -> tuple[list[Variant], list[str]]:
   """The variants of a sweep command line and its other arguments.
 
   `--config=FILE` (or `--config FILE`; FILE may end in `:ARG`, as for main.py) starts a
@@ -123,8 +124,8 @@ def split_variants(argv: Sequence[str]) -> Tuple[List[Variant], List[str]]:
   command-line argument each, exactly as main.py takes them: no separator is needed, so a
   value may hold anything (`--config.network.hidden_sizes=64,64`).
   """
-  variants: List[Tuple[str, List[str]]] = []
-  rest: List[str] = []
+  variants: list[tuple[str, list[str]]] = []
+  rest: list[str] = []
   tokens = list(argv)
   i = 0
   while i < len(tokens):
@@ -156,7 +157,7 @@ def load_run_config(config: str, overrides: Sequence[str]):
     return cli.load_config(['metarl', f'--config={config}',
                             *[f'--config.{o}' for o in overrides]])
   except SystemExit as e:
-    raise SweepError(f'--config={config}: {str(e.code).removeprefix("metarl: ")}')
+    raise SweepError(f'--config={config}: {str(e.code).removeprefix("metarl: ")}') from e
 
 
 def seeds_together(config) -> bool:
@@ -169,7 +170,7 @@ def seeds_together(config) -> bool:
           not curriculum.enabled(config))
 
 
-def plan(variants: List[Variant], args) -> List[Dict]:
+def plan(variants: list[Variant], args) -> list[dict]:
   """Every run of the sweep, each config built and validated by main.py's loader; raises
   SweepError first. A variant's seeds are one run of num_seeds = --seeds where
   `seeds_together` allows it (and not --process_per_seed); an agent that trains several
@@ -211,22 +212,22 @@ def plan(variants: List[Variant], args) -> List[Dict]:
   return runs
 
 
-def entry(repo: str) -> List[str]:
+def entry(repo: str) -> list[str]:
   """How to start a run from `repo`: its main.py in a clone, else the installed command's
   module."""
   main = os.path.join(repo, 'main.py')
   return [main] if os.path.isfile(main) else ['-m', 'launch.cli']
 
 
-def command(run: Dict) -> List[str]:
+def command(run: dict) -> list[str]:
   return ([sys.executable, *entry(ROOT), f'--config={run["path"]}'] +
           [f'--config.{o}' for o in run['overrides']])
 
 
-def execute(runs: List[Dict], parallel: int, log) -> None:
+def execute(runs: list[dict], parallel: int, log) -> None:
   """Runs at most `parallel` processes at a time; on Ctrl-C stops them all."""
   pending = list(runs)
-  active: Dict[subprocess.Popen, Tuple[Dict, float, object]] = {}
+  active: dict[subprocess.Popen, tuple[dict, float, object]] = {}
   try:
     while pending or active:
       while pending and len(active) < parallel:
@@ -273,7 +274,7 @@ _EXEC_RUN = ('import ctypes, os, signal, sys\n'
              'os.execv(sys.argv[2], sys.argv[2:])\n')
 
 
-def pack_run(run_dir: str, log_path: str) -> Dict[str, Any]:
+def pack_run(run_dir: str, log_path: str) -> dict[str, Any]:
   """A run's files as bytes: its run directory as a tar.gz and its log's text."""
   buffer = pyio.BytesIO()
   with tarfile.open(fileobj=buffer, mode='w:gz') as tar:
@@ -286,7 +287,7 @@ def pack_run(run_dir: str, log_path: str) -> Dict[str, Any]:
   return dict(tar=buffer.getvalue(), log=log)
 
 
-def unpack_run(files: Dict[str, Any], run_dir: str) -> None:
+def unpack_run(files: dict[str, Any], run_dir: str) -> None:
   """Writes what `pack_run` packed into `run_dir` and `run_dir + '.log'`."""
   os.makedirs(run_dir, exist_ok=True)
   with tarfile.open(fileobj=pyio.BytesIO(files['tar']), mode='r:gz') as tar:
@@ -295,7 +296,7 @@ def unpack_run(files: Dict[str, Any], run_dir: str) -> None:
     f.write(files['log'])
 
 
-def run_task(spec: Dict[str, Any]) -> Dict[str, Any]:
+def run_task(spec: dict[str, Any]) -> dict[str, Any]:
   """One run inside a Ray task: `main.py` in a subprocess, its output in the run's .log.
 
   On the sweep's own machine the run writes spec['run_dir'] in place; on another node it
@@ -347,7 +348,7 @@ def run_task(spec: Dict[str, Any]) -> Dict[str, Any]:
       shutil.rmtree(scratch, ignore_errors=True)
 
 
-def task_spec(run: Dict, repo: Optional[str], driver_node: str) -> Dict[str, Any]:
+def task_spec(run: dict, repo: str | None, driver_node: str) -> dict[str, Any]:
   """What `run_task` needs of a planned run; repo None: the task's working directory (the
   copy of this repository a cluster job gets); driver_node: the sweep's Ray node."""
   config = os.path.abspath(run['path'])
@@ -394,7 +395,7 @@ def connect_ray(args):
   try:
     ray = ray_instance.join_cluster(args.ray_address, excludes, log_to_driver=False)
   except (ConnectionError, RuntimeError, ValueError) as e:
-    raise SweepError(f'--ray_address {args.ray_address}: {type(e).__name__}: {e}')
+    raise SweepError(f'--ray_address {args.ray_address}: {type(e).__name__}: {e}') from e
   cpus = ray.cluster_resources().get('CPU', 0)
   print(f'sweep: joined the Ray cluster at {args.ray_address} ({cpus:g} CPUs; this process '
         f'on Ray node {ray.get_runtime_context().get_node_id()})', flush=True)
@@ -404,7 +405,7 @@ def connect_ray(args):
   return ray, None
 
 
-def _record(run: Dict, result: Dict, log) -> None:
+def _record(run: dict, result: dict, log) -> None:
   run.update(exit_code=result['exit_code'], wall_s=result['wall_s'],
              node=result.get('node', ''))
   log.write({k: run.get(k, '') for k in RUNS_COLUMNS})
@@ -419,7 +420,7 @@ class _Lost(NamedTuple):
   error: str
 
 
-def _result(ray, ref, run: Dict):
+def _result(ray, ref, run: dict):
   """The task's result, its files unpacked into run_dir; `_Lost` if the task failed (the
   error appended to the run's .log); None if it was cancelled."""
   try:
@@ -436,7 +437,7 @@ def _result(ray, ref, run: Dict):
   return result
 
 
-def _set_aside(run: Dict, attempt: int) -> None:
+def _set_aside(run: dict, attempt: int) -> None:
   """Moves what a lost attempt left in the run's directory and log to `.lost<attempt>`
   names, so the next attempt starts clean and nothing is deleted."""
   for path in (run['run_dir'], run['run_dir'] + '.log'):
@@ -444,13 +445,13 @@ def _set_aside(run: Dict, attempt: int) -> None:
       os.replace(path, f'{path}.lost{attempt}')
 
 
-def execute_ray(runs: List[Dict], args, log) -> None:
+def execute_ray(runs: list[dict], args, log) -> None:
   """Every run as a Ray task (at most as many at a time as the CPUs allow); a run whose
   task failed (its node lost) is submitted again, up to --max_retries times, then recorded
   as failed (exit code -1); on Ctrl-C cancels them all (each run saves its params) and
   stops the instance it started."""
   ray, instance = None, None
-  refs: Dict[Any, Dict] = {}
+  refs: dict[Any, dict] = {}
   try:
     ray, instance = connect_ray(args)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # ray.init put in its own handler
@@ -458,7 +459,7 @@ def execute_ray(runs: List[Dict], args, log) -> None:
     repo = ROOT if instance is not None else None
     driver_node = ray.get_runtime_context().get_node_id()
 
-    def submit(run: Dict) -> None:
+    def submit(run: dict) -> None:
       refs[remote.remote(task_spec(run, repo, driver_node))] = run
 
     for run in runs:
@@ -490,7 +491,7 @@ def execute_ray(runs: List[Dict], args, log) -> None:
       _stop_ray(ray, instance)
 
 
-def _interrupt_local_runs(runs: List[Dict]) -> None:
+def _interrupt_local_runs(runs: list[dict]) -> None:
   """SIGINT to the runs of `runs` that are processes below this one (a local instance's),
   as Ctrl-C would: the tasks' cancellation does the same, but it has missed a run (its
   task's KeyboardInterrupt not delivered) often enough that the sweep does not rely on it
@@ -507,7 +508,7 @@ def _interrupt_local_runs(runs: List[Dict]) -> None:
       continue
 
 
-def _cancel(ray, refs: Dict[Any, Dict], local: bool = False) -> None:
+def _cancel(ray, refs: dict[Any, dict], local: bool = False) -> None:
   """Cancels every task: a running one stops its run like Ctrl-C (the run saves its params)
   and returns; a task still running after RUN_STOP_S + a grace is killed. `local`: the
   sweep's own instance, whose runs also get SIGINT from here."""
@@ -548,7 +549,7 @@ def _stop_ray(ray, instance) -> None:
       signal.signal(s, handler)
 
 
-def aggregate(runs: List[Dict], out: str, metric: str) -> Dict[str, Dict]:
+def aggregate(runs: list[dict], out: str, metric: str) -> dict[str, dict]:
   """Writes eval_all.csv, summary.csv and training_curves.png; returns the summary.
 
   The rows come from `metarl.runs.compare` (a row's own seed where a run trains several, as
@@ -565,7 +566,7 @@ def aggregate(runs: List[Dict], out: str, metric: str) -> Dict[str, Dict]:
           os.path.isfile(os.path.join(r['run_dir'], 'eval.csv'))]
   if not done:
     raise SweepError('no run finished with an eval.csv')
-  failed_seeds: Dict[str, List[int]] = {}
+  failed_seeds: dict[str, list[int]] = {}
   for run in runs:
     failed_seeds.setdefault(run['variant'], [])
     if run not in done:
@@ -697,7 +698,7 @@ class Executor(NamedTuple):
   """How a backend runs a sweep's runs: `check(args)` before anything starts (SweepError),
   `run(runs, args, log)`."""
   check: Callable[[Any], None]
-  run: Callable[[List[Dict], Any, Any], None]
+  run: Callable[[list[dict], Any, Any], None]
 
 
 def _no_ray_options(args) -> None:

@@ -16,7 +16,7 @@ import importlib.util
 import os
 import re
 import tempfile
-from typing import Any, Optional
+from typing import Any
 
 from ml_collections import ConfigDict
 
@@ -69,7 +69,7 @@ OPTIONAL_LAUNCH = ('updates_per_call', 'unrolls_per_message', 'child_timeout_s',
                    'ray_address', 'ray_temp_dir', 'ray_cpus_per_child')
 
 
-def check_writable_dir(path: str) -> Optional[str]:
+def check_writable_dir(path: str) -> str | None:
   """None if `path` is (or can be created as) a writable directory, else why not. The
   nearest existing folder is tried for real: a folder is made in it and removed (what
   os.access says is not enough: as root it says yes to /proc)."""
@@ -204,7 +204,7 @@ def validate_checkpoints(config) -> None:
     try:
       latest = checkpoint.latest(run_dir)
     except OSError as e:
-      raise ConfigError('run_dir', run_dir, f'its checkpoints cannot be listed ({e})')
+      raise ConfigError('run_dir', run_dir, f'its checkpoints cannot be listed ({e})') from e
     if latest is None:
       raise ConfigError('run_dir', run_dir, 'resume=True needs a run directory with a '
                         f'checkpoint in {checkpoint.directory(run_dir)}')
@@ -227,7 +227,7 @@ def validate_run_dir(config, default_parent: str, field: str = 'run_dir') -> Non
     try:
       files = os.listdir(run_dir) if os.path.isdir(run_dir) else []
     except OSError as e:
-      raise ConfigError(field, run_dir, f'a readable directory is required ({e})')
+      raise ConfigError(field, run_dir, f'a readable directory is required ({e})') from e
     if files:
       raise ConfigError(field, run_dir, 'an empty or new directory is required (this one '
                         'holds files of another run; leave run_dir empty for a fresh one)')

@@ -20,14 +20,14 @@ names is used (docs/ARCHITECTURE.md, "Layers").
 """
 
 import os
-from typing import Any, Union
+from typing import Any
 
 import ml_collections
 
 from metarl import runs
 from metarl.config_rules import ConfigError
 
-ConfigLike = Union[str, os.PathLike, ml_collections.ConfigDict]
+ConfigLike = str | os.PathLike | ml_collections.ConfigDict
 
 
 class UsageError(ConfigError):
@@ -96,7 +96,7 @@ def train(config: ConfigLike, **overrides) -> runs.Run:
   return _execute(config)
 
 
-def evaluate(run: Union[runs.Run, str, os.PathLike], config: ConfigLike = 'eval',
+def evaluate(run: runs.Run | str | os.PathLike, config: ConfigLike = 'eval',
              **overrides) -> runs.Run:
   """Evaluates the params of a run (a `Run`, its folder, a params.pickle, or
   'pretrained:NAME' of an agent that ships with metarl: `metarl.pretrained`) with the

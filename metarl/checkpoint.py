@@ -10,7 +10,8 @@ the list of its numpy leaves and put back into the structure of a freshly built 
 
 import os
 import re
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import ml_collections
@@ -27,7 +28,7 @@ def directory(run_dir: str) -> str:
   return os.path.join(run_dir, CHECKPOINT_DIR)
 
 
-def list_checkpoints(run_dir: str) -> List[str]:
+def list_checkpoints(run_dir: str) -> list[str]:
   """Complete checkpoints of `run_dir`, oldest first."""
   folder = directory(run_dir)
   if not os.path.isdir(folder):
@@ -37,12 +38,12 @@ def list_checkpoints(run_dir: str) -> List[str]:
   return [os.path.join(folder, name) for _, name in sorted(found)]
 
 
-def latest(run_dir: str) -> Optional[str]:
+def latest(run_dir: str) -> str | None:
   paths = list_checkpoints(run_dir)
   return paths[-1] if paths else None
 
 
-def save(run_dir: str, payload: Dict[str, Any], keep: int) -> str:
+def save(run_dir: str, payload: dict[str, Any], keep: int) -> str:
   """Writes `payload` (with 'env_steps') as the newest checkpoint; drops all but `keep`."""
   os.makedirs(directory(run_dir), exist_ok=True)
   path = os.path.join(directory(run_dir), f'ckpt_{int(payload["env_steps"]):015d}.pickle')
@@ -52,7 +53,7 @@ def save(run_dir: str, payload: Dict[str, Any], keep: int) -> str:
   return path
 
 
-def load(path: str) -> Dict[str, Any]:
+def load(path: str) -> dict[str, Any]:
   """A checkpoint's payload; `io.RunFileError` (one line) if it is not a readable one."""
   payload = io.load_pickle(path, required_keys=REQUIRED)
   if not isinstance(payload['arrays'], dict):
@@ -60,7 +61,7 @@ def load(path: str) -> Dict[str, Any]:
   return payload
 
 
-def load_for_resume(run_dir: str, agent: str) -> Tuple[str, Dict[str, Any]]:
+def load_for_resume(run_dir: str, agent: str) -> tuple[str, dict[str, Any]]:
   """The newest checkpoint of `run_dir` and its payload, to resume an `agent` run; the temp
   files of writes a killed run never finished are deleted. `io.RunFileError` (one line) if
   there is none, it cannot be read or it is another agent's."""
@@ -75,12 +76,12 @@ def load_for_resume(run_dir: str, agent: str) -> Tuple[str, Dict[str, Any]]:
   return path, payload
 
 
-def tree_leaves(tree: Any) -> List[np.ndarray]:
+def tree_leaves(tree: Any) -> list[np.ndarray]:
   """The numpy leaves of a pytree of arrays (what a checkpoint stores)."""
   return [np.asarray(x) for x in jax.tree_util.tree_leaves(jax.device_get(tree))]
 
 
-def restore_tree(template: Any, leaves: List[np.ndarray], what: str, path: str) -> Any:
+def restore_tree(template: Any, leaves: list[np.ndarray], what: str, path: str) -> Any:
   """`template`'s structure filled with the stored `leaves` (same shapes and dtypes)."""
   ref = jax.tree_util.tree_leaves(template)
   shapes = [(np.shape(x), np.asarray(x).dtype) for x in ref]
@@ -119,16 +120,16 @@ class SavedParams(NamedTuple):
   config: ml_collections.ConfigDict
   env_steps: int
   updates: int
-  seeds: List[int]
+  seeds: list[int]
   seed_axis: bool
   params: Any
-  extra: Dict[str, Any]
+  extra: dict[str, Any]
   path: str
 
 
 def save_params(path: str, agent: str, config, env_steps: int, updates: int, params: Any,
                 seeds: Sequence[int], seed_axis: bool = False,
-                extra: Optional[Dict[str, Any]] = None) -> None:
+                extra: dict[str, Any] | None = None) -> None:
   """Writes params.pickle atomically (numpy leaves, no JAX or Haiku classes)."""
   io.save_pickle(path, dict(
       schema=PARAMS_SCHEMA, agent=agent, config=io.config_to_dict(config),
@@ -149,7 +150,7 @@ def load_params(path: str) -> SavedParams:
   try:
     config = ml_collections.ConfigDict(payload['config'])
   except Exception as e:
-    raise io.RunFileError(f'{path}: its config cannot be read ({e})')
+    raise io.RunFileError(f'{path}: its config cannot be read ({e})') from e
   return SavedParams(agent=payload['agent'], config=config,
                      env_steps=int(payload['env_steps']), updates=int(payload['updates']),
                      seeds=list(payload['seeds']), seed_axis=bool(payload['seed_axis']),

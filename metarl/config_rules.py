@@ -11,7 +11,8 @@ import dataclasses
 import math
 import numbers
 import os
-from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ml_collections import ConfigDict
 
@@ -88,7 +89,7 @@ class Rule:
   type: type
   default: Any = None
   convert: Callable[[Any], Any] = lambda v: v
-  choices: Tuple[str, ...] = ()  # the names a choice field allows
+  choices: tuple[str, ...] = ()  # the names a choice field allows
 
   def check(self, value: Any, field: str) -> Any:
     """`value` if allowed, else `ConfigError` naming `field`."""
@@ -100,7 +101,7 @@ class Rule:
     return dataclasses.replace(self, default=default)
 
 
-def Int(low: int, high: Optional[int] = INT32_MAX, default: Any = None,  # noqa: N802
+def Int(low: int, high: int | None = INT32_MAX, default: Any = None,  # noqa: N802
         why: str = '') -> Rule:
   """An integer >= `low` and, unless `high` is None, <= `high`."""
   most = '' if high is None else f' (at most {high})'

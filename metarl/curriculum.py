@@ -11,7 +11,7 @@ behind) do not count.
 """
 
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import jax
 from absl import logging
@@ -51,7 +51,7 @@ class Curriculum:
     self.window = window
     self.growth_factor = growth_factor
     self.min_increment = min_increment
-    self.history: List[float] = []
+    self.history: list[float] = []
 
   @property
   def done(self) -> bool:
@@ -61,7 +61,7 @@ class Curriculum:
     grown = max(self.value + self.min_increment, math.ceil(self.value * self.growth_factor))
     return min(self.target, grown)
 
-  def update(self, metrics: Dict[str, float]) -> bool:
+  def update(self, metrics: dict[str, float]) -> bool:
     """Adds one evaluation's metrics; returns True when the value grew.
 
     Args:
@@ -80,14 +80,14 @@ class Curriculum:
                  previous, self.value, self.metric, sum(recent) / len(recent), len(recent))
     return True
 
-  def state_dict(self) -> Dict[str, Any]:
+  def state_dict(self) -> dict[str, Any]:
     """Where the curriculum stands (for checkpoints)."""
     return dict(value=self.value, history=list(self.history))
 
-  def load_state_dict(self, state: Dict[str, Any]) -> None:
+  def load_state_dict(self, state: dict[str, Any]) -> None:
     self.value, self.history = int(state['value']), list(state['history'])
 
-  def overrides(self) -> Dict[str, int]:
+  def overrides(self) -> dict[str, int]:
     """The env params to train and evaluate with now."""
     return {self.field: self.value}
 
@@ -97,7 +97,7 @@ def enabled(config) -> bool:
   return bool(section is not None and section.get('enabled', False))
 
 
-def make(config) -> Optional[Curriculum]:
+def make(config) -> Curriculum | None:
   """The curriculum of `config.curriculum`, or None when it is off."""
   if not enabled(config):
     return None
@@ -107,7 +107,7 @@ def make(config) -> Optional[Curriculum]:
                     min_increment=c.min_increment)
 
 
-def start_overrides(config) -> Optional[Dict[str, int]]:
+def start_overrides(config) -> dict[str, int] | None:
   """The env params training starts with ({field: start}), or None without a curriculum."""
   curriculum = make(config)
   return curriculum.overrides() if curriculum else None

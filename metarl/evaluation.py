@@ -5,7 +5,8 @@ environment from a reset, for exactly one episode each; the environment's
 `episode_metrics` turns the recorded states, actions and rewards into scalars.
 """
 
-from typing import Any, Callable, Dict, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 
@@ -15,13 +16,13 @@ from metarl.types import Array, Params, PRNGKey
 
 
 class EvalResult(NamedTuple):
-  metrics: Dict[str, Array]
+  metrics: dict[str, Array]
   trajectory: Trajectory  # [T, E]: one whole episode per column, env states recorded
 
 
 def make_evaluator(env: Environment, actor: Actor, num_episodes: int,
-                   env_params: Optional[Any] = None,
-                   num_steps: Optional[int] = None) -> Callable[..., EvalResult]:
+                   env_params: Any | None = None,
+                   num_steps: int | None = None) -> Callable[..., EvalResult]:
   """Returns a jitted `evaluate(params, key, env_overrides=None) -> EvalResult`;
   `env_overrides` {field: value} sets `EnvParams` fields (e.g. a curriculum's delay).
 
@@ -41,7 +42,7 @@ def make_evaluator(env: Environment, actor: Actor, num_episodes: int,
 
   @jax.jit
   def evaluate(params: Params, key: PRNGKey,
-               env_overrides: Optional[Dict[str, Any]] = None) -> EvalResult:
+               env_overrides: dict[str, Any] | None = None) -> EvalResult:
     state = rollout.init(key)
     if env_overrides:
       state = rollout.init(key, with_env_params(state.env_params, env_overrides))

@@ -16,7 +16,8 @@ import os
 import pickle
 import tempfile
 import time
-from typing import Any, Dict, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -89,14 +90,14 @@ def load_pickle(path: str, required_keys: Iterable[str] = ()) -> Any:
     with open(path, 'rb') as f:
       obj = pickle.load(f)
   except Exception as e:  # corrupt, truncated or foreign pickles fail in many ways
-    raise RunFileError(f'{path}: not a readable metarl pickle ({type(e).__name__}: {e})')
+    raise RunFileError(f'{path}: not a readable metarl pickle ({type(e).__name__}: {e})') from e
   missing = [k for k in required_keys if not (isinstance(obj, dict) and k in obj)]
   if missing:
     raise RunFileError(f'{path}: not a metarl params pickle (missing {missing})')
   return obj
 
 
-def to_floats(metrics: Dict[str, Any]) -> Dict[str, float]:
+def to_floats(metrics: dict[str, Any]) -> dict[str, float]:
   """A dict of scalar metrics (JAX or numpy) as Python floats (for CSVs and messages)."""
   import jax  # local: io is also used by code that never touches JAX arrays
   return {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -128,7 +129,7 @@ class CsvLog:
     self._file.write(buf.getvalue())
     self._file.flush()
 
-  def write(self, row: Dict[str, Any]) -> Dict[str, float]:
+  def write(self, row: dict[str, Any]) -> dict[str, float]:
     """Appends `row` (its values under the file's columns; a missing one is left empty).
 
     Returns:
@@ -137,7 +138,8 @@ class CsvLog:
     """
     cells = [_fmt(row.get(c, '')) for c in self.columns]
     self._write_line(cells)
-    return {c: float(cell) for c, cell in zip(self.columns, cells) if _is_number(row.get(c))}
+    return {c: float(cell) for c, cell in zip(self.columns, cells, strict=True)
+            if _is_number(row.get(c))}
 
   def close(self) -> None:
     if not self._file.closed:
@@ -167,7 +169,7 @@ class TensorBoardLog:
   files at that step or later, as the resume drops those CSV rows (they are written again).
   """
 
-  def __init__(self, run_dir: str, purge_step: Optional[int] = None):
+  def __init__(self, run_dir: str, purge_step: int | None = None):
     from tensorboardX.event_file_writer import EventsWriter
     from tensorboardX.proto.event_pb2 import Event, SessionLog
     from tensorboardX.proto.summary_pb2 import Summary
@@ -183,7 +185,7 @@ class TensorBoardLog:
                                      session_log=SessionLog(status=SessionLog.START)))
     self._writer.flush()
 
-  def write(self, scalars: Dict[str, float], step: int) -> None:
+  def write(self, scalars: dict[str, float], step: int) -> None:
     """Writes `scalars` (tag -> value) at `step` as one event, and flushes it to disk."""
     summary = self._summary(value=[self._summary.Value(tag=tag, simple_value=value)
                                    for tag, value in scalars.items()])
@@ -197,8 +199,8 @@ class TensorBoardLog:
       self._writer = None
 
 
-def save_csv(path: str, rows: Iterable[Dict[str, Any]],
-             columns: Optional[Iterable[str]] = None) -> None:
+def save_csv(path: str, rows: Iterable[dict[str, Any]],
+             columns: Iterable[str] | None = None) -> None:
   """Writes a whole table atomically. Columns: every key of the rows, in the order they
   first appear (a row without one leaves its cell empty), unless given."""
   rows = list(rows)
@@ -237,6 +239,6 @@ def _fmt(value: Any) -> Any:
   return value
 
 
-def config_to_dict(config) -> Dict[str, Any]:
+def config_to_dict(config) -> dict[str, Any]:
   """A plain, JSON-able dict of a ConfigDict (tuples become lists)."""
   return json.loads(config.to_json_best_effort())

@@ -7,7 +7,8 @@ An unknown name is refused with the list of the known ones.
 
 import contextlib
 import importlib
-from typing import Dict, Generic, Iterable, Iterator, Tuple, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import Generic, TypeVar
 
 Entry = TypeVar('Entry')
 
@@ -27,8 +28,8 @@ class Registry(Generic[Entry]):
     are imported before the first lookup, so that every entry is known wherever the
     registry is read (a spawned child process included)."""
     self.kind = kind
-    self._entries: Dict[str, Entry] = {}
-    self._modules: Dict[str, str] = {}
+    self._entries: dict[str, Entry] = {}
+    self._modules: dict[str, str] = {}
     self._builtin_package = builtin_package
     self._loaded = not builtin_package
 
@@ -72,11 +73,11 @@ class Registry(Generic[Entry]):
     self._load()
     return name in self._entries
 
-  def names(self) -> Tuple[str, ...]:
+  def names(self) -> tuple[str, ...]:
     self._load()
     return tuple(self._entries)
 
-  def items(self) -> Iterable[Tuple[str, Entry]]:
+  def items(self) -> Iterable[tuple[str, Entry]]:
     self._load()
     return tuple(self._entries.items())
 

@@ -9,7 +9,8 @@ The carried `RolloutState` is a NamedTuple (not a positional tuple) so that the 
 run is readable: env states, the current time steps, the agent's recurrent state, and a key.
 """
 
-from typing import Any, Callable, Dict, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,9 +48,9 @@ class Trajectory(NamedTuple):
   reward: Array  # [T, B]
   discount: Array  # [T, B]
   last: Array  # [T, B]
-  extras: Dict[str, Array]  # [T, B, ...] what the actor reported (logits, values, ...)
+  extras: dict[str, Array]  # [T, B, ...] what the actor reported (logits, values, ...)
   core_state: Any  # [B, ...] agent state before observation[0]
-  env_state: Optional[Any] = None  # [T, B, ...] env states acted in, when recorded
+  env_state: Any | None = None  # [T, B, ...] env states acted in, when recorded
 
 
 class Rollout(NamedTuple):
@@ -131,7 +132,7 @@ def make_rollout(env: Environment, actor: Actor, num_envs: int, unroll_length: i
   return Rollout(init=init, unroll=unroll)
 
 
-def with_env_params(env_params: Any, overrides: Optional[Dict[str, Any]]) -> Any:
+def with_env_params(env_params: Any, overrides: dict[str, Any] | None) -> Any:
   """Batched `env_params` with each `EnvParams.<field>` of `overrides` set to its value in
   every env copy (same shapes and dtypes, so nothing recompiles)."""
   for field, value in (overrides or {}).items():
@@ -141,7 +142,7 @@ def with_env_params(env_params: Any, overrides: Optional[Dict[str, Any]]) -> Any
   return env_params
 
 
-def set_env_params(state: RolloutState, overrides: Optional[Dict[str, Any]]
+def set_env_params(state: RolloutState, overrides: dict[str, Any] | None
                    ) -> RolloutState:
   """`state` whose episodes reset from now on with `overrides` (e.g. a curriculum's delay);
   the episodes in progress keep what they were reset with."""

@@ -20,7 +20,8 @@ import glob
 import json
 import os
 import struct
-from typing import Any, Dict, Iterable, List, Optional
+from collections.abc import Iterable
+from typing import Any
 
 import ml_collections
 import pandas as pd
@@ -40,7 +41,7 @@ def _read_csv(path: str) -> pd.DataFrame:
   except pd.errors.EmptyDataError:
     return pd.DataFrame()
   except (pd.errors.ParserError, UnicodeDecodeError) as e:
-    raise RunFileError(f'{path}: not a readable CSV ({e})')
+    raise RunFileError(f'{path}: not a readable CSV ({e})') from e
 
 
 class Run:
@@ -55,7 +56,7 @@ class Run:
       with open(path) as f:
         self.config = ml_collections.ConfigDict(json.load(f))
     except (OSError, ValueError, TypeError) as e:
-      raise RunFileError(f'{path}: cannot be read ({e})')
+      raise RunFileError(f'{path}: cannot be read ({e})') from e
     self.train = _read_csv(os.path.join(self.dir, 'train.csv'))
     self.eval = _read_csv(os.path.join(self.dir, 'eval.csv'))
     self.summary = pd.DataFrame()
@@ -73,7 +74,7 @@ class Run:
     return load_pickle(os.path.join(self.dir, 'params.pickle'),
                        required_keys=('params',))['params']
 
-  def eval_data(self) -> Dict[str, Any]:
+  def eval_data(self) -> dict[str, Any]:
     """What the analysis of an evaluation wrote (eval_data.pickle; value_data.pickle for
     the td agent)."""
     for name in ANALYSIS_FILES:
@@ -121,7 +122,7 @@ def read_scalars(run_dir: str) -> pd.DataFrame:
   if not paths:
     return pd.DataFrame(columns=['tag', 'step', 'value'])
   from tensorboardX.proto.event_pb2 import Event, SessionLog
-  rows: List[tuple] = []
+  rows: list[tuple] = []
   for path in paths:
     for record in _records(path):
       event = Event.FromString(record)
@@ -145,11 +146,11 @@ def compare(run_dirs: Iterable[str], table: str = 'eval') -> pd.DataFrame:
   """
   if table not in TABLES:
     raise ValueError(f'table must be one of {TABLES}, got {table!r}')
-  frames: List[pd.DataFrame] = []
+  frames: list[pd.DataFrame] = []
   for run_dir in run_dirs:
     run = load(run_dir)
     frame = getattr(run, table).copy()
-    tags: Dict[str, Optional[Any]] = dict(
+    tags: dict[str, Any | None] = dict(
         run=run.name, config=run.config.get('name'),
         agent=run.config.get('agent', {}).get('name'),
         env=run.config.get('env', {}).get('name'))

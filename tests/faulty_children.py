@@ -60,3 +60,4 @@ def faulty_worker(ctx, config, worker_id: int) -> None:
 def always_raising_worker(ctx, config, worker_id: int) -> None:
   del ctx, config, worker_id
   raise RuntimeError('injected fault: this worker always fails')
+

@@ -70,7 +70,7 @@ def test_k_updates_in_one_call_equal_k_updates_in_a_row(count):
   expected = state
   for k in range(count):
     expected = agent.apply_gradients(
-        expected, jax.tree_util.tree_map(lambda g: g[k], stacked), losses[k])
+        expected, jax.tree_util.tree_map(lambda g, k=k: g[k], stacked), losses[k])
   assert_trees_close(batched, expected)
   assert int(batched.step) == count - 1  # the NaN one was skipped
   assert int(skipped) == 1

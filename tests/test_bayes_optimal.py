@@ -55,7 +55,7 @@ def test_decisions_are_the_history_recursion_argmax_and_symmetric():
   trials = 5
   solution = bayes_optimal.solve(trials)
 
-  @functools.lru_cache(maxsize=None)
+  @functools.cache
   def q(history, arm):
     s = sum(r for a, r in history if a == arm)
     f = sum(1 - r for a, r in history if a == arm)

@@ -16,10 +16,10 @@ import pytest
 from configs import bandit_train, memory_sac
 from launch import faults, manager
 from launch.trainers import ReplayTrainer, make_trainer
-from metarl import checkpoint
-from metarl.io import RunFileError
 from launch.validation import validate
+from metarl import checkpoint
 from metarl.config_rules import ConfigError
+from metarl.io import RunFileError
 
 
 def small_config(run_dir):

@@ -57,7 +57,7 @@ def random_actions(env, key, shape):
 def test_every_env_has_a_numpy_reference_test():
   missing = set(ENVS.names()) - set(NUMPY_REFERENCES)
   assert not missing, f'envs without a numpy reference test: {sorted(missing)}'
-  for name, test in NUMPY_REFERENCES.items():
+  for test in NUMPY_REFERENCES.values():
     path, function = test.split('::')
     with open(os.path.join(ROOT, path)) as f:
       assert f'def {function}(' in f.read(), test
@@ -91,7 +91,7 @@ def test_env_runs_under_jit_and_vmap_and_auto_resets_as_promised(name):
     np.testing.assert_array_equal(new_ts.observation, expected_obs)
     for got, cont, reset_leaf in zip(jax.tree_util.tree_leaves(new_state),
                                      jax.tree_util.tree_leaves(moved),
-                                     jax.tree_util.tree_leaves(restarted)):
+                                     jax.tree_util.tree_leaves(restarted), strict=True):
       shaped = last.reshape((-1,) + (1,) * (np.ndim(got) - 1))
       np.testing.assert_array_equal(got, np.where(shaped, reset_leaf, cont))
     ends += int(last.sum())

@@ -139,7 +139,7 @@ def reference_episode(num_cues, cue, iti, delay, omitted):
   """Trials one after another, each ITI empty steps, the cue, the reward `delay` steps later
   (its last step), then one empty step closing the episode."""
   x = []
-  for c, i, d, o in zip(cue, iti, delay, omitted):
+  for c, i, d, o in zip(cue, iti, delay, omitted, strict=True):
     trial = np.zeros((i + d + 1, num_cues + 1))
     trial[i, c] = 1.0
     trial[i + d, -1] = 0.0 if o else 1.0

@@ -6,8 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from metarl.networks.episodic import (EpisodicInputs, EpisodicLSTM, dnd_init, dnd_read,
-                                      dnd_write)
+from metarl.networks.episodic import EpisodicInputs, EpisodicLSTM, dnd_init, dnd_read, dnd_write
 
 
 def test_dnd_reads_the_cosine_nearest_neighbour():

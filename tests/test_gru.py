@@ -140,7 +140,7 @@ def test_gradients_match_jax_autodiff_of_the_loop(shape):
   for name, context in _implementations():
     with context():
       got = jax.jit(jax.grad(loss(gru.unroll), argnums=(0, 1, 2)))(layers, x, h0)
-    for a, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+    for a, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want), strict=True):
       np.testing.assert_allclose(np.asarray(a), np.asarray(w), atol=2e-5, rtol=2e-5,
                                  err_msg=name)
 
@@ -161,8 +161,8 @@ def test_twin_networks_under_vmap_are_two_independent_stacks():
       np.testing.assert_allclose(np.asarray(outs[i]), numpy_gru(single, x, keep, h0),
                                  atol=2e-6, err_msg=name)
       want = jax.grad(lambda p: jax_loop(p, x, keep, h0).sum())(single)
-      got = jax.tree_util.tree_map(lambda a: a[i], grads)
-      for a, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+      got = jax.tree_util.tree_map(lambda a, i=i: a[i], grads)
+      for a, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(w), atol=2e-5, rtol=2e-5,
                                    err_msg=name)
 

@@ -9,8 +9,8 @@ import pytest
 
 from configs import bandit_train
 from configs import eval as eval_config
-from metarl import io
 from launch.validation import validate
+from metarl import io
 from metarl.config_rules import ConfigError
 from metarl.envs import ENVS
 

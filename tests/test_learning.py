@@ -8,9 +8,9 @@ import numpy as np
 from configs import bandit_train
 from launch.manager import train
 from metarl import envs
-from metarl.checkpoint import load_params
 from metarl.agents import a3c
 from metarl.analysis.bandit_baselines import run_baseline
+from metarl.checkpoint import load_params
 from metarl.envs.bandit import Bandit, BanditParams, cumulative_regret
 from metarl.evaluation import make_evaluator
 

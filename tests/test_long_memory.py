@@ -23,12 +23,11 @@ from metarl import envs
 from metarl.agents import a3c
 from metarl.agents import registry as agent_registry
 from metarl.agents.a3c.losses import estimate
+from metarl.config_rules import ConfigError
 from metarl.curriculum import Curriculum
 from metarl.envs.class_query import ClassQuery, ClassQueryState
-from metarl.config_rules import ConfigError
 from metarl.networks.policy_value import make_policy_value_networks
 from metarl.rollout import set_env_params
-
 
 # The environment ---------------------------------------------------------------------
 
@@ -181,7 +180,7 @@ def test_truncated_bptt_stops_gradients_and_carries_the_state():
   _, carried = net_unroll(params, chunk1.observation[:-1], chunk1.first[:-1],
                           chunk1.core_state)
   for a, b in zip(jax.tree_util.tree_leaves(carried),
-                  jax.tree_util.tree_leaves(chunk2.core_state)):
+                  jax.tree_util.tree_leaves(chunk2.core_state), strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   out2, _ = net_unroll(params, chunk2.observation, chunk2.first, carried)
   np.testing.assert_allclose(out2.logits, long_out.logits[5:], rtol=1e-5, atol=1e-6)

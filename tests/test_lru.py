@@ -51,7 +51,7 @@ def test_steps_equal_the_scan_with_resets_and_a_state_carried_in(num_layers):
     y, state = step.apply(params, x[t], first[t], state)
     steps.append(y)
   np.testing.assert_allclose(np.stack(steps), out, rtol=1e-4, atol=1e-5)
-  for a, b in zip(state, state_out):
+  for a, b in zip(state, state_out, strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -129,9 +129,9 @@ def test_a3c_with_lru_layers_trains_two_seeds_and_resumes_exactly(tmp_path):
 
 def test_td_value_rnn_with_an_lru_learns_and_layers_are_refused_for_lstm(tmp_path):
   import main
-  from tests.test_launch import ROOT
-  from metarl.config_rules import ConfigError
   from launch.validation import validate
+  from metarl.config_rules import ConfigError
+  from tests.test_launch import ROOT
   config = main.load_config(['main.py', f'--config={ROOT}/configs/value_td.py',
                              '--config.network.core=lru', '--config.network.core_layers=2',
                              '--config.network.hidden_size=16',
@@ -194,7 +194,7 @@ def test_the_parallel_scan_and_the_native_kernel_agree_with_the_sequential_scan(
   out_p, state_p = scan(parallel).apply(params, None, x, first, state0)
   out_s, state_s = scan(False).apply(params, None, x, first, state0)
   np.testing.assert_allclose(out_p, out_s, rtol=1e-4, atol=1e-5)
-  for a, b in zip(state_p, state_s):
+  for a, b in zip(state_p, state_s, strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
   def loss(p, state, par):  # the final states' gradient flows too
@@ -202,7 +202,8 @@ def test_the_parallel_scan_and_the_native_kernel_agree_with_the_sequential_scan(
     return jnp.sum(out ** 2) + sum(jnp.sum(jnp.sin(h)) for h in last)
 
   grads = [jax.grad(loss, argnums=(0, 1))(params, state0, par) for par in (parallel, False)]
-  for a, b in zip(jax.tree_util.tree_leaves(grads[0]), jax.tree_util.tree_leaves(grads[1])):
+  for a, b in zip(jax.tree_util.tree_leaves(grads[0]), jax.tree_util.tree_leaves(grads[1]),
+                  strict=True):
     np.testing.assert_allclose(a, b, rtol=2e-3, atol=1e-4)
 
 
@@ -240,7 +241,7 @@ def test_the_native_recurrence_matches_a_numpy_loop_under_vmap():
 
   got = jax.grad(loss(lru._native_recurrence), argnums=(0, 1, 2))(*parts)
   want = jax.grad(loss(lru._sequential_recurrence), argnums=(0, 1, 2))(*parts)
-  for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+  for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want), strict=True):
     np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-3)
 
 

@@ -27,13 +27,13 @@ def test_unroll_with_resets_equals_step_by_step_loop(core):
   zero = nets.initial_state(1)
   for t in range(T):
     for b in range(B):
-      s_b = jax.tree_util.tree_map(lambda x: x[b:b + 1], state)
+      s_b = jax.tree_util.tree_map(lambda x, b=b: x[b:b + 1], state)
       if first[t, b]:  # reset by hand: the initial state, as at an episode start
         s_b = zero
       o, s_b = nets.step(params, obs[t, b:b + 1], jnp.zeros((1,), bool), s_b)
       np.testing.assert_allclose(out.logits[t, b], o.logits[0], rtol=1e-5, atol=1e-6)
       np.testing.assert_allclose(out.value[t, b], o.value[0], rtol=1e-5, atol=1e-6)
-      state = jax.tree_util.tree_map(lambda x, y: x.at[b].set(y[0]), state, s_b)
+      state = jax.tree_util.tree_map(lambda x, y, b=b: x.at[b].set(y[0]), state, s_b)
   jax.tree_util.tree_map(
       lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), final, state)
 

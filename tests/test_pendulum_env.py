@@ -55,7 +55,7 @@ def test_steps_follow_gymnasium_pendulum(observe_velocity):
     lasts += last
     if last:
       reset_state, reset_ts = env.reset(key, params)
-      for x, y in zip(state, reset_state):
+      for x, y in zip(state, reset_state, strict=True):
         np.testing.assert_array_equal(x, y)
       np.testing.assert_array_equal(ts.observation, reset_ts.observation)
       assert int(state.t) == 0

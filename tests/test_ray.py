@@ -20,8 +20,12 @@ from configs import bandit_train, value_td
 from launch import faults, manager
 from launch.faults import children, log_text, session_processes, stderr_of, wait_for
 from metarl import checkpoint
-from tests.test_reliability import (check_a_raising_and_a_hung_worker_are_replaced,
-                                    distributed_config, kill_worker_then_evaluator, rows)
+from tests.test_reliability import (
+  check_a_raising_and_a_hung_worker_are_replaced,
+  distributed_config,
+  kill_worker_then_evaluator,
+  rows,
+)
 
 pytestmark = pytest.mark.ray
 

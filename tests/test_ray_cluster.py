@@ -18,10 +18,26 @@ import time
 
 import pytest
 
-from launch.faults import (child_nodes, children, log_text, manager_node, restarts, stderr_of,
-                           wait_for)
-from tests.test_ray import A3C, A3C_MARGIN, BANDIT, PENDULUM, RANDOM_REGRET, SAC, SAC_BASELINE
-from tests.test_ray import SAC_MARGIN, rows
+from launch.faults import (
+  child_nodes,
+  children,
+  log_text,
+  manager_node,
+  restarts,
+  stderr_of,
+  wait_for,
+)
+from tests.test_ray import (
+  A3C,
+  A3C_MARGIN,
+  BANDIT,
+  PENDULUM,
+  RANDOM_REGRET,
+  SAC,
+  SAC_BASELINE,
+  SAC_MARGIN,
+  rows,
+)
 from tests.test_reliability import check_run_files
 
 # each starts a cluster of 3 nodes on this machine: CI runs them on their own (.ci/run);

@@ -267,13 +267,13 @@ def test_manager_killed_at_random_moments_leaves_readable_files_and_resumes(tmp_
     before = checkpoint.latest(run_dir) if resume else None
     proc = start(BANDIT, run_dir, *common, *endless, *resume)
     try:
-      wait_for(lambda: checkpoint.latest(run_dir) not in (None, before), 180,
+      wait_for(lambda b=before: checkpoint.latest(run_dir) not in (None, b), 180,
                'a new checkpoint')
       time.sleep(rng.uniform(0.0, 1.0))  # checkpoints come every few tens of ms
       os.kill(proc.pid, signal.SIGKILL)
       proc.wait(timeout=30)
       # the orphaned evaluator notices its manager is gone and exits
-      wait_for(lambda: not session_processes(proc.pid), 20, 'the evaluator to exit')
+      wait_for(lambda p=proc: not session_processes(p.pid), 20, 'the evaluator to exit')
     finally:
       if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -308,7 +308,7 @@ def test_an_update_with_a_nan_gradient_or_an_inf_loss_is_skipped():
   for bad_grads, loss in ((poisoned, 1.0), (grads, jnp.inf)):
     new = agent.apply_gradients(state, bad_grads, loss)
     for a, b in zip(jax.tree_util.tree_leaves((state.params, state.opt_state, state.step)),
-                    jax.tree_util.tree_leaves((new.params, new.opt_state, new.step))):
+                    jax.tree_util.tree_leaves((new.params, new.opt_state, new.step)), strict=True):
       np.testing.assert_array_equal(a, b)
     assert int(new.bad_streak) == 1
   twice = agent.apply_gradients(agent.apply_gradients(state, poisoned, 1.0), poisoned, 1.0)
@@ -397,7 +397,7 @@ def test_rsac_updates_with_nan_losses_are_skipped_and_counted():
   assert float(metrics['skipped_updates']) == 4 and int(new.bad_streak) == 4
   assert int(new.critic_updates) == 0 and int(new.actor_updates) == 2
   for a, b in zip(jax.tree_util.tree_leaves(state.params.critic),
-                  jax.tree_util.tree_leaves(new.params.critic)):
+                  jax.tree_util.tree_leaves(new.params.critic), strict=True):
     np.testing.assert_array_equal(a, b)
 
 

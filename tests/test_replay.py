@@ -15,7 +15,7 @@ L = 5
 def _row_episodes(lengths, truncated):
   """Logical steps of one row: episode ids, first/last flags and discounts."""
   ids, first, last, discount = [], [], [], []
-  for e, (n, trunc) in enumerate(zip(lengths, truncated)):
+  for e, (n, trunc) in enumerate(zip(lengths, truncated, strict=True)):
     for t in range(n):
       ids.append(e)
       first.append(t == 0)

@@ -171,9 +171,9 @@ def _run_dir(work, job, rng):
     save_csv(path('eval.csv'), [dict(epoch=e, seed=s, mse=0.00013 * (s + 1) / e,
                                      mse_from_cue=1e-4) for e in (10, 20) for s in (0, 1)])
     trials = []
-    for seed in (0, 1):
+    for _seed in (0, 1):
       per_seed = []
-      for n, (cue, iti, delay) in enumerate(((0, 2, 10), (1, 3, 15), (0, 1, 10))):
+      for cue, iti, delay in ((0, 2, 10), (1, 3, 15), (0, 1, 10)):
         length = iti + delay + 2
         per_seed.append(dict(value=rng.uniform(size=length), true_value=rng.uniform(
             size=length), hidden=rng.normal(size=(length, 2)), cue=cue, iti=iti, delay=delay,

@@ -12,15 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import main
 from launch import faults, manager
 from launch.evaluator import run_offline_evaluation
 from launch.validation import validate
 from metarl import runs
 from metarl.config_rules import ConfigError
-from tests.test_checkpoints import interrupt_sac_at_call, read_rows, resume_and_compare
+from tests.test_checkpoints import (
+  interrupt_sac_at_call,
+  read_rows,
+  resume_and_compare,
+  small_sac_config,
+)
 from tests.test_checkpoints import small_config as small_a3c
-from tests.test_checkpoints import small_sac_config
-import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMING = ('wall_time', 'env_steps_per_sec')

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from configs.value_td import get_config
-from launch.trainers import make_trainer
 from launch.manager import TrainingDiverged
+from launch.trainers import make_trainer
 from metarl import checkpoint, envs, io
 from metarl.agents import td
 from metarl.io import RunFileError
@@ -150,7 +150,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(runs, tmp_path)
     for name in ('train.csv', 'eval.csv'):
       rows_a, rows_b = (read_rows(os.path.join(d, name)) for d in (whole, run_dir))
       assert len(rows_a) == len(rows_b) > 0
-      for ra, rb in zip(rows_a, rows_b):
+      for ra, rb in zip(rows_a, rows_b, strict=True):
         assert ra.pop('wall_time') and rb.pop('wall_time')
         assert ra == rb
     # The wall clock goes on from the checkpoint's time instead of starting again.

@@ -12,8 +12,8 @@ import pytest
 
 from configs import value_td
 from launch.manager import train
-from metarl import checkpoint, io, runs
 from launch.validation import validate
+from metarl import checkpoint, io, runs
 from tests.test_checkpoints import small_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

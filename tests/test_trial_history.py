@@ -90,6 +90,7 @@ def test_q_learners_follow_the_task_rules():
 
 def test_two_step_analysis_writes_the_regression_tables(tmp_path):
   import csv
+
   from metarl.analysis import two_step
   from metarl.envs.two_step import TwoStep
   data = trial_history.simulate_q_learner('model_based', 300, 100, np.random.default_rng(5))

@@ -40,7 +40,7 @@ def play(env, num_envs=64, steps=400, seed=0):
 def test_steps_follow_the_reference_rules():
   env = TwoStep(trials_per_episode=50)
   states, actions, timesteps = play(env, num_envs=8, steps=120)
-  for s, a, ts in zip(states, actions, timesteps):
+  for s, a, ts in zip(states, actions, timesteps, strict=True):
     for b in range(8):
       good, stage2, common, reward = reference_trial(
           s.good[b], s.u_swap[b], s.u_transition[b], s.u_reward[b], a[b])
@@ -60,7 +60,8 @@ def test_steps_follow_the_reference_rules():
 def test_transition_reward_and_swap_statistics():
   env = TwoStep()
   states, actions, timesteps = play(env, num_envs=256, steps=300)
-  outcomes = [env.trial_outcome(s, a, env.default_params()) for s, a in zip(states, actions)]
+  outcomes = [env.trial_outcome(s, a, env.default_params())
+              for s, a in zip(states, actions, strict=True)]
   common = np.concatenate([np.asarray(o.common) for o in outcomes])
   assert abs(common.mean() - 0.8) < 0.01
   good = np.stack([np.asarray(o.good) for o in outcomes])

@@ -12,9 +12,9 @@ import pytest
 
 from configs.value_td import get_config
 from launch.trainers import make_trainer
-from metarl.io import RunFileError
 from launch.validation import validate
 from metarl.config_rules import ConfigError
+from metarl.io import RunFileError
 from tests.test_launch import main_cmd, read_csv, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

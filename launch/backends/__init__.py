@@ -7,7 +7,7 @@ one line per implementation in `BACKENDS`.
 """
 
 import importlib
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from launch.backends.base import Backend, ChildContext, ChildFailed
 from launch.backends.mp import MPBackend
@@ -17,7 +17,7 @@ class BackendEntry(NamedTuple):
   module: str  # the module that implements it
   cls: str  # its Backend class
   sweep: str  # 'module:executor' that runs a sweep's whole runs (launch/sweep.py)
-  requires: Optional[str] = None  # a package it needs, checked before a run starts
+  requires: str | None = None  # a package it needs, checked before a run starts
   install: str = ''  # how to get that package
   # 'module:function' that checks config.launch before anything starts (raises ConfigError)
   check: str = ''

@@ -13,7 +13,8 @@ A new backend is one module implementing these two protocols, plus one line in
 """
 
 import importlib
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Protocol
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 
 
 class ChildId(NamedTuple):
@@ -36,14 +37,14 @@ class Params(NamedTuple):
   version: int  # optimizer updates behind them
   env_steps: int
   wall_time: float
-  env_overrides: Dict[str, Any]  # env params children use now (a curriculum's value)
+  env_overrides: dict[str, Any]  # env params children use now (a curriculum's value)
 
 
 class Work(NamedTuple):
   """A worker's result on the params of `version` (gradients, or a chunk of steps)."""
   version: int
   env_steps: int  # env steps behind it
-  payload: Dict[str, Any]
+  payload: dict[str, Any]
 
 
 class Evaluation(NamedTuple):
@@ -51,7 +52,7 @@ class Evaluation(NamedTuple):
   version: int
   env_steps: int
   wall_time: float
-  metrics: Dict[str, float]
+  metrics: dict[str, float]
 
 
 class Failure(NamedTuple):
@@ -70,7 +71,7 @@ class ChildFailed(RuntimeError):
   """A worker or evaluator died, raised or hung (`child`: which; None: the run as a
   whole)."""
 
-  def __init__(self, message: str, child: Optional[ChildId] = None):
+  def __init__(self, message: str, child: ChildId | None = None):
     super().__init__(message)
     self.child = child
 
@@ -83,13 +84,13 @@ class ChildContext(Protocol):
   def should_stop(self) -> bool:
     """True once the run stops (or the manager is gone)."""
 
-  def poll_params(self) -> Optional[Params]:
+  def poll_params(self) -> Params | None:
     """The newest params message not yet read, or None (never blocks)."""
 
-  def wait_params(self, timeout: float) -> Optional[Params]:
+  def wait_params(self, timeout: float) -> Params | None:
     """Waits up to `timeout` seconds for a params message; the newest, or None."""
 
-  def first_params(self, timeout: float) -> Optional[Params]:
+  def first_params(self, timeout: float) -> Params | None:
     """Waits (in `timeout` slices) for the first params message; None if the run stops."""
 
   def send(self, message: Any) -> bool:
@@ -111,7 +112,7 @@ class Backend(Protocol):
   def publish(self, child: ChildId, message: Params) -> None:
     """Hands `child` a params message, replacing one it has not read yet."""
 
-  def receive(self, timeout: float) -> Optional[Received]:
+  def receive(self, timeout: float) -> Received | None:
     """The next message any child sent, or None after `timeout` seconds; `ChildFailed` for
     a child that reported an error or died."""
 
@@ -122,7 +123,7 @@ class Backend(Protocol):
     """Stops every child; returns when none is left, whatever state they are in."""
 
 
-def component_modules(config) -> List[str]:
+def component_modules(config) -> list[str]:
   """The modules that registered the run's env and agent, when they are not built in (a
   child process imports them again to know those components: `import_components`)."""
   from metarl.agents import registry as agent_registry  # JAX: only where a run starts
@@ -132,6 +133,6 @@ def component_modules(config) -> List[str]:
   return [m for m in dict.fromkeys(modules) if m and not m.startswith('metarl.')]
 
 
-def import_components(modules: List[str]) -> None:
+def import_components(modules: list[str]) -> None:
   for module in modules:
     importlib.import_module(module)

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional
 
 import psutil
 
@@ -48,7 +47,7 @@ class LocalCluster:
     # short: Ray's socket paths under it must stay below the OS's limit
     self.temp_root = temp_root or tempfile.mkdtemp(prefix='mrc-', dir='/tmp')
     self._ray = os.path.join(os.path.dirname(sys.executable), 'ray')
-    self._nodes: List[subprocess.Popen] = []
+    self._nodes: list[subprocess.Popen] = []
     try:
       self._start_node(0, nodes, cpus_per_node)
       deadline = time.monotonic() + _START_S
@@ -96,7 +95,7 @@ class LocalCluster:
     if result.returncode != 0:
       raise RuntimeError(f'the head does not see {nodes} live nodes: {result.stderr[-2000:]}')
 
-  def raylets(self) -> Dict[int, psutil.Process]:
+  def raylets(self) -> dict[int, psutil.Process]:
     """node index -> its raylet process (the live ones)."""
     found = {}
     for proc in psutil.process_iter(['cmdline']):
@@ -113,7 +112,7 @@ class LocalCluster:
           found[i] = proc
     return found
 
-  def node_ids(self) -> Dict[int, str]:
+  def node_ids(self) -> dict[int, str]:
     """node index -> its Ray node id (hex), for the nodes whose raylet runs."""
     ids = {}
     for i, proc in self.raylets().items():
@@ -126,7 +125,7 @@ class LocalCluster:
           ids[i] = arg.split('=', 1)[1]
     return ids
 
-  def index_of(self, node_id: str) -> Optional[int]:
+  def index_of(self, node_id: str) -> int | None:
     """The index of the node with id (or id prefix) `node_id`."""
     return next((i for i, n in self.node_ids().items() if n.startswith(node_id)), None)
 
@@ -144,7 +143,7 @@ class LocalCluster:
         return
       time.sleep(0.05)
 
-  def processes(self, node: Optional[int] = None) -> List[int]:
+  def processes(self, node: int | None = None) -> list[int]:
     """The pids of every process of the cluster (or of node `node`) still alive: those in
     its nodes' sessions."""
     sessions = {p.pid for i, p in enumerate(self._nodes) if node is None or i == node}

@@ -25,12 +25,20 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 from absl import logging
 
-from launch.backends.base import (ChildFailed, ChildId, Failure, Params, Received,
-                                  component_modules, import_components)
+from launch.backends.base import (
+  ChildFailed,
+  ChildId,
+  Failure,
+  Params,
+  Received,
+  component_modules,
+  import_components,
+)
 
 _POLL_S = 0.2
 
@@ -48,7 +56,7 @@ class MPChildContext:
   def should_stop(self) -> bool:
     return bool(self._stop.value) or os.getppid() != self._parent_pid
 
-  def _drain(self, first: Optional[Params]) -> Optional[Params]:
+  def _drain(self, first: Params | None) -> Params | None:
     latest = first
     while True:
       try:
@@ -56,11 +64,11 @@ class MPChildContext:
       except queue.Empty:
         return latest
 
-  def poll_params(self) -> Optional[Params]:
+  def poll_params(self) -> Params | None:
     """The newest params message not yet read, or None (never blocks)."""
     return self._drain(None)
 
-  def wait_params(self, timeout: float) -> Optional[Params]:
+  def wait_params(self, timeout: float) -> Params | None:
     """Waits up to `timeout` seconds for a params message; returns the newest, or None."""
     try:
       first = self._params.get(timeout=timeout)
@@ -68,7 +76,7 @@ class MPChildContext:
       return None
     return self._drain(first)
 
-  def first_params(self, timeout: float) -> Optional[Params]:
+  def first_params(self, timeout: float) -> Params | None:
     """Waits (in `timeout` slices) for the first params message; None if the run stops
     first."""
     while not self.should_stop():
@@ -89,7 +97,7 @@ class MPChildContext:
 
 
 def _child_main(target: Callable, child: ChildId, config, params_queue, outbox, stop_flag,
-                parent_pid: int, components: List[str]) -> None:
+                parent_pid: int, components: list[str]) -> None:
   signal.signal(signal.SIGINT, signal.SIG_IGN)
   from metarl.compilation import enable_compilation_cache
   enable_compilation_cache()  # a child compiles what the run's earlier children compiled once
@@ -112,10 +120,10 @@ class MPBackend:
     del config
     self._ctx = mp.get_context('spawn')
     self._stop = self._ctx.RawValue('b', 0)
-    self._children: Dict[ChildId, Any] = {}
-    self._inboxes: Dict[ChildId, Any] = {}  # the manager's end of each child's pipe
-    self._param_queues: Dict[ChildId, Any] = {}
-    self._specs: Dict[ChildId, Any] = {}
+    self._children: dict[ChildId, Any] = {}
+    self._inboxes: dict[ChildId, Any] = {}  # the manager's end of each child's pipe
+    self._param_queues: dict[ChildId, Any] = {}
+    self._specs: dict[ChildId, Any] = {}
     self._turn = 0
     self._last_check = time.monotonic()
 
@@ -162,7 +170,7 @@ class MPBackend:
         except queue.Empty:
           time.sleep(0.001)
 
-  def receive(self, timeout: float) -> Optional[Received]:
+  def receive(self, timeout: float) -> Received | None:
     """The next message from any child, or None after `timeout` seconds.
 
     Raises:
@@ -185,7 +193,7 @@ class MPBackend:
       proc = self._children[child]
       proc.join(1.0)
       raise ChildFailed(f'{child} (pid {proc.pid}) died with exit code {proc.exitcode} '
-                        f'({type(e).__name__} on its pipe)', child=child)
+                        f'({type(e).__name__} on its pipe)', child=child) from e
     if isinstance(received.message, Failure):
       proc = self._children[child]
       if proc.pid != received.pid:  # an incarnation already replaced
@@ -206,7 +214,7 @@ class MPBackend:
         raise ChildFailed(f'{child} (pid {proc.pid}) died with exit code {proc.exitcode}',
                           child=child)
 
-  def _last_error(self, child: ChildId) -> Optional[str]:
+  def _last_error(self, child: ChildId) -> str | None:
     """The traceback a dead child sent before it exited, if it is still in its pipe."""
     inbox = self._inboxes[child]
     try:

@@ -39,12 +39,19 @@ import os
 import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 
 from absl import logging
 
-from launch.backends.base import (ChildFailed, ChildId, Params, Received, component_modules,
-                                  import_components)
+from launch.backends.base import (
+  ChildFailed,
+  ChildId,
+  Params,
+  Received,
+  component_modules,
+  import_components,
+)
 from launch.backends.mp import MPChildContext
 from launch.backends.ray_instance import LocalInstance, join_cluster, start_local
 
@@ -65,11 +72,11 @@ class RayChildContext(MPChildContext):
   def should_stop(self) -> bool:
     return self._state.stopped()
 
-  def poll_params(self) -> Optional[Params]:
+  def poll_params(self) -> Params | None:
     """The newest params message not yet read, or None (never blocks)."""
     return self._state.take_params(0.0)
 
-  def wait_params(self, timeout: float) -> Optional[Params]:
+  def wait_params(self, timeout: float) -> Params | None:
     """Waits up to `timeout` seconds for a params message; returns the newest, or None."""
     return self._state.take_params(timeout)
 
@@ -84,7 +91,7 @@ class _ChildState:
 
   def __init__(self):
     self._lock = threading.Condition()
-    self._params: Optional[Params] = None
+    self._params: Params | None = None
     self._params_seq = -1
     self._outbox = collections.deque()
     self._stop = False
@@ -98,7 +105,7 @@ class _ChildState:
         self._params_seq, self._params = seq, message
         self._lock.notify_all()
 
-  def take_params(self, timeout: float) -> Optional[Params]:
+  def take_params(self, timeout: float) -> Params | None:
     deadline = time.monotonic() + timeout
     with self._lock:
       while self._params is None and not self._stop:
@@ -141,7 +148,7 @@ class _ChildState:
 class _ChildActor:
   """One worker or evaluator (made a Ray actor class by `RayBackend`)."""
 
-  def __init__(self, child: ChildId, omp_threads: Optional[str]):
+  def __init__(self, child: ChildId, omp_threads: str | None):
     # Ray sets OMP_NUM_THREADS to the actor's CPUs (1), which slows XLA's CPU code here;
     # the child gets the manager's setting, as a spawned process does (JAX is not started)
     if omp_threads is None:
@@ -183,20 +190,20 @@ class RayBackend:
     self._launch = config.launch
     self._children_planned = config.launch.num_workers + config.launch.num_evaluators
     self._ray = None
-    self._instance: Optional[LocalInstance] = None  # the local instance this backend started
+    self._instance: LocalInstance | None = None  # the local instance this backend started
     self._last_check = 0.0
     self._actor_class = None
-    self._actors: Dict[ChildId, Any] = {}
-    self._runs: Dict[ChildId, Any] = {}  # child -> the ref of its `run` call
-    self._takes: Dict[ChildId, Any] = {}  # child -> its outstanding `take` long-poll
-    self._pids: Dict[ChildId, int] = {}
-    self.nodes: Dict[ChildId, str] = {}  # child -> the id of the Ray node it runs on
+    self._actors: dict[ChildId, Any] = {}
+    self._runs: dict[ChildId, Any] = {}  # child -> the ref of its `run` call
+    self._takes: dict[ChildId, Any] = {}  # child -> its outstanding `take` long-poll
+    self._pids: dict[ChildId, int] = {}
+    self.nodes: dict[ChildId, str] = {}  # child -> the id of the Ray node it runs on
     self._suspect: set = set()  # nodes whose children could not be reached
-    self._specs: Dict[ChildId, Any] = {}
+    self._specs: dict[ChildId, Any] = {}
     self._pending: collections.deque = collections.deque()
     self._seq = 0
-    self._published: Optional[tuple] = None  # (message, its sequence number, its ref)
-    self.startup_s: Optional[float] = None
+    self._published: tuple | None = None  # (message, its sequence number, its ref)
+    self.startup_s: float | None = None
 
   # Connecting -------------------------------------------------------------------------
 
@@ -217,7 +224,7 @@ class RayBackend:
         ray = join_cluster(address)
       except ConnectionError as e:
         raise ChildFailed(f'config.launch.ray_address = {address!r}: {e}; start the '
-                          'cluster first (docs/clusters.md)')
+                          'cluster first (docs/clusters.md)') from e
       where = (f'the Ray cluster at {address} (this process on Ray node '
                f'{ray.get_runtime_context().get_node_id()})')
     self._ray = ray
@@ -246,11 +253,11 @@ class RayBackend:
           actor.where.remote(), timeout=self._launch.startup_timeout_s)
     except Exception as e:  # never placed, or died at once
       raise ChildFailed(f'{child}: the Ray actor did not start ({type(e).__name__}: {e})',
-                        child=child)
+                        child=child) from e
     logging.info('started %s (pid %d) on Ray node %s', child, self._pids[child],
                  self.nodes[child])
 
-  def _avoid_suspects(self) -> Dict[str, Any]:
+  def _avoid_suspects(self) -> dict[str, Any]:
     """Actor options that keep a new actor off the suspect nodes, if another is alive."""
     if not self._suspect:
       return {}
@@ -283,7 +290,7 @@ class RayBackend:
     _, seq, ref = self._published
     self._actors[child].set_params.remote(seq, ref)
 
-  def receive(self, timeout: float) -> Optional[Received]:
+  def receive(self, timeout: float) -> Received | None:
     """The next message from any child, or None after `timeout` seconds.
 
     Raises:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import warnings
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
 
 import psutil
 from absl import logging
@@ -37,7 +37,7 @@ _UPLOAD_EXCLUDES = ['.git', 'runs', 'benchmarks/results', '__pycache__', '*.pick
                     '.pytest_cache', '.ruff_cache']
 
 
-_TOKEN: Optional[str] = None
+_TOKEN: str | None = None
 
 
 def _local_token() -> str:
@@ -59,7 +59,7 @@ _HTTP2_PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' + bytes([0, 0, 0, 4, 0, 0, 
 _PROBE_S = 5.0
 
 
-def unreachable(address: str) -> Optional[str]:
+def unreachable(address: str) -> str | None:
   """Why no Ray head answers at a HOST:PORT (or ray://HOST:PORT) address, or None if one
   may ('auto' is not checked): nothing accepts the connection, or what does is not a gRPC
   server (Ray's GCS is one). ray.init would retry either for many minutes."""
@@ -113,7 +113,7 @@ def _import_ray(local: bool):
     import ray
   except ImportError:
     raise ChildFailed("config.launch.backend='ray' needs Ray: pip install -r "
-                      'requirements-ray.txt')
+                      'requirements-ray.txt') from None
   if local:  # in case ray was imported before
     from ray._private import ray_constants
     ray_constants.ENABLE_RAY_CLUSTER = False
@@ -121,7 +121,7 @@ def _import_ray(local: bool):
 
 
 
-def process_table() -> Dict[int, tuple]:
+def process_table() -> dict[int, tuple]:
   """pid -> (parent pid, session id, start time) of every live (not zombie) process."""
   table = {}
   for proc in psutil.process_iter(['ppid', 'status', 'create_time']):
@@ -136,7 +136,7 @@ def process_table() -> Dict[int, tuple]:
   return table
 
 
-def descendants(pid: int, table: Optional[Dict[int, tuple]] = None) -> Dict[int, float]:
+def descendants(pid: int, table: dict[int, tuple] | None = None) -> dict[int, float]:
   """pid -> start time of every process below `pid` now (Ray's processes are children of
   the process that started the instance, its agents children of the raylet)."""
   table = process_table() if table is None else table
@@ -151,7 +151,7 @@ def descendants(pid: int, table: Optional[Dict[int, tuple]] = None) -> Dict[int,
   return found
 
 
-def alive(processes: Dict[int, float]) -> Dict[int, float]:
+def alive(processes: dict[int, float]) -> dict[int, float]:
   """The (pid, start time) pairs that are still those processes (not reused pids)."""
   found = {}
   for pid, start in processes.items():
@@ -164,7 +164,7 @@ def alive(processes: Dict[int, float]) -> Dict[int, float]:
   return found
 
 
-def kill_processes(processes: Dict[int, float]) -> int:
+def kill_processes(processes: dict[int, float]) -> int:
   """SIGKILLs each (pid, start time) that is still that process; returns how many."""
   killed = 0
   for pid in alive(processes):
@@ -182,7 +182,7 @@ def watch(manager_pid: int, temp_dir: str, remove: bool, spare: Sequence[int]) -
   and once the manager is gone kills whatever of them is left (Ray's agents outlive a
   killed raylet)."""
   spare = set(spare) | {os.getpid()}
-  seen: Dict[int, float] = {}
+  seen: dict[int, float] = {}
   while os.getppid() == manager_pid:
     seen.update((p, t) for p, t in descendants(manager_pid).items() if p not in spare)
     time.sleep(0.5)
@@ -213,9 +213,9 @@ class LocalInstance:
     self.temp_dir = temp_dir
     self.num_cpus = num_cpus
     self._remove_temp_dir = remove_temp_dir
-    self._saved_env: Dict[str, Optional[str]] = {}
+    self._saved_env: dict[str, str | None] = {}
     self._spare = set(descendants(os.getpid()))  # processes below us before Ray started
-    self._watchdog: Optional[subprocess.Popen] = None
+    self._watchdog: subprocess.Popen | None = None
 
   def set_env(self, key: str, value: str) -> None:
     """Sets an environment variable until `stop`."""

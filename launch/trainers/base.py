@@ -18,7 +18,7 @@ holds and which counters a resume needs.
 
 import os
 import time
-from typing import Any, Dict, Optional
+from typing import Any
 
 from absl import logging
 
@@ -26,8 +26,13 @@ from launch import run_support
 from launch.backends import ChildFailed, make_backend
 from launch.backends.base import EVALUATOR as EVALUATOR_ROLE
 from launch.backends.base import ChildId, Received
-from launch.run_support import (RunCheckpointer, RunLogs, TrainingDiverged, deferred_interrupts,
-                                diverged_message)
+from launch.run_support import (
+  RunCheckpointer,
+  RunLogs,
+  TrainingDiverged,
+  deferred_interrupts,
+  diverged_message,
+)
 from metarl import checkpoint as checkpoint_lib
 
 EVALUATOR = ChildId(EVALUATOR_ROLE, 0)  # a run has at most one
@@ -53,12 +58,12 @@ class Trainer:
     self.next_eval = self.eval_every()
     self._last_eval_version = -1  # the params version (updates) of the newest evaluation
     self.evaluated_version = -1  # started, and of the newest one recorded
-    self.stop: Optional[run_support.StopRequest] = None
+    self.stop: run_support.StopRequest | None = None
     self.backend = None
     self.progress = self.make_progress()
     # Children (kinds with workers or an evaluator).
     self._restarts = 0
-    self._deadlines: Dict[ChildId, float] = {}  # child -> when its next message is overdue
+    self._deadlines: dict[ChildId, float] = {}  # child -> when its next message is overdue
     self._heard_from = set()  # children (this incarnation) that sent something
 
   # What a kind says about itself ------------------------------------------------------
@@ -81,21 +86,21 @@ class Trainer:
     """Updates skipped in a row now (the worst seed's, for a run of several)."""
     raise NotImplementedError
 
-  def params_to_save(self) -> Dict[str, Any]:
+  def params_to_save(self) -> dict[str, Any]:
     """params.pickle's fields beyond the common ones: params (numpy), seeds, extra."""
     raise NotImplementedError
 
-  def checkpoint_arrays(self) -> Dict[str, Any]:
+  def checkpoint_arrays(self) -> dict[str, Any]:
     raise NotImplementedError
 
-  def restore_arrays(self, arrays: Dict[str, Any], path: str) -> None:
+  def restore_arrays(self, arrays: dict[str, Any], path: str) -> None:
     raise NotImplementedError
 
-  def counters(self) -> Dict[str, Any]:
+  def counters(self) -> dict[str, Any]:
     """A checkpoint's kind-specific counters (what a resume needs besides the arrays)."""
     return {}
 
-  def restore_counters(self, counters: Dict[str, Any], payload: Dict[str, Any],
+  def restore_counters(self, counters: dict[str, Any], payload: dict[str, Any],
                        path: str) -> None:
     del counters, payload, path
 
@@ -116,16 +121,16 @@ class Trainer:
   def after_run(self) -> None:
     """What a finished run does last, outside the deferred signals (td: the analysis)."""
 
-  def log_state(self) -> Optional[Dict[str, Any]]:
+  def log_state(self) -> dict[str, Any] | None:
     return None
 
-  def restore_log_state(self, state: Optional[Dict[str, Any]]) -> None:
+  def restore_log_state(self, state: dict[str, Any] | None) -> None:
     del state
 
-  def curriculum_state(self) -> Optional[Dict[str, Any]]:
+  def curriculum_state(self) -> dict[str, Any] | None:
     return None
 
-  def restore_curriculum(self, state: Optional[Dict[str, Any]]) -> None:
+  def restore_curriculum(self, state: dict[str, Any] | None) -> None:
     del state
 
   # Evaluation schedule ----------------------------------------------------------------
@@ -224,7 +229,7 @@ class Trainer:
                  if child in self._heard_from else launch.startup_timeout_s)
     self._deadlines[child] = time.monotonic() + allowance
 
-  def receive(self, timeout: float) -> Optional[Received]:
+  def receive(self, timeout: float) -> Received | None:
     """The next message from a child, or None; a child that died, raised or stayed silent
     past its deadline is replaced (`replace_child`) on the way."""
     try:

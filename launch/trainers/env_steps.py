@@ -15,7 +15,7 @@ a NaN or Inf is skipped for its seed only.
 """
 
 import concurrent.futures
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import jax
 import numpy as np
@@ -29,12 +29,11 @@ from launch.trainers.base import EVALUATOR, Trainer
 from metarl import curriculum as curriculum_lib
 from metarl import io
 
-
 SEED = jax.sharding.PartitionSpec('seed')  # a leading seed axis, split over the mesh
 SHARED = jax.sharding.PartitionSpec()  # the same value for every seed
 
 
-def seed_mesh(num_seeds: int) -> Optional[jax.sharding.Mesh]:
+def seed_mesh(num_seeds: int) -> jax.sharding.Mesh | None:
   """A mesh over as many of this process's CPU devices as divide `num_seeds` (main.py
   exposes one per core: `metarl.compilation.expose_cpu_cores`), or None (one seed, one
   device, or not on CPU)."""
@@ -51,12 +50,12 @@ def seed_mesh(num_seeds: int) -> Optional[jax.sharding.Mesh]:
 class EnvStepTrainer(Trainer):
   """A run whose budget is env steps, with optional workers and evaluator."""
 
-  curriculum: Optional[curriculum_lib.Curriculum] = None
+  curriculum: curriculum_lib.Curriculum | None = None
   not_scalars = ('env_steps', 'seed')
 
   def __init__(self, config, spec, env, train_columns=(), latest=()):
     super().__init__(config, spec, env)
-    self.seeds: List[int] = [config.seed + i for i in range(config.get('num_seeds', 1))]
+    self.seeds: list[int] = [config.seed + i for i in range(config.get('num_seeds', 1))]
     self.seed_axis = len(self.seeds) > 1  # several seeds: states carry a leading seed axis
     self.curriculum = curriculum_lib.make(config)
     columns = (self.curriculum.field,) if self.curriculum else ()
@@ -66,7 +65,7 @@ class EnvStepTrainer(Trainer):
     self.metrics = (SeedsTrainMetrics(self.seeds, *metrics_args, **metrics_kwargs)
                     if self.seed_axis else TrainMetrics(*metrics_args, **metrics_kwargs))
     self._inline_eval = None
-    self._eval_request: Optional[Params] = None  # sent, not yet answered
+    self._eval_request: Params | None = None  # sent, not yet answered
     self._seed_mesh = seed_mesh(len(self.seeds))
     self._seed_split = (None if self._seed_mesh is None else  # the seed axis over the mesh
                         jax.sharding.NamedSharding(self._seed_mesh, SEED))
@@ -115,16 +114,17 @@ class EnvStepTrainer(Trainer):
 
     def one_by_one(*args):  # one device's seeds, a call each
       count = jax.tree_util.tree_leaves(
-          [a for a, spec in zip(args, in_specs) if spec is SEED])[0].shape[0]
-      outs = [fn(*[a if spec is SHARED else jax.tree_util.tree_map(lambda x: x[i], a)
-                   for a, spec in zip(args, in_specs)]) for i in range(count)]
+          [a for a, spec in zip(args, in_specs, strict=True) if spec is SEED])[0].shape[0]
+      outs = [fn(*[a if spec is SHARED else jax.tree_util.tree_map(lambda x, i=i: x[i], a)
+                   for a, spec in zip(args, in_specs, strict=True)]) for i in range(count)]
       return jax.tree_util.tree_map(lambda *xs: jax.numpy.stack(xs), *outs)
 
     run = fn if vmapped else one_by_one
 
     def call(*args):
       # every share taken before any call runs: a call may donate (delete) its inputs
-      per_device = list(zip(*[shares(a, spec) for a, spec in zip(args, in_specs)]))
+      per_device = list(zip(*[shares(a, spec) for a, spec in zip(args, in_specs, strict=True)],
+                            strict=True))
       parts = list(self._threads.map(lambda a: jax.block_until_ready(run(*a)), per_device))
       if split is None:
         return parts[0]
@@ -153,7 +153,7 @@ class EnvStepTrainer(Trainer):
     if self.seed_axis:
       streaks = np.asarray(self.state.bad_streak)
       logging.error('seed %s: %d updates in a row skipped (NaN or Inf)',
-                    [s for s, n in zip(self.seeds, streaks) if n == streaks.max()],
+                    [s for s, n in zip(self.seeds, streaks, strict=True) if n == streaks.max()],
                     int(streaks.max()))
 
   # What workers and evaluators receive ------------------------------------------------
@@ -162,7 +162,7 @@ class EnvStepTrainer(Trainer):
     """The params workers and evaluators receive."""
     raise NotImplementedError
 
-  def env_overrides(self) -> Dict[str, Any]:
+  def env_overrides(self) -> dict[str, Any]:
     """The env params children train and evaluate with now (the curriculum's value)."""
     return self.curriculum.overrides() if self.curriculum else {}
 
@@ -194,10 +194,10 @@ class EnvStepTrainer(Trainer):
   def flush_logs(self) -> None:
     self.metrics.flush(self.env_steps, self.updates)
 
-  def log_state(self) -> Dict[str, Any]:
+  def log_state(self) -> dict[str, Any]:
     return self.metrics.state_dict()
 
-  def restore_log_state(self, state: Optional[Dict[str, Any]]) -> None:
+  def restore_log_state(self, state: dict[str, Any] | None) -> None:
     self.metrics.load_state_dict(state)
 
   # Evaluation -------------------------------------------------------------------------
@@ -230,7 +230,8 @@ class EnvStepTrainer(Trainer):
     found = []
     for i, seed in enumerate(self.seeds):
       key = jax.random.fold_in(evaluator_lib.evaluator_key(seed, 0), self.updates)
-      metrics = self._inline_eval(jax.tree_util.tree_map(lambda x: x[i], params), key, {})
+      metrics = self._inline_eval(jax.tree_util.tree_map(lambda x, i=i: x[i], params), key,
+                                   {})
       self.write_eval_row(dict(env_steps=self.env_steps, updates=self.updates,
                                wall_time=wall_time, seed=seed), metrics,
                           tag_prefix=f'seed_{seed}/')
@@ -242,7 +243,7 @@ class EnvStepTrainer(Trainer):
                                              for k, v in list(median.items())[:4]))
     self.progress.update(self.env_steps, eval_metrics=median)
 
-  def write_eval_row(self, head: Dict[str, Any], metrics: Dict[str, float],
+  def write_eval_row(self, head: dict[str, Any], metrics: dict[str, float],
                      tag_prefix: str = '') -> None:
     """One eval.csv row: `head` (position, time, seed) then the metrics by name."""
     row = dict(head, **dict(sorted(metrics.items())))
@@ -268,10 +269,10 @@ class EnvStepTrainer(Trainer):
     """Single-process training resets its episodes with the curriculum's value from now
     on (kinds that have such state); workers get it with their next params."""
 
-  def curriculum_state(self) -> Optional[Dict[str, Any]]:
+  def curriculum_state(self) -> dict[str, Any] | None:
     return None if self.curriculum is None else self.curriculum.state_dict()
 
-  def restore_curriculum(self, state: Optional[Dict[str, Any]]) -> None:
+  def restore_curriculum(self, state: dict[str, Any] | None) -> None:
     if self.curriculum is not None and state:
       self.curriculum.load_state_dict(state)
       self.follow_curriculum()
@@ -308,7 +309,7 @@ class EnvStepTrainer(Trainer):
         return
       self.handle(received)
 
-  def handle(self, received: Optional[Received]) -> None:
+  def handle(self, received: Received | None) -> None:
     """Acts on one message from a child (None: nothing arrived in time)."""
     if received is None:
       return

@@ -17,8 +17,7 @@ An agent of this kind gives, from `spec.make(config, env)`, an object with the m
 process), `compute_gradients` and `apply_gradients` (workers).
 """
 
-from typing import Any, Dict
-
+from typing import Any
 
 from launch.backends.base import Work
 from launch.trainers.env_steps import SEED, EnvStepTrainer
@@ -59,7 +58,7 @@ class GradientsTrainer(EnvStepTrainer):
   def finished(self) -> bool:
     return self.updates >= self.agent.total_updates
 
-  def params_to_save(self) -> Dict[str, Any]:
+  def params_to_save(self) -> dict[str, Any]:
     return dict(params=self.state.params, seeds=self.seeds, seed_axis=self.seed_axis,
                 extra=dict(env_overrides=self.env_overrides()))
 
@@ -69,13 +68,13 @@ class GradientsTrainer(EnvStepTrainer):
 
   # Checkpoints ------------------------------------------------------------------------
 
-  def checkpoint_arrays(self) -> Dict[str, Any]:
+  def checkpoint_arrays(self) -> dict[str, Any]:
     arrays = dict(state=checkpoint_lib.tree_leaves(self.state))
     if self.rollout_state is not None:
       arrays['rollout_state'] = checkpoint_lib.tree_leaves(self.rollout_state)
     return arrays
 
-  def restore_arrays(self, arrays: Dict[str, Any], path: str) -> None:
+  def restore_arrays(self, arrays: dict[str, Any], path: str) -> None:
     self.state = checkpoint_lib.restore_tree(self.state, arrays['state'], 'training state',
                                              path)
     if 'rollout_state' in arrays and not self.config.launch.num_workers:

@@ -17,7 +17,7 @@ members from `spec.make(config, env)`; its published params are {'actor': actor 
 
 import math
 import time
-from typing import Any, Dict
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -65,7 +65,7 @@ class ReplayTrainer(EnvStepTrainer):
   def published_params(self):
     return dict(actor=self.state.params.actor)  # workers and evaluators only act
 
-  def params_to_save(self) -> Dict[str, Any]:
+  def params_to_save(self) -> dict[str, Any]:
     params = self.state.params
     return dict(params=dict(actor=params.actor, critic=params.critic,
                             target_critic=params.target_critic, log_alpha=params.log_alpha),
@@ -80,7 +80,7 @@ class ReplayTrainer(EnvStepTrainer):
 
   # Checkpoints ------------------------------------------------------------------------
 
-  def checkpoint_arrays(self) -> Dict[str, Any]:
+  def checkpoint_arrays(self) -> dict[str, Any]:
     arrays = dict(state=checkpoint_lib.tree_leaves(self.state))
     if self.config.get('checkpoint_replay', True):
       arrays['replay'] = checkpoint_lib.tree_leaves(self.replay)
@@ -88,10 +88,10 @@ class ReplayTrainer(EnvStepTrainer):
       arrays['act_state'] = checkpoint_lib.tree_leaves(self.act_state)
     return arrays
 
-  def counters(self) -> Dict[str, int]:
+  def counters(self) -> dict[str, int]:
     return dict(calls=self._calls, steps_offset=self._steps_offset)
 
-  def restore_arrays(self, arrays: Dict[str, Any], path: str) -> None:
+  def restore_arrays(self, arrays: dict[str, Any], path: str) -> None:
     self.state = checkpoint_lib.restore_tree(self.state, arrays['state'], 'learner state',
                                              path)
     if 'replay' in arrays:
@@ -101,7 +101,7 @@ class ReplayTrainer(EnvStepTrainer):
       self.act_state = checkpoint_lib.restore_tree(template, arrays['act_state'],
                                                    'actor state', path)
 
-  def restore_counters(self, counters: Dict[str, Any], payload: Dict[str, Any],
+  def restore_counters(self, counters: dict[str, Any], payload: dict[str, Any],
                        path: str) -> None:
     self._calls = counters['calls']
     self._steps_offset = counters['steps_offset']
@@ -123,7 +123,7 @@ class ReplayTrainer(EnvStepTrainer):
     self._calls += 1
     return self._fold_in(self.train_key, self._calls)
 
-  def _record(self, metrics: Dict[str, Any], ticks: int) -> None:
+  def _record(self, metrics: dict[str, Any], ticks: int) -> None:
     if self.seed_axis:  # a dict of metrics per seed
       metrics = io.to_numpy(metrics)
       found = [{k: float(v[i]) for k, v in metrics.items()} for i in range(len(self.seeds))]

@@ -21,7 +21,7 @@ An agent of this kind gives, from `spec.make(config, env)`, an object with the m
 
 import math
 import time
-from typing import Any, Dict, Optional
+from typing import Any
 
 import jax
 import numpy as np
@@ -45,7 +45,7 @@ def load_init_params(config, agent):
   try:
     return agent.match_params(saved.params, config.num_seeds, config.init_params_path)
   except ValueError as e:
-    raise io.RunFileError(str(e))
+    raise io.RunFileError(str(e)) from e
 
 
 def evaluation_key(seed: int, epoch: int):
@@ -76,7 +76,7 @@ class SeedsTrainer(Trainer):
     self.skipped = np.zeros(config.num_seeds, np.int64)  # per seed, since the last row
     self.next_log = config.log_every_epochs
     # the last call's rows if not written yet, and its longest streak of skipped updates
-    self._unlogged: Optional[Dict[str, np.ndarray]] = None
+    self._unlogged: dict[str, np.ndarray] | None = None
     self._max_streak = np.zeros(config.num_seeds, np.int64)
     if config.get('resume', False):
       self.resume()
@@ -103,7 +103,7 @@ class SeedsTrainer(Trainer):
   def bad_streak(self) -> int:
     return int(np.max(np.asarray(self.state.bad_streak)))
 
-  def params_to_save(self) -> Dict[str, Any]:
+  def params_to_save(self) -> dict[str, Any]:
     return dict(params=self.agent.params_to_keep(self.state), seeds=self.seeds,
                 seed_axis=True,
                 extra=dict(env_steps_per_seed=self.env_steps_per_seed.tolist(),
@@ -111,7 +111,7 @@ class SeedsTrainer(Trainer):
 
   # Rows -------------------------------------------------------------------------------
 
-  def _write(self, table: str, metrics: Dict[str, np.ndarray]) -> None:
+  def _write(self, table: str, metrics: dict[str, np.ndarray]) -> None:
     updates = self.epoch * self.agent.batches_per_epoch
     for s, seed in enumerate(self.seeds):
       row = dict(epoch=self.epoch, updates=updates, env_steps=int(self.env_steps_per_seed[s]),
@@ -122,7 +122,7 @@ class SeedsTrainer(Trainer):
     logging.info('%s: epoch=%d median over %d seeds: %s', table, self.epoch, len(self.seeds),
                  summary)
 
-  def write_train(self, metrics: Dict[str, np.ndarray]) -> None:
+  def write_train(self, metrics: dict[str, np.ndarray]) -> None:
     """One train.csv row per seed: the last call's metrics, and the updates skipped since
     the previous row."""
     self._write('train', dict(metrics, skipped_updates=self.skipped.astype(np.float64)))
@@ -177,7 +177,7 @@ class SeedsTrainer(Trainer):
     if self._unlogged is not None:
       self.write_train(self._unlogged)
     worst = int(np.max(self._max_streak))
-    seeds = [seed for seed, n in zip(self.seeds, self._max_streak) if n == worst]
+    seeds = [seed for seed, n in zip(self.seeds, self._max_streak, strict=True) if n == worst]
     logging.error('seed %s: %d updates in a row skipped (NaN or Inf)', seeds, worst)
 
   def after_run(self) -> None:
@@ -201,16 +201,16 @@ class SeedsTrainer(Trainer):
 
   # Checkpoints ------------------------------------------------------------------------
 
-  def checkpoint_arrays(self) -> Dict[str, Any]:
+  def checkpoint_arrays(self) -> dict[str, Any]:
     return dict(state=checkpoint_lib.tree_leaves(self.state),
                 data=checkpoint_lib.tree_leaves(self.data))
 
-  def counters(self) -> Dict[str, Any]:
+  def counters(self) -> dict[str, Any]:
     return dict(epoch=self.epoch, next_log=self.next_log,
                 env_steps_per_seed=self.env_steps_per_seed.tolist(),
                 skipped=self.skipped.tolist(), seeds=self.seeds)
 
-  def restore_arrays(self, arrays: Dict[str, Any], path: str) -> None:
+  def restore_arrays(self, arrays: dict[str, Any], path: str) -> None:
     for name, what in (('state', 'training state'), ('data', 'data state')):
       if not isinstance(arrays.get(name), list):
         raise io.RunFileError(f'{path}: not a {self.spec.name} checkpoint (no {what})')
@@ -218,7 +218,7 @@ class SeedsTrainer(Trainer):
                                              path)
     self.data = checkpoint_lib.restore_tree(self.data, arrays['data'], 'data state', path)
 
-  def restore_counters(self, counters: Dict[str, Any], payload: Dict[str, Any],
+  def restore_counters(self, counters: dict[str, Any], payload: dict[str, Any],
                        path: str) -> None:
     try:
       env_steps = np.asarray(counters['env_steps_per_seed'], np.int64)
@@ -231,5 +231,5 @@ class SeedsTrainer(Trainer):
       self.next_log = int(counters['next_log'])
     except (KeyError, TypeError, ValueError) as e:
       raise io.RunFileError(f'{path}: not a {self.spec.name} checkpoint of this config '
-                            f'({type(e).__name__}: {e})')
+                            f'({type(e).__name__}: {e})') from e
     self.env_steps_per_seed, self.skipped = env_steps, skipped

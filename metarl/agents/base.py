@@ -17,7 +17,8 @@ training and offline analysis work for every agent, and says which envs it can t
 """
 
 import dataclasses
-from typing import Any, Callable, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from metarl.config_rules import Rule
 from metarl.envs.base import Environment
@@ -38,9 +39,9 @@ class EvalPolicy(NamedTuple):
       `value_evaluator(env, gamma, num_trials) -> evaluate(params [S, ...], key)`, which
       returns (metrics, per-step values and activity, trials); None for acting agents.
   """
-  actor: Optional[Actor]
+  actor: Actor | None
   select: Callable[[Any], Any]
-  value_evaluator: Optional[Callable] = None
+  value_evaluator: Callable | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +72,10 @@ class AgentSpec:
   fields: Mapping[str, Mapping[str, Rule]]
   make: Callable[[Any, Environment], Any]
   eval_policy: Callable[[Any, Environment, bool], EvalPolicy]
-  supports: Callable[[Environment], Optional[str]]
-  check: Optional[Callable[[Any, Environment], None]] = None
-  training_evaluator: Optional[Callable[[Any, Environment], Callable]] = None
-  shared_sections: Tuple[str, ...] = ('eval',)
+  supports: Callable[[Environment], str | None]
+  check: Callable[[Any, Environment], None] | None = None
+  training_evaluator: Callable[[Any, Environment], Callable] | None = None
+  shared_sections: tuple[str, ...] = ('eval',)
 
   def __post_init__(self):
     if self.kind not in TRAINER_KINDS:
@@ -82,7 +83,7 @@ class AgentSpec:
                        f'{self.kind!r}')
 
 
-def discrete_episodic(env: Environment) -> Optional[str]:
+def discrete_episodic(env: Environment) -> str | None:
   """`supports` of agents that sample discrete actions and evaluate whole episodes."""
   if not env.spec.num_actions:
     return 'it needs discrete actions (the env has none)'

@@ -12,7 +12,8 @@ Example: train only a linear readout on top of fixed recurrent weights
 """
 
 import re
-from typing import Any, Dict, List, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import haiku as hk
 import jax
@@ -21,7 +22,7 @@ import optax
 from metarl.types import Params
 
 
-def param_paths(params: Params) -> List[str]:
+def param_paths(params: Params) -> list[str]:
   """Every parameter's path, `module/name`, in a stable order."""
   return [f'{module}/{name}' for module, name, _ in hk.data_structures.traverse(params)]
 
@@ -42,7 +43,7 @@ def freeze(optimizer: optax.GradientTransformation,
                                labels)
 
 
-def count_trainable(mask: Params, params: Params) -> Dict[str, Any]:
+def count_trainable(mask: Params, params: Params) -> dict[str, Any]:
   """Numbers of trainable and frozen scalars (for the log)."""
   sizes = jax.tree_util.tree_map(lambda m, p: (bool(m), p.size), mask, params)
   flat = jax.tree_util.tree_leaves(sizes, is_leaf=lambda x: isinstance(x, tuple))

@@ -16,7 +16,8 @@ and step stay as they were) and counted in `bad_streak`, the updates skipped in 
 """
 
 import math
-from typing import Any, Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -69,7 +70,7 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout:
     rollout_state, trajectory = rollout.unroll(params, rollout_state)
     grads, metrics = grad_fn(params, trajectory, step)
     metrics = dict(metrics, mean_reward=trajectory.reward.mean(),
-                   grad_norm=optax.global_norm(grads))
+                   grad_norm=optax.tree.norm(grads))
     return grads, rollout_state, metrics
 
   def apply_gradients(state: TrainingState, grads, loss) -> TrainingState:
@@ -145,12 +146,12 @@ class GradientsAgent(NamedTuple):
   compute_gradients: Callable  # jitted (params, rollout_state, step) -> (grads, rs, metrics)
   apply_gradients: Callable  # jitted (training_state, grads, loss) -> training_state
   train_many: Callable  # jitted (training_state, rollout_state) -> (ts, rs, metrics)
-  train_many_seeds: Optional[Callable] = None  # the same over a leading seed axis
-  loss_fn: Optional[Callable] = None  # (params, trajectory, step) -> (loss, metrics)
+  train_many_seeds: Callable | None = None  # the same over a leading seed axis
+  loss_fn: Callable | None = None  # (params, trajectory, step) -> (loss, metrics)
   networks: Any = None  # the agent's networks, for tests and analyses that take them
   # batched messages (launch.unrolls_per_message > 1): jitted, see `make_learning_fns`
-  compute_gradients_many: Optional[Callable] = None  # (training_state, rs, unrolls)
-  apply_gradients_many: Optional[Callable] = None  # (ts, grads, losses, count) -> (ts, n)
+  compute_gradients_many: Callable | None = None  # (training_state, rs, unrolls)
+  apply_gradients_many: Callable | None = None  # (ts, grads, losses, count) -> (ts, n)
 
   def init(self, key) -> TrainingState:
     return init_training_state(self.init_params(key), self.optimizer)

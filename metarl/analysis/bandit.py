@@ -23,7 +23,6 @@ are scored against its choices given the same history. Writes:
 """
 
 import os
-from typing import Optional
 
 import jax
 import numpy as np
@@ -67,7 +66,7 @@ def analyze(request: EvalRequest) -> dict:
                        reward_structure=env.reward_structure, untrained=untrained)
 
 
-def untrained_play(request: EvalRequest, evaluate, key) -> Optional[dict]:
+def untrained_play(request: EvalRequest, evaluate, key) -> dict | None:
   """The same network untrained (initialised with the run's first seed) playing the same
   arms: its actions, rewards and activity [E, T(, H)]; None if the agent has no
   `init_params`."""

@@ -20,7 +20,6 @@ posterior_decoding.png, pca.png, choice_kernel.png.
 """
 
 import os
-from typing import Dict, Optional
 
 import numpy as np
 from scipy import special
@@ -35,7 +34,7 @@ DECODING_EPISODES = 1000  # at most this many episodes enter the decoders and th
 GRID = (np.arange(400) + 0.5) / 400  # midpoints on (0, 1) for P(p_1 > p_2)
 
 
-def posterior(actions: np.ndarray, rewards: np.ndarray) -> Dict[str, np.ndarray]:
+def posterior(actions: np.ndarray, rewards: np.ndarray) -> dict[str, np.ndarray]:
   """The Beta posterior of two independent arms after each trial's outcome, [E, T] each."""
   actions, rewards = np.asarray(actions), np.asarray(rewards, np.float64)
   s = np.stack([np.cumsum(rewards * (actions == i), axis=1) for i in (0, 1)])
@@ -58,14 +57,15 @@ def p_first_better(s1, f1, s2, f2) -> np.ndarray:
   return np.clip(value, 0.0, 1.0)[np.ravel(inverse)].reshape(np.shape(s1))
 
 
-def decoding_rows(network: str, hidden: np.ndarray, targets: Dict[str, np.ndarray]):
+def decoding_rows(network: str, hidden: np.ndarray, targets: dict[str, np.ndarray]):
   """Cross-validated R^2 of each posterior quantity from the activity after its trial."""
   episodes, trials = hidden.shape[:2]
   x = hidden[:, 1:].reshape(-1, hidden.shape[-1]).astype(np.float64)
   y = np.stack([targets[name][:, :-1].ravel() for name in TARGETS], axis=1)
   groups = np.repeat(np.arange(episodes), trials - 1)
   r2 = cross_validated_r2(x, y, groups)
-  return [dict(network=network, target=name, r2=float(v)) for name, v in zip(TARGETS, r2)]
+  return [dict(network=network, target=name, r2=float(v))
+          for name, v in zip(TARGETS, r2, strict=True)]
 
 
 def choice_kernel(actions: np.ndarray, rewards: np.ndarray, lags: int = KERNEL_LAGS):
@@ -80,8 +80,8 @@ def choice_kernel(actions: np.ndarray, rewards: np.ndarray, lags: int = KERNEL_L
   return dict(intercept=float(w[0]), reward=w[1:1 + lags], choice=w[1 + lags:])
 
 
-def write(out_dir: str, actions, rewards, hidden: np.ndarray, untrained: Optional[dict],
-          plays: Dict[str, tuple]) -> Dict:
+def write(out_dir: str, actions, rewards, hidden: np.ndarray, untrained: dict | None,
+          plays: dict[str, tuple]) -> dict:
   """Writes the files above. `untrained`: {actions, rewards, hidden} of the untrained
   network playing the same arms, or None; `plays` {method: (actions, rewards)} of the
   baselines on the same arms (Thompson sampling and the Bayes-optimal player are used)."""
@@ -98,7 +98,7 @@ def write(out_dir: str, actions, rewards, hidden: np.ndarray, untrained: Optiona
   explained = components['explained']
   save_csv(os.path.join(out_dir, 'pca.csv'), [
       dict(component=i + 1, variance_explained=float(v), cumulative=float(c))
-      for i, (v, c) in enumerate(zip(explained, np.cumsum(explained)))])
+      for i, (v, c) in enumerate(zip(explained, np.cumsum(explained), strict=True))])
   scores = components['scores'].reshape(hidden[keep].shape[:2] + (-1,))
   # the score after trial t's outcome is the activity on trial t + 1
   plots.bandit_pca(os.path.join(out_dir, 'pca.png'), scores[:, 1:],

@@ -21,7 +21,7 @@ Bayes-optimal agents").
 """
 
 import functools
-from typing import List, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class Solution(NamedTuple):
   trials: int
   value: float
   regret: float
-  decisions: List[np.ndarray]
+  decisions: list[np.ndarray]
 
 
 @functools.lru_cache(maxsize=4)

@@ -36,7 +36,7 @@ Writes into `out_dir`:
 """
 
 import os
-from typing import Dict, NamedTuple
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -213,7 +213,7 @@ def session_env(env_config, trials: int):
   return env_registry.make(section)
 
 
-def analyze(request) -> Dict:
+def analyze(request) -> dict:
   """The belief analysis of every seed of a value RNN and of the same networks untrained."""
   from metarl.agents import registry as agent_registry
   saved, env = request.saved, request.env
@@ -254,7 +254,7 @@ def analyze(request) -> Dict:
   span = int(delays.max()) + 6
   delay_rows += [dict(network='belief model', seed='', delay_steps=int(d),
                       delay_s=round(d * STEP_SECONDS, 2), rpe=v)
-                 for d, v in zip(delays, belief_by_delay)]
+                 for d, v in zip(delays, belief_by_delay, strict=True)]
   belief_omission = omission_curve(belief_rpe, omitted_cues, span)
   if len(omitted_cues):
     omission_rows += [dict(network='belief model', seed='', steps_from_cue=k - 2, rpe=v)
@@ -279,7 +279,7 @@ def analyze(request) -> Dict:
           rpe_delay_rho=spearman_rho(delays, by_delay)))
       delay_rows += [dict(network=name, seed=seed, delay_steps=int(d),
                           delay_s=round(d * STEP_SECONDS, 2), rpe=v)
-                     for d, v in zip(delays, by_delay)]
+                     for d, v in zip(delays, by_delay, strict=True)]
       if len(omitted_cues):
         omission_rows += [dict(network=name, seed=seed, steps_from_cue=k - 2, rpe=v)
                           for k, v in enumerate(omission_curve(rpe, omitted_cues, span))]

@@ -19,8 +19,13 @@ import numpy as np
 
 from metarl.analysis import plots
 from metarl.analysis.registry import Analysis, EvalRequest, register
-from metarl.analysis.two_step import (PUBLISHED, play_episodes, stay_rows, trial_data,
-                                     write_trial_history)
+from metarl.analysis.two_step import (
+  PUBLISHED,
+  play_episodes,
+  stay_rows,
+  trial_data,
+  write_trial_history,
+)
 from metarl.envs.episodic_two_step import EpisodicTwoStep
 from metarl.io import save_csv, save_pickle
 

@@ -2,7 +2,6 @@
 
 import os
 import re
-from typing import Dict
 
 import matplotlib
 
@@ -13,7 +12,6 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from metarl.io import atomic_write_bytes  # noqa: E402
-
 
 DPI = 300
 
@@ -61,7 +59,7 @@ def bandit_actions(path: str, actions: np.ndarray, arm_probs: np.ndarray) -> Non
   _save(fig, path)
 
 
-def regret_curves(path: str, cumulative: Dict[str, np.ndarray]) -> None:
+def regret_curves(path: str, cumulative: dict[str, np.ndarray]) -> None:
   """Mean cumulative regret (+/- s.e.m.) against trial for each method ([E, T] arrays)."""
   fig, ax = plt.subplots(figsize=(6, 4))
   for name, values in cumulative.items():
@@ -77,7 +75,7 @@ def regret_curves(path: str, cumulative: Dict[str, np.ndarray]) -> None:
   _save(fig, path)
 
 
-def bayes_agreement(path: str, agreement: Dict[str, np.ndarray], kl, who: str) -> None:
+def bayes_agreement(path: str, agreement: dict[str, np.ndarray], kl, who: str) -> None:
   """Per trial: the fraction of episodes whose most likely action is the Bayes-optimal one
   for each method (left), and `who`'s mean KL(pi_Bayes || pi) when known (right)."""
   panels = 2 if kl is not None else 1
@@ -114,7 +112,7 @@ def value_vs_truth(path: str, result, trials, picks, seeds) -> None:
   true value (black dashed)."""
   fig, axes = plt.subplots(1, len(picks), figsize=(4.5 * len(picks), 3.5), squeeze=False,
                            sharey=True)
-  for c, (ax, n) in enumerate(zip(axes[0], picks)):
+  for c, (ax, n) in enumerate(zip(axes[0], picks, strict=False)):
     if n is None:
       ax.set_title(f'cue {c}: no trial')
       continue
@@ -140,7 +138,7 @@ def hidden_units(path: str, result, trials, picks, seed: int) -> None:
   """value-rnn-td's activity figure: per cue, h_j(t) of every unit of the first seed."""
   fig, axes = plt.subplots(1, len(picks), figsize=(4.5 * len(picks), 3.5), squeeze=False,
                            sharey=True)
-  for c, (ax, n) in enumerate(zip(axes[0], picks)):
+  for c, (ax, n) in enumerate(zip(axes[0], picks, strict=False)):
     if n is None:
       continue
     length = int(trials.length[n])
@@ -170,7 +168,7 @@ def stay_probability(path: str, rows, title: str = 'frozen agent') -> None:
 def stay_probability_panels(path: str, rows, analyses) -> None:
   """One stay-probability chart per analysis (rows carry an `analysis` column)."""
   fig, axes = plt.subplots(1, len(analyses), figsize=(4.5 * len(analyses), 4), sharey=True)
-  for ax, name in zip(np.atleast_1d(axes), analyses):
+  for ax, name in zip(np.atleast_1d(axes), analyses, strict=False):
     _stay_bars(ax, [r for r in rows if r['analysis'] == name], name)
   _save(fig, path)
 
@@ -279,7 +277,7 @@ def seed_strips(path: str, rows, columns) -> None:
                            constrained_layout=True)
   names = [n for n in ('trained', 'untrained') if any(r['network'] == n for r in rows)]
   jitter = np.random.default_rng(0)
-  for ax, (column, label) in zip(axes[0], columns):
+  for ax, (column, label) in zip(axes[0], columns, strict=False):
     for i, name in enumerate(names):
       values = np.array([r[column] for r in rows if r['network'] == name], np.float64)
       ax.scatter(i + jitter.uniform(-0.12, 0.12, len(values)), values, s=14,
@@ -329,7 +327,7 @@ def trial_history(path: str, lag_rows, index_rows) -> None:
   fig, axes = plt.subplots(1, len(agents) + 1, figsize=(3.6 * (len(agents) + 1), 3.3),
                            squeeze=False)
   lags = sorted({r['lag'] for r in lag_rows})
-  for ax, agent in zip(axes[0], agents):
+  for ax, agent in zip(axes[0], agents, strict=False):
     for kind, color in TYPE_COLORS.items():
       weights = [r['weight'] for r in lag_rows if r['agent'] == agent and r['type'] == kind]
       ax.plot(lags, weights, color=color, marker='o', ms=4, lw=1.8, label=TYPE_NAMES[kind])

@@ -10,7 +10,8 @@ of eval.csv), so every agent on every env can be evaluated offline.
 
 import dataclasses
 import os
-from typing import Any, Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -40,7 +41,7 @@ class EvalRequest(NamedTuple):
   env: Environment
   policy: Any
   params: Any
-  saved: Optional[SavedParams]
+  saved: SavedParams | None
   num_episodes: int
   log_dynamics: bool
   key: Any
@@ -64,7 +65,7 @@ class Analysis:
   """
   env: str
   analyze: Callable[[EvalRequest], dict]
-  played: Optional[Callable[..., dict]] = None
+  played: Callable[..., dict] | None = None
   num_episodes: int = 1000
   log_dynamics: bool = True
   summary_note: str = ''

@@ -1,7 +1,7 @@
 """The statistics the analyses share, in numpy: logistic regression by maximum likelihood,
 ridge decoding with cross-validation by episode, and PCA."""
 
-from typing import Dict, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def cross_validated_r2(features: np.ndarray, targets: np.ndarray, groups: np.nda
   return 1.0 - residual / total
 
 
-def pca(x: np.ndarray, components: int = 10) -> Dict[str, np.ndarray]:
+def pca(x: np.ndarray, components: int = 10) -> dict[str, np.ndarray]:
   """Principal components of `x` [N, D]: `explained` (fraction of variance, [C]),
   `axes` [C, D] and the projections `scores` [N, C] of the centred data."""
   centred = x - x.mean(axis=0)

@@ -16,7 +16,6 @@ Arrays are [E, T] of whole episodes: `action` (stage-1 choice 0/1), `common` (bo
 `reward` (0/1), `good` (the good second-stage state, 0 = S1 reached commonly by action 0).
 """
 
-from typing import Dict, Optional
 
 import numpy as np
 
@@ -26,14 +25,14 @@ TYPES = ('CR', 'CO', 'UR', 'UO')
 LAGS = 5
 
 
-def trial_types(common, reward) -> Dict[str, np.ndarray]:
+def trial_types(common, reward) -> dict[str, np.ndarray]:
   common, reward = np.asarray(common, bool), np.asarray(reward) > 0
   return dict(CR=common & reward, CO=common & ~reward, UR=~common & reward,
               UO=~common & ~reward)
 
 
-def lagged_regression(action, common, reward, valid: Optional[np.ndarray] = None,
-                      lags: int = LAGS) -> Dict:
+def lagged_regression(action, common, reward, valid: np.ndarray | None = None,
+                      lags: int = LAGS) -> dict:
   """Miller et al.'s regression. Returns {'weights': {type: [lags]}, 'intercept',
   'model_based_index', 'model_free_index', 'trials'}; `valid` [E, T]: which trials t are
   predicted (all from t = lags on by default)."""
@@ -54,7 +53,7 @@ def lagged_regression(action, common, reward, valid: Optional[np.ndarray] = None
 
 
 def one_back_regression(action, common, reward, good=None,
-                        valid: Optional[np.ndarray] = None) -> Dict[str, float]:
+                        valid: np.ndarray | None = None) -> dict[str, float]:
   """Daw et al.'s stay regression (b0, bR, bT, bRT) and, with `good`, Akam et al.'s
   correct-choice regressor bC. `valid` [E, T]: which trials t (>= 1) are predicted."""
   action = np.asarray(action)
@@ -67,13 +66,13 @@ def one_back_regression(action, common, reward, good=None,
   rows = np.ones(stay.shape, bool) if valid is None else np.asarray(valid, bool)[:, 1:]
   w = logistic_fit(np.stack([c[rows] for c in columns], axis=1), stay[rows])
   names = ['b0', 'bR', 'bT', 'bRT'] + (['bC'] if good is not None else [])
-  return dict(zip(names, (float(v) for v in w)))
+  return dict(zip(names, (float(v) for v in w), strict=True))
 
 
 def simulate_q_learner(kind: str, episodes: int, trials: int, rng: np.random.Generator,
                        common_prob: float = 0.8, reward_prob: float = 0.9,
                        swap_prob: float = 0.025, alpha: float = 0.5,
-                       beta: float = 5.0) -> Dict[str, np.ndarray]:
+                       beta: float = 5.0) -> dict[str, np.ndarray]:
   """Episodes of a Q-learner on the two-step task (the env's rules: a = 0 leads to S1 with
   `common_prob`; the good state pays 1 with `reward_prob`, the other with 1 - reward_prob, and
   swaps with `swap_prob` at each trial's start; values start at 0.5 each episode).
@@ -112,8 +111,8 @@ def simulate_q_learner(kind: str, episodes: int, trials: int, rng: np.random.Gen
   return out
 
 
-def regression_rows(who: str, data: Dict[str, np.ndarray],
-                    valid: Optional[np.ndarray] = None):
+def regression_rows(who: str, data: dict[str, np.ndarray],
+                    valid: np.ndarray | None = None):
   """The rows of trial_history.csv and one_back.csv for one agent's [E, T] arrays."""
   fit = lagged_regression(data['action'], data['common'], data['reward'], valid)
   lag_rows = [dict(agent=who, type=name, lag=lag + 1, weight=float(w))

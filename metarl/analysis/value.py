@@ -17,7 +17,7 @@ Writes into `out_dir`:
 """
 
 import os
-from typing import Dict, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from metarl.envs.cue_reward import CueReward
 from metarl.io import save_csv, save_pickle, to_numpy
 
 
-def evaluate_seeds(params, key, evaluate) -> Dict:
+def evaluate_seeds(params, key, evaluate) -> dict:
   """Runs every seed of `params` ([S, ...]) on the same fresh trials; numpy results.
 
   `evaluate(params, key) -> (metrics, ValueEval, trials)` is the agent's value evaluator
@@ -73,7 +73,7 @@ def example_trials(trials, num_cues: int) -> list:
 
 
 def analyze_values(env: CueReward, params, out_dir: str, gamma: float, key,
-                   seeds: Sequence[int], write_eval_csv: bool, evaluate) -> Dict:
+                   seeds: Sequence[int], write_eval_csv: bool, evaluate) -> dict:
   """Evaluates, then writes the files above. Returns {'mse': [S], 'mse_from_cue': [S]}."""
   data = evaluate_seeds(params, key, evaluate)
   metrics, result, trials = data['metrics'], data['result'], one_trial_view(data['trials'])
@@ -91,7 +91,7 @@ def analyze_values(env: CueReward, params, out_dir: str, gamma: float, key,
   return {k: np.asarray(v) for k, v in metrics.items()}
 
 
-def analyze(request: EvalRequest) -> Dict:
+def analyze(request: EvalRequest) -> dict:
   """The analysis of an agent that predicts value (`EvalPolicy.value_evaluator`): every seed
   of its params on `num_episodes` fresh trials."""
   policy, saved = request.policy, request.saved

@@ -20,7 +20,6 @@ the probabilities from its own key.
 Config fields (`FIELDS`): num_arms, reward_structure, trials_per_episode, fixed_probs.
 """
 
-from typing import Dict, Tuple
 
 import chex
 import jax
@@ -91,7 +90,7 @@ class Bandit(base.Environment):
       return u / jnp.sum(u)
     return params.fixed_probs.astype(jnp.float32)
 
-  def reset(self, key: PRNGKey, params: BanditParams) -> Tuple[BanditState, TimeStep]:
+  def reset(self, key: PRNGKey, params: BanditParams) -> tuple[BanditState, TimeStep]:
     state = BanditState(probs=self.sample_probs(key, params),
                         trial=jnp.zeros((), jnp.int32))
     timestep = TimeStep(
@@ -106,7 +105,7 @@ class Bandit(base.Environment):
     return jax.random.split(key)[1]
 
   def step_env(self, key: PRNGKey, state: BanditState, action: Array,
-               params: BanditParams) -> Tuple[BanditState, TimeStep]:
+               params: BanditParams) -> tuple[BanditState, TimeStep]:
     reward_key, _ = jax.random.split(key)
     reward = (jax.random.uniform(reward_key) < state.probs[action]).astype(jnp.float32)
     trial = state.trial + 1
@@ -118,7 +117,7 @@ class Bandit(base.Environment):
         first=last, last=last)
 
   def episode_metrics(self, states: BanditState, actions: Array,
-                      rewards: Array) -> Dict[str, Array]:
+                      rewards: Array) -> dict[str, Array]:
     """Mean reward per trial and mean cumulative (expected) regret per episode.
 
     regret_t = max(p) - p[a_t]; summed over the trials of an episode, averaged over

@@ -12,7 +12,7 @@ numbers that may differ between vmapped copies live in its `EnvParams`, a frozen
 
 import abc
 import dataclasses
-from typing import Any, Dict, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -28,7 +28,7 @@ class EnvSpec(NamedTuple):
   [action_dim] in [-1, 1], which the environment scales to its own range (e.g. pendulum
   torque 2 * a). Envs without actions (cue_reward) have both 0.
   """
-  observation_shape: Tuple[int, ...]
+  observation_shape: tuple[int, ...]
   num_actions: int  # number of discrete actions (0 for continuous or no actions)
   action_dim: int = 0  # size of a continuous action in [-1, 1] (0 for discrete)
 
@@ -42,7 +42,7 @@ class Environment(abc.ABC):
     """Observation shape and the actions allowed."""
 
   @property
-  def max_episode_steps(self) -> Optional[int]:
+  def max_episode_steps(self) -> int | None:
     """Steps in every episode when that number is fixed, else None."""
     return None
 
@@ -51,12 +51,12 @@ class Environment(abc.ABC):
     """The `EnvParams` of the configured task distribution."""
 
   @abc.abstractmethod
-  def reset(self, key: PRNGKey, params: Any) -> Tuple[Any, TimeStep]:
+  def reset(self, key: PRNGKey, params: Any) -> tuple[Any, TimeStep]:
     """Starts an episode: returns its state and a time step with `first=True`."""
 
   @abc.abstractmethod
   def step_env(self, key: PRNGKey, state: Any, action: Array,
-               params: Any) -> Tuple[Any, TimeStep]:
+               params: Any) -> tuple[Any, TimeStep]:
     """One transition: the state after `action` and its time step, whose `last` says that
     the episode ended (its `first` is not read). The state and observation at an episode's
     end are replaced by `step` with those of the next episode's `reset`."""
@@ -67,7 +67,7 @@ class Environment(abc.ABC):
     return key
 
   def step(self, key: PRNGKey, state: Any, action: Array,
-           params: Any) -> Tuple[Any, TimeStep]:
+           params: Any) -> tuple[Any, TimeStep]:
     """Applies `action`; starts the next episode itself when this one ends: the time step
     keeps the transition's reward and discount, and holds the next episode's first
     observation with `first=True` (`metarl.types.TimeStep`)."""
@@ -81,7 +81,7 @@ class Environment(abc.ABC):
                                 discount=timestep.discount, first=last, last=last)
 
   def episode_metrics(self, states: Any, actions: Array,
-                      rewards: Array) -> Dict[str, Array]:
+                      rewards: Array) -> dict[str, Array]:
     """Scalar quality measures of whole episodes, for evaluation.
 
     Args:
@@ -115,7 +115,7 @@ def batch_params(params: Any, batch_size: int) -> Any:
       lambda x: jax.numpy.broadcast_to(x, (batch_size,) + jax.numpy.shape(x)), params)
 
 
-def param_fields(params: Any) -> Tuple[str, ...]:
+def param_fields(params: Any) -> tuple[str, ...]:
   """Field names of an `EnvParams` (or of an env state: a dataclass or a NamedTuple)."""
   if hasattr(params, '_fields'):
     return tuple(params._fields)

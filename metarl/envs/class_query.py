@@ -21,7 +21,7 @@ returns `reset(key)` itself.
 Config fields (`FIELDS`): cue_steps, delay, noise_scale, reward_correct, reward_wrong.
 """
 
-from typing import Any, Dict, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -85,7 +85,7 @@ class ClassQuery(base.Environment):
     return jnp.stack([x, query.astype(jnp.float32)])
 
   def reset(self, key: PRNGKey,
-            params: ClassQueryParams) -> Tuple[ClassQueryState, TimeStep]:
+            params: ClassQueryParams) -> tuple[ClassQueryState, TimeStep]:
     class_key, noise_key = jax.random.split(key)
     cls = 2 * jax.random.bernoulli(class_key, 0.5).astype(jnp.int32) - 1
     state = ClassQueryState(cls=cls, t=jnp.zeros((), jnp.int32),
@@ -94,7 +94,7 @@ class ClassQuery(base.Environment):
     return state, base.restart(self._observation(state, noise, params))
 
   def step_env(self, key: PRNGKey, state: ClassQueryState, action: Array,
-               params: ClassQueryParams) -> Tuple[ClassQueryState, TimeStep]:
+               params: ClassQueryParams) -> tuple[ClassQueryState, TimeStep]:
     query = state.t >= self.cue_steps + state.delay
     answer = 2 * jnp.asarray(action, jnp.int32) - 1
     paid = jnp.where(answer == state.cls, params.reward_correct, params.reward_wrong)
@@ -111,7 +111,7 @@ class ClassQuery(base.Environment):
     return states.t >= self.cue_steps + states.delay
 
   def episode_metrics(self, states: ClassQueryState, actions: Array,
-                      rewards: Array) -> Dict[str, Array]:
+                      rewards: Array) -> dict[str, Array]:
     """The fraction of queries answered right, over every query in the window.
 
     Returns:
@@ -153,7 +153,7 @@ class ClassQueryWords(Words):
   def prompt(self, state) -> str:
     return 'answer [0: -1, 1: +1]' if bool(self.env.is_query(state)) else '(Enter)'
 
-  def default(self, state) -> Optional[Any]:
+  def default(self, state) -> Any | None:
     return None if bool(self.env.is_query(state)) else np.int32(0)
 
   def show(self, action) -> str:

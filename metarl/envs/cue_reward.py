@@ -26,7 +26,8 @@ trials_per_episode, reward_in_observation. It has no actions, so it has no play 
 cannot be played.
 """
 
-from typing import Any, NamedTuple, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -36,7 +37,7 @@ import numpy as np
 from metarl import config_rules as rules
 from metarl.config_rules import ConfigError
 from metarl.envs import base
-from metarl.envs.base import EnvSpec, Environment
+from metarl.envs.base import Environment, EnvSpec
 from metarl.envs.registry import register
 from metarl.types import Array, PRNGKey, TimeStep
 
@@ -148,14 +149,14 @@ class CueReward(Environment):
     self._omission_prob = float(omission_prob)
     self.max_trial_length = self._padded_length()
 
-  def _trial_moments(self) -> Tuple[float, float, int]:
+  def _trial_moments(self) -> tuple[float, float, int]:
     """Mean, variance and maximum of one trial's steps ITI + delay + 1."""
     itis = np.arange(self.iti_max + 1)
     p_iti = self._iti_probs
     ends, p_end = [], []
-    for cue, p_cue in zip(self.cue_delays, self._cue_probs):
+    for cue, p_cue in zip(self.cue_delays, self._cue_probs, strict=True):
       longest = cue + max(self.offsets)
-      for offset, p_off in zip(self.offsets, self._offset_probs):
+      for offset, p_off in zip(self.offsets, self._offset_probs, strict=True):
         q = self._omission_prob
         omitted_end = longest if self.omission_length == 'longest' else cue + offset
         ends += [cue + offset, omitted_end]
@@ -221,7 +222,7 @@ class CueReward(Environment):
     """Steps of a trial with the episode's closing step (the whole episode when K = 1)."""
     return state.iti + state.delay + 2
 
-  def reset(self, key: PRNGKey, params: CueRewardParams) -> Tuple[Any, TimeStep]:
+  def reset(self, key: PRNGKey, params: CueRewardParams) -> tuple[Any, TimeStep]:
     state = self._new_trial(key, params)
     return state, TimeStep(observation=self._observation(state),
                            reward=jnp.zeros((), jnp.float32),
@@ -229,7 +230,7 @@ class CueReward(Environment):
                            last=jnp.array(False))
 
   def step_env(self, key: PRNGKey, state: CueRewardState, action: Array,
-               params: CueRewardParams) -> Tuple[Any, TimeStep]:
+               params: CueRewardParams) -> tuple[Any, TimeStep]:
     del action  # a prediction task
     state = state.replace(t=state.t + 1)
     past_end = state.t == state.iti + state.delay + 1  # the step after the trial's last

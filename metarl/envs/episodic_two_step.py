@@ -19,7 +19,6 @@ Config fields (`FIELDS`): those of the two-step task, trials_per_episode a multi
 and context_size.
 """
 
-from typing import Dict, Tuple
 
 import chex
 import jax
@@ -29,8 +28,14 @@ import numpy as np
 from metarl import config_rules as rules
 from metarl.envs import base, two_step
 from metarl.envs.registry import register
-from metarl.envs.two_step import (TrialOutcome, TwoStep, TwoStepParams, TwoStepWords,
-                                   stay_counts, trial_draws)
+from metarl.envs.two_step import (
+  TrialOutcome,
+  TwoStep,
+  TwoStepParams,
+  TwoStepWords,
+  stay_counts,
+  trial_draws,
+)
 from metarl.types import Array, PRNGKey, TimeStep
 
 
@@ -104,7 +109,7 @@ class EpisodicTwoStep(TwoStep):
         previous_context, previous_uncued[None].astype(jnp.float32)])
 
   def reset(self, key: PRNGKey,
-            params: TwoStepParams) -> Tuple[EpisodicTwoStepState, TimeStep]:
+            params: TwoStepParams) -> tuple[EpisodicTwoStepState, TimeStep]:
     good_key, draw_key, context_key = jax.random.split(key, 3)
     memory_context = jnp.zeros((self.uncued_trials, self.context_size), jnp.float32)
     context, cue_index = self._next_context(context_key, jnp.zeros((), jnp.int32),
@@ -123,7 +128,7 @@ class EpisodicTwoStep(TwoStep):
     return jax.random.split(key, 3)[2]
 
   def step_env(self, key: PRNGKey, state: EpisodicTwoStepState, action: Array,
-               params: TwoStepParams) -> Tuple[EpisodicTwoStepState, TimeStep]:
+               params: TwoStepParams) -> tuple[EpisodicTwoStepState, TimeStep]:
     draw_key, context_key, _ = jax.random.split(key, 3)
     outcome = self.trial_outcome(state, action, params)
     uncued = state.cue_index < 0
@@ -150,7 +155,7 @@ class EpisodicTwoStep(TwoStep):
                                 last=last)
 
   def episode_metrics(self, states: EpisodicTwoStepState, actions: Array,
-                      rewards: Array) -> Dict[str, Array]:
+                      rewards: Array) -> dict[str, Array]:
     """Reward per trial overall, on uncued and on cued trials; stay probabilities of uncued
     trials (pairs within the uncued half)."""
     outcome = self.trial_outcomes(states, actions)

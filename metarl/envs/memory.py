@@ -16,11 +16,10 @@ Config fields (`FIELDS`): horizon, input_probability, episode_step_limit (RLtool
 0.2 = 2 / H and 2000).
 """
 
-from typing import Dict, NamedTuple, Tuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-
 import numpy as np
 
 from metarl import config_rules as rules
@@ -46,7 +45,7 @@ def _push(window: Array, bit: Array) -> Array:
 
 
 def random_sequences(key: PRNGKey, num_sequences: int, length: int, horizon: int,
-                     input_probability: float) -> Tuple[Array, Array]:
+                     input_probability: float) -> tuple[Array, Array]:
   """I.i.d. Bernoulli bit sequences and the answer expected at their end.
 
   The seed's accuracy check: after feeding a sequence, an agent is right when
@@ -92,14 +91,14 @@ class Memory(base.Environment):
     """Number of ones in the window (of any leading batch shape)."""
     return jnp.sum(state.window, axis=-1)
 
-  def reset(self, key: PRNGKey, params: MemoryParams) -> Tuple[MemoryState, TimeStep]:
+  def reset(self, key: PRNGKey, params: MemoryParams) -> tuple[MemoryState, TimeStep]:
     bit = jax.random.bernoulli(key, params.input_probability)
     window = _push(jnp.zeros((self.horizon,), jnp.int32), bit)
     state = MemoryState(window=window, t=jnp.zeros((), jnp.int32))
     return state, base.restart(bit[None].astype(jnp.float32))
 
   def step_env(self, key: PRNGKey, state: MemoryState, action: Array,
-               params: MemoryParams) -> Tuple[MemoryState, TimeStep]:
+               params: MemoryParams) -> tuple[MemoryState, TimeStep]:
     a = jnp.clip(jnp.reshape(action, (1,))[0].astype(jnp.float32), -1.0, 1.0)
     reward = -10.0 * jnp.abs(a - self.count(state) / self.horizon)
     t = state.t + 1
@@ -111,7 +110,7 @@ class Memory(base.Environment):
                                 discount=jnp.ones((), jnp.float32), first=last, last=last)
 
   def episode_metrics(self, states: MemoryState, actions: Array,
-                      rewards: Array) -> Dict[str, Array]:
+                      rewards: Array) -> dict[str, Array]:
     """Reward per step and the fraction of steps with round(H * a) == count.
 
     Args:

@@ -21,11 +21,10 @@ Config fields (`FIELDS`): observe_velocity, episode_step_limit.
 """
 
 import math
-from typing import Dict, NamedTuple, Tuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-
 import numpy as np
 
 from metarl import config_rules as rules
@@ -84,7 +83,7 @@ class Pendulum(base.Environment):
       parts.append(state.theta_dot)
     return jnp.stack(parts).astype(jnp.float32)
 
-  def reset(self, key: PRNGKey, params: PendulumParams) -> Tuple[PendulumState, TimeStep]:
+  def reset(self, key: PRNGKey, params: PendulumParams) -> tuple[PendulumState, TimeStep]:
     del params
     theta_key, theta_dot_key = jax.random.split(key)
     state = PendulumState(
@@ -94,7 +93,7 @@ class Pendulum(base.Environment):
     return state, base.restart(self.observation(state))
 
   def step_env(self, key: PRNGKey, state: PendulumState, action: Array,
-               params: PendulumParams) -> Tuple[PendulumState, TimeStep]:
+               params: PendulumParams) -> tuple[PendulumState, TimeStep]:
     del key
     a = jnp.clip(jnp.reshape(action, (1,))[0].astype(jnp.float32), -1.0, 1.0)
     u = MAX_TORQUE * a
@@ -111,7 +110,7 @@ class Pendulum(base.Environment):
                                 discount=jnp.ones((), jnp.float32), first=last, last=last)
 
   def episode_metrics(self, states: PendulumState, actions: Array,
-                      rewards: Array) -> Dict[str, Array]:
+                      rewards: Array) -> dict[str, Array]:
     """Mean return of the episodes that ended in the record, and reward per step.
 
     Args:

@@ -8,7 +8,8 @@ one module.
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import ml_collections
 from ml_collections import config_dict
@@ -34,16 +35,16 @@ class EnvEntry:
   name: str
   cls: type
   fields: Mapping[str, Rule]
-  check: Optional[Callable[[Dict[str, Any]], None]] = None
-  words: Optional[type] = None
+  check: Callable[[dict[str, Any]], None] | None = None
+  words: type | None = None
 
 
 ENVS: Registry[EnvEntry] = Registry('env', builtin_package='metarl.envs')
 
 
 def register(name: str, cls: type, fields: Mapping[str, Rule],
-             check: Optional[Callable[[Dict[str, Any]], None]] = None,
-             words: Optional[type] = None) -> EnvEntry:
+             check: Callable[[dict[str, Any]], None] | None = None,
+             words: type | None = None) -> EnvEntry:
   """Registers an environment under `name` (call it at the end of the env's module)."""
   if not (isinstance(cls, type) and issubclass(cls, Environment)):
     raise TypeError(f'env {name!r}: {cls!r} is not a metarl.envs.base.Environment subclass')
@@ -58,7 +59,7 @@ def entry(name: str) -> EnvEntry:
   return ENVS.get(name)
 
 
-def env_values(env_config) -> Dict[str, Any]:
+def env_values(env_config) -> dict[str, Any]:
   """The checked fields of an env section (missing or None fields take the env's
   defaults), converted to what the env class takes.
 
@@ -89,17 +90,17 @@ def defaults(name: str) -> ml_collections.ConfigDict:
   return section
 
 
-def all_fields() -> Dict[str, Rule]:
+def all_fields() -> dict[str, Rule]:
   """Every field any registered env has, with its rule (the first env's, where two envs
   share a field name: an env section merged from elsewhere is checked in full later)."""
-  found: Dict[str, Rule] = {}
+  found: dict[str, Rule] = {}
   for _, env in ENVS.items():
     for key, rule in env.fields.items():
       found.setdefault(key, rule)
   return found
 
 
-def placeholders(name: Optional[str] = None) -> ml_collections.ConfigDict:
+def placeholders(name: str | None = None) -> ml_collections.ConfigDict:
   """An env section whose fields are unset (None) but typed: every field of every
   registered env, for configs (eval, play) whose env values come from elsewhere and which
   the command line may override. `name` sets env.name (None leaves it unset too)."""

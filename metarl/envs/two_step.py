@@ -15,7 +15,7 @@ The random draws of the coming trial live in the state (`u_swap`, `u_transition`
 Config fields (`FIELDS`): common_prob, reward_prob, swap_prob, trials_per_episode.
 """
 
-from typing import Dict, NamedTuple, Tuple
+from typing import NamedTuple
 
 import chex
 import jax
@@ -94,7 +94,7 @@ class TwoStep(base.Environment):
     outcome = lambda s, a: self.trial_outcome(s, a, params)  # noqa: E731
     return jax.vmap(jax.vmap(outcome))(states, actions)
 
-  def reset(self, key: PRNGKey, params: TwoStepParams) -> Tuple[TwoStepState, TimeStep]:
+  def reset(self, key: PRNGKey, params: TwoStepParams) -> tuple[TwoStepState, TimeStep]:
     good_key, draw_key = jax.random.split(key)
     state = TwoStepState(good=jax.random.randint(good_key, (), 0, 2),
                          trial=jnp.zeros((), jnp.int32), **trial_draws(draw_key))
@@ -105,7 +105,7 @@ class TwoStep(base.Environment):
     return jax.random.split(key)[1]
 
   def step_env(self, key: PRNGKey, state: TwoStepState, action: Array,
-               params: TwoStepParams) -> Tuple[TwoStepState, TimeStep]:
+               params: TwoStepParams) -> tuple[TwoStepState, TimeStep]:
     draw_key, _ = jax.random.split(key)
     outcome = self.trial_outcome(state, action, params)
     trial = state.trial + 1
@@ -119,7 +119,7 @@ class TwoStep(base.Environment):
                                 last=last)
 
   def episode_metrics(self, states: TwoStepState, actions: Array,
-                      rewards: Array) -> Dict[str, Array]:
+                      rewards: Array) -> dict[str, Array]:
     """Reward per trial and the four stay probabilities (pooled over episodes)."""
     outcome = self.trial_outcomes(states, actions)
     stay = stay_counts(actions, outcome.reward, outcome.common, states.trial)
@@ -134,7 +134,7 @@ CONDITIONS = (('rewarded_common', 1, True), ('rewarded_uncommon', 1, False),
 
 
 def stay_counts(actions: Array, rewards: Array, common: Array,
-                trial: Array) -> Dict[str, Tuple[Array, Array]]:
+                trial: Array) -> dict[str, tuple[Array, Array]]:
   """(stays, trials) per condition of the previous trial, for [T, ...] arrays of whole
   episodes; a pair (t, t+1) counts when both are in one episode (trial[t+1] > 0)."""
   same_episode = trial[1:] > 0

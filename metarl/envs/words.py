@@ -6,7 +6,7 @@ with this base class: the raw numbers.
 """
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +49,7 @@ class Words:
       return f'action {int(action)}'
     return 'action ' + ' '.join(f'{x:.3g}' for x in np.ravel(action))
 
-  def default(self, state) -> Optional[Any]:
+  def default(self, state) -> Any | None:
     """The action of an empty line whatever the last action was (None: the last one)."""
     del state
     return None

@@ -17,7 +17,7 @@ cell that has just seen a trial's outcome, under that trial's context). With
 nothing is stored, and the cell is a plain LSTM with the same i, g, f, o weights.
 """
 
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 import haiku as hk
 import jax
@@ -40,7 +40,7 @@ class DNDRead(NamedTuple):
 
 
 def dnd_init(capacity: int, key_size: int, value_size: int,
-             batch_shape: Tuple[int, ...] = ()) -> DNDState:
+             batch_shape: tuple[int, ...] = ()) -> DNDState:
   """An empty memory (leading `batch_shape`)."""
   return DNDState(keys=jnp.zeros(batch_shape + (capacity, key_size), jnp.float32),
                   values=jnp.zeros(batch_shape + (capacity, value_size), jnp.float32),
@@ -93,7 +93,7 @@ class EpisodicLSTM(hk.RNNCore):
   """LSTM with a reinstatement gate reading cell states back from a DND."""
 
   def __init__(self, hidden_size: int, key_size: int, capacity: int,
-               retrieval: bool = True, name: Optional[str] = None):
+               retrieval: bool = True, name: str | None = None):
     super().__init__(name=name)
     self.hidden_size = hidden_size
     self.key_size = key_size
@@ -101,7 +101,7 @@ class EpisodicLSTM(hk.RNNCore):
     self.retrieval = retrieval
 
   def __call__(self, inputs: EpisodicInputs,
-               state: EpisodicState) -> Tuple[Array, EpisodicState]:
+               state: EpisodicState) -> tuple[Array, EpisodicState]:
     h_size = self.hidden_size
     x_and_h = jnp.concatenate([inputs.x, state.hidden], axis=-1)
     # Gate order i, g, f, o as hk.LSTM, then r: the first 4H columns are an LSTM's.
@@ -117,7 +117,7 @@ class EpisodicLSTM(hk.RNNCore):
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
     return h, EpisodicState(hidden=h, cell=c, memory=memory)
 
-  def initial_state(self, batch_size: Optional[int]) -> EpisodicState:
+  def initial_state(self, batch_size: int | None) -> EpisodicState:
     batch = () if batch_size is None else (batch_size,)
     shape = batch + (self.hidden_size,)
     return EpisodicState(hidden=jnp.zeros(shape, jnp.float32),

@@ -26,7 +26,7 @@ episode's first step), 1 elsewhere; the gradient does not flow through a reset.
 """
 
 import contextlib
-from typing import List, Sequence, Tuple
+from collections.abc import Sequence
 
 import haiku as hk
 import jax
@@ -39,7 +39,7 @@ from metarl.types import Array
 LayerParams = dict  # w_i [D, 3H], b_i [3H], w_h [H, 3H], b_h [3H]
 
 
-def _combined(layer: LayerParams) -> Tuple[Array, Array]:
+def _combined(layer: LayerParams) -> tuple[Array, Array]:
   """For a layer above the first: W [D + H, 4H] and b [4H] such that [x, h] @ W + b is
   [r and z pre-activations (input and hidden parts summed), x W_in + b_in, h W_hn + b_hn]."""
   w_i, w_h = layer['w_i'], layer['w_h']
@@ -85,7 +85,7 @@ def input_projection(layer: LayerParams, x: Array) -> Array:
   return x @ layer['w_i'] + layer['b_i']
 
 
-def step(layers: List[LayerParams], x: Array, keep: Array, state: Tuple[Array, ...]):
+def step(layers: list[LayerParams], x: Array, keep: Array, state: tuple[Array, ...]):
   """One step of the stack: x [B, D], keep [B] (0: restart from zero), state per layer.
   Returns (top output [B, H], new state)."""
   gi = input_projection(layers[0], x)
@@ -128,19 +128,19 @@ def _split_residuals(saved: Array, sizes: Sequence[int]):
   return out
 
 
-def _previous_states(h0: Tuple[Array, ...], outs: Sequence[Array]) -> List[Array]:
+def _previous_states(h0: tuple[Array, ...], outs: Sequence[Array]) -> list[Array]:
   """Per layer [T, B, H]: the state each step started from (before the reset mask): h0's
   at the first step, the layer's previous output after."""
-  return [jnp.concatenate([h[None], out[:-1]], axis=0) for h, out in zip(h0, outs)]
+  return [jnp.concatenate([h[None], out[:-1]], axis=0) for h, out in zip(h0, outs, strict=True)]
 
 
-def _pack(layers: List[LayerParams]) -> Array:
+def _pack(layers: list[LayerParams]) -> Array:
   """The native kernels' flat weights: per layer w_i, b_i, w_h, b_h."""
   return jnp.concatenate([layer[key].reshape(-1) for layer in layers
                           for key in _KEYS]).astype(jnp.float32)
 
 
-def _unpack(layers: List[LayerParams], flat: Array) -> List[LayerParams]:
+def _unpack(layers: list[LayerParams], flat: Array) -> list[LayerParams]:
   """`_pack`'s inverse, in the layers' dtypes."""
   out, start = [], 0
   for layer in layers:
@@ -156,7 +156,7 @@ def _unpack(layers: List[LayerParams], flat: Array) -> List[LayerParams]:
 _KEYS = ('w_i', 'b_i', 'w_h', 'b_h')
 
 
-def _sizes(layers) -> Tuple[int, ...]:
+def _sizes(layers) -> tuple[int, ...]:
   return tuple(layer['w_h'].shape[0] for layer in layers)
 
 
@@ -203,7 +203,7 @@ def _native_backward(layers, x, keep, h0, saved, d_out):
 
 
 @jax.custom_vjp
-def unroll(layers: List[LayerParams], x: Array, keep: Array, h0: Tuple[Array, ...]) -> Array:
+def unroll(layers: list[LayerParams], x: Array, keep: Array, h0: tuple[Array, ...]) -> Array:
   """The top layer's outputs [T, B, H] of the stack over a sequence.
 
   Args:
@@ -308,7 +308,7 @@ class GRUStack(hk.Module):
     super().__init__(name=name)
     self.hidden_sizes = tuple(hidden_sizes)
 
-  def _params(self, input_size: int, dtype) -> List[LayerParams]:
+  def _params(self, input_size: int, dtype) -> list[LayerParams]:
     layers = []
     size = input_size
     for i, hidden in enumerate(self.hidden_sizes):
@@ -322,7 +322,7 @@ class GRUStack(hk.Module):
       size = hidden
     return layers
 
-  def initial_state(self, batch_size: int) -> Tuple[Array, ...]:
+  def initial_state(self, batch_size: int) -> tuple[Array, ...]:
     return tuple(jnp.zeros((batch_size, h), jnp.float32) for h in self.hidden_sizes)
 
   def unroll(self, x: Array, reset: Array) -> Array:
@@ -331,7 +331,7 @@ class GRUStack(hk.Module):
     keep = 1.0 - reset.astype(x.dtype)
     return unroll(layers, x, keep, self.initial_state(x.shape[1]))
 
-  def step(self, x: Array, reset: Array, state: Tuple[Array, ...]):
+  def step(self, x: Array, reset: Array, state: tuple[Array, ...]):
     """x [B, D], reset [B] bool -> (top output [B, H], new state)."""
     layers = self._params(x.shape[-1], x.dtype)
     return step(layers, x, 1.0 - reset.astype(x.dtype), state)

@@ -23,7 +23,6 @@ one (logarithmic depth, for accelerators) or, on a CPU, one call of the native k
 (`metarl/networks/native/linear_scan.cc`; a sequential XLA scan where it is not built).
 """
 
-from typing import Tuple
 
 import haiku as hk
 import jax
@@ -93,7 +92,7 @@ class LRU(hk.RNNCore):
 
   # State --------------------------------------------------------------------------------
 
-  def initial_state(self, batch_size: int) -> Tuple[Array, ...]:
+  def initial_state(self, batch_size: int) -> tuple[Array, ...]:
     return tuple(jnp.zeros((batch_size, 2 * self.hidden_size), jnp.float32)
                  for _ in range(self.num_layers))
 
@@ -105,7 +104,7 @@ class LRU(hk.RNNCore):
   # One step and a whole sequence --------------------------------------------------------
 
   @staticmethod
-  def _input(u: Array, gamma: Array, b) -> Tuple[Array, Array]:
+  def _input(u: Array, gamma: Array, b) -> tuple[Array, Array]:
     return gamma * (u @ b[0].T), gamma * (u @ b[1].T)  # gamma * (B u)
 
   @staticmethod
@@ -129,7 +128,7 @@ class LRU(hk.RNNCore):
       new_state.append(jnp.concatenate([h_re, h_im], axis=-1))
     return x, tuple(new_state)
 
-  def unroll(self, x: Array, first: Array, state) -> Tuple[Array, tuple]:
+  def unroll(self, x: Array, first: Array, state) -> tuple[Array, tuple]:
     """x [T, B, D], first [T, B] bool, state (per layer [B, 2N]) -> (features [T, B, H],
     the state after the last step). The projections run on all steps at once; the
     elementwise recurrence is one call of the native kernel (on a CPU where it is built),

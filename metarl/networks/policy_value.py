@@ -6,7 +6,8 @@ returns pure functions: `init`, `initial_state`, `step` (one time step, batched)
 `unroll` (a whole [T, B] sequence with resets, `hk.dynamic_unroll`).
 """
 
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import haiku as hk
 import jax
@@ -15,7 +16,6 @@ import jax.numpy as jnp
 from metarl.networks.cores import CORE_TYPES, make_core, unroll
 from metarl.networks.episodic import EpisodicInputs, EpisodicLSTM
 from metarl.types import Array, Params, PRNGKey
-
 
 VALUE_CORES = ('shared', 'separate')
 
@@ -45,7 +45,7 @@ class PolicyValueNetworks(NamedTuple):
 def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int],
                                core_type: str = 'lstm', hidden_size: int = 48,
                                torso_sizes: Sequence[int] = (),
-                               episodic: Optional[EpisodicConfig] = None,
+                               episodic: EpisodicConfig | None = None,
                                value_core: str = 'shared',
                                core_layers: int = 1) -> PolicyValueNetworks:
   """Builds the recurrent actor-critic network as pure functions.

@@ -15,7 +15,8 @@ Twin critics are one critic's params stacked on a leading axis of 2 and applied 
 `jax.vmap`, so both run in the same scan.
 """
 
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import distrax
 import haiku as hk

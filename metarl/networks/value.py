@@ -17,7 +17,8 @@ decides which steps it should fall silent on. See `tests/test_value_td.py` and
 `benchmarks/value_td.py` for the effect across seeds.
 """
 
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import haiku as hk
 import jax

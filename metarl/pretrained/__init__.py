@@ -4,24 +4,24 @@
     metarl.evaluate('pretrained:bandit')
 
 Each `<name>.pickle` in this folder is the params.pickle of a run of one of the configs
-(the default config, trained to its end; README, "Pretrained agents": what each scored), and
-`pretrained:<name>` names it wherever a params path is taken. An evaluation of a pretrained
-agent writes to a new runs/<time>_eval_<name> folder here, not inside the package.
+(the default config, trained to its end; the README's "Pretrained agents" says what each
+scored), and `pretrained:<name>` names it wherever a params path is taken. An evaluation
+of a pretrained agent writes to a new runs/<time>_eval_<name> folder here, not inside the
+package.
 """
 
 import os
-from typing import List, Optional
 
 PREFIX = 'pretrained:'
 FOLDER = os.path.dirname(os.path.abspath(__file__))
 
 
-def names() -> List[str]:
+def names() -> list[str]:
   """The agents that ship, by name."""
   return sorted(f[:-len('.pickle')] for f in os.listdir(FOLDER) if f.endswith('.pickle'))
 
 
-def name_of(path: str) -> Optional[str]:
+def name_of(path: str) -> str | None:
   """The agent's name if `path` is `pretrained:<name>` (or one of the shipped files)."""
   if path.startswith(PREFIX):
     return path[len(PREFIX):]

@@ -20,7 +20,8 @@ observation: the environments reset automatically and return the next episode's 
 observation, so that one transition is left out of the critic loss.
 """
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -10,7 +10,8 @@ kind: the manager, workers, evaluator, checkpoints and CSVs of A3C run it unchan
     python3 -m tests.examples.reinforce_agent   # trains on the reversal task (~10 s)
 """
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import haiku as hk
 import jax

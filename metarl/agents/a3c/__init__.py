@@ -14,10 +14,12 @@ from metarl.agents.gradients import GradientsAgent, make_gradients_agent, total_
 from metarl.agents.optim import linear_or_constant
 from metarl.agents.registry import register
 from metarl.envs.base import Environment
-from metarl.networks.policy_value import (EpisodicConfig, PolicyValueNetworks,
-                                          make_policy_value_networks)
+from metarl.networks.policy_value import (
+  EpisodicConfig,
+  PolicyValueNetworks,
+  make_policy_value_networks,
+)
 from metarl.rollout import make_rollout, with_env_params
-
 
 A3CAgent = GradientsAgent  # the members the gradients trainer kind runs
 

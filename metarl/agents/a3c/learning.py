@@ -3,8 +3,11 @@ are those of every gradients-kind agent: `metarl.agents.gradients`)."""
 
 import optax
 
-from metarl.agents.gradients import (TrainingState, init_training_state,  # noqa: F401
-                                     make_learning_fns)
+from metarl.agents.gradients import (  # noqa: F401
+    TrainingState,
+    init_training_state,
+    make_learning_fns,
+)
 from metarl.agents.optim import scheduled_optimizer
 
 

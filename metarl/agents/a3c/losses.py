@@ -20,7 +20,7 @@ a chunk starts from is a constant of the loss (truncated BPTT: no gradient cross
 boundary).
 """
 
-from typing import Callable, Dict, Tuple
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -31,14 +31,14 @@ from metarl.networks.policy_value import PolicyValueNetworks
 from metarl.rollout import Trajectory
 from metarl.types import Array, Params
 
-LossFn = Callable[[Params, Trajectory, Array], Tuple[Array, Dict[str, Array]]]
+LossFn = Callable[[Params, Trajectory, Array], tuple[Array, dict[str, Array]]]
 
 
 ADVANTAGES = ('mc', 'baseline', 'kstep', 'gae', 'immediate')
 
 
 def estimate(advantage: str, reward: Array, discount: Array, values: Array,
-             n_step: int = 1, gae_lambda: float = 1.0) -> Tuple[Array, Array]:
+             n_step: int = 1, gae_lambda: float = 1.0) -> tuple[Array, Array]:
   """The policy-gradient weight Psi_t and the value target y_t of one sequence (rlax).
 
   Args:

@@ -4,7 +4,8 @@
 `launch/sac_trainer.py` runs them in one process or with worker processes.
 """
 
-from typing import Callable, Dict, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -12,16 +13,25 @@ import jax.numpy as jnp
 from metarl.agents.base import AgentSpec, EvalPolicy
 from metarl.agents.registry import register
 from metarl.agents.rsac import config as config_lib
-from metarl.agents.rsac.acting import (ActState, Actor, episode_stats, make_actor,
-                                       make_in_process_train)
-from metarl.agents.rsac.learning import (Learner, LearnerConfig, LearnerState, SACParams,
-                                         make_learner)
+from metarl.agents.rsac.acting import (
+  Actor,
+  ActState,
+  episode_stats,
+  make_actor,
+  make_in_process_train,
+)
+from metarl.agents.rsac.learning import (
+  Learner,
+  LearnerConfig,
+  LearnerState,
+  SACParams,
+  make_learner,
+)
 from metarl.agents.rsac.losses import LossConfig
 from metarl.envs import memory
 from metarl.envs.base import Environment
 from metarl.evaluation import make_evaluator as make_episode_evaluator
-from metarl.networks.sac import (SACNetworks, TrunkConfig, deterministic_action,
-                                 make_sac_networks)
+from metarl.networks.sac import SACNetworks, TrunkConfig, deterministic_action, make_sac_networks
 from metarl.replay.sequence import ReplayConfig
 from metarl.rollout import Actor as RolloutActor
 from metarl.types import Array, Params, PRNGKey
@@ -77,7 +87,7 @@ def make_rollout_actor(networks: SACNetworks) -> RolloutActor:
 
 
 class EvalResult(NamedTuple):
-  metrics: Dict[str, Array]
+  metrics: dict[str, Array]
 
 
 def make_evaluator(config, env: Environment,

@@ -3,7 +3,8 @@ random actions during the first `warmup_steps` env steps of the run), recorded a
 `Steps`; and the single-process loop that fuses acting, replay insertion and learning.
 """
 
-from typing import Any, Callable, Dict, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -117,7 +118,7 @@ def make_in_process_train(actor: Actor, learner: Learner, num_envs: int,
   return run
 
 
-def episode_stats(metrics: Dict[str, float]) -> Dict[str, float]:
+def episode_stats(metrics: dict[str, float]) -> dict[str, float]:
   """Pops the episode sums from a metrics dict: {'episode_return': mean} or {}."""
   total = metrics.pop('return_sum', 0.0)
   count = metrics.pop('episodes', 0.0)

@@ -10,7 +10,8 @@ draw their own sequence batches. After every critic update the target critics mo
 skipped (that network, its optimizer and its update count stay as they were) and counted.
 """
 
-from typing import Any, Callable, Dict, NamedTuple, Tuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -94,7 +95,7 @@ def make_learner(networks: SACNetworks, config: LearnerConfig, num_ticks: int) -
 
   # A skipped update keeps the state through a cond, not a select per leaf: the selects
   # were ~50 extra kernels per update.
-  def critic_update(state: LearnerState, batch, key) -> Tuple[LearnerState, Dict[str, Array]]:
+  def critic_update(state: LearnerState, batch, key) -> tuple[LearnerState, dict[str, Array]]:
     p = state.params
     grads, metrics = jax.grad(losses.critic_loss, has_aux=True)(
         p.critic, p.actor, p.target_critic, p.log_alpha, batch, key, networks, config.loss)
@@ -110,7 +111,7 @@ def make_learner(networks: SACNetworks, config: LearnerConfig, num_ticks: int) -
     state = jax.lax.cond(ok, apply, lambda s: s, state)
     return state, dict(metrics, critic_skipped=_skipped(ok))
 
-  def actor_update(state: LearnerState, batch, key) -> Tuple[LearnerState, Dict[str, Array]]:
+  def actor_update(state: LearnerState, batch, key) -> tuple[LearnerState, dict[str, Array]]:
     p = state.params
     grads, metrics = jax.grad(losses.actor_loss, has_aux=True)(
         p.actor, p.critic, p.log_alpha, batch, key, networks, config.loss)
@@ -135,7 +136,7 @@ def make_learner(networks: SACNetworks, config: LearnerConfig, num_ticks: int) -
     return state, dict(out, actor_skipped=_skipped(ok))
 
   def tick(state: LearnerState, replay: replay_lib.ReplayState, env_steps: Array,
-           key: PRNGKey) -> Tuple[LearnerState, Dict[str, Array]]:
+           key: PRNGKey) -> tuple[LearnerState, dict[str, Array]]:
     keys = jax.random.split(key, 4)
     do_critic = ((state.ticks % config.critic_update_interval == 0)
                  & (env_steps >= config.critic_warmup_steps))
@@ -175,20 +176,20 @@ def make_learner(networks: SACNetworks, config: LearnerConfig, num_ticks: int) -
     return state._replace(ticks=state.ticks + 1), metrics
 
   def run_ticks(state: LearnerState, replay: replay_lib.ReplayState, env_steps: Array,
-                keys: Array) -> Tuple[LearnerState, Dict[str, Array]]:
+                keys: Array) -> tuple[LearnerState, dict[str, Array]]:
     def body(s, k):
       return tick(s, replay, env_steps, k)
     return jax.lax.scan(body, state, keys)
 
   def train(state: LearnerState, replay: replay_lib.ReplayState, env_steps: Array,
-            key: PRNGKey) -> Tuple[LearnerState, Dict[str, Array]]:
+            key: PRNGKey) -> tuple[LearnerState, dict[str, Array]]:
     state, metrics = run_ticks(state, replay, env_steps, jax.random.split(key, num_ticks))
     return state, summarize(metrics)
 
   return Learner(init=jax.jit(init), train=jax.jit(train), run_ticks=run_ticks)
 
 
-def summarize(metrics: Dict[str, Array]) -> Dict[str, Array]:
+def summarize(metrics: dict[str, Array]) -> dict[str, Array]:
   """Means of per-tick metrics over the ticks that updated (sums of the update counts)."""
   critic_n = metrics['did_critic'].sum()
   actor_n = metrics['did_actor'].sum()

@@ -6,7 +6,7 @@ replayed actions, the target critic and the actor loss see actions of the curren
 (as RLtools does). Masked means divide by the number of positions the mask keeps.
 """
 
-from typing import Dict, NamedTuple, Tuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -51,7 +51,7 @@ def _start_reset(batch: SequenceBatch) -> Array:
 
 def critic_loss(critic_params: Params, actor_params: Params, target_params: Params,
                 log_alpha: Array, batch: SequenceBatch, key: PRNGKey,
-                networks: SACNetworks, config: LossConfig) -> Tuple[Array, Dict[str, Array]]:
+                networks: SACNetworks, config: LossConfig) -> tuple[Array, dict[str, Array]]:
   """0.5 * masked MSE of both critics to the soft Bellman target (batch time-major)."""
   steps = batch.steps
   length = batch.critic_mask.shape[0]
@@ -83,7 +83,7 @@ def critic_loss(critic_params: Params, actor_params: Params, target_params: Para
 
 def actor_loss(actor_params: Params, critic_params: Params, log_alpha: Array,
                batch: SequenceBatch, key: PRNGKey, networks: SACNetworks,
-               config: LossConfig) -> Tuple[Array, Dict[str, Array]]:
+               config: LossConfig) -> tuple[Array, dict[str, Array]]:
   """Masked mean of alpha * log pi(a|h) - min_i Q_i(h, a), a reparameterised."""
   steps = batch.steps
   length = batch.actor_mask.shape[0]

@@ -7,7 +7,8 @@ every state here has a leading seed axis.
 """
 
 import re
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import haiku as hk
 import jax
@@ -20,11 +21,10 @@ from metarl.agents.registry import register
 from metarl.agents.td import config as config_lib
 from metarl.agents.td.config import PARAM_GROUPS, freeze_patterns
 from metarl.agents.td.evaluation import ValueEval, make_value_evaluator, value_mse
-from metarl.agents.td.learning import (DataState, TrainingState, make_learning_fns,
-                                       make_optimizer)
+from metarl.agents.td.learning import DataState, TrainingState, make_learning_fns, make_optimizer
 from metarl.agents.td.losses import make_loss, td_terms
-from metarl.envs.cue_reward import CueReward
 from metarl.config_rules import ConfigError
+from metarl.envs.cue_reward import CueReward
 from metarl.networks.cores import check_core_layers
 from metarl.networks.value import ValueNetworks, make_value_networks
 from metarl.types import Params
@@ -110,7 +110,7 @@ def match_params(loaded: Params, template: Params, num_seeds: int, source: str) 
   try:
     flat_l = {f'{m}/{n}': np.shape(v) for m, n, v in _traverse(loaded)}
   except Exception as e:
-    raise ValueError(f'{source}: params are not a Haiku params dict ({e})')
+    raise ValueError(f'{source}: params are not a Haiku params dict ({e})') from e
   if set(flat_t) != set(flat_l):
     raise ValueError(f'{source}: parameters {sorted(flat_l)} do not match this network\'s '
                      f'{sorted(flat_t)} (check config.network)')
@@ -145,11 +145,11 @@ def check(config, env) -> None:
   networks = make_networks(config, env)
   # Shapes only: nothing is allocated, however large the network.
   paths = param_paths(jax.eval_shape(networks.init, jax.random.PRNGKey(0)))
-  for name, pattern in zip(names, freeze_patterns(names)):
+  for name, pattern in zip(names, freeze_patterns(names), strict=True):
     try:
       regex = re.compile(pattern)
     except re.error as e:
-      raise ConfigError('agent.freeze', names, f'{name!r} is not a regex ({e})')
+      raise ConfigError('agent.freeze', names, f'{name!r} is not a regex ({e})') from e
     if not any(regex.search(p) for p in paths):
       raise ConfigError('agent.freeze', names,
                         f'{name!r} matches no parameter; groups are '

@@ -1,7 +1,7 @@
 """Frozen-weight evaluation of value RNNs: Vhat, h(t), RPEs and the true value on fresh
 trials, and the MSE of Vhat against the true value."""
 
-from typing import Dict, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +20,7 @@ class ValueEval(NamedTuple):
   true_value: Array  # [N, T]
 
 
-def value_mse(value: Array, true_value: Array, trials: Trials) -> Dict[str, Array]:
+def value_mse(value: Array, true_value: Array, trials: Trials) -> dict[str, Array]:
   """MSE of Vhat against the true value over every non-terminal step of each episode
   (`mse`) and over the steps from its first cue on (`mse_from_cue`)."""
   t = jnp.arange(value.shape[-1])

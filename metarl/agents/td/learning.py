@@ -16,8 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from metarl.agents.freeze import freeze
-from metarl.agents.optim import (all_finite, keep_if_finite, next_bad_streak,
-                                 scheduled_optimizer)
+from metarl.agents.optim import all_finite, keep_if_finite, next_bad_streak, scheduled_optimizer
 from metarl.envs.cue_reward import CueReward, Trials
 from metarl.types import Array, Params, PRNGKey
 
@@ -72,7 +71,7 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, env: Cue
     params, opt_state, step = keep_if_finite(ok, new, (state.params, state.opt_state,
                                                        state.step))
     streak = next_bad_streak(ok, state.bad_streak)
-    metrics = dict(metrics, grad_norm=optax.global_norm(grads),
+    metrics = dict(metrics, grad_norm=optax.tree.norm(grads),
                    skipped_updates=(~ok).astype(jnp.float32), bad_streak=streak)
     return state._replace(params=params, opt_state=opt_state, step=step,
                           bad_streak=streak), metrics

@@ -11,7 +11,7 @@ value-rnn-td differentiated through the target too (a residual-gradient method, 
 semi-gradient form is what is implemented here.
 """
 
-from typing import Dict, NamedTuple, Tuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -61,7 +61,7 @@ def td_terms(networks: ValueNetworks, params: Params, trials: Trials,
 def make_loss(networks: ValueNetworks, gamma: float):
   """Returns `loss_fn(params, trials) -> (loss, metrics)` (mean squared TD error)."""
 
-  def loss_fn(params: Params, trials: Trials) -> Tuple[Array, Dict[str, Array]]:
+  def loss_fn(params: Params, trials: Trials) -> tuple[Array, dict[str, Array]]:
     terms = td_terms(networks, params, trials, gamma)
     num = jnp.maximum(terms.td_mask.sum(), 1)
     loss = jnp.sum(jnp.square(terms.delta)) / num

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from typing import Optional
 
 import jax
 from absl import logging
@@ -55,7 +54,7 @@ def _cpu_signature() -> str:
   return platform.processor() or platform.machine()
 
 
-def _compiler() -> Optional[str]:
+def _compiler() -> str | None:
   for name in (os.environ.get('CXX'), 'c++', 'g++', 'clang++'):
     if name and shutil.which(name):
       return shutil.which(name)
