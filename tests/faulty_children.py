@@ -6,6 +6,7 @@ Each fails only in its first incarnation: the first one creates `config.fault_ma
 """
 
 import os
+import signal
 import time
 
 from launch import worker as worker_lib
@@ -61,3 +62,10 @@ def always_raising_worker(ctx, config, worker_id: int) -> None:
   del ctx, config, worker_id
   raise RuntimeError('injected fault: this worker always fails')
 
+
+def dies_while_reading_its_params(ctx, config, worker_id: int) -> None:
+  """Takes its params queue's read lock and is SIGKILLed before it lets go, as a child
+  killed in the middle of reading a params message is."""
+  del config, worker_id
+  ctx._params._rlock.acquire()
+  os.kill(os.getpid(), signal.SIGKILL)

@@ -10,6 +10,7 @@ import pickle
 import random
 import re
 import signal
+import threading
 import time
 
 import jax
@@ -21,7 +22,8 @@ import pytest
 from configs import bandit_train, memory_sac
 from launch import faults, manager
 from launch.backends import ChildFailed
-from launch.backends.base import WORKER, ChildId
+from launch.backends.base import WORKER, ChildId, Params
+from launch.backends.mp import MPBackend
 from launch.faults import children, log_text, session_processes, stderr_of, wait_for
 from launch.trainers import GradientsTrainer, make_trainer
 from metarl import checkpoint, envs
@@ -251,6 +253,31 @@ def test_a_replacement_that_does_not_start_uses_a_restart_too(tmp_path):
   assert restarted == ['worker-0', 'worker-0'] and trainer._restarts == 2
   with pytest.raises(ChildFailed, match='restarts used up'):
     trainer.replace_child(ChildFailed('worker-0 died', child=worker))
+
+
+def test_publish_to_a_child_killed_while_reading_its_params_does_not_hang(tmp_path):
+  """A child SIGKILLed while it holds its params queue's read lock leaves the queue stuck
+  (full, its lock never released): publishing to it drops the message within a second
+  instead of looping forever, which hung the whole run, and the death is reported."""
+  config = small_config(str(tmp_path / 'run'))
+  backend = MPBackend(config)
+  child = ChildId(WORKER, 0)
+  try:
+    backend.start(child, faulty_children.dies_while_reading_its_params, config)
+    wait_for(lambda: not backend._children[child].is_alive(), 60, 'the child to die')
+    message = Params(params={'w': np.zeros(3)}, version=1, env_steps=0, wall_time=0.0,
+                     env_overrides={})
+    outcome = []
+    publisher = threading.Thread(target=lambda: outcome.append(
+        [backend.publish(child, message) for _ in range(3)]), daemon=True)
+    publisher.start()
+    publisher.join(timeout=20)
+    assert not publisher.is_alive(), 'publish hangs on the stuck queue'
+    assert outcome
+    with pytest.raises(ChildFailed, match='died with exit code -9'):
+      backend.check_children()
+  finally:
+    backend.shutdown()
 
 
 # The manager killed with SIGKILL -----------------------------------------------------------

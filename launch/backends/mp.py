@@ -41,6 +41,7 @@ from launch.backends.base import (
 )
 
 _POLL_S = 0.2
+_PUBLISH_S = 1.0  # how long publish waits for a queue a child is reading
 
 
 class MPChildContext:
@@ -159,7 +160,15 @@ class MPBackend:
     old_queue.close()
 
   def publish(self, child: ChildId, message: Params) -> None:
+    """Hands `child` the message, replacing one it has not read yet.
+
+    A child killed while it read its queue leaves the queue's lock taken for good (and the
+    queue full): the message is then dropped instead of waiting forever, and the child's
+    death (or, for a live child stuck like that, its silence past launch.child_timeout_s)
+    replaces it, with a new queue.
+    """
     q = self._param_queues[child]
+    deadline = time.monotonic() + _PUBLISH_S
     while True:
       try:
         q.put_nowait(message)
@@ -167,7 +176,11 @@ class MPBackend:
       except queue.Full:
         try:  # replace the unread older message
           q.get_nowait()
-        except queue.Empty:
+        except queue.Empty:  # the child is reading it now, or died while reading
+          if not self._children[child].is_alive() or time.monotonic() > deadline:
+            logging.warning('%s: params version %d not delivered (its params queue is '
+                            'stuck)', child, message.version)
+            return
           time.sleep(0.001)
 
   def receive(self, timeout: float) -> Received | None:
