@@ -215,11 +215,7 @@ def node_loss_part(runs, work, log):
         try:
           faults.wait_for(lambda d=run_dir: len(_rows(os.path.join(d, 'train.csv'))) >= 1, 300,
                           'training')
-          manager = cluster.index_of(faults.manager_node(run_dir))
-          children = faults.child_nodes(run_dir)
-          lost = next(cluster.index_of(n) for _, n in sorted(children.items())
-                      if cluster.index_of(n) != manager)
-          victims = [c for c, n in children.items() if cluster.index_of(n) == lost]
+          lost, victims = cluster.node_to_lose(run_dir)
           killed = time.time()
           cluster.kill_node(lost)
           proc.wait(timeout=900)

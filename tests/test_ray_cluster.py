@@ -175,11 +175,7 @@ def lose_a_node(cluster, run_dir, proc):
   """Once the run trains, SIGKILLs the raylet of a node with a child on it (not the
   manager's): returns that node's index and the children that ran there."""
   wait_for(lambda: len(rows(run_dir, 'train.csv')) >= 1, 240, 'training')
-  nodes = child_nodes(run_dir)
-  manager = cluster.index_of(manager_node(run_dir))
-  lost = next(cluster.index_of(n) for c, n in sorted(nodes.items())
-              if cluster.index_of(n) != manager)
-  victims = [c for c, n in nodes.items() if cluster.index_of(n) == lost]
+  lost, victims = cluster.node_to_lose(run_dir)
   cluster.kill_node(lost)
   assert proc.poll() is None
   return lost, victims

@@ -24,6 +24,7 @@ import time
 
 import psutil
 
+from launch import faults
 from launch.backends.ray_instance import unreachable
 
 _START_S = 60.0  # longest wait for the head, then for every node, to come up
@@ -128,6 +129,15 @@ class LocalCluster:
   def index_of(self, node_id: str) -> int | None:
     """The index of the node with id (or id prefix) `node_id`."""
     return next((i for i, n in self.node_ids().items() if n.startswith(node_id)), None)
+
+  def node_to_lose(self, run_dir: str) -> tuple[int, list[str]]:
+    """A node other than the manager's that runs children of the run in `run_dir` (read
+    from its log): its index, and the names of the children on it."""
+    nodes = faults.child_nodes(run_dir)
+    manager = self.index_of(faults.manager_node(run_dir))
+    lost = next(self.index_of(n) for _, n in sorted(nodes.items())
+                if self.index_of(n) != manager)
+    return lost, [c for c, n in nodes.items() if self.index_of(n) == lost]
 
   def kill_node(self, i: int) -> None:
     """SIGKILLs node i's raylet and waits until it is gone (a killed process stays visible
