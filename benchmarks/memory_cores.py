@@ -42,7 +42,6 @@ import csv
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from launch.sweep import interrupt_runs  # noqa: E402
 from metarl.io import save_csv  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
@@ -221,13 +221,7 @@ def part_d(work, cores, seeds, limit, parallel):
       elapsed = time.time() - t0
       if proc.poll() is None and done is None and elapsed < limit:
         continue
-      if proc.poll() is None:  # solved or out of time: stopped as a user would
-        proc.send_signal(signal.SIGINT)
-        try:
-          proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-          proc.kill()
-          proc.wait()
+      interrupt_runs([proc], timeout_s=120)  # solved or out of time: stopped as a user would
       log.close()
       running.remove(item)
       rows = read_csv(os.path.join(run_dir, 'eval.csv'))

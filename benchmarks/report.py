@@ -40,7 +40,6 @@ import os
 import re
 import runpy
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402,F401 (MaxNLocator)
 import numpy as np  # noqa: E402
 
+from launch.sweep import interrupt_runs  # noqa: E402
 from metarl import runs  # noqa: E402
 from metarl.analysis import plots  # noqa: E402
 from metarl.analysis.two_step import PUBLISHED as WANG_2018_STAY  # noqa: E402
@@ -327,14 +327,8 @@ def run_jobs(jobs: Sequence[Job], work: str, parallel: int,
                                    f'exit {proc.returncode}; see {rel(log.name)}')
           say(f'FAILED {name} (exit {proc.returncode}); see {log.name}')
   finally:  # Ctrl-C or an error here: stop the children the way Ctrl-C stops main.py
-    for _, _, proc, _, _ in running.values():
-      proc.send_signal(signal.SIGINT)
-    for _, _, proc, log, _ in running.values():
-      try:
-        proc.wait(timeout=30)
-      except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    interrupt_runs([proc for _, _, proc, _, _ in running.values()], timeout_s=30)
+    for _, _, _, log, _ in running.values():
       log.close()
   return outcomes
 

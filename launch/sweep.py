@@ -247,15 +247,21 @@ def execute(runs: list[dict], parallel: int, log) -> None:
         print(f'{status}: {run["variant"]} seed {run["seed"]} in {run["wall_s"]}s',
               flush=True)
   finally:
-    for proc in active:  # stop like Ctrl-C: each run saves its params, then exits
-      if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    for proc in active:
-      try:
-        proc.wait(timeout=60)
-      except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    interrupt_runs(active, timeout_s=RUN_STOP_S)
+
+
+def interrupt_runs(procs: Sequence[subprocess.Popen], timeout_s: float) -> None:
+  """Stops main.py runs as Ctrl-C does (each saves its params, then exits): SIGINT to every
+  one still running, then up to `timeout_s` for each to exit; one still running is killed."""
+  for proc in procs:
+    if proc.poll() is None:
+      proc.send_signal(signal.SIGINT)
+  for proc in procs:
+    try:
+      proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+      proc.kill()
+      proc.wait()
 
 
 # Ray: each run one task ------------------------------------------------------------------
