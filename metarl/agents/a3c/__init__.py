@@ -4,46 +4,18 @@
 optimizer, rollout and the jitted learning functions. The launch layer only calls these.
 """
 
-from metarl import curriculum as curriculum_lib
 from metarl.agents.a3c import config as config_lib
-from metarl.agents.a3c.acting import make_actor
 from metarl.agents.a3c.learning import TrainingState, make_optimizer
 from metarl.agents.a3c.losses import make_loss
-from metarl.agents.base import AgentSpec, EvalPolicy, discrete_episodic
+from metarl.agents.actor_critic import eval_policy, make_actor, make_networks, start_env_params
+from metarl.agents.base import AgentSpec, discrete_episodic
 from metarl.agents.gradients import GradientsAgent, make_gradients_agent, total_updates
 from metarl.agents.optim import linear_or_constant
 from metarl.agents.registry import register
 from metarl.envs.base import Environment
-from metarl.networks.policy_value import (
-  EpisodicConfig,
-  PolicyValueNetworks,
-  make_policy_value_networks,
-)
-from metarl.rollout import make_rollout, with_env_params
+from metarl.rollout import make_rollout
 
 A3CAgent = GradientsAgent  # the members the gradients trainer kind runs
-
-
-def make_networks(config, env: Environment) -> PolicyValueNetworks:
-  """The policy-value network; `network.core='episodic_lstm'` adds the DND (the env must
-  say where its memory keys are: `env.layout`, `env.context_size`)."""
-  spec = env.spec
-  episodic = None
-  if config.network.core == 'episodic_lstm':
-    episodic = EpisodicConfig(layout=env.layout, key_size=env.context_size,
-                              capacity=config.network.memory_capacity,
-                              retrieval=config.agent.retrieval)
-  return make_policy_value_networks(
-      num_actions=spec.num_actions, observation_shape=spec.observation_shape,
-      core_type=config.network.core, hidden_size=config.network.hidden_size,
-      torso_sizes=tuple(config.network.torso_sizes), episodic=episodic,
-      value_core=config.network.get('value_core', 'shared'),
-      core_layers=config.network.get('core_layers', 1))
-
-
-def start_env_params(config, env: Environment):
-  """The env params training starts with: the curriculum's start value, if one is on."""
-  return with_env_params(env.default_params(), curriculum_lib.start_overrides(config))
 
 
 def make_agent(config, env: Environment) -> A3CAgent:
@@ -57,7 +29,9 @@ def make_agent(config, env: Environment) -> A3CAgent:
   loss_fn = make_loss(networks, gamma=agent_cfg.gamma, n_step=agent_cfg.n_step,
                       value_coef=agent_cfg.value_coef, entropy_schedule=entropy_schedule,
                       advantage=agent_cfg.get('advantage', 'kstep'),
-                      gae_lambda=agent_cfg.get('gae_lambda', 1.0))
+                      gae_lambda=agent_cfg.get('gae_lambda', 1.0),
+                      normalize_advantages=agent_cfg.normalize_advantages,
+                      reward_scale=agent_cfg.reward_scale)
   optimizer = make_optimizer(agent_cfg, updates)
   actor = make_actor(networks)
   rollout = make_rollout(env, actor, agent_cfg.num_envs, agent_cfg.unroll_length,
@@ -67,16 +41,9 @@ def make_agent(config, env: Environment) -> A3CAgent:
                               steps_per_update, networks=networks)
 
 
-def eval_policy(config, env: Environment, record: bool = False) -> EvalPolicy:
-  """The trained policy, sampling from its softmax; `record` adds logits, value and the
-  core activity `hidden` of every step to the trajectory's extras."""
-  return EvalPolicy(actor=make_actor(make_networks(config, env), record=record),
-                    select=lambda params: params)
-
-
 SPEC = register(AgentSpec(name='a3c', kind='gradients', fields=config_lib.FIELDS,
                           make=make_agent, eval_policy=eval_policy,
                           supports=discrete_episodic, check=config_lib.check))
 
 __all__ = ['A3CAgent', 'SPEC', 'TrainingState', 'eval_policy', 'make_actor', 'make_agent',
-           'make_loss', 'make_networks', 'make_optimizer']
+           'make_loss', 'make_networks', 'make_optimizer', 'start_env_params']

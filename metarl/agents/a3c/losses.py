@@ -11,6 +11,7 @@ episode end) and the value V(o_T) bootstrapping at the end of the chunk:
                'immediate' r_t (the last resort of Bartunov's lecture: memory still carries
                credit back)
   y_t      = the value target: G^K_t for 'kstep', G^lambda_t for 'gae', else G_t
+  (with `normalize_advantages`, Psi_t is then standardised over the chunk's [T, B] batch)
   loss     = -mean_t[log pi(a_t | o_t) * stop_grad(Psi_t)]         policy gradient
              + value_coef * mean_t[0.5 * (stop_grad(y_t) - V(o_t))^2] value regression
              - entropy_coef * mean_t[H(pi(. | o_t))]                 exploration bonus
@@ -74,7 +75,8 @@ def estimate(advantage: str, reward: Array, discount: Array, values: Array,
 
 def make_loss(networks: PolicyValueNetworks, gamma: float, n_step: int,
               value_coef: float, entropy_schedule: optax.Schedule,
-              advantage: str = 'kstep', gae_lambda: float = 1.0) -> LossFn:
+              advantage: str = 'kstep', gae_lambda: float = 1.0,
+              normalize_advantages: bool = False, reward_scale: float = 1.0) -> LossFn:
   """Returns `loss_fn(params, trajectory, step) -> (loss, metrics)`.
 
   Args:
@@ -87,13 +89,22 @@ def make_loss(networks: PolicyValueNetworks, gamma: float, n_step: int,
     entropy_schedule: entropy coefficient as a function of the update step.
     advantage: the estimator of Psi_t, one of `ADVANTAGES`.
     gae_lambda: lambda of 'gae'.
+    normalize_advantages: Psi to mean 0 and standard deviation 1 over the chunk's [T, B]
+      batch before the policy gradient (PPO's habit: the policy term keeps its scale
+      whatever the scale of the returns, e.g. over whole episodes at gamma near 1).
+    reward_scale: the rewards are multiplied by it, so the value predicts scaled returns
+      (a value head of bounded features learns returns of order 1 far sooner than returns
+      of order 50, a whole bandit episode's at gamma 1).
   """
   if advantage not in ADVANTAGES:
     raise ValueError(f'advantage must be one of {ADVANTAGES}, got {advantage!r}')
 
-  def per_sequence(logits, values, action, reward, discount):
-    # One unbatched sequence: logits [T, A], values [T + 1], the rest [T].
-    psi, target = estimate(advantage, reward, gamma * discount, values, n_step, gae_lambda)
+  def per_sequence(logits, values, action, reward, discount, psi=None):
+    # One unbatched sequence: logits [T, A], values [T + 1], the rest [T]; `psi` given
+    # (normalised over the batch) replaces the sequence's own estimate.
+    own_psi, target = estimate(advantage, reward, gamma * discount, values, n_step,
+                               gae_lambda)
+    psi = own_psi if psi is None else psi
     weights = jnp.ones_like(reward)
     pg_loss = rlax.policy_gradient_loss(logits, action, psi, weights)
     entropy = -rlax.entropy_loss(logits, weights)
@@ -101,19 +112,26 @@ def make_loss(networks: PolicyValueNetworks, gamma: float, n_step: int,
     return pg_loss, value_loss, entropy, psi
 
   def loss_fn(params: Params, trajectory: Trajectory, step: Array):
+    if reward_scale != 1.0:
+      trajectory = trajectory._replace(reward=reward_scale * trajectory.reward)
     start_state = jax.lax.stop_gradient(trajectory.core_state)
     outputs, _ = networks.unroll(params, trajectory.observation, trajectory.first,
                                  start_state)
-    pg_loss, value_loss, entropy, advantage = jax.vmap(
-        per_sequence, in_axes=1, out_axes=0)(
-            outputs.logits[:-1], outputs.value, trajectory.action, trajectory.reward,
-            trajectory.discount)
+    inputs = (outputs.logits[:-1], outputs.value, trajectory.action, trajectory.reward,
+              trajectory.discount)
+    if normalize_advantages:
+      psi, _ = jax.vmap(estimate, in_axes=(None, 1, 1, 1, None, None), out_axes=1)(
+          advantage, trajectory.reward, gamma * trajectory.discount, outputs.value, n_step,
+          gae_lambda)
+      inputs += ((psi - psi.mean()) / (psi.std() + 1e-8),)
+    pg_loss, value_loss, entropy, advantage_used = jax.vmap(
+        per_sequence, in_axes=1, out_axes=0)(*inputs)
     entropy_coef = entropy_schedule(step)
     pg_loss, value_loss, entropy = pg_loss.mean(), value_loss.mean(), entropy.mean()
     loss = pg_loss + value_coef * value_loss - entropy_coef * entropy
     metrics = dict(loss=loss, policy_loss=pg_loss, value_loss=value_loss,
                    entropy=entropy, entropy_coef=entropy_coef,
-                   mean_value=outputs.value.mean(), mean_advantage=advantage.mean())
+                   mean_value=outputs.value.mean(), mean_advantage=advantage_used.mean())
     return loss, metrics
 
   return loss_fn

@@ -1,0 +1,99 @@
+"""What the recurrent actor-critic agents (a3c, ppo) share: the policy-value network's config
+fields and how it is built from them, the actor that samples from its softmax, and the
+evaluation policy.
+
+The network is Wang et al. (2018)'s meta-RL agent (a recurrent core whose input is the
+observation, here holding the previous action and reward, with a linear policy head and a
+linear value head), with options: the core (lstm, gru, lru, or the episodic LSTM of Ritter
+et al. 2018), its size and layers, an MLP torso, and a value core of its own.
+"""
+
+from metarl import config_rules as rules
+from metarl import curriculum as curriculum_lib
+from metarl.agents.base import EvalPolicy
+from metarl.config_rules import ConfigError
+from metarl.envs.base import Environment
+from metarl.networks.cores import CORE_TYPES, check_core_layers
+from metarl.networks.policy_value import (
+  VALUE_CORES,
+  EpisodicConfig,
+  PolicyValueNetworks,
+  make_policy_value_networks,
+  sample_action,
+)
+from metarl.rollout import Actor, with_env_params
+
+EPISODIC_CORE = 'episodic_lstm'  # LSTM + reinstatement gate + DND (Ritter et al. 2018)
+
+NETWORK = {
+    'core': rules.Choice(CORE_TYPES + (EPISODIC_CORE,), default='lstm'),
+    'core_layers': rules.Int(1, default=1),  # stacked layers of the core (lru only)
+    'hidden_size': rules.Int(1, default=48),
+    'torso_sizes': rules.Sizes(default=()),
+    'value_core': rules.Choice(VALUE_CORES, default='shared'),
+    'memory_capacity': rules.Int(1, default=50),  # episodic_lstm: DND slots
+}
+
+
+def check_network(config, env: Environment) -> None:
+  """The episodic core reads its memory keys where the env's observation layout says."""
+  core = config.network.core
+  check_core_layers(config.network)
+  if core == EPISODIC_CORE and not hasattr(env, 'layout'):
+    raise ConfigError('network.core', core, f"'{EPISODIC_CORE}' reads its memory keys from "
+                      'an observation layout (env.layout), which env '
+                      f'{config.env.name!r} does not have (episodic_two_step has one)')
+
+
+def make_networks(config, env: Environment) -> PolicyValueNetworks:
+  """The policy-value network; `network.core='episodic_lstm'` adds the DND (the env must
+  say where its memory keys are: `env.layout`, `env.context_size`)."""
+  spec = env.spec
+  episodic = None
+  if config.network.core == EPISODIC_CORE:
+    episodic = EpisodicConfig(layout=env.layout, key_size=env.context_size,
+                              capacity=config.network.memory_capacity,
+                              retrieval=config.agent.retrieval)
+  return make_policy_value_networks(
+      num_actions=spec.num_actions, observation_shape=spec.observation_shape,
+      core_type=config.network.core, hidden_size=config.network.hidden_size,
+      torso_sizes=tuple(config.network.torso_sizes), episodic=episodic,
+      value_core=config.network.get('value_core', 'shared'),
+      core_layers=config.network.get('core_layers', 1))  # params of older metarl lack both
+
+
+def make_actor(networks: PolicyValueNetworks, record: bool = False,
+               behaviour: bool = False) -> Actor:
+  """An actor that samples a ~ softmax(logits).
+
+  Args:
+    networks: the policy-value network.
+    record: report logits, value and the core activity `hidden` of every step in the
+      trajectory's extras (for analyses); off in training, where nothing reads them.
+    behaviour: report the logits and value it acted with (what PPO's ratios and value
+      clipping compare against), without the activity.
+  """
+
+  def step(params, key, timestep, state):
+    out, state = networks.step(params, timestep.observation, timestep.first, state)
+    action = sample_action(key, out.logits)
+    extras = {}
+    if record:
+      extras = dict(logits=out.logits, value=out.value, hidden=out.hidden)
+    elif behaviour:
+      extras = dict(logits=out.logits, value=out.value)
+    return action, extras, state
+
+  return Actor(initial_state=networks.initial_state, step=step)
+
+
+def start_env_params(config, env: Environment):
+  """The env params training starts with: the curriculum's start value, if one is on."""
+  return with_env_params(env.default_params(), curriculum_lib.start_overrides(config))
+
+
+def eval_policy(config, env: Environment, record: bool = False) -> EvalPolicy:
+  """The trained policy, sampling from its softmax; `record` adds logits, value and the
+  core activity `hidden` of every step to the trajectory's extras."""
+  return EvalPolicy(actor=make_actor(make_networks(config, env), record=record),
+                    select=lambda params: params)
