@@ -25,6 +25,7 @@ from tests.test_checkpoints import (
   small_sac_config,
 )
 from tests.test_checkpoints import small_config as small_a3c
+from tests.test_ppo import small_config as small_ppo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMING = ('wall_time', 'env_steps_per_sec')
@@ -45,7 +46,8 @@ def without_timing(rows):
   return [{k: v for k, v in r.items() if k not in TIMING + ('seed',)} for r in rows]
 
 
-@pytest.mark.parametrize('make', [small_a3c, small_sac_config], ids=['a3c', 'rsac'])
+@pytest.mark.parametrize('make', [small_a3c, small_ppo, small_sac_config],
+                         ids=['a3c', 'ppo', 'rsac'])
 def test_each_vmapped_seed_equals_its_own_run(tmp_path, make):
   together = seeds_config(make, str(tmp_path / 'together'))
   together.launch.num_evaluators = 1  # one evaluator is for one seed: evaluated here
@@ -166,7 +168,7 @@ def test_offline_evaluation_of_one_seed_or_all(tmp_path):
 
 
 SPREAD_RUNS = {
-    'a3c': ['--config=configs/bandit_train.py', '--config.total_env_steps=20000',
+    'a3c': ['--config=configs/bandit_train.py:a3c', '--config.total_env_steps=20000',
             '--config.log_every_env_steps=6400', '--config.eval.every_env_steps=10000',
             '--config.eval.num_episodes=8', '--config.agent.num_envs=8',
             '--config.launch.updates_per_call=25'],
@@ -181,9 +183,10 @@ SPREAD_RUNS = {
 }
 
 
-@pytest.mark.parametrize('agent', ['a3c', 'rsac'])
-def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, agent):
-  """main.py shows XLA each core as a device; seeds spread over two equal seeds on one."""
+@pytest.mark.parametrize('agent,num_seeds', [('a3c', 3), ('rsac', 2)])
+def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, agent, num_seeds):
+  """main.py shows XLA each core as a device; seeds spread over two (evenly, or 2 + 1 when
+  the devices do not divide them) equal seeds on one."""
   import subprocess
   import sys
   runs = {}
@@ -191,14 +194,15 @@ def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, agent):
     run_dir = str(tmp_path / f'devices_{devices}')
     done = subprocess.run(
         [sys.executable, os.path.join(ROOT, 'main.py'), *SPREAD_RUNS[agent],
-         '--config.num_seeds=2', '--config.launch.num_evaluators=0',
+         f'--config.num_seeds={num_seeds}', '--config.launch.num_evaluators=0',
          f'--config.run_dir={run_dir}'],
         env=dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}'),
         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     runs[devices] = run_dir
   with open(os.path.join(runs[2], 'log.txt')) as f:
-    assert '2 seeds spread over 2 CPU devices' in f.read()
+    assert ('2 seeds spread over 2 CPU devices' if num_seeds == 2 else
+            '3 seeds spread over 2 CPU devices (2 + 1)') in f.read()
   for a, b in zip(jax.tree_util.tree_leaves(saved(runs[1])['params']),
                   jax.tree_util.tree_leaves(saved(runs[2])['params']), strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

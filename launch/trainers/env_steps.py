@@ -47,6 +47,22 @@ def seed_mesh(num_seeds: int) -> jax.sharding.Mesh | None:
   return jax.sharding.Mesh(np.array(devices[:k]), ('seed',))
 
 
+def uneven_shares(num_seeds: int) -> list[tuple[Any, int, int]] | None:
+  """(device, first seed, end) for each CPU device when no mesh divides the seeds evenly
+  but several devices can share them (3 seeds on 2 cores: 2 + 1), else None."""
+  if num_seeds < 2 or jax.default_backend() != 'cpu':
+    return None
+  devices = jax.local_devices()[:num_seeds]
+  if len(devices) < 2 or seed_mesh(num_seeds) is not None:
+    return None
+  bounds = np.linspace(0, num_seeds, len(devices) + 1).round().astype(int)
+  shares = [(d, int(a), int(b)) for d, a, b in zip(devices, bounds[:-1], bounds[1:],
+                                                   strict=True)]
+  logging.info('%d seeds spread over %d CPU devices (%s)', num_seeds, len(devices),
+               ' + '.join(str(b - a) for _, a, b in shares))
+  return shares
+
+
 class EnvStepTrainer(Trainer):
   """A run whose budget is env steps, with optional workers and evaluator."""
 
@@ -69,6 +85,8 @@ class EnvStepTrainer(Trainer):
     self._seed_mesh = seed_mesh(len(self.seeds))
     self._seed_split = (None if self._seed_mesh is None else  # the seed axis over the mesh
                         jax.sharding.NamedSharding(self._seed_mesh, SEED))
+    # seeds no mesh divides: each device's share sliced off and gathered back per call
+    self._uneven = uneven_shares(len(self.seeds)) if self._seed_mesh is None else None
     self._threads = None  # the calls of `over_seeds`, one thread per device
     # an evaluator process evaluates the params of one seed; several are evaluated here
     self.evaluator = bool(config.launch.num_evaluators) and not self.seed_axis
@@ -85,6 +103,9 @@ class EnvStepTrainer(Trainer):
     """A call of `fn` on every seed, each device of the seed mesh computing its share of the
     seeds in a thread of its own (one SPMD program over the mesh kept the recurrent SAC
     call on about one core); the outputs are split over the devices as `spread` splits.
+    Seeds that no mesh divides (3 on 2 cores) are shared out unevenly (`uneven_shares`):
+    each call slices each device's share off, and gathers the outputs back on the first
+    device.
 
     Args:
       fn: jitted; `vmapped`: a function of the whole seed axis (vmapped), called once per
@@ -93,11 +114,15 @@ class EnvStepTrainer(Trainer):
         recurrent SAC's interval and warm-up conds would double its work).
       in_specs: SEED or SHARED per argument.
     """
-    split = self._seed_split
-    if split is None and vmapped:
+    split, uneven = self._seed_split, self._uneven
+    if split is None and uneven is None and vmapped:
       return fn
-    devices = (list(self._seed_mesh.devices.flat) if split is not None
-               else [jax.local_devices()[0]])
+    if split is not None:
+      devices = list(self._seed_mesh.devices.flat)
+    elif uneven is not None:
+      devices = [device for device, _, _ in uneven]
+    else:
+      devices = [jax.local_devices()[0]]
     if self._threads is None:
       self._threads = concurrent.futures.ThreadPoolExecutor(len(devices),
                                                             thread_name_prefix='seeds')
@@ -105,6 +130,9 @@ class EnvStepTrainer(Trainer):
     def shares(tree, spec):  # [the tree on each device]
       if spec is SHARED:
         return [jax.device_put(tree, device) for device in devices]
+      if uneven is not None:  # the seeds [a, b) of each device, copied onto it
+        return [jax.device_put(jax.tree_util.tree_map(lambda x, a=a, b=b: x[a:b], tree),
+                               device) for device, a, b in uneven]
       if split is None:
         return [tree]
       leaves, treedef = jax.tree_util.tree_flatten(tree)
@@ -126,6 +154,10 @@ class EnvStepTrainer(Trainer):
       per_device = list(zip(*[shares(a, spec) for a, spec in zip(args, in_specs, strict=True)],
                             strict=True))
       parts = list(self._threads.map(lambda a: jax.block_until_ready(run(*a)), per_device))
+      if uneven is not None:  # gathered on the first device, as an unsplit run holds them
+        return jax.tree_util.tree_map(
+            lambda *xs: jax.numpy.concatenate([jax.device_put(x, devices[0]) for x in xs]),
+            *parts)
       if split is None:
         return parts[0]
       return jax.tree_util.tree_map(
