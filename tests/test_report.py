@@ -244,7 +244,7 @@ def test_scheduler_reuses_reruns_and_skips(tmp_path, monkeypatch):
     return [sys.executable, '-c', f'import os; os.makedirs({os.path.join(work_dir, job.name)!r})'
             f'; raise SystemExit({code})']
 
-  monkeypatch.setattr(report, 'command', stand_in)
+  monkeypatch.setattr(report.jobs, 'command', stand_in)  # run_jobs' own
   jobs = [report.Job('a', 's', 'configs/x.py', ('seed=1',)),
           report.Job('broken', 's', 'configs/x.py'),
           report.Job('a_eval', 's', 'configs/y.py', params_from='a'),
