@@ -11,23 +11,27 @@ from metarl.envs.bandit import Bandit, BanditParams
 class NumpyBandit:
   """The rules of metarl.envs.bandit in numpy, driven by the same uniform draws."""
 
-  def __init__(self, num_arms, trials):
-    self.n, self.trials = num_arms, trials
+  def __init__(self, num_arms, trials, observe_trial=False):
+    self.n, self.trials, self.observe_trial = num_arms, trials, observe_trial
 
   def step(self, probs, trial, action, u):
     reward = float(u < probs[action])
     trial += 1
     last = trial >= self.trials
-    obs = np.zeros(self.n + 1, np.float32)
-    if not last:
+    obs = np.zeros(self.n + 1 + self.observe_trial, np.float32)
+    if not last:  # at an episode's end: the next episode's first observation, all zeros
       obs[action] = 1.0
-      obs[-1] = reward
+      obs[self.n] = reward
+      if self.observe_trial:
+        obs[-1] = trial / self.trials
     return reward, (0 if last else trial), obs, last
 
 
-@pytest.mark.parametrize('num_arms,trials', [(2, 5), (3, 4)])
-def test_matches_numpy_reference_under_jit_and_vmap(num_arms, trials):
-  env = Bandit(num_arms=num_arms, reward_structure='independent', trials_per_episode=trials)
+@pytest.mark.parametrize('num_arms,trials,observe_trial', [(2, 5, False), (3, 4, False),
+                                                           (2, 5, True)])
+def test_matches_numpy_reference_under_jit_and_vmap(num_arms, trials, observe_trial):
+  env = Bandit(num_arms=num_arms, reward_structure='independent', trials_per_episode=trials,
+               observe_trial=observe_trial)
   batch, steps = 6, 3 * trials + 2
   params = jax.tree_util.tree_map(lambda x: jnp.stack([x] * batch), env.default_params())
   reset = jax.jit(jax.vmap(env.reset))
@@ -35,7 +39,7 @@ def test_matches_numpy_reference_under_jit_and_vmap(num_arms, trials):
   state, ts = reset(jax.random.split(jax.random.PRNGKey(0), batch), params)
   np.testing.assert_array_equal(ts.observation, 0.0)
   assert ts.first.all() and not ts.last.any()
-  ref = NumpyBandit(num_arms, trials)
+  ref = NumpyBandit(num_arms, trials, observe_trial)
   rng = np.random.default_rng(0)
   ref_trial = np.zeros(batch, int)
   probs = np.asarray(state.probs)
@@ -50,7 +54,7 @@ def test_matches_numpy_reference_under_jit_and_vmap(num_arms, trials):
       assert ts.reward[b] == reward
       assert bool(ts.last[b]) == last and bool(ts.first[b]) == last
       assert ts.discount[b] == (0.0 if last else 1.0)
-      np.testing.assert_array_equal(ts.observation[b], obs)
+      np.testing.assert_allclose(ts.observation[b], obs, rtol=1e-6)
       if not last:  # arm probabilities stay fixed inside an episode
         np.testing.assert_array_equal(new_state.probs[b], probs[b])
       else:  # a new episode draws new ones

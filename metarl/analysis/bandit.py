@@ -48,7 +48,7 @@ def analyze(request: EvalRequest) -> dict:
   default = env.default_params()
   arm_probs = jax.vmap(env.sample_probs, in_axes=(0, None))(
       jax.random.split(probs_key, num_episodes), default)
-  fixed_env = Bandit(env.num_arms, 'fixed', trials)
+  fixed_env = Bandit(env.num_arms, 'fixed', trials, observe_trial=env.observe_trial)
   evaluate = make_evaluator(fixed_env, request.policy.actor, num_episodes,
                             env_params=BanditParams(fixed_probs=arm_probs))
   result = jax.device_get(evaluate(request.params, agent_key))

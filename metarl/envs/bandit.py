@@ -4,7 +4,10 @@ Wang et al. 2018, "Prefrontal cortex as a meta-reinforcement learning system").
 An episode is `trials_per_episode` pulls of one of N arms whose win probabilities are drawn
 at the episode start and hidden from the agent. The observation is the one-hot previous action
 and the previous reward (all zeros on the first trial), so an agent can only do well by
-learning, within the episode, which arm pays.
+learning, within the episode, which arm pays. With `observe_trial` it also holds the trials
+already played over `trials_per_episode` (0 on the first trial): how much of the episode is
+left, which the Bayes-optimal player's choices depend on (it explores less as the end
+nears), without the agent having to count.
 
 Arm-probability distributions (`reward_structure`):
   independent: p_i ~ U(0, 1) for each arm.
@@ -17,7 +20,8 @@ Random stream contract (the numpy reference in tests relies on it): `step` split
 into (reward key, reset key); the reward is `uniform(reward key) < p[action]`; `reset` draws
 the probabilities from its own key.
 
-Config fields (`FIELDS`): num_arms, reward_structure, trials_per_episode, fixed_probs.
+Config fields (`FIELDS`): num_arms, reward_structure, trials_per_episode, fixed_probs,
+observe_trial.
 """
 
 
@@ -51,7 +55,7 @@ class Bandit(base.Environment):
   """N-armed Bernoulli bandit with a new arm distribution every episode."""
 
   def __init__(self, num_arms: int = 2, reward_structure: str = 'independent',
-               trials_per_episode: int = 100, fixed_probs=None):
+               trials_per_episode: int = 100, fixed_probs=None, observe_trial: bool = False):
     if reward_structure not in REWARD_STRUCTURES:
       raise ValueError(f'reward_structure must be one of {REWARD_STRUCTURES}, '
                        f'got {reward_structure!r}')
@@ -60,6 +64,7 @@ class Bandit(base.Environment):
     self.num_arms = num_arms
     self.reward_structure = reward_structure
     self.trials_per_episode = trials_per_episode
+    self.observe_trial = bool(observe_trial)
     if fixed_probs is None or len(fixed_probs) == 0:
       fixed_probs = jnp.full((num_arms,), 0.5)
     self._fixed_probs = jnp.asarray(fixed_probs, jnp.float32)
@@ -67,7 +72,7 @@ class Bandit(base.Environment):
 
   @property
   def spec(self) -> base.EnvSpec:
-    return base.EnvSpec(observation_shape=(self.num_arms + 1,),
+    return base.EnvSpec(observation_shape=(self.num_arms + 1 + self.observe_trial,),
                         num_actions=self.num_arms)
 
   @property
@@ -110,8 +115,10 @@ class Bandit(base.Environment):
     reward = (jax.random.uniform(reward_key) < state.probs[action]).astype(jnp.float32)
     trial = state.trial + 1
     last = trial >= self.trials_per_episode
-    observation = jnp.concatenate(
-        [jax.nn.one_hot(action, self.num_arms, dtype=jnp.float32), reward[None]])
+    parts = [jax.nn.one_hot(action, self.num_arms, dtype=jnp.float32), reward[None]]
+    if self.observe_trial:  # the trial about to be played, as a fraction of the episode
+      parts.append((trial / self.trials_per_episode).astype(jnp.float32)[None])
+    observation = jnp.concatenate(parts)
     return BanditState(probs=state.probs, trial=trial), TimeStep(
         observation=observation, reward=reward, discount=1.0 - last.astype(jnp.float32),
         first=last, last=last)
@@ -167,6 +174,8 @@ FIELDS = {
         lambda p: rules.is_real(p) and 0 <= p <= 1,
         "probabilities must lie in [0, 1] (one per arm; empty unless reward_structure is "
         "'fixed')", default=(), none_ok=True),
+    # the observation also holds trials played / trials_per_episode (time left to exploit)
+    'observe_trial': rules.Bool(default=False),
 }
 
 
