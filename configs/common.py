@@ -72,3 +72,42 @@ def log() -> ml_collections.ConfigDict:
   c.wandb_project = ''
   c.wandb_mode = 'offline'  # offline: files in run_dir/wandb (`wandb sync` them) | online
   return c
+
+
+class AgentSettings:
+  """The settings an experiment config gives each agent it knows, one function per agent
+  named after it:
+
+      SETTINGS = common.AgentSettings()
+
+      @SETTINGS.agent
+      def ppo(c): ...          # fills c.agent (and c.network, ...) for ppo
+
+      def get_config(agent: str = 'ppo'):
+        ...
+        SETTINGS.apply(c, agent)
+
+  `--config.agent.name=NAME` on such a config loads it as FILE:NAME (launch/cli.py), so
+  the switch brings NAME's settings, not only its name.
+  """
+
+  def __init__(self):
+    self._by_agent = {}
+
+  def agent(self, fill):
+    """Registers `fill(c)` as the settings of the agent its function is named after."""
+    self._by_agent[fill.__name__] = fill
+    return fill
+
+  def names(self) -> list[str]:
+    return list(self._by_agent)
+
+  def apply(self, c: ml_collections.ConfigDict, agent: str) -> None:
+    """Sets c.agent.name and fills the agent's settings; ValueError for an agent the config
+    gives no settings for."""
+    if agent not in self._by_agent:
+      raise ValueError(f'this config gives settings for the agents {self.names()}, not '
+                       f'{agent!r}')
+    c.agent = ml_collections.ConfigDict()
+    c.agent.name = agent
+    self._by_agent[agent](c)

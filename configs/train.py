@@ -36,6 +36,16 @@ def first_supported_env(spec) -> str:
   raise ValueError(f'no registered env supports the {spec.name} agent')
 
 
+def updates_per_call(c: ml_collections.ConfigDict, kind: str) -> int:
+  """Updates fused per single-process call: for the gradients kind about 64,000 env steps'
+  worth (a3c's 100 of 64 x 10 steps; ppo's 8 rollouts of 64 x 128), so that train.csv
+  gets a row per log_every_env_steps and a short run ends near its budget; else 100."""
+  agent = c.agent
+  if kind != 'gradients' or 'num_envs' not in agent or 'unroll_length' not in agent:
+    return 100
+  return max(1, round(64_000 / (agent.num_envs * agent.unroll_length)))
+
+
 def get_config(agent: str = 'a3c') -> ml_collections.ConfigDict:
   spec = agent_registry.spec(agent)
   run = _RUN[spec.kind]
@@ -54,6 +64,7 @@ def get_config(agent: str = 'a3c') -> ml_collections.ConfigDict:
     common.budget(c, run['total_env_steps'], run['log_every_env_steps'])
     c.eval.every_env_steps = run['every_env_steps']
   common.checkpoints(c, every=run['checkpoint'], replay=spec.kind == 'replay')
-  c.launch = common.launch(num_evaluators=0, children=spec.kind != 'seeds')
+  c.launch = common.launch(num_evaluators=0, updates_per_call=updates_per_call(c, spec.kind),
+                           children=spec.kind != 'seeds')
   c.log = common.log()
   return c

@@ -87,6 +87,61 @@ def _config_file(argv: Sequence[str]) -> str | None:
   return found
 
 
+_AGENT_ARG = re.compile(r'^--?config\.agent\.name(?:=(.*))?$')
+
+
+def _agent_override(argv: Sequence[str]) -> str | None:
+  """The value of the last --config.agent.name=NAME (or --config.agent.name NAME)."""
+  found = None
+  for i, arg in enumerate(argv[1:], 1):
+    match = _AGENT_ARG.match(arg)
+    if match:
+      found = match.group(1) if match.group(1) is not None else (
+          argv[i + 1] if i + 1 < len(argv) else None)
+  return found
+
+
+def _try_load(path: str) -> ml_collections.ConfigDict | None:
+  """The config of `path` without overrides, or None if it gives none."""
+  try:
+    return _load_file(path)
+  except SystemExit:
+    return None
+
+
+def switch_agent(argv: Sequence[str]) -> list[str]:
+  """`argv` with --config=FILE made FILE:NAME when --config.agent.name=NAME asks for another
+  agent than FILE's and FILE gives NAME's settings that way (an experiment config's
+  `get_config(agent)`: its task with each agent's own settings), so that the override
+  switches the whole agent, not its name alone.
+
+  Raises:
+    SystemExit: FILE gives another agent's settings and none for NAME (one line naming
+      `configs/train.py:NAME`, which trains any agent with its own defaults).
+  """
+  argv = list(argv)
+  name, path = _agent_override(argv), _config_file(argv)
+  if name is None or path is None:
+    return argv
+  config = _try_load(path)
+  if config is None or 'agent' not in config or config.agent.get('name') in (None, name):
+    return argv  # the loader or the validation says what is wrong, if anything
+  base = path.partition(':')[0]
+  switched = _try_load(f'{base}:{name}')
+  if switched is None or switched.get('agent', {}).get('name') != name:
+    raise _fail(f'--config.agent.name={name}: {base} gives the settings of the '
+                f'{config.agent.name} agent, and none for {name}; configs/train.py:{name} '
+                f'trains {name} with its own defaults on any env it supports '
+                '(--config.env.name=...)')
+  for i, arg in enumerate(argv[1:], 1):
+    match = _CONFIG_ARG.match(arg)
+    if match and match.group(1) is not None:
+      argv[i] = f'--config={base}:{name}'
+    elif match and i + 1 < len(argv):
+      argv[i + 1] = f'{base}:{name}'
+  return argv
+
+
 def _overrides(argv: Sequence[str]) -> list[str]:
   """The field paths of the --config.FIELD overrides in `argv`."""
   return [m.group(1) for arg in argv[1:] if (m := _OVERRIDE_ARG.match(arg))]
@@ -172,7 +227,7 @@ def load_config(argv: Sequence[str],
       cannot run: a config file that does not load, a field the config does not have, a
       value of the wrong type or out of range, positional arguments.
   """
-  argv = resolve_argv(argv)
+  argv = switch_agent(resolve_argv(argv))
   fv = flags.FlagValues() if flag_values is None else flag_values
   holder = config_flags.DEFINE_config_file('config', None, CONFIG_HELP, flag_values=fv,
                                            lock_config=True, sys_argv=argv)
