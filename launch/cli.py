@@ -24,6 +24,7 @@ from ml_collections.config_flags import config_path
 from launch.backends import ChildFailed
 from launch.run_support import TrainingDiverged
 from launch.validation import complete, validate
+from metarl.agents import registry as agent_registry
 from metarl.compilation import enable_compilation_cache, expose_cpu_cores, share_accelerators
 from metarl.config_rules import ConfigError
 from metarl.io import RunFileError
@@ -121,8 +122,8 @@ def switch_agent(argv: Sequence[str]) -> list[str]:
   """
   argv = list(argv)
   name, path = _agent_override(argv), _config_file(argv)
-  if name is None or path is None:
-    return argv
+  if name is None or path is None or name not in agent_registry.AGENTS:
+    return argv  # an unknown agent: validation lists the known ones
   config = _try_load(path)
   if config is None or 'agent' not in config or config.agent.get('name') in (None, name):
     return argv  # the loader or the validation says what is wrong, if anything

@@ -137,6 +137,21 @@ def save_params(path: str, agent: str, config, env_steps: int, updates: int, par
       seed_axis=bool(seed_axis), params=io.to_numpy(params), extra=dict(extra or {})))
 
 
+def with_new_defaults(agent: str, config: ml_collections.ConfigDict) -> None:
+  """Gives the fields the agent gained since `config` was saved their defaults (each new
+  field's default keeps what the code did before it, e.g. a3c's normalize_advantages), so
+  params of an older run build the same agent; an unknown agent is left alone."""
+  from metarl.agents import registry  # the agents import this module's callers, not it
+  if agent not in registry.AGENTS:
+    return
+  for section, fields in registry.AGENTS.get(agent).fields.items():
+    if not isinstance(config.get(section), ml_collections.ConfigDict):
+      continue
+    for field, rule in fields.items():
+      if field not in config[section]:
+        config[section][field] = rule.default
+
+
 def load_params(path: str) -> SavedParams:
   """Reads a params.pickle; `io.RunFileError` (one line) if it is not one of this layout."""
   payload = io.load_pickle(path, required_keys=('params', 'agent', 'config'))
@@ -151,6 +166,7 @@ def load_params(path: str) -> SavedParams:
     config = ml_collections.ConfigDict(payload['config'])
   except Exception as e:
     raise io.RunFileError(f'{path}: its config cannot be read ({e})') from e
+  with_new_defaults(payload['agent'], config)
   return SavedParams(agent=payload['agent'], config=config,
                      env_steps=int(payload['env_steps']), updates=int(payload['updates']),
                      seeds=list(payload['seeds']), seed_axis=bool(payload['seed_axis']),

@@ -23,7 +23,7 @@ from metarl.io import RunFileError
 
 
 def small_config(run_dir):
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   config.run_dir = run_dir
   config.agent.num_envs, config.agent.unroll_length = 8, 10
   config.launch.updates_per_call = 5  # 400 env steps per call
@@ -163,3 +163,15 @@ def test_rsac_resumed_without_its_replay_refills_it_first(tmp_path, monkeypatch)
   # the replay starts empty again: its size restarts from the resume point
   assert float(after[0]['replay_size']) <= int(after[0]['env_steps']) - 700
   assert int(rows[-1]['env_steps']) == 1200 and float(rows[-1]['critic_updates']) > 0
+
+
+def test_params_of_an_older_run_get_the_defaults_of_fields_added_since(tmp_path):
+  """The shipped bandit_a3c params were saved before a3c had normalize_advantages and
+  reward_scale: they load with the defaults that keep the old behaviour."""
+  config = bandit_train.get_config('a3c')
+  del config.agent['normalize_advantages'], config.agent['reward_scale']
+  path = str(tmp_path / 'params.pickle')
+  checkpoint.save_params(path, 'a3c', config, 10, 1, {'w': np.zeros(2)}, [0])
+  loaded = checkpoint.load_params(path).config
+  assert loaded.agent.normalize_advantages is False and loaded.agent.reward_scale == 1.0
+  assert loaded.agent.gamma == config.agent.gamma  # what was saved stays

@@ -367,7 +367,7 @@ def test_training_starts_at_the_curriculum_start():
     (two_step_train, dict(value_core='shared', advantage='mc', reset_each_unroll=False)),
 ])
 def test_options_work_for_the_meta_rl_agents(module, overrides):
-  config = module.get_config()
+  config = module.get_config('a3c')
   config.network.value_core = overrides.pop('value_core')
   config.agent.update(overrides)
   config.agent.num_envs, config.launch.updates_per_call = 4, 2
@@ -401,7 +401,7 @@ def test_bad_fields_are_named(field, value, message):
 
 
 def test_curriculum_needs_an_integer_env_parameter():
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   with config.unlocked():
     config.curriculum = class_query.get_config().curriculum
   with pytest.raises(ConfigError, match="no integer parameter"):

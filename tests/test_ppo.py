@@ -178,6 +178,13 @@ def small_config(run_dir, *more):
   return config
 
 
+def test_documented_ppo_columns_are_those_of_a_real_run(tmp_path):
+  from tests.test_examples import doc_columns, header
+  run_dir = manager.train(small_config(str(tmp_path / 'run')))
+  assert header(os.path.join(run_dir, 'train.csv')) == doc_columns('ppo train.csv', 'bandit')
+  assert header(os.path.join(run_dir, 'eval.csv')) == doc_columns('a3c eval.csv', 'bandit')
+
+
 def test_interrupted_and_resumed_ppo_run_equals_an_uninterrupted_one(tmp_path):
   import signal
 

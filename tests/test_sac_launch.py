@@ -124,7 +124,7 @@ def test_bad_fields_are_named(tmp_path, path, field, value, message):
 
 
 def test_agents_and_envs_must_fit(tmp_path):
-  config = runpy.run_path(os.path.join(ROOT, 'configs', 'bandit_train.py'))['get_config']()
+  config = runpy.run_path(os.path.join(ROOT, 'configs', 'bandit_train.py'))['get_config']('a3c')
   config.env = load(PENDULUM, tmp_path).env
   # an agent says which envs it can train on, and why not (`AgentSpec.supports`)
   with pytest.raises(ConfigError, match='the a3c agent cannot train on it: it needs discrete'):
@@ -133,7 +133,7 @@ def test_agents_and_envs_must_fit(tmp_path):
   config.agent.name = 'a3c'
   with pytest.raises(ConfigError, match='the a3c agent cannot train on it: it needs discrete'):
     validate(config)
-  config = runpy.run_path(os.path.join(ROOT, 'configs', 'bandit_train.py'))['get_config']()
+  config = runpy.run_path(os.path.join(ROOT, 'configs', 'bandit_train.py'))['get_config']('a3c')
   config.agent.name = 'rsac'
   with pytest.raises(ConfigError, match='the rsac agent cannot train on it: it needs '
                      'continuous actions'):

@@ -82,8 +82,16 @@ def test_each_vmapped_seed_equals_its_own_run(tmp_path, make):
 def test_a_nan_skips_the_update_of_its_seed_only(tmp_path):
   config = seeds_config(small_a3c, str(tmp_path / 'nan'))
 
+  calls = []
+
   def poison_seed_1_in_call_4(call, state, rollout_state):
-    if call == 4:
+    # each device computes its share of the seeds (on 2 cores: 5 and 6 on the first, 7 on
+    # the second): count the calls of the first device, whose share holds seed 6 at index 1
+    del call
+    if next(iter(jax.tree_util.tree_leaves(state)[0].devices())).id != 0:
+      return state, rollout_state
+    calls.append(1)
+    if len(calls) == 4:
       core = jax.tree_util.tree_map(lambda x: x.at[1].set(np.nan), rollout_state.core_state)
       rollout_state = rollout_state._replace(core_state=core)
     return state, rollout_state
