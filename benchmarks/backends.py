@@ -92,7 +92,7 @@ from launch.backends.ray_instance import (  # noqa: E402
 from metarl.io import save_csv  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
-BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py')
+BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c
 MEMORY = os.path.join(ROOT, 'configs', 'memory_sac.py')
 BACKENDS = ('mp', 'ray')
 OFF = ['--config.checkpoint_every=0']
@@ -160,7 +160,7 @@ def echo_session(backend_name, payloads_path, round_trips, result_path, address=
   from configs import bandit_train
   from launch.backends import make_backend
   from launch.backends.base import WORKER, ChildId
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   config.launch.backend = backend_name
   config.launch.num_workers = 1
   config.launch.num_evaluators = 0
@@ -232,7 +232,7 @@ def make_payloads(path):
     return {jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves}
 
   key = jax.random.PRNGKey(0)
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   bandit = flat(a3c.make_agent(config, envs.make(config.env)).init(key).params)
   config = memory_sac.get_config()
   env = envs.make(config.env)

@@ -52,7 +52,7 @@ from launch import faults
 from launch.backends.local_cluster import LocalCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py')
+BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c
 DESIGNS = {'per_unroll': 1, 'batched': 16}
 LAYOUTS = {'mp': None, 'ray_1_node': (1, 4), 'ray_2_nodes': (2, 2), 'ray_3_nodes': (3, 2)}
 UNROLL_STEPS = 640  # env steps behind one gradient: 64 envs x 10 steps (bandit_train.py)

@@ -5,7 +5,7 @@ python benchmarks/bandit.py [--repeats=3] [--throughput_steps=6000000]
 (a) training env-steps/s for launch.num_workers = 0, 1, 2 (median over repeats; the
     steady-state rate from train.csv, after the first logging period, which holds start-up
     and compilation);
-(b) the default configs/bandit_train.py end to end: total wall time, and the training wall
+(b) configs/bandit_train.py:a3c (the default until ppo) end to end: total wall time, and the training wall
     time at which an evaluation first came within 1.25x Thompson sampling's regret;
 (c) the frozen agent of (b) on 2,000 fresh 2-armed independent episodes (configs/
     configs/eval.py) next to Thompson sampling, UCB1 and random on the same probabilities.
@@ -48,7 +48,7 @@ def read_csv(path):
 
 def throughput(num_workers, steps, tmp):
   run_dir = os.path.join(tmp, f'tp_{num_workers}_{time.time_ns()}')
-  run_main(os.path.join(ROOT, 'configs', 'bandit_train.py'), f'--config.run_dir={run_dir}',
+  run_main(os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c', f'--config.run_dir={run_dir}',
            f'--config.launch.num_workers={num_workers}', f'--config.total_env_steps={steps}',
            f'--config.log_every_env_steps={steps // 6}',
            f'--config.eval.every_env_steps={steps * 10}')
@@ -78,7 +78,7 @@ def main():
       print(rows[-1], flush=True)
 
     run_dir = os.path.join(tmp, 'default')
-    total = run_main(os.path.join(ROOT, 'configs', 'bandit_train.py'),
+    total = run_main(os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c',
                      f'--config.run_dir={run_dir}')
     evals = read_csv(os.path.join(run_dir, 'eval.csv'))
     train = read_csv(os.path.join(run_dir, 'train.csv'))

@@ -32,8 +32,11 @@ TIMING_COLUMNS = {'wall_time', 'env_steps_per_sec'}
 
 # name -> (config file, overrides): short runs of every trainer kind, each system's defaults.
 SYSTEMS = {
-    'bandit': ('configs/bandit_train.py', [
+    'bandit': ('configs/bandit_train.py:a3c', [
         'total_env_steps=3000000', 'log_every_env_steps=500000', 'eval.every_env_steps=1000000',
+        'eval.num_episodes=200', 'launch.num_evaluators=0']),
+    'bandit_ppo': ('configs/bandit_train.py', [
+        'total_env_steps=3072000', 'log_every_env_steps=512000', 'eval.every_env_steps=1024000',
         'eval.num_episodes=200', 'launch.num_evaluators=0']),
     'two_step': ('configs/two_step_train.py', [
         'total_env_steps=1000000', 'log_every_env_steps=250000',

@@ -3,7 +3,7 @@ device JAX finds (a GPU where there is one; this machine's CPU otherwise).
 
 python benchmarks/gpu.py [--runs=3] [--envs=64,256,1024] [--seeds=1,4] [--steps=2000000]
 
-For the bandit (configs/bandit_train.py) and the two-step task (configs/two_step_train.py),
+For the bandit (configs/bandit_train.py:a3c) and the two-step task (configs/two_step_train.py),
 each with `agent.num_envs` in --envs and `num_seeds` in --seeds, one `main.py` run of
 --steps env steps per seed (single process: `launch.num_workers=0`, evaluation once at the
 end, checkpoints off, rows every --steps / 8). env_steps_per_sec is the aggregate rate (the
@@ -31,7 +31,7 @@ if ROOT not in sys.path:
 
 from metarl.io import save_csv  # noqa: E402
 
-CONFIGS = {'bandit': 'configs/bandit_train.py', 'two_step': 'configs/two_step_train.py'}
+CONFIGS = {'bandit': 'configs/bandit_train.py:a3c', 'two_step': 'configs/two_step_train.py'}
 COLUMNS = ['device', 'platform', 'config', 'num_envs', 'num_seeds', 'runs',
            'env_steps_per_sec', 'per_seed_env_steps_per_sec', 'wall_s', 'per_run']
 

@@ -1,7 +1,7 @@
 """Long-memory policy gradients on the class-query task (S. Bartunov's lecture).
 
 python benchmarks/long_memory.py [--variants=a,b,...] [--seeds=0,1,2] [--parallel=2]
-                                 [--runs=DIR]
+                                 [--runs=DIR] [--table=NAME]
 
 Trains configs/class_query.py (delay 100, noise 1.0, 5 cue steps, LSTM 32, A2C with 32
 envs, 20M env steps, learning rate 1e-3 decaying linearly to 0) in these variants, each
@@ -15,6 +15,9 @@ curriculum's `target_success`, or `success` when there is no curriculum):
   gae               curriculum, GAE(0.95) advantages with the learned value
   mc                curriculum, Monte-Carlo returns without a baseline
   truncated         curriculum, truncated BPTT: 26-step chunks that continue the episodes
+  ppo               curriculum, recurrent PPO (the config's ppo settings: 106-step rollouts
+                    that continue the episodes, GAE(0.95) advantages normalised per batch,
+                    2 epochs x 2 minibatches)
 
 Per run: wall time (process start to exit); `first_95_s`, the first wall time at which any
 evaluation at delay 100 reached 95% success (often while training at short delays: the
@@ -24,7 +27,9 @@ final success (mean of the last three evaluations, 1,500 episodes; `solved` if >
 Runs go `--parallel` at a time (2 share this machine's two cores, so each runs slower than
 alone). `--runs=DIR` keeps the run directories there and reuses the finished ones. Prints a
 table; writes benchmarks/results/long_memory.csv and long_memory.png (success at delay 100
-against env steps, one panel per variant, one line per seed).
+against env steps, one panel per variant, one line per seed), or TABLE.csv and TABLE.png
+with --table=TABLE (the committed long_memory_ppo.* are `--variants=ppo
+--table=long_memory_ppo`).
 """
 
 import argparse
@@ -51,6 +56,8 @@ VARIANTS = {
     'gae': ['agent.advantage=gae'],
     'mc': ['agent.advantage=mc'],
     'truncated': ['agent.unroll_length=26', 'agent.reset_each_unroll=False'],
+    # recurrent PPO with the config's ppo settings (configs/class_query.py:ppo)
+    'ppo': ['agent.name=ppo'],
 }
 SOLVED = 0.95
 TARGET = 100  # env.delay of configs/class_query.py
@@ -157,6 +164,8 @@ def main():
   parser.add_argument('--seeds', default='0,1,2')
   parser.add_argument('--parallel', type=int, default=2)
   parser.add_argument('--runs', default='', help='folder of the run directories (kept)')
+  parser.add_argument('--table', default='long_memory',
+                      help='writes benchmarks/results/TABLE.csv and TABLE.png')
   args = parser.parse_args()
   variants = args.variants.split(',')
   seeds = [int(s) for s in args.seeds.split(',')]
@@ -194,8 +203,8 @@ def main():
         final_delay=statistics.median(r['final_delay'] for r in runs),
         env_steps_per_sec=round(statistics.median(r['env_steps_per_sec'] for r in runs))))
   os.makedirs(RESULTS, exist_ok=True)
-  save_csv(os.path.join(RESULTS, 'long_memory.csv'), rows, COLUMNS)
-  plot(curves, os.path.join(RESULTS, 'long_memory.png'))
+  save_csv(os.path.join(RESULTS, f'{args.table}.csv'), rows, COLUMNS)
+  plot(curves, os.path.join(RESULTS, f'{args.table}.png'))
   print(f'{"variant":14s} {"seed":>6s} {"solved":>6s} {"wall_s":>7s} {"first95":>7s} '
         f'{"tgt95_s":>7s} {"tgt95_steps":>11s} {"final":>6s} {"delay":>5s} {"steps/s":>8s}')
   for r in rows:
@@ -203,7 +212,7 @@ def main():
           f'{str(r["first_95_s"]):>7s} {str(r["target_95_s"]):>7s} '
           f'{str(r["target_95_steps"]):>11s} {r["final_success"]:>6} {r["final_delay"]:>5} '
           f'{r["env_steps_per_sec"]:>8}')
-  print(f'runs in {out}; table in {RESULTS}/long_memory.csv, plot long_memory.png')
+  print(f'runs in {out}; table in {RESULTS}/{args.table}.csv, plot {args.table}.png')
 
 
 if __name__ == '__main__':

@@ -26,7 +26,7 @@ python benchmarks/memory_cores.py [--parts=a,b,c,d,e] [--work=DIR] [--repeats=3]
     the run is then stopped with Ctrl-C, as a user would), or --cq_limit_s of wall time
     without it.
 (e) The meta-RL defaults with each core (lstm is their default; gru; lru; lru with 2
-    layers; lru after a dense layer): the bandit (configs/bandit_train.py) and the two-step
+    layers; lru after a dense layer): the bandit (configs/bandit_train.py:a3c) and the two-step
     task (configs/two_step_train.py), 3 seeds together: final mean regret (and its ratio to
     the Bayes-optimal player's 1.748) or reward per trial with the model-based stay
     signature, and the wall time.
@@ -269,7 +269,7 @@ def part_e(work):
   from metarl.analysis import bayes_optimal
   optimal = bayes_optimal.solve(100).regret
   rows = []
-  for task, config in (('bandit', 'bandit_train.py'), ('two_step', 'two_step_train.py')):
+  for task, config in (('bandit', 'bandit_train.py:a3c'), ('two_step', 'two_step_train.py')):
     for label, overrides in META_CORES:
       name = label.replace(', ', '_').replace(' ', '_').replace('(', '').replace(')', '')
       run_dir = os.path.join(work, f'e_{task}_{name}')

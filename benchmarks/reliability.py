@@ -55,7 +55,7 @@ from metarl import checkpoint  # noqa: E402
 from metarl.io import save_csv  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
-BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py')
+BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c
 MEMORY = os.path.join(ROOT, 'configs', 'memory_sac.py')
 VALUE_TD = os.path.join(ROOT, 'configs', 'value_td.py')
 # a single-process bandit run of ~20-40 s here: 6M env steps, checkpoints every 500k
@@ -162,7 +162,7 @@ def nan_fault(work, k, rng):
 
   from configs import bandit_train
   from launch import manager
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   config.run_dir = os.path.join(work, f'nan_{k}')
   config.total_env_steps = 2_000_000
   config.log_every_env_steps = 64_000

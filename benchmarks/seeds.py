@@ -3,7 +3,7 @@
 python benchmarks/seeds.py [--parts=a,b,c,d] [--repeats=3] [--work=DIR]
 
 (a) Aggregate env-steps/s (all seeds together) of the single-process training call against
-    num_seeds = 1, 2, 4, 8, 16, for configs/bandit_train.py, configs/two_step_train.py and
+    num_seeds = 1, 2, 4, 8, 16, for configs/bandit_train.py:a3c, configs/two_step_train.py and
     configs/memory_sac.py: the trainer of each config is built as main.py builds it, its
     training call compiled once, then timed over CALLS calls; median of --repeats timings.
     memory_sac is timed past its warm-ups (every env step runs a critic update, every
@@ -17,14 +17,14 @@ python benchmarks/seeds.py [--parts=a,b,c,d] [--repeats=3] [--work=DIR]
     the default steps through the sweep (each variant's seeds in one process, the two
     variants side by side): total wall time, the curves (training_curves.png of the sweep)
     and the final reward per trial on cued trials.
-(d) Bandit time-to-quality (configs/bandit_train.py, 3 seeds trained together): at each
+(d) Bandit time-to-quality (configs/bandit_train.py:a3c, 3 seeds trained together): at each
     evaluation (eval.csv: eval.num_episodes fresh episodes per seed) the frozen agent's
     mean regret over the Bayes-optimal player's expected regret (1.748 for 100 trials),
     against wall time; the first evaluation with every seed within 1.25x and within 1.15x.
     The end-of-run check on 2,000 episodes against the Bayes-optimal player on the same
     episodes is configs/eval.py's (eval_summary.csv, ratio_to_bayes_optimal).
 
-(e) What closes the gap to the Bayes-optimal player: variants of configs/bandit_train.py
+(e) What closes the gap to the Bayes-optimal player: variants of configs/bandit_train.py:a3c
     (discount, learning rate, entropy, network size, value core, advantage, unroll,
     training length), 3 seeds trained together each (the last two: 2), evaluated every 5M
     (10M) env steps on
@@ -143,7 +143,7 @@ def part_a(work, repeats, counts=SEEDS):
   from launch import run_support
   from launch.trainers import make_trainer
   rows = []
-  configs = (('bandit_a3c', 'bandit_train.py', []),
+  configs = (('bandit_a3c', 'bandit_train.py:a3c', []),
              ('two_step_a3c', 'two_step_train.py', []),
              ('memory_sac', 'memory_sac.py', ['launch.updates_per_call=200']))
   for name, file, extra in configs:
@@ -227,7 +227,7 @@ def part_d(work):
   if not (finished(run_dir) and os.path.isfile(timing)):  # a finished run is reused
     shutil.rmtree(run_dir, ignore_errors=True)
     wall, rc = timed([sys.executable, os.path.join(ROOT, 'main.py'),
-                      f'--config={ROOT}/configs/bandit_train.py', '--config.num_seeds=3',
+                      f'--config={ROOT}/configs/bandit_train.py:a3c', '--config.num_seeds=3',
                       f'--config.run_dir={run_dir}'], run_dir + '.log')
     if rc != 0:
       return [dict(part='d', what='start to exit, 3 seeds', wall_s=wall, exit_code=rc)]
@@ -235,7 +235,7 @@ def part_d(work):
       f.write(str(wall))
   with open(timing) as f:
     wall = float(f.read())
-  rows = [dict(part='d', what='configs/bandit_train.py, 3 seeds together, start to exit',
+  rows = [dict(part='d', what='configs/bandit_train.py:a3c, 3 seeds together, start to exit',
                wall_s=wall)]
   # the frozen agents on 2,000 fresh episodes, against the Bayes-optimal player on the same
   out = os.path.join(work, 'd_bandit_eval')
@@ -278,7 +278,7 @@ def part_d(work):
   return rows
 
 
-# (e): name, overrides of configs/bandit_train.py
+# (e): name, overrides of configs/bandit_train.py:a3c
 VARIANTS = (
     ('gamma 0.9 (default settings)', 'g90', ['total_env_steps=20000000']),
     ('gamma 0.9, lr 1e-3', 'g90lr1e3', ['total_env_steps=15000000',
@@ -347,7 +347,7 @@ def part_e(work, only=None):
     if not finished(run_dir):
       shutil.rmtree(run_dir, ignore_errors=True)
       timed([sys.executable, os.path.join(ROOT, 'main.py'),
-             f'--config={ROOT}/configs/bandit_train.py', '--config.num_seeds=3',
+             f'--config={ROOT}/configs/bandit_train.py:a3c', '--config.num_seeds=3',
              f'--config.run_dir={run_dir}', '--config.checkpoint_every=0',
              '--config.log_every_env_steps=2000000', '--config.eval.every_env_steps=5000000',
              *[f'--config.{o}' for o in overrides]], run_dir + '.log')  # later ones win

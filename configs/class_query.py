@@ -6,15 +6,81 @@ delay from `curriculum.start` to `env.delay` as the evaluated success rate passe
 `curriculum.threshold`.
 
 python main.py --config=configs/class_query.py [--config.curriculum.enabled=False ...]
+python main.py --config=configs/class_query.py:ppo     # the same task with ppo
 """
 
 import ml_collections
 
 from configs import common
 
+SETTINGS = common.AgentSettings()
 
-def get_config() -> ml_collections.ConfigDict:
-  c = common.run('class_query_a2c')
+
+@SETTINGS.agent
+def a3c(c: ml_collections.ConfigDict) -> None:
+  """A2C with whole episodes in one chunk and Psi_t = r_t (Bartunov's lecture)."""
+  c.name = 'class_query_a2c'
+  a = c.agent
+  a.num_envs = 32
+  # One chunk holds a whole episode at the target delay (cue_steps + delay + 1 steps);
+  # every chunk starts new episodes, so gradients reach the cue through the whole delay.
+  a.unroll_length = 106
+  a.reset_each_unroll = True
+  # Only the answer at the query is paid, so r_t is its exact credit ('immediate', the
+  # last resort of Bartunov's lecture); the estimators that also weight the ignored
+  # actions before the query (mc, gae, ...) destabilise the memory
+  # (benchmarks/long_memory.py).
+  a.advantage = 'immediate'  # mc | baseline | kstep | gae | immediate
+  a.n_step = 106  # K of 'kstep'
+  a.gae_lambda = 0.95
+  a.gamma = 0.99
+  a.value_coef = 0.5
+  a.entropy_coef = 0.01
+  a.entropy_coef_end = 0.01
+  a.entropy_schedule = 'constant'  # constant | linear
+  a.optimizer = 'adam'  # adam | rmsprop
+  a.optimizer_eps = 1e-8
+  a.learning_rate = 1e-3
+  a.learning_rate_end = 0.0
+  a.learning_rate_schedule = 'linear'  # constant | linear
+  a.max_grad_norm = 1.0
+  a.normalize_advantages = False  # True: Psi standardised over each unroll's batch
+  a.reward_scale = 1.0  # rewards x this for learning (the value predicts scaled returns)
+  a.retrieval = True  # episodic_lstm only
+  c.launch = common.launch(num_evaluators=0, updates_per_call=20)
+
+
+@SETTINGS.agent
+def ppo(c: ml_collections.ConfigDict) -> None:
+  """Recurrent PPO: rollouts of 106 steps continue the episodes (whole episodes at the
+  target delay), GAE(0.95) advantages normalised per batch (docs/tasks/class_query.md)."""
+  a = c.agent
+  a.num_envs = 32
+  a.unroll_length = 106
+  a.gamma = 0.99
+  a.gae_lambda = 0.95
+  a.epochs = 2  # passes over each rollout
+  a.minibatches = 2  # per epoch, over environments (whole sequences)
+  a.normalize_advantages = True
+  a.reward_scale = 1.0
+  a.clip_eps = 0.2
+  a.value_clip_eps = 0.0  # 0: the value loss is not clipped
+  a.value_coef = 0.5
+  a.entropy_coef = 0.01
+  a.entropy_coef_end = 0.01
+  a.entropy_schedule = 'constant'  # constant | linear
+  a.optimizer = 'adam'  # adam | rmsprop
+  a.optimizer_eps = 1e-8
+  a.learning_rate = 1e-3
+  a.learning_rate_end = 0.0
+  a.learning_rate_schedule = 'linear'  # constant | linear
+  a.max_grad_norm = 1.0
+  a.retrieval = True  # episodic_lstm only
+  c.launch = common.launch(num_evaluators=0, updates_per_call=5)
+
+
+def get_config(agent: str = 'a3c') -> ml_collections.ConfigDict:
+  c = common.run(f'class_query_{agent}')
   common.budget(c, total_env_steps=20_000_000, log_every_env_steps=500_000)
   common.checkpoints(c, every=2_000_000)
 
@@ -33,30 +99,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.network.torso_sizes = ()
   c.network.value_core = 'separate'  # shared (one core, two heads) | separate (own core)
 
-  c.agent = ml_collections.ConfigDict()
-  c.agent.name = 'a3c'
-  c.agent.num_envs = 32
-  # One chunk holds a whole episode at the target delay (cue_steps + delay + 1 steps);
-  # every chunk starts new episodes, so gradients reach the cue through the whole delay.
-  c.agent.unroll_length = 106
-  c.agent.reset_each_unroll = True
-  # Only the answer at the query is paid, so r_t is its exact credit ('immediate', the
-  # last resort of Bartunov's lecture); the estimators that also weight the ignored actions before the
-  # query (mc, gae, ...) destabilise the memory (benchmarks/long_memory.py).
-  c.agent.advantage = 'immediate'  # mc | baseline | kstep | gae | immediate
-  c.agent.n_step = 106  # K of 'kstep'
-  c.agent.gae_lambda = 0.95
-  c.agent.gamma = 0.99
-  c.agent.value_coef = 0.5
-  c.agent.entropy_coef = 0.01
-  c.agent.entropy_coef_end = 0.01
-  c.agent.entropy_schedule = 'constant'  # constant | linear
-  c.agent.optimizer = 'adam'  # adam | rmsprop
-  c.agent.optimizer_eps = 1e-8
-  c.agent.learning_rate = 1e-3
-  c.agent.learning_rate_end = 0.0
-  c.agent.learning_rate_schedule = 'linear'  # constant | linear
-  c.agent.max_grad_norm = 1.0
+  SETTINGS.apply(c, agent)
 
   c.curriculum = ml_collections.ConfigDict()
   c.curriculum.enabled = True
@@ -67,8 +110,6 @@ def get_config() -> ml_collections.ConfigDict:
   c.curriculum.window = 2  # consecutive evaluations averaged
   c.curriculum.growth_factor = 1.5
   c.curriculum.min_increment = 2
-
-  c.launch = common.launch(num_evaluators=0, updates_per_call=20)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every_env_steps = 200_000

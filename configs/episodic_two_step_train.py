@@ -6,7 +6,8 @@ python main.py --config=configs/episodic_two_step_train.py
 python main.py --config=configs/episodic_two_step_train.py --config.agent.retrieval=False
     (the incremental agent: the same network without memory)
 
-Every other field is that of configs/two_step_train.py (BKHMSI/Meta-RL-TwoStep-Task's A2C settings).
+Every other field is that of configs/two_step_train.py (BKHMSI/Meta-RL-TwoStep-Task's A2C
+settings; `:ppo` gives its ppo settings).
 """
 
 import ml_collections
@@ -14,9 +15,9 @@ import ml_collections
 from configs import two_step_train
 
 
-def get_config() -> ml_collections.ConfigDict:
-  c = two_step_train.get_config()
-  c.name = 'episodic_two_step_a3c'
+def get_config(agent: str = 'a3c') -> ml_collections.ConfigDict:
+  c = two_step_train.get_config(agent)
+  c.name = f'episodic_two_step_{agent}'
   c.total_env_steps = 10_000_000  # 100,000 episodes of 100 trials
   c.env.name = 'episodic_two_step'  # trials_per_episode: 50 uncued, then 50 cued
   c.env.context_size = 10  # bits of a trial's context

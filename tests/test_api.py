@@ -50,7 +50,7 @@ def test_a_bad_override_raises_the_command_line_s_one_line(overrides, flag):
 
 
 def test_a_config_dict_and_dotted_overrides(tmp_path):
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   loaded = metarl.load(config, **{'agent.learning_rate': 0.01, 'run_dir': str(tmp_path)})
   assert loaded.agent.learning_rate == 0.01 and config.agent.learning_rate == 1e-3
   with pytest.raises(metarl.UsageError, match='config.agent.gamma'):

@@ -22,7 +22,7 @@ K = 3
 
 
 def small_agent():
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   config.agent.num_envs = 8
   env = envs.make(config.env)
   return a3c.make_agent(config, env)
@@ -80,7 +80,7 @@ def test_k_updates_in_one_call_equal_k_updates_in_a_row(count):
 def test_a_run_with_batched_workers_ends_at_its_budget(tmp_path):
   """2 workers sending 4 unrolls per message: the manager applies exactly the budget's
   updates (the last message only in part), env steps and updates agree in every row."""
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   config.run_dir = str(tmp_path / 'run')
   config.agent.num_envs = 16  # 160 env steps per unroll
   config.total_env_steps = 16000 + 480  # 103 updates: the last message applies 3 of 4
@@ -100,7 +100,7 @@ def test_a_run_with_batched_workers_ends_at_its_budget(tmp_path):
 
 
 @pytest.mark.parametrize('get_config,workers,why', [
-    (bandit_train.get_config, 0, 'launch.updates_per_call fuses updates'),
+    (lambda: bandit_train.get_config('a3c'), 0, 'launch.updates_per_call fuses updates'),
     (memory_sac.get_config, 1, 'gradients agent'),
 ])
 def test_batched_messages_need_workers_of_a_gradients_agent(get_config, workers, why):

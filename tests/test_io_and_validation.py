@@ -36,7 +36,7 @@ EVERY_ENV = 'the name of every registered env'  # read when the test runs
     ('launch.ray_cpus_per_child', -1.0, '>= 0.0'),
 ])
 def test_invalid_values_name_the_field_and_what_is_allowed(field, value, message):
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   section, name = field.split('.')
   config[section][name] = value
   with pytest.raises(ConfigError) as e:
@@ -50,7 +50,7 @@ def test_invalid_values_name_the_field_and_what_is_allowed(field, value, message
 
 
 def test_correlated_needs_two_arms_and_fixed_needs_probabilities():
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   config.env.reward_structure, config.env.num_arms = 'correlated', 3
   with pytest.raises(ConfigError, match='exactly 2 arms'):
     validate(config)
@@ -62,7 +62,7 @@ def test_correlated_needs_two_arms_and_fixed_needs_probabilities():
 
 
 def test_the_ray_backend_without_ray_installed_says_how_to_install_it(hide_package):
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   config.launch.backend = 'ray'
   config.launch.ray_address = '10.0.0.1:6379'
   hide_package('ray')
@@ -73,12 +73,12 @@ def test_the_ray_backend_without_ray_installed_says_how_to_install_it(hide_packa
 
 
 def test_tensorboard_must_be_a_bool_and_needs_tensorboardx(hide_package):
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   with config.log.ignore_type():
     config.log.tensorboard = 'yes'
   with pytest.raises(ConfigError, match="config.log.tensorboard = 'yes' is invalid: True or"):
     validate(config)
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   config.log.tensorboard = True
   validate(config)
   hide_package('tensorboardX')
@@ -192,7 +192,7 @@ def test_csv_log_appends_whole_rows(tmp_path):
 
 def test_eval_env_defaults_to_the_trained_env_and_takes_overrides():
   from launch.evaluator import resolve_env
-  trained = bandit_train.get_config().env
+  trained = bandit_train.get_config('a3c').env
   trained.num_arms = 5
   config = eval_config.get_config()
   env = resolve_env(config.env, trained)
@@ -217,7 +217,7 @@ def test_a_run_dir_that_cannot_be_made_when_the_run_starts_is_one_line(tmp_path)
   from launch.run_support import prepare_run_dir
   blocker = tmp_path / 'file'
   blocker.write_text('not a folder')
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   config.run_dir = str(blocker / 'run')  # made unwritable after validation, say
   with pytest.raises(io.RunFileError, match='the run directory cannot be written'):
     prepare_run_dir(config)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN = os.path.join(ROOT, 'configs', 'bandit_train.py')
+TRAIN = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c
 EVAL = os.path.join(ROOT, 'configs', 'eval.py')
 SMALL = ['--config.agent.num_envs=16', '--config.agent.unroll_length=10',
          '--config.eval.num_episodes=50', '--config.launch.updates_per_call=5']

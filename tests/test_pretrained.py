@@ -18,13 +18,23 @@ def rows(folder, name):
 
 
 def test_the_shipped_agents_are_the_documented_ones():
-  assert pretrained.names() == ['bandit', 'episodic_two_step', 'two_step']
+  assert pretrained.names() == ['bandit', 'bandit_a3c', 'episodic_two_step', 'two_step']
   for name in pretrained.names():  # small enough to ship
     assert os.path.getsize(pretrained.resolve(f'pretrained:{name}')) < 500_000
 
 
-def test_the_pretrained_bandit_agent_plays_near_thompson_sampling(tmp_path):
+def test_the_pretrained_bandit_agent_plays_near_the_bayes_optimal_player(tmp_path):
   evaluation = metarl.evaluate('pretrained:bandit', run_dir=str(tmp_path), num_episodes=500)
+  summary = rows(evaluation.dir, 'eval_summary.csv')
+  agent = float(summary['agent']['mean_cumulative_regret'])
+  bayes = float(summary['bayes_optimal']['mean_cumulative_regret'])
+  assert bayes < agent < 1.45 * bayes, summary['agent']  # README: BANDIT_RATIO on 2,000
+  assert agent < float(summary['thompson']['mean_cumulative_regret'])
+
+
+def test_the_pretrained_a3c_bandit_agent_plays_near_thompson_sampling(tmp_path):
+  evaluation = metarl.evaluate('pretrained:bandit_a3c', run_dir=str(tmp_path),
+                               num_episodes=500)
   summary = rows(evaluation.dir, 'eval_summary.csv')
   agent = float(summary['agent']['mean_cumulative_regret'])
   assert agent < 4.0, summary['agent']  # README: 3.24 on 2,000 episodes

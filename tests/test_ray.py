@@ -30,7 +30,7 @@ from tests.test_reliability import (
 pytestmark = pytest.mark.ray
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py')
+BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c
 PENDULUM = os.path.join(ROOT, 'configs', 'pendulum_sac.py')
 RAY = ['--config.launch.backend=ray']
 # 2 workers + evaluator; uniform random play has a mean cumulative regret of ~16.7 over
@@ -202,7 +202,7 @@ def test_a_run_without_children_never_starts_ray(tmp_path):
   config.eval.analyze_at_end = False
   manager.train(config)
   assert rows(config.run_dir, 'eval.csv')
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   config.run_dir = str(tmp_path / 'a3c')
   config.launch.backend = 'ray'
   config.launch.num_evaluators = 0

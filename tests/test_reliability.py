@@ -34,7 +34,7 @@ from tests import faulty_children
 from tests.test_checkpoints import small_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py')
+BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c
 MEMORY = os.path.join(ROOT, 'configs', 'memory_sac.py')
 VALUE_TD = os.path.join(ROOT, 'configs', 'value_td.py')
 SMALL_A3C = ['--config.agent.num_envs=16', '--config.agent.unroll_length=10',
@@ -173,7 +173,7 @@ def test_td_ctrl_c_leaves_nothing_and_a_final_checkpoint(tmp_path):
 
 
 def distributed_config(run_dir, num_workers=2):
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   config.run_dir = run_dir
   config.agent.num_envs, config.agent.unroll_length = 16, 10
   config.total_env_steps = 8000
@@ -327,7 +327,7 @@ def test_manager_killed_at_random_moments_leaves_readable_files_and_resumes(tmp_
 # NaN and Inf -----------------------------------------------------------------------------
 
 def test_an_update_with_a_nan_gradient_or_an_inf_loss_is_skipped():
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   agent = a3c.make_agent(config, envs.make(config.env))
   state = agent.init(jax.random.PRNGKey(0))
   grads = jax.tree_util.tree_map(jnp.ones_like, state.params)

@@ -48,7 +48,7 @@ def wandb_history(run_dir):
 
 
 def small_config(run_dir):
-  config = bandit_train.get_config()
+  config = bandit_train.get_config('a3c')
   config.run_dir = run_dir
   config.agent.num_envs = 16
   config.launch.updates_per_call = 5
