@@ -21,18 +21,19 @@ SETTINGS = common.AgentSettings()
 def ppo(c: ml_collections.ConfigDict) -> None:
   """Recurrent PPO over whole episodes at gamma 1, the regret's own horizon, with the
   trial in the observation (how much of the episode is left to exploit what exploring
-  finds): one pass over each rollout of 128 episodes in two minibatches, the fastest
-  learning per second of those measured (benchmarks/meta_rl.py, docs/tasks/bandit.md)."""
-  common.budget(c, total_env_steps=36_000_000, log_every_env_steps=2_000_000)
-  c.eval.every_env_steps = 3_000_000
+  finds); two passes over each rollout of 256 episodes in minibatches of 64, the most
+  reliable learning per second of those measured (benchmarks/meta_rl.py,
+  docs/tasks/bandit.md)."""
+  common.budget(c, total_env_steps=24_000_000, log_every_env_steps=2_048_000)
+  c.eval.every_env_steps = 4_000_000
   c.env.observe_trial = True
   a = c.agent
-  a.num_envs = 128  # environments stepped together per rollout
+  a.num_envs = 256  # environments stepped together per rollout
   a.unroll_length = 100  # a whole episode per rollout
   a.gamma = 1.0
   a.gae_lambda = 0.9
-  a.epochs = 1  # passes over each rollout
-  a.minibatches = 2  # per epoch, over environments (whole sequences)
+  a.epochs = 2  # passes over each rollout
+  a.minibatches = 4  # per epoch, over environments (whole sequences of 64 envs each)
   a.normalize_advantages = True
   a.reward_scale = 0.05  # the value learns returns of order 1 (an episode pays up to 100)
   a.clip_eps = 0.2
@@ -48,7 +49,7 @@ def ppo(c: ml_collections.ConfigDict) -> None:
   a.learning_rate_schedule = 'linear'  # constant | linear
   a.max_grad_norm = 0.5
   a.retrieval = True  # episodic_lstm only
-  c.launch = common.launch(updates_per_call=10)  # 10 rollouts of 12,800 steps per call
+  c.launch = common.launch(updates_per_call=5)  # 5 rollouts of 25,600 steps per call
 
 
 @SETTINGS.agent

@@ -145,6 +145,7 @@ def test_gradients_match_jax_autodiff_of_the_loop(shape):
                                  err_msg=name)
 
 
+@pytest.mark.slow  # over 10 s: the slow step of CI
 def test_twin_networks_under_vmap_are_two_independent_stacks():
   t, b, d, sizes = 6, 4, 3, (16, 8)
   one, two = _params(jax.random.PRNGKey(4), d, sizes), _params(jax.random.PRNGKey(5), d, sizes)

@@ -245,6 +245,7 @@ def test_the_native_recurrence_matches_a_numpy_loop_under_vmap():
     np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.slow  # over 10 s: the slow step of CI
 def test_the_long_memory_configs_hold_their_settings_and_run(tmp_path):
   """configs/memory_sac_long.py is RLtools' long variant (H 100, sequences of 500, 64 units)
   and configs/class_query_long.py the delay of 1,000 with one episode per chunk; both run

@@ -32,6 +32,7 @@ def test_the_pretrained_bandit_agent_plays_near_the_bayes_optimal_player(tmp_pat
   assert agent < float(summary['thompson']['mean_cumulative_regret'])
 
 
+@pytest.mark.slow  # over 10 s: the slow step of CI
 def test_the_pretrained_a3c_bandit_agent_plays_near_thompson_sampling(tmp_path):
   evaluation = metarl.evaluate('pretrained:bandit_a3c', run_dir=str(tmp_path),
                                num_episodes=500)

@@ -46,7 +46,8 @@ def without_timing(rows):
   return [{k: v for k, v in r.items() if k not in TIMING + ('seed',)} for r in rows]
 
 
-@pytest.mark.parametrize('make', [small_a3c, small_ppo, small_sac_config],
+@pytest.mark.parametrize('make', [small_a3c, small_ppo,
+                                  pytest.param(small_sac_config, marks=pytest.mark.slow)],
                          ids=['a3c', 'ppo', 'rsac'])
 def test_each_vmapped_seed_equals_its_own_run(tmp_path, make):
   together = seeds_config(make, str(tmp_path / 'together'))
@@ -146,6 +147,7 @@ def test_interrupted_rsac_seeds_resume_exactly_with_and_without_replay(tmp_path,
   assert all(float(r['replay_size']) <= int(r['env_steps']) - 700 for r in after[:2])
 
 
+@pytest.mark.slow  # over 10 s: the slow step of CI
 def test_offline_evaluation_of_one_seed_or_all(tmp_path):
   config = seeds_config(small_a3c, str(tmp_path / 'run'), num_seeds=2)
   manager.train(config)
@@ -191,7 +193,8 @@ SPREAD_RUNS = {
 }
 
 
-@pytest.mark.parametrize('agent,num_seeds', [('a3c', 3), ('rsac', 2)])
+@pytest.mark.parametrize('agent,num_seeds', [('a3c', 3),
+                                              pytest.param('rsac', 2, marks=pytest.mark.slow)])
 def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, agent, num_seeds):
   """main.py shows XLA each core as a device; seeds spread over two (evenly, or 2 + 1 when
   the devices do not divide them) equal seeds on one."""

@@ -79,6 +79,7 @@ def test_offline_analysis_from_saved_params(trained, tmp_path):
   assert [r['seed'] for r in rows] == ['0', '1']
 
 
+@pytest.mark.slow  # over 10 s: the slow step of CI
 def test_fine_tuning_with_a_frozen_core(trained, tmp_path):
   # A saved relu_sum network has no readout to train: a clear error, not a traceback.
   result = run(TRAIN, f'--config.init_params_path={trained}/params.pickle',
