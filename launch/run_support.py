@@ -116,7 +116,7 @@ class Progress:
     self._bar = tqdm(total=total, unit=unit, unit_scale=True, dynamic_ncols=True,
                      mininterval=1.0, file=sys.stderr)
     self._rate_label = rate_label
-    self._rate = 0.0
+    self._rate: float | None = None  # until the first training row measures it
     self._eval = ''
 
   def update(self, position: int, rate: float | None = None,
@@ -125,8 +125,9 @@ class Progress:
       self._rate = rate
     if eval_metrics:
       self._eval = ' '.join(f'{k}={v:.3g}' for k, v in eval_metrics.items())
-    self._bar.set_postfix_str(f'{self._rate:,.1f} {self._rate_label} | eval: '
-                              f'{self._eval or "-"}', refresh=False)
+    rate = '-' if self._rate is None else f'{self._rate:,.1f}'
+    self._bar.set_postfix_str(f'{rate} {self._rate_label} | eval: {self._eval or "-"}',
+                              refresh=False)
     self._bar.update(max(0, min(position, self._bar.total) - self._bar.n))
 
   def note(self, text: str) -> None:

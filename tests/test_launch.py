@@ -107,6 +107,18 @@ def test_offline_evaluation_writes_data_summary_and_figures(distributed_run, tmp
     assert os.path.getsize(os.path.join(out, png)) > 1000
 
 
+def test_the_progress_line_shows_no_rate_before_one_is_measured(capsys):
+  from launch.run_support import Progress
+  progress = Progress(total=1000)
+  progress.update(100)
+  progress._bar.refresh()
+  assert '- env-steps/s | eval: -' in capsys.readouterr().err
+  progress.update(200, rate=1234.5, eval_metrics={'regret': 2.5})
+  progress._bar.refresh()
+  assert '1,234.5 env-steps/s | eval: regret=2.5' in capsys.readouterr().err
+  progress.close()
+
+
 def test_the_console_shows_the_bar_and_short_lines_the_log_has_the_rows(tmp_path):
   run_dir = tmp_path / 'run'
   result = subprocess.run(main_cmd(TRAIN, f'--config.run_dir={run_dir}', *SMALL,
