@@ -16,8 +16,8 @@ curriculum's `target_success`, or `success` when there is no curriculum):
   mc                curriculum, Monte-Carlo returns without a baseline
   truncated         curriculum, truncated BPTT: 26-step chunks that continue the episodes
   ppo               curriculum, recurrent PPO (the config's ppo settings: 106-step rollouts
-                    that continue the episodes, GAE(0.95) advantages normalised per batch,
-                    2 epochs x 2 minibatches)
+                    that continue the episodes, gamma 0: each action's advantage is its
+                    reward less the value, normalised per batch; 2 epochs x 2 minibatches)
 
 Per run: wall time (process start to exit); `first_95_s`, the first wall time at which any
 evaluation at delay 100 reached 95% success (often while training at short delays: the

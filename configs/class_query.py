@@ -53,11 +53,14 @@ def a3c(c: ml_collections.ConfigDict) -> None:
 @SETTINGS.agent
 def ppo(c: ml_collections.ConfigDict) -> None:
   """Recurrent PPO: rollouts of 106 steps continue the episodes (whole episodes at the
-  target delay), GAE(0.95) advantages normalised per batch (docs/tasks/class_query.md)."""
+  target delay); gamma 0, so each action's advantage is its own reward less the value (the
+  answer's exact credit, as a3c's Psi_t = r_t: with gamma 0.99 and GAE(0.95) two seeds of
+  three learnt the memory and then lost it), normalised per batch
+  (docs/tasks/class_query.md)."""
   a = c.agent
   a.num_envs = 32
   a.unroll_length = 106
-  a.gamma = 0.99
+  a.gamma = 0.0  # the answer's reward is all its credit
   a.gae_lambda = 0.95
   a.epochs = 2  # passes over each rollout
   a.minibatches = 2  # per epoch, over environments (whole sequences)
