@@ -110,14 +110,16 @@ def supported_pairs():
 
 
 # Tiny budgets by trainer kind: two updates (gradients: two rollouts of 4 copies; replay:
-# two learner calls after a 16-step warm-up; seeds: two epochs of one minibatch).
+# two learner calls after a 16-step warm-up; seeds: two epochs of one minibatch), evaluated
+# in the training process (evaluator processes: tests/test_launch.py).
 TWO_UPDATES = {
     'gradients': ['total_env_steps=1', 'agent.num_envs=4', 'launch.updates_per_call=1',
-                  'eval.num_episodes=2'],
+                  'eval.num_episodes=2', 'launch.num_evaluators=0'],
     'replay': ['total_env_steps=32', 'agent.warmup_steps=8', 'agent.critic_warmup_steps=8',
                'agent.actor_warmup_steps=8', 'agent.batch_size=2', 'replay.capacity=64',
                'replay.sequence_length=4', 'launch.updates_per_call=16',
-               'eval.num_episodes=1', 'eval.num_sequences=4', 'env.episode_step_limit=20'],
+               'eval.num_episodes=1', 'eval.num_sequences=4', 'env.episode_step_limit=20',
+               'launch.num_evaluators=0'],
     'seeds': ['agent.epochs=2', 'agent.num_trials=4', 'agent.batch_size=4',
               'log_every_epochs=1', 'eval.every_epochs=1', 'eval.num_episodes=4',
               'eval.analyze_at_end=False'],
