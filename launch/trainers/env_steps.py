@@ -219,7 +219,8 @@ class EnvStepTrainer(Trainer):
     if not isinstance(metrics, list):
       metrics = dict(metrics, **self.env_overrides())
     self.metrics.add(metrics, self.env_steps, self.updates)
-    self.progress.update(self.env_steps, rate=self.metrics.steps_per_sec)
+    # no rate until the first training row has measured one (it is 0.0 until then)
+    self.progress.update(self.env_steps, rate=self.metrics.steps_per_sec or None)
     self.check_divergence(self.bad_streak())
     self.maybe_evaluate()
 
