@@ -95,7 +95,7 @@ from launch.backends.ray_instance import (  # noqa: E402
     kill_processes,
     process_table,
 )
-from metarl.io import save_csv  # noqa: E402
+from metarl.io import load_pickle, save_csv  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c
@@ -171,8 +171,7 @@ def echo_session(backend_name, payloads_path, round_trips, result_path, address=
   config.launch.num_workers = 1
   config.launch.num_evaluators = 0
   config.launch.ray_address = address
-  with open(payloads_path, 'rb') as f:
-    payloads = pickle.load(f)
+  payloads = load_pickle(payloads_path)
   import benchmarks.backends as this  # the target by its importable name, not __main__
   backend = make_backend(config)
   result = dict(backend=backend_name, payloads={})

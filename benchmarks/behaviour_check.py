@@ -17,7 +17,6 @@ import csv
 import hashlib
 import json
 import os
-import pickle
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,11 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from metarl.io import load_pickle  # noqa: E402
+
 REFERENCE = os.path.join(ROOT, 'benchmarks', 'results', 'behaviour_reference.json')
 TABLE = os.path.join(ROOT, 'benchmarks', 'results', 'behaviour_check.csv')
 TIMING_COLUMNS = {'wall_time', 'env_steps_per_sec'}
@@ -71,8 +75,7 @@ def _leaves(tree, path=''):
 
 def params_digest(path: str) -> list:
   """[path, dtype, shape, sha256] of every leaf of the params in a params.pickle."""
-  with open(path, 'rb') as f:
-    payload = pickle.load(f)
+  payload = load_pickle(path)
   return [[p, str(a.dtype), list(a.shape), hashlib.sha256(a.tobytes()).hexdigest()]
           for p, a in _leaves(payload['params'])]
 

@@ -37,7 +37,6 @@ Writes benchmarks/results/reliability.csv (faults) and reliability_checkpoints.c
 import argparse
 import glob
 import os
-import pickle
 import random
 import re
 import signal
@@ -52,7 +51,7 @@ if ROOT not in sys.path:
 
 from launch import faults  # noqa: E402
 from metarl import checkpoint  # noqa: E402
-from metarl.io import save_csv  # noqa: E402
+from metarl.io import RunFileError, load_pickle, save_csv  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c
@@ -95,9 +94,8 @@ def files_readable(run_dir) -> bool:
       return False
   for path in glob.glob(os.path.join(run_dir, '**', '*.pickle'), recursive=True):
     try:
-      with open(path, 'rb') as f:
-        pickle.load(f)
-    except Exception:  # any unreadable pickle is a failure of the run
+      load_pickle(path)
+    except RunFileError:  # any unreadable pickle is a failure of the run
       return False
   return True
 
@@ -183,8 +181,7 @@ def nan_fault(work, k, rng):
   with open(os.path.join(config.run_dir, 'train.csv')) as f:
     table = list(csv.DictReader(f))
   skipped = sum(float(r['skipped_updates']) for r in table)
-  with open(os.path.join(config.run_dir, 'params.pickle'), 'rb') as f:
-    params = pickle.load(f)['params']
+  params = load_pickle(os.path.join(config.run_dir, 'params.pickle'), ['params'])['params']
   finite = all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(params))
   ok = finite and int(table[-1]['env_steps']) == config.total_env_steps and skipped > 0
   steps_per_update = config.agent.num_envs * config.agent.unroll_length
