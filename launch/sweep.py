@@ -328,6 +328,7 @@ def run_task(spec: dict[str, Any]) -> dict[str, Any]:
         f.write(spec['config_text'])
     overrides = [f'run_dir={run_dir}' if o.startswith('run_dir=') else o
                  for o in spec['overrides']]
+    config += spec['config_argument']  # ':ARG' of configs/x.py:ARG, or ''
     cmd = [sys.executable, *entry(repo), f'--config={config}'] + [
         f'--config.{o}' for o in overrides]
     interrupted = False
@@ -357,12 +358,13 @@ def run_task(spec: dict[str, Any]) -> dict[str, Any]:
 def task_spec(run: dict, repo: str | None, driver_node: str) -> dict[str, Any]:
   """What `run_task` needs of a planned run; repo None: the task's working directory (the
   copy of this repository a cluster job gets); driver_node: the sweep's Ray node."""
-  config = os.path.abspath(run['path'])
+  path, colon, argument = run['path'].partition(':')  # configs/x.py:ARG, as main.py takes it
+  config = os.path.abspath(path)
   in_repo = os.path.relpath(config, ROOT)
   with open(config) as f:
     text = f.read()
   return dict(run_dir=os.path.abspath(run['run_dir']), overrides=list(run['overrides']),
-              config=config, config_text=text,
+              config=config, config_argument=colon + argument, config_text=text,
               config_in_repo=None if in_repo.startswith(os.pardir) else in_repo,
               repo=repo, driver_node=driver_node)
 

@@ -91,13 +91,14 @@ def test_a_run_on_another_node_comes_back_whole(tmp_path):
         f.write('env_steps,mean_reward_per_trial\\n100,0.5\\n')
       with open(os.path.join(run_dir, 'checkpoints', 'ckpt.pickle'), 'wb') as f:
         f.write(bytes(range(256)))
-      print('config', open(args['config']).read().strip(), 'seed', args['config.seed'])
+      path, _, argument = args['config'].partition(':')
+      print('config', open(path).read().strip(), argument, 'seed', args['config.seed'])
       '''))
   (repo / 'configs' / 'c.py').write_text('# the config\n')
   planned = str(tmp_path / 'out' / '00_c' / 'seed_3')
   spec = dict(run_dir=planned, overrides=['seed=3', f'run_dir={planned}'],
-              config=str(repo / 'configs' / 'c.py'), config_text='# the config\n',
-              config_in_repo='configs/c.py', repo=str(repo), driver_node='another-node')
+              config=str(repo / 'configs' / 'c.py'), config_argument=':a3c',
+              config_text='# the config\n', config_in_repo='configs/c.py', repo=str(repo), driver_node='another-node')
   result = sweep.run_task(spec)
   assert result['exit_code'] == 0 and result['files'] is not None
   assert not os.path.exists(planned)  # the run wrote on "its node" only
@@ -107,10 +108,10 @@ def test_a_run_on_another_node_comes_back_whole(tmp_path):
   with open(os.path.join(planned, 'checkpoints', 'ckpt.pickle'), 'rb') as f:
     assert f.read() == bytes(range(256))
   with open(planned + '.log') as f:
-    assert f.read() == 'config # the config seed 3\n'
+    assert f.read() == 'config # the config a3c seed 3\n'
   # a config outside the repository travels as its text
   spec.update(config='/nonexistent/c.py', config_in_repo=None)
-  assert sweep.run_task(spec)['files']['log'] == 'config # the config seed 3\n'
+  assert sweep.run_task(spec)['files']['log'] == 'config # the config a3c seed 3\n'
 
 
 def test_pack_and_unpack_round_trip(tmp_path):
@@ -166,3 +167,17 @@ def test_sigterm_stops_the_ray_sweep_and_every_run(tmp_path):
     assert 'interrupted' in f.read()
   assert session_processes(proc.pid) == []
   assert processes_naming(temp_dir) == [] and not os.path.exists(temp_dir)
+
+
+def test_a_task_keeps_the_config_s_argument_apart_from_its_file():
+  """configs/x.py:ARG: the file is read and found in the repository; ARG goes back onto the
+  run's --config (a Ray sweep of bandit_train.py:a3c once tried to open 'bandit_train.py:a3c')."""
+  path = os.path.join(sweep.ROOT, 'configs', 'bandit_train.py')
+  spec = sweep.task_spec(dict(path=path + ':a3c', run_dir='out/run', overrides=['seed=0']),
+                         None, 'node')
+  assert spec['config'] == path and spec['config_argument'] == ':a3c'
+  assert spec['config_in_repo'] == os.path.join('configs', 'bandit_train.py')
+  with open(path) as f:
+    assert spec['config_text'] == f.read()
+  assert sweep.task_spec(dict(path=path, run_dir='r', overrides=[]), None, 'n')[
+      'config_argument'] == ''
