@@ -93,7 +93,7 @@ def gradients_call(trainer):
   """The gradients kind's training call and the env steps (all seeds) it makes."""
   import jax
 
-  from launch.trainers.env_steps import SEED
+  from launch.trainers.seed_devices import SEED
   agent = trainer.agent
   box = list(trainer.spread((trainer.state,
                              trainer.seeded(agent.rollout.init)(trainer.rollout_key))))
@@ -114,7 +114,7 @@ def replay_call(trainer):
   import jax
   import jax.numpy as jnp
 
-  from launch.trainers.env_steps import SEED, SHARED
+  from launch.trainers.seed_devices import SEED, SHARED
   cfg, agent = trainer.config, trainer.agent
   actor = trainer._make_actor()
   act_state = trainer.seeded(actor.init)(trainer.act_key)

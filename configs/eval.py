@@ -19,13 +19,14 @@ import ml_collections
 from ml_collections import config_dict
 
 from metarl.envs import registry as env_registry
+from metarl.evaluation import EVAL_SEED
 
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.name = 'eval'
   c.mode = 'eval'
-  c.seed = 12345  # draws the episodes (and arm probabilities, trials ...) and the actions
+  c.seed = EVAL_SEED  # draws the episodes (and arm probabilities, trials ...) and the actions
   c.params_path = ''
   c.run_dir = ''
   # None: the analysis's default (bandit 2000 episodes, two-step 1000, value RNNs 500 trials)

@@ -54,6 +54,7 @@ def get_config(task: str = '2') -> ml_collections.ConfigDict:
   config.network.hidden_size = 50
   config.network.readout = 'linear'
   config.network.cell_bias = 0.0
+  config.network.init = 'pytorch'  # PyTorch's GRU and its initialisation, as the paper's
 
   config.agent = ml_collections.ConfigDict()
   config.agent.name = 'td'

@@ -89,6 +89,7 @@ def get_config(agent: str = 'a3c') -> ml_collections.ConfigDict:
 
   c.network = ml_collections.ConfigDict()
   c.network.core = 'lstm'  # lstm | gru | lru (linear recurrence, parallel scan)
+  c.network.init = 'haiku'  # haiku | pytorch (a gru core as PyTorch's nn.GRU)
   c.network.core_layers = 1  # stacked layers (lru only)
   c.network.hidden_size = 48
   c.network.torso_sizes = ()

@@ -35,6 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.network = ml_collections.ConfigDict()
   config.network.core = 'lstm'  # lstm | gru | lru (linear recurrence, parallel scan)
   config.network.core_layers = 1  # stacked layers (lru only)
+  config.network.init = 'haiku'  # haiku | pytorch (a gru core as PyTorch's nn.GRU)
   config.network.hidden_size = 2
   config.network.readout = 'relu_sum'  # relu_sum (Vhat = sum relu(h)) | linear
   config.network.cell_bias = 2.0  # initial candidate-cell bias: every unit starts active

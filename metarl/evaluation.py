@@ -14,6 +14,11 @@ from metarl.envs.base import Environment
 from metarl.rollout import Actor, Trajectory, make_rollout, with_env_params
 from metarl.types import Array, Params, PRNGKey
 
+# The seed of an offline evaluation's episodes (configs/eval.py's `seed`), and of the
+# analysis a run writes at its end: that analysis and configs/eval.py on the run's
+# params.pickle play the same episodes and write the same tables.
+EVAL_SEED = 12345
+
 
 class EvalResult(NamedTuple):
   metrics: dict[str, Array]

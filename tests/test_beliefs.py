@@ -136,7 +136,10 @@ def test_trial_steps_find_rewards_and_omissions():
   np.testing.assert_array_equal(omitted, [5])
 
 
-def test_starkweather_study_runs_and_analyses_through_main(tmp_path):
+def test_starkweather_study_analyses_the_sessions_configs_eval_analyses(tmp_path):
+  """The study's own command analyses two 1,000-trial sessions at its end (not the 20-trial
+  episodes it trains on), and configs/eval.py on its params.pickle writes the same
+  tables."""
   run_dir = str(tmp_path / 'run')
   subprocess.run(main_cmd(
       os.path.join(ROOT, 'configs', 'starkweather.py'), '--config.num_seeds=2',
@@ -148,17 +151,52 @@ def test_starkweather_study_runs_and_analyses_through_main(tmp_path):
   assert sorted(rows.network.unique()) == ['trained', 'untrained']
   assert list(rows.seed.unique()) == [0, 1]
   assert rows.rpe_mse.gt(0).all() and rows.belief_r2.lt(1).all()
+  # the noise on the activity hides what tiny components of it could tell
+  assert (rows.belief_r2 < rows.belief_r2_noise_free - 0.05).all()
   summary = pd.read_csv(os.path.join(run_dir, 'beliefs_summary.csv'))
   assert list(summary.network) == ['trained', 'untrained', 'belief model']
   by_delay = pd.read_csv(os.path.join(run_dir, 'rpe_by_delay.csv'))
-  assert len(by_delay) == 9 * (1 + 2 * 2)
+  assert len(by_delay) == 9 * (1 + 2 * 2) and by_delay.rpe.notna().all()
   for name in ('rpe_by_delay', 'beliefs_strip', 'rpe_omission'):
     for ext in ('png', 'pdf'):
       assert os.path.getsize(os.path.join(run_dir, f'{name}.{ext}')) > 1000
-  # the params kept are those of the lowest epoch loss
-  from metarl import checkpoint
-  saved = checkpoint.load_params(os.path.join(run_dir, 'params.pickle'))
-  assert saved.seeds == [0, 1]
+  from metarl.io import load_pickle
+  data = load_pickle(os.path.join(run_dir, 'beliefs_data.pickle'))
+  cues = int(np.sum(data['observations'] == CUE))
+  assert cues == beliefs.SESSION_TRIALS - 1  # its first trial left out
+  assert data['first_step'] >= 10 and data['rpe_trained'].shape == (2, len(data['rewards']))
+  eval_dir = str(tmp_path / 'eval')
+  subprocess.run(main_cmd(
+      os.path.join(ROOT, 'configs', 'eval.py'),
+      f'--config.params_path={os.path.join(run_dir, "params.pickle")}',
+      f'--config.run_dir={eval_dir}'), check=True, timeout=600, capture_output=True)
+  for name in ('beliefs.csv', 'beliefs_summary.csv', 'rpe_by_delay.csv', 'rpe_omission.csv'):
+    with open(os.path.join(run_dir, name)) as f, open(os.path.join(eval_dir, name)) as g:
+      assert f.read() == g.read(), name
+
+
+def test_the_untrained_control_is_each_network_s_own_initial_weights():
+  """Seed 4 of a run of seeds 3 and 4 started from the weights a run of seed 4 alone
+  starts from; the analysis's untrained networks are those."""
+  import main
+  from metarl.agents import registry as agent_registry
+  from metarl.envs import registry as env_registry
+  config = main.load_config(['main.py', '--config=configs/starkweather.py',
+                             '--config.num_seeds=2', '--config.seed=3'])
+  env = env_registry.make(config.env)
+  agent = agent_registry.spec('td').make(config, env)
+  started = agent.init(agent.seed_keys(3, 2)[0]).params
+  untrained = beliefs.initial_params('td', config, env, [4, 3])
+  for a, b in zip(jax.tree_util.tree_leaves(started), jax.tree_util.tree_leaves(untrained),
+                  strict=True):
+    np.testing.assert_array_equal(a[::-1], b)
+
+
+def test_the_readout_noise_is_5_percent_of_each_unit_s_sd():
+  rng = np.random.default_rng(0)
+  z = rng.standard_normal((20000, 3)) * np.array([1.0, 10.0, 0.0])
+  added = beliefs.with_noise(z, np.random.default_rng(1)) - z
+  np.testing.assert_allclose(added.std(axis=0), [0.05, 0.5, 0.0], rtol=0.03)
 
 
 @pytest.mark.parametrize('arg, omission, name', [('', 0.1, 'starkweather_task2'),
@@ -168,6 +206,7 @@ def test_starkweather_config_tasks(arg, omission, name):
   config = main.load_config(['main.py', f'--config=configs/starkweather.py{arg}'])
   assert config.env.omission_prob == omission and config.name == name
   assert config.num_seeds == 12 and config.network.core == 'gru'
+  assert config.network.init == 'pytorch'
   assert config.network.hidden_size == 50 and config.agent.keep_best
 
 

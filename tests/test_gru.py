@@ -181,3 +181,100 @@ def test_without_the_native_kernels_the_networks_say_why_and_still_run(tmp_path)
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'not used (METARL_NATIVE=0)' in result.stdout and '(4, 2, 3)' in result.stdout
   assert not os.listdir(tmp_path)  # nothing built
+
+
+# PyTorch's GRU as a core of value and policy networks (network.init='pytorch') -----------
+
+def torch_gru_loop(weight_ih, weight_hh, bias_ih, bias_hh, x, first):
+  """torch.nn.GRU's equations as its documentation writes them, PyTorch's layout (weights
+  [3H, D] and [3H, H], gates r, z, n), the state zero before the first step and wherever
+  `first`: h [T, B, H]."""
+  hidden = weight_hh.shape[1]
+  h = np.zeros((x.shape[1], hidden))
+  out = []
+  for t in range(x.shape[0]):
+    h = np.where(first[t][:, None], 0.0, h)
+    gi = x[t] @ weight_ih.T + bias_ih
+    gh = h @ weight_hh.T + bias_hh
+    r = _sigmoid(gi[:, :hidden] + gh[:, :hidden])
+    z = _sigmoid(gi[:, hidden:2 * hidden] + gh[:, hidden:2 * hidden])
+    n = np.tanh(gi[:, 2 * hidden:] + r * gh[:, 2 * hidden:])
+    h = (1.0 - z) * n + z * h
+    out.append(h)
+  return np.stack(out)
+
+
+def _torch_core_fns(hidden):
+  import haiku as hk
+
+  from metarl.networks import cores
+
+  def whole(x, first):
+    core = cores.make_core('gru', hidden, init='pytorch')
+    return cores.unroll(core, x, first, core.initial_state(x.shape[1]))[0]
+
+  def stepwise(x, first):
+    core = cores.make_core('gru', hidden, init='pytorch')
+    return hk.dynamic_unroll(core, (x, first), core.initial_state(x.shape[1]))[0]
+
+  return hk.without_apply_rng(hk.transform(whole)), hk.without_apply_rng(
+      hk.transform(stepwise))
+
+
+@pytest.mark.parametrize('xla', [False, True])
+def test_the_pytorch_gru_core_computes_pytorch_s_gru_with_resets(xla):
+  t, b, d, hidden = 9, 3, 2, 5
+  rng = np.random.default_rng(3)
+  x = rng.normal(size=(t, b, d)).astype(np.float32)
+  first = rng.random((t, b)) < 0.25
+  first[0] = True
+  whole, stepwise = _torch_core_fns(hidden)
+  params = whole.init(jax.random.PRNGKey(0), x, first)
+  p = {k: np.asarray(v, np.float64) for k, v in params['gru'].items()}
+  expected = torch_gru_loop(p['w_i'].T, p['w_h'].T, p['b_i'], p['b_h'], x, first)
+  with gru.xla_only() if xla else _nothing():
+    got = jax.jit(whole.apply)(params, x, first)
+  np.testing.assert_allclose(got, expected, atol=2e-5)
+  np.testing.assert_allclose(stepwise.apply(params, x, first), expected, atol=2e-5)
+
+
+def _nothing():
+  import contextlib
+  return contextlib.nullcontext()
+
+
+def test_the_pytorch_gru_is_initialised_as_pytorch_initialises_it():
+  """Every weight and bias of the core and of the value readout from U(-1/sqrt(H),
+  +1/sqrt(H)) (PyTorch's nn.GRU and nn.Linear), unlike Haiku's input weights (fan-in scale:
+  std ~0.7 for 2 inputs) and zero biases."""
+  from metarl.networks.value import make_value_networks
+  hidden = 50
+  bound = 1.0 / np.sqrt(hidden)
+  nets = make_value_networks((2,), core_type='gru', hidden_size=hidden, readout='linear',
+                             core_init='pytorch')
+  params = nets.init(jax.random.PRNGKey(1))
+  leaves = {f'{m}/{n}': np.asarray(v) for m, group in params.items() for n, v in group.items()}
+  assert sorted(leaves) == ['gru/b_h', 'gru/b_i', 'gru/w_h', 'gru/w_i', 'readout/b',
+                            'readout/w']
+  values = np.concatenate([v.ravel() for v in leaves.values()])
+  assert np.abs(values).max() <= bound
+  assert np.std(values) == pytest.approx(bound / np.sqrt(3), rel=0.05)  # uniform's SD
+  haiku = make_value_networks((2,), core_type='gru', hidden_size=hidden, readout='linear')
+  w_i = np.asarray(haiku.init(jax.random.PRNGKey(1))['gru']['w_i'])
+  assert np.std(w_i) > 5 * np.std(leaves['gru/w_i'])
+
+
+def test_network_init_pytorch_is_for_gru_cores_and_reaches_the_policy_network():
+  import main
+  from metarl.agents import actor_critic
+  from metarl.envs import registry as env_registry
+  for name in ('value_td.py', 'bandit_train.py'):  # lstm cores
+    with pytest.raises(SystemExit, match=r"network.init = 'pytorch' is invalid: 'haiku'"):
+      main.load_config(['main.py', f'--config={ROOT}/configs/{name}',
+                        '--config.network.init=pytorch'])
+  config = main.load_config(['main.py', f'--config={ROOT}/configs/bandit_train.py',
+                             '--config.network.core=gru', '--config.network.init=pytorch'])
+  networks = actor_critic.make_networks(config, env_registry.make(config.env))
+  params = networks.init(jax.random.PRNGKey(0))
+  assert sorted(params['gru']) == ['b_h', 'b_i', 'w_h', 'w_i']
+  assert np.abs(np.asarray(params['gru']['b_i'])).max() <= 1 / np.sqrt(48)

@@ -221,6 +221,39 @@ def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, agent, num_s
       read_rows(os.path.join(runs[2], 'eval.csv')))
 
 
+@pytest.mark.parametrize('num_seeds, split', [
+    pytest.param(4, '4 seeds spread over 2 CPU devices', marks=pytest.mark.slow),
+    (3, '3 seeds spread over 2 CPU devices (2 + 1)')])
+def test_td_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, num_seeds, split):
+  """The td trainer splits its seeds over the cores as the env-step kinds do: each seed's
+  params and evaluations as on one device, up to float rounding (XLA vectorises a share of
+  2 seeds otherwise than one of 4)."""
+  import subprocess
+  import sys
+  runs = {}
+  for devices in (1, 2):
+    run_dir = str(tmp_path / f'devices_{devices}')
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'main.py'), '--config=configs/value_td.py',
+         f'--config.num_seeds={num_seeds}', '--config.agent.epochs=20',
+         '--config.log_every_epochs=10', '--config.eval.every_epochs=10',
+         '--config.eval.num_episodes=20', '--config.eval.analyze_at_end=False',
+         f'--config.run_dir={run_dir}'],
+        env=dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}'),
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs[devices] = run_dir
+  with open(os.path.join(runs[2], 'log.txt')) as f:
+    assert split in f.read()
+  for a, b in zip(jax.tree_util.tree_leaves(saved(runs[1])['params']),
+                  jax.tree_util.tree_leaves(saved(runs[2])['params']), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  one, two = (read_rows(os.path.join(runs[d], 'eval.csv')) for d in (1, 2))
+  assert [(r['epoch'], r['seed']) for r in one] == [(r['epoch'], r['seed']) for r in two]
+  np.testing.assert_allclose([float(r['mse']) for r in one], [float(r['mse']) for r in two],
+                             rtol=1e-4)
+
+
 def test_seeds_with_workers_or_a_curriculum_are_refused_in_one_line(tmp_path):
   config = seeds_config(small_a3c, str(tmp_path / 'w'))
   config.launch.num_workers = 2

@@ -90,17 +90,22 @@ def assert_same_leaves(a, b):
 
 
 def trainer_with(config, on_call):
-  """A seeds-kind trainer whose i-th call of train_epochs (from 1) first runs `on_call(i, data)`,
-  which may return new data."""
+  """A seeds-kind trainer whose i-th call of train_epochs (from 1; the call of every seed,
+  however the seeds are split over the CPU devices) first runs `on_call(i, data)`, which may
+  return new data."""
   trainer = make_trainer(config)
-  train_epochs, calls = trainer.agent.train_epochs, []
+  over_seeds, calls = trainer.devices.over_seeds, []
 
-  def wrapped(state, data, num_epochs):
-    calls.append(1)
-    data = on_call(len(calls), data) or data
-    return train_epochs(state, data, num_epochs)
+  def wrapped(fn, in_specs, vmapped=True):
+    call = over_seeds(fn, in_specs, vmapped)
 
-  trainer.agent = trainer.agent._replace(train_epochs=wrapped)
+    def train(state, data):
+      calls.append(1)
+      data = on_call(len(calls), data) or data
+      return call(state, data)
+    return train
+
+  trainer.devices.over_seeds = wrapped
   return trainer
 
 

@@ -55,7 +55,8 @@ def test_training_writes_every_output(trained):
   assert payload['params']['lstm/linear']['w'].shape == (2, 5, 8)  # [seeds, 3 + 2, 4 * 2]
   with open(os.path.join(trained, 'value_data.pickle'), 'rb') as f:
     data = pickle.load(f)
-  assert len(data['trials']) == 2 and len(data['trials'][0]) == 40
+  # configs/eval.py's episodes: the analysis's 500 trials, not eval.num_episodes
+  assert len(data['trials']) == 2 and len(data['trials'][0]) == 500
   trial = data['trials'][1][0]
   length = trial['length']
   for key, shape in [('observations', (length, 3)), ('rewards', (length,)),

@@ -20,7 +20,8 @@ process), `compute_gradients` and `apply_gradients` (workers).
 from typing import Any
 
 from launch.backends.base import Work
-from launch.trainers.env_steps import SEED, EnvStepTrainer
+from launch.trainers.env_steps import EnvStepTrainer
+from launch.trainers.seed_devices import SEED
 from metarl import checkpoint as checkpoint_lib
 from metarl import io
 from metarl.rollout import set_env_params

@@ -24,7 +24,8 @@ import jax.numpy as jnp
 from absl import logging
 
 from launch.backends.base import WORKER, ChildId, Work
-from launch.trainers.env_steps import SEED, SHARED, EnvStepTrainer
+from launch.trainers.env_steps import EnvStepTrainer
+from launch.trainers.seed_devices import SEED, SHARED
 from metarl import checkpoint as checkpoint_lib
 from metarl import io
 from metarl.agents.rsac import episode_stats

@@ -1,7 +1,8 @@
 """The 'seeds' trainer kind (TD-style): every seed trains in the manager, vmapped.
 
 All `config.num_seeds` networks train in this one process: each jitted call runs whole epochs
-for every seed at once, so there are no workers to feed. Between calls the trainer writes one
+for every seed at once, so there are no workers to feed; the seeds are split over the CPU
+cores (`launch.trainers.seed_devices`), each core training its share. Between calls the trainer writes one
 train.csv row per seed, evaluates every `eval.every_epochs` (one eval.csv row per seed) and,
 at the end, saves params.pickle ([seeds, ...] arrays) and, with `eval.analyze_at_end`, the
 analysis of its env (for value RNNs: value_data.pickle, value.png, hidden.png). With
@@ -29,9 +30,11 @@ from absl import logging
 
 from launch import run_support
 from launch.trainers.base import Trainer
+from launch.trainers.seed_devices import SEED, SeedDevices
 from metarl import checkpoint as checkpoint_lib
 from metarl import io
 from metarl.agents.freeze import count_trainable
+from metarl.evaluation import EVAL_SEED
 
 TRAIN_POSITION = ('epoch', 'updates', 'env_steps', 'wall_time', 'seed')
 
@@ -69,6 +72,7 @@ class SeedsTrainer(Trainer):
       logging.info('starting from %s', config.init_params_path)
     self.state = self.agent.init(params_keys, params)
     self.data = self.agent.init_data(data_keys)
+    self.devices = SeedDevices(config.num_seeds)  # the seeds split over the CPU cores
     self.run_evaluator = self.agent.make_evaluator(env, config.agent.gamma,
                                                    config.eval.num_episodes)
     self.epoch = 0
@@ -149,10 +153,13 @@ class SeedsTrainer(Trainer):
     cfg = self.config
     # One chunk size that lands on every log and eval epoch: one compilation.
     chunk_size = math.gcd(cfg.log_every_epochs, cfg.eval.every_epochs)
+    self.state, self.data = self.devices.spread((self.state, self.data))
     while self.epoch < cfg.agent.epochs:
       chunk = min(chunk_size, cfg.agent.epochs - self.epoch)
       t0 = time.time()
-      self.state, self.data, metrics = self.agent.train_epochs(self.state, self.data, chunk)
+      train = self.devices.over_seeds(
+          lambda state, data, n=chunk: self.agent.train_epochs(state, data, n), (SEED, SEED))
+      self.state, self.data, metrics = train(self.state, self.data)
       metrics = io.to_numpy(metrics)
       self.epoch += chunk
       self.updates = self.epoch * self.agent.batches_per_epoch
@@ -181,23 +188,23 @@ class SeedsTrainer(Trainer):
     logging.error('seed %s: %d updates in a row skipped (NaN or Inf)', seeds, worst)
 
   def after_run(self) -> None:
-    """The analysis of the trained seeds that an offline evaluation of params.pickle would
-    write (value RNNs: value_data.pickle, value.png, hidden.png), without its eval.csv."""
+    """The analysis of the trained seeds that configs/eval.py on params.pickle writes, with
+    its defaults (the analysis's episodes, its activity, the seed EVAL_SEED), so the two give
+    the same tables (value RNNs: value_data.pickle and figures; Starkweather's tasks:
+    beliefs.csv ...), without eval.csv."""
     if not self.config.eval.analyze_at_end:
       return
     from metarl.analysis import registry as analyses  # matplotlib: at the end only
+    analysis = analyses.analysis_for(self.config.env.name)
     saved = checkpoint_lib.SavedParams(
         agent=self.spec.name, config=self.config, env_steps=self.env_steps,
         updates=self.updates, seeds=self.seeds, seed_axis=True,
-        params=self.agent.params_to_keep(self.state), extra={}, path='')
-    # the evaluator compiled for training has these settings (env, gamma, trials): reuse it
-    policy = self.spec.eval_policy(self.config, self.env, True)._replace(
-        value_evaluator=lambda env, gamma, num_trials: self.run_evaluator)
-    analyses.analysis_for(self.config.env.name).analyze(analyses.EvalRequest(
+        params=io.to_numpy(self.agent.params_to_keep(self.state)), extra={}, path='')
+    policy = self.spec.eval_policy(self.config, self.env, analysis.log_dynamics)
+    analysis.analyze(analyses.EvalRequest(
         env=self.env, policy=policy, params=policy.select(saved.params), saved=saved,
-        num_episodes=self.config.eval.num_episodes, log_dynamics=True,
-        key=evaluation_key(self.config.seed, -1), out_dir=self.config.run_dir,
-        offline=False))
+        num_episodes=analysis.num_episodes, log_dynamics=analysis.log_dynamics,
+        key=jax.random.PRNGKey(EVAL_SEED), out_dir=self.config.run_dir, offline=False))
 
   # Checkpoints ------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from metarl import curriculum as curriculum_lib
 from metarl.agents.base import EvalPolicy
 from metarl.config_rules import ConfigError
 from metarl.envs.base import Environment
-from metarl.networks.cores import CORE_TYPES, check_core_layers
+from metarl.networks.cores import CORE_INITS, CORE_TYPES, check_core_layers
 from metarl.networks.policy_value import (
   VALUE_CORES,
   EpisodicConfig,
@@ -32,6 +32,8 @@ NETWORK = {
     'torso_sizes': rules.Sizes(default=()),
     'value_core': rules.Choice(VALUE_CORES, default='shared'),
     'memory_capacity': rules.Int(1, default=50),  # episodic_lstm: DND slots
+    # 'pytorch': a gru core as PyTorch's nn.GRU computes and initialises it
+    'init': rules.Choice(CORE_INITS, default='haiku'),
 }
 
 
@@ -59,7 +61,8 @@ def make_networks(config, env: Environment) -> PolicyValueNetworks:
       core_type=config.network.core, hidden_size=config.network.hidden_size,
       torso_sizes=tuple(config.network.torso_sizes), episodic=episodic,
       value_core=config.network.get('value_core', 'shared'),
-      core_layers=config.network.get('core_layers', 1))  # params of older metarl lack both
+      core_layers=config.network.get('core_layers', 1),
+      core_init=config.network.get('init', 'haiku'))  # params of older metarl lack these
 
 
 def make_actor(networks: PolicyValueNetworks, record: bool = False,

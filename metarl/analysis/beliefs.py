@@ -10,24 +10,31 @@ filter b_t ~ b_{t-1}^T (T * O[:, :, x_t]) over the observations x_t in {nothing,
 reward}, starting on the last ITI state. As in Hennig et al.'s model, an omission trial
 leaves the cue straight for the ITI (the task itself lets it last the longest delay).
 
-Every representation (the network's activity Z, the beliefs) is read out the same way: on a
-train session, an LSTD(0) solution w of sum_t z_{t-1} (z_{t-1} - gamma z_t)^T w =
-sum_t z_{t-1} r_t (Z with a bias column; the network's with noise of 0.05 x each unit's SD),
-then on a separate test session the RPE delta_t = r_t + w . (gamma z_t - z_{t-1}). Sessions
-are SESSION_TRIALS trials in one stream (the network's state runs through it).
+The activity every measure reads is Hennig et al.'s: two sessions ("train" and "test",
+separate draws) of SESSION_TRIALS trials, each one stream through the network (its state runs
+through the ITIs); the first trial of each session is dropped; then noise of READOUT_NOISE x
+each unit's SD (over the session's steps) is added to the activity Z of both sessions, once,
+and the value readout and the belief regression both read these noisy Z. The belief model's
+own beliefs, used as features, get no noise. Every representation is read out the same way:
+on the train session, an LSTD(0) solution w of sum_t z_{t-1} (z_{t-1} - gamma z_t)^T w =
+sum_t z_{t-1} r_t (Z with a bias column), then on the test session the RPE
+delta_t = r_t + w . (gamma z_t - z_{t-1}). The untrained control is each network with its
+own initial weights (the params its seed drew before training).
 
 Writes into `out_dir`:
   beliefs.csv         per seed and network (trained, untrained): rpe_mse (against the belief
                       model's RPEs, all test steps), belief_r2 (a linear map Z -> belief
                       fitted on train, pooled R^2 on test), belief_r2_state_mean (the
-                      mean of the 25 states' R^2 instead), rpe_at_2.0s, rpe_at_2.8s,
+                      mean of the 25 states' R^2 instead), belief_r2_noise_free (the
+                      pooled R^2 without the noise), rpe_at_2.0s, rpe_at_2.8s,
                       rpe_late_rise (2.8 s minus 2.0 s) and rpe_delay_rho (Spearman rho of
                       the RPE at the reward against the delay)
   beliefs_summary.csv medians over seeds of the columns above, per network
   rpe_by_delay.csv    the mean RPE at the reward per delay: belief model, each seed trained
                       and untrained
   rpe_omission.csv    the mean RPE by step since the cue on omission trials (if any)
-  beliefs_data.pickle the test session: observations, the belief model's beliefs and RPEs,
+  beliefs_data.pickle the test session from its second trial on (first_step: where that
+                      starts): observations, the belief model's beliefs and RPEs,
                       and each seed's RPEs (trained and untrained)
   rpe_by_delay.png    RPE at the reward against the delay (belief model; median and seeds)
   beliefs_strip.png   rpe_mse and belief_r2: a dot per seed and the median, trained against
@@ -45,7 +52,7 @@ from metarl.io import save_csv, save_pickle, to_numpy
 
 NOTHING, CUE, REWARD = 0, 1, 2
 SESSION_TRIALS = 1000
-READOUT_NOISE = 0.05  # x each unit's SD, added to the activity before the LSTD fit
+READOUT_NOISE = 0.05  # x each unit's SD, added to the activity of both sessions
 STEP_SECONDS = 0.2
 
 
@@ -136,12 +143,13 @@ def with_bias(z: np.ndarray) -> np.ndarray:
   return np.concatenate([z, np.ones((len(z), 1))], axis=1)
 
 
-def readout_rpes(train_z, train_r, test_z, test_r, gamma: float, noise_rng=None):
-  """LSTD readout fitted on the train session, RPEs on the test one. With `noise_rng`, noise
-  of READOUT_NOISE x each unit's SD is added to the train activity first."""
-  if noise_rng is not None:
-    train_z = train_z + READOUT_NOISE * train_z.std(axis=0) * noise_rng.standard_normal(
-        train_z.shape)
+def with_noise(z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+  """Z plus Gaussian noise of READOUT_NOISE x each unit's SD over the session's steps."""
+  return z + READOUT_NOISE * z.std(axis=0) * rng.standard_normal(z.shape)
+
+
+def readout_rpes(train_z, train_r, test_z, test_r, gamma: float) -> np.ndarray:
+  """LSTD readout fitted on the train session, RPEs on the test one."""
   w = lstd_weights(with_bias(train_z), train_r, gamma)
   return td_errors(with_bias(test_z), test_r, w, gamma)
 
@@ -173,6 +181,12 @@ def session_events(trials):
   cue = np.asarray(trials.observations[0, :length, 0]) > 0
   events = np.where(rewards > 0, REWARD, np.where(cue, CUE, NOTHING))
   return events, rewards
+
+
+def second_trial_start(trials) -> int:
+  """The session's step at which its second trial (its ITI) begins: the steps before it, the
+  first trial, are left out of every measure, as Hennig et al. leave them out."""
+  return int(trials.start[0, 1])
 
 
 def trial_steps(events: np.ndarray, delays: np.ndarray):
@@ -213,9 +227,17 @@ def session_env(env_config, trials: int):
   return env_registry.make(section)
 
 
+def initial_params(agent_name: str, config, env, seeds):
+  """The params each seed's network drew before training ([seeds, ...]): the agent's own
+  initialisation from the seed's own key, as its run drew them."""
+  from metarl.agents import registry as agent_registry
+  agent = agent_registry.spec(agent_name).make(config, env)
+  keys = np.concatenate([np.asarray(agent.seed_keys(seed, 1)[0]) for seed in seeds])
+  return agent.init(keys).params
+
+
 def analyze(request) -> dict:
   """The belief analysis of every seed of a value RNN and of the same networks untrained."""
-  from metarl.agents import registry as agent_registry
   saved, env = request.saved, request.env
   config = saved.config
   if env.num_cues != 1 or config.env.iti_distribution != 'geometric':
@@ -231,19 +253,20 @@ def analyze(request) -> dict:
                        float(config.env.iti_p))
   session = session_env(config.env, SESSION_TRIALS)
   evaluate = request.policy.value_evaluator(session, gamma, 1)
-  agent = agent_registry.spec(saved.agent).make(config, env)
   seeds = list(saved.seeds)
-  untrained = agent.init(agent.seed_keys(seeds[0], len(seeds))[0]).params
-  train_key, test_key = jax.random.split(request.key)
+  untrained = initial_params(saved.agent, config, env, seeds)
+  train_key, test_key, noise_key = jax.random.split(request.key, 3)
   runs = {}
   for name, params in (('trained', request.params), ('untrained', untrained)):
     runs[name] = {part: to_numpy(evaluate(params, key))
                   for part, key in (('train', train_key), ('test', test_key))}
   sessions = {}
   for part in ('train', 'test'):
-    events, rewards = session_events(runs['trained'][part][2])
-    sessions[part] = dict(events=events, rewards=rewards,
-                          beliefs=filter_beliefs(model, events))
+    trials = runs['trained'][part][2]
+    events, rewards = session_events(trials)
+    start = second_trial_start(trials)
+    sessions[part] = dict(events=events[start:], rewards=rewards[start:], start=start,
+                          end=len(events), beliefs=filter_beliefs(model, events)[start:])
   train, test = sessions['train'], sessions['test']
   belief_rpe = readout_rpes(train['beliefs'], train['rewards'], test['beliefs'],
                             test['rewards'], gamma)
@@ -259,21 +282,23 @@ def analyze(request) -> dict:
   if len(omitted_cues):
     omission_rows += [dict(network='belief model', seed='', steps_from_cue=k - 2, rpe=v)
                       for k, v in enumerate(belief_omission)]
-  rng = np.random.default_rng(seeds[0])
+  rng = np.random.default_rng(np.asarray(jax.random.key_data(noise_key)))
   for name, run in runs.items():
-    length = {part: int(run[part][2].length[0]) for part in run}
     rpes[name] = []
     for s, seed in enumerate(seeds):
-      z_train = run['train'][1].hidden[s, 0, :length['train']].astype(np.float64)
-      z_test = run['test'][1].hidden[s, 0, :length['test']].astype(np.float64)
-      rpe = readout_rpes(z_train, train['rewards'], z_test, test['rewards'], gamma, rng)
+      clean = {part: run[part][1].hidden[s, 0, sessions[part]['start']:sessions[part]['end']]
+               .astype(np.float64) for part in run}
+      z = {part: with_noise(clean[part], rng) for part in run}  # once per session
+      rpe = readout_rpes(z['train'], train['rewards'], z['test'], test['rewards'], gamma)
       rpes[name].append(rpe.astype(np.float32))
       by_delay = rpe_by_delay(rpe, reward_steps, reward_delay, delays)
       rows.append(dict(
           network=name, seed=seed, rpe_mse=float(np.mean((rpe - belief_rpe) ** 2)),
-          belief_r2=linear_r2(z_train, train['beliefs'], z_test, test['beliefs']),
-          belief_r2_state_mean=linear_r2(z_train, train['beliefs'], z_test, test['beliefs'],
-                                         pooled=False),
+          belief_r2=linear_r2(z['train'], train['beliefs'], z['test'], test['beliefs']),
+          belief_r2_state_mean=linear_r2(z['train'], train['beliefs'], z['test'],
+                                         test['beliefs'], pooled=False),
+          belief_r2_noise_free=linear_r2(clean['train'], train['beliefs'], clean['test'],
+                                         test['beliefs']),
           **{'rpe_at_2.0s': by_delay[mid], 'rpe_at_2.8s': by_delay[-1]},
           rpe_late_rise=by_delay[-1] - by_delay[mid],
           rpe_delay_rho=spearman_rho(delays, by_delay)))
@@ -301,7 +326,8 @@ def analyze(request) -> dict:
   if omission_rows:
     save_csv(os.path.join(out, 'rpe_omission.csv'), omission_rows)
   save_pickle(os.path.join(out, 'beliefs_data.pickle'), dict(
-      seeds=seeds, gamma=gamma, delays=delays, observations=test['events'],
+      seeds=seeds, gamma=gamma, delays=delays, first_step=test['start'],
+      observations=test['events'],
       rewards=test['rewards'], beliefs=test['beliefs'].astype(np.float32),
       belief_rpe=belief_rpe.astype(np.float32), rpe_trained=np.stack(rpes['trained']),
       rpe_untrained=np.stack(rpes['untrained'])))

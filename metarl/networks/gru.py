@@ -335,3 +335,53 @@ class GRUStack(hk.Module):
     """x [B, D], reset [B] bool -> (top output [B, H], new state)."""
     layers = self._params(x.shape[-1], x.dtype)
     return step(layers, x, 1.0 - reset.astype(x.dtype), state)
+
+
+def torch_uniform(hidden_size: int) -> hk.initializers.Initializer:
+  """PyTorch's default for every weight and bias of `nn.GRU` (and `nn.Linear` reading H
+  inputs): U(-1/sqrt(H), +1/sqrt(H))."""
+  bound = 1.0 / np.sqrt(hidden_size)
+  return hk.initializers.RandomUniform(-bound, bound)
+
+
+class TorchGRU(hk.RNNCore):
+  """One GRU layer as PyTorch's `nn.GRU` computes and initialises it (Hennig et al. 2023's
+  value RNNs): the cell above (the reset gate applied to W_hn h + b_hn) with every weight
+  and bias drawn from U(-1/sqrt(H), +1/sqrt(H)). Haiku's `hk.GRU` applies the reset gate to
+  h before its matmul and draws its input weights with a fan-in scale (std ~0.7 for two
+  inputs, against PyTorch's ~0.08), which changes what an untrained network's activity
+  holds.
+
+  A resettable core: inputs (x [B, D], first [B] bool), the state restarting from zero
+  where `first`; `unroll` runs a whole sequence through `unroll` above (on a CPU the native
+  kernel), step by step the same cell.
+  """
+
+  def __init__(self, hidden_size: int, name=None):
+    super().__init__(name=name or 'gru')
+    self.hidden_size = hidden_size
+
+  def _layer(self, input_size: int, dtype) -> LayerParams:
+    h = self.hidden_size
+    init = torch_uniform(h)
+    return {'w_i': hk.get_parameter('w_i', [input_size, 3 * h], dtype, init=init),
+            'b_i': hk.get_parameter('b_i', [3 * h], dtype, init=init),
+            'w_h': hk.get_parameter('w_h', [h, 3 * h], dtype, init=init),
+            'b_h': hk.get_parameter('b_h', [3 * h], dtype, init=init)}
+
+  def initial_state(self, batch_size: int | None) -> Array:
+    shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
+    return jnp.zeros(shape, jnp.float32)
+
+  def __call__(self, inputs, state: Array):
+    """inputs (x [B, D], first [B] bool), state [B, H] -> (h' [B, H], h')."""
+    x, first = inputs
+    layer = self._layer(x.shape[-1], x.dtype)
+    out, _ = step([layer], x, 1.0 - first.astype(x.dtype), (state,))
+    return out, out
+
+  def unroll(self, x: Array, first: Array, state: Array) -> tuple[Array, Array]:
+    """x [T, B, D], first [T, B] bool, state [B, H] -> (h [T, B, H], the last h)."""
+    layer = self._layer(x.shape[-1], x.dtype)
+    hs = unroll([layer], x, 1.0 - first.astype(x.dtype), (state.astype(x.dtype),))
+    return hs, hs[-1]

@@ -47,7 +47,8 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
                                torso_sizes: Sequence[int] = (),
                                episodic: EpisodicConfig | None = None,
                                value_core: str = 'shared',
-                               core_layers: int = 1) -> PolicyValueNetworks:
+                               core_layers: int = 1,
+                               core_init: str = 'haiku') -> PolicyValueNetworks:
   """Builds the recurrent actor-critic network as pure functions.
 
   With `episodic`, the core is an `EpisodicLSTM` (DND reinstatement, Ritter et al. 2018)
@@ -57,6 +58,9 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
   own torso and core (the value memory m^V_t of Bartunov's lecture; an LSTM or GRU like the
   policy's, a plain LSTM beside an episodic core), so value regression does not shape the policy's
   memory. The recurrent state is then the pair (policy state, value state).
+
+  `core_init='pytorch'`: a gru core (and a gru value core) as PyTorch's nn.GRU computes and
+  initialises it (`metarl.networks.gru.TorchGRU`).
   """
   if value_core not in VALUE_CORES:
     raise ValueError(f'value_core must be one of {VALUE_CORES}, got {value_core!r}')
@@ -65,7 +69,7 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
   def modules():
     torso = hk.nets.MLP(list(torso_sizes), activate_final=True) if torso_sizes else None
     if episodic is None:
-      core = make_core(core_type, hidden_size, num_layers=core_layers)
+      core = make_core(core_type, hidden_size, num_layers=core_layers, init=core_init)
     else:
       core = hk.ResetCore(EpisodicLSTM(hidden_size, episodic.key_size, episodic.capacity,
                                        retrieval=episodic.retrieval, name='episodic_lstm'))
@@ -78,7 +82,8 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
              if torso_sizes else None)
     kind = core_type if core_type in CORE_TYPES else 'lstm'
     return torso, make_core(kind, hidden_size, name='value_core',
-                            num_layers=core_layers if kind == core_type else 1)
+                            num_layers=core_layers if kind == core_type else 1,
+                            init=core_init if kind == core_type else 'haiku')
 
   def heads(policy_head, value_head, h, h_value):
     return PolicyValueOutput(logits=policy_head(h), value=value_head(h_value)[..., 0],

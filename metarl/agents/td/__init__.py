@@ -78,7 +78,8 @@ def make_networks(config, env: CueReward) -> ValueNetworks:
   net = config.network
   return make_value_networks(env.spec.observation_shape, core_type=net.core,
                              hidden_size=net.hidden_size, readout=net.readout,
-                             cell_bias=net.cell_bias, core_layers=net.get('core_layers', 1))
+                             cell_bias=net.cell_bias, core_layers=net.get('core_layers', 1),
+                             core_init=net.get('init', 'haiku'))  # older metarl's params lack it
 
 
 def make_agent(config, env: CueReward) -> TDAgent:

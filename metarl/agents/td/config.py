@@ -4,7 +4,7 @@ checks between them."""
 
 from metarl import config_rules as rules
 from metarl.agents.optim import OPTIMIZER_FIELDS
-from metarl.networks.cores import CORE_TYPES
+from metarl.networks.cores import CORE_INITS, CORE_TYPES
 from metarl.networks.value import READOUTS
 
 # Names users give in `agent.freeze`, and the parameter paths they stand for.
@@ -16,6 +16,9 @@ NETWORK = {
     'hidden_size': rules.Int(1, default=2),
     'readout': rules.Choice(READOUTS, default='relu_sum'),
     'cell_bias': rules.Real(-10.0, 10.0, default=2.0),
+    # 'pytorch': a gru core and linear readout as PyTorch's nn.GRU and nn.Linear compute and
+    # initialise them (Hennig et al. 2023's networks)
+    'init': rules.Choice(CORE_INITS, default='haiku'),
 }
 
 AGENT = {
