@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from launch import sweep
+from launch import sweep_ray
 from launch.faults import session_processes, wait_for
 
 pytestmark = pytest.mark.ray
@@ -99,10 +99,10 @@ def test_a_run_on_another_node_comes_back_whole(tmp_path):
   spec = dict(run_dir=planned, overrides=['seed=3', f'run_dir={planned}'],
               config=str(repo / 'configs' / 'c.py'), config_argument=':a3c',
               config_text='# the config\n', config_in_repo='configs/c.py', repo=str(repo), driver_node='another-node')
-  result = sweep.run_task(spec)
+  result = sweep_ray.run_task(spec)
   assert result['exit_code'] == 0 and result['files'] is not None
   assert not os.path.exists(planned)  # the run wrote on "its node" only
-  sweep.unpack_run(result['files'], planned)
+  sweep_ray.unpack_run(result['files'], planned)
   with open(os.path.join(planned, 'eval.csv')) as f:
     assert f.read() == 'env_steps,mean_reward_per_trial\n100,0.5\n'
   with open(os.path.join(planned, 'checkpoints', 'ckpt.pickle'), 'rb') as f:
@@ -111,7 +111,7 @@ def test_a_run_on_another_node_comes_back_whole(tmp_path):
     assert f.read() == 'config # the config a3c seed 3\n'
   # a config outside the repository travels as its text
   spec.update(config='/nonexistent/c.py', config_in_repo=None)
-  assert sweep.run_task(spec)['files']['log'] == 'config # the config a3c seed 3\n'
+  assert sweep_ray.run_task(spec)['files']['log'] == 'config # the config a3c seed 3\n'
 
 
 def test_pack_and_unpack_round_trip(tmp_path):
@@ -120,9 +120,9 @@ def test_pack_and_unpack_round_trip(tmp_path):
   (run_dir / 'train.csv').write_text('a,b\n1,2\n')
   (run_dir / 'checkpoints' / 'x.pickle').write_bytes(b'\0\1\2' * 1000)
   (tmp_path / 'run.log').write_text('the log\n')
-  files = sweep.pack_run(str(run_dir), str(tmp_path / 'run.log'))
+  files = sweep_ray.pack_run(str(run_dir), str(tmp_path / 'run.log'))
   target = str(tmp_path / 'elsewhere' / 'seed_0')
-  sweep.unpack_run(files, target)
+  sweep_ray.unpack_run(files, target)
   assert sorted(os.listdir(target)) == ['checkpoints', 'train.csv']
   assert (tmp_path / 'elsewhere' / 'seed_0' / 'checkpoints' / 'x.pickle').read_bytes() == (
       b'\0\1\2' * 1000)
@@ -172,12 +172,12 @@ def test_sigterm_stops_the_ray_sweep_and_every_run(tmp_path):
 def test_a_task_keeps_the_config_s_argument_apart_from_its_file():
   """configs/x.py:ARG: the file is read and found in the repository; ARG goes back onto the
   run's --config (a Ray sweep of bandit_train.py:a3c once tried to open 'bandit_train.py:a3c')."""
-  path = os.path.join(sweep.ROOT, 'configs', 'bandit_train.py')
-  spec = sweep.task_spec(dict(path=path + ':a3c', run_dir='out/run', overrides=['seed=0']),
+  path = os.path.join(sweep_ray.ROOT, 'configs', 'bandit_train.py')
+  spec = sweep_ray.task_spec(dict(path=path + ':a3c', run_dir='out/run', overrides=['seed=0']),
                          None, 'node')
   assert spec['config'] == path and spec['config_argument'] == ':a3c'
   assert spec['config_in_repo'] == os.path.join('configs', 'bandit_train.py')
   with open(path) as f:
     assert spec['config_text'] == f.read()
-  assert sweep.task_spec(dict(path=path, run_dir='r', overrides=[]), None, 'n')[
+  assert sweep_ray.task_spec(dict(path=path, run_dir='r', overrides=[]), None, 'n')[
       'config_argument'] == ''

@@ -26,7 +26,7 @@ class BackendEntry(NamedTuple):
 # The backends' table: `config.launch.backend` names one of these.
 BACKENDS = {
     'mp': BackendEntry('launch.backends.mp', 'MPBackend', sweep='launch.sweep:LOCAL'),
-    'ray': BackendEntry('launch.backends.ray_backend', 'RayBackend', sweep='launch.sweep:RAY',
+    'ray': BackendEntry('launch.backends.ray_backend', 'RayBackend', sweep='launch.sweep_ray:RAY',
                         requires='ray', install='pip install -r requirements-ray.txt',
                         check='launch.backends.ray_instance:check_launch'),
 }
