@@ -5,10 +5,13 @@ One cue; the reward comes 6..14 steps (1.2..2.8 s at 0.2 s a step) after it, wit
 a Normal(2.0 s, 0.5 s) density. Task 1: every trial is rewarded. Task 2: the reward is
 omitted on 10% of trials, and an omitted trial lasts as long as the longest delay. ITI: 10 +
 (Geometric(1/8) - 1) steps. Episodes of 20 trials (the state runs through the ITIs), 10,000
-trials per network; GRU(50) with a linear readout, gamma 0.93, TD(0), Adam 0.003, batches of
-12 episodes, 150 epochs, the weights of the lowest training loss kept. 12 seeds in one
-vmapped call. At the end, the belief-state analysis (metarl/analysis/beliefs.py) of the
-trained networks and of the same networks untrained: beliefs.csv, rpe_by_delay.csv, figures.
+trials per network; PyTorch's GRU(50) with its initialisation (network.init) and a linear
+readout, gamma 0.93, TD(0), Adam 0.003, batches of 12 episodes, 150 epochs, the weights of
+the lowest training loss kept. 12 seeds in one run, split over the CPU cores. At the end,
+Hennig et al.'s belief-state analysis (metarl/analysis/beliefs.py: two 1,000-trial sessions,
+the first trial of each dropped, noise on the activity) of the trained networks and of the
+same networks with their initial weights: beliefs.csv, rpe_by_delay.csv, figures; the same
+tables as configs/eval.py on the run's params.pickle.
 
     python main.py --config=configs/starkweather.py                  # Task 2
     python main.py --config=configs/starkweather.py --config.task=1
