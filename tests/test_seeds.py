@@ -221,9 +221,9 @@ def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, agent, num_s
       read_rows(os.path.join(runs[2], 'eval.csv')))
 
 
-@pytest.mark.parametrize('num_seeds, split', [
-    pytest.param(4, '4 seeds spread over 2 CPU devices', marks=pytest.mark.slow),
-    (3, '3 seeds spread over 2 CPU devices (2 + 1)')])
+@pytest.mark.slow  # 4 processes; the a3c test above covers the split in the quick suite
+@pytest.mark.parametrize('num_seeds, split', [(4, '4 seeds spread over 2 CPU devices'),
+                                              (3, '3 seeds spread over 2 CPU devices (2 + 1)')])
 def test_td_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, num_seeds, split):
   """The td trainer splits its seeds over the cores as the env-step kinds do: each seed's
   params and evaluations as on one device, up to float rounding (XLA vectorises a share of
