@@ -2,10 +2,11 @@
 
 All `config.num_seeds` networks train in this one process: each jitted call runs whole epochs
 for every seed at once, so there are no workers to feed; the seeds are split over the CPU
-cores (`launch.trainers.seed_devices`), each core training its share. Between calls the trainer writes one
-train.csv row per seed, evaluates every `eval.every_epochs` (one eval.csv row per seed) and,
-at the end, saves params.pickle ([seeds, ...] arrays) and, with `eval.analyze_at_end`, the
-analysis of its env (for value RNNs: value_data.pickle, value.png, hidden.png). With
+cores (`launch.trainers.seed_devices`), each core training its share. Between calls the
+trainer writes one train.csv row per seed, evaluates every `eval.every_epochs` (one eval.csv
+row per seed) and, at the end, saves params.pickle ([seeds, ...] arrays) and, with
+`eval.analyze_at_end`, the analysis configs/eval.py would write of its env (for value RNNs:
+value_data.pickle, value.png, hidden.png). With
 `log.tensorboard`, every row's numeric cells also go to run_dir/tensorboard as scalars
 seed_<seed>/train/<column> and seed_<seed>/eval/<column> at its epoch.
 

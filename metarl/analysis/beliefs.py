@@ -229,7 +229,8 @@ def session_env(env_config, trials: int):
 
 def initial_params(agent_name: str, config, env, seeds):
   """The params each seed's network drew before training ([seeds, ...]): the agent's own
-  initialisation from the seed's own key, as its run drew them."""
+  initialisation from the seed's own key, as its run drew them (a run started from
+  `init_params_path` started from those instead; the control is still the fresh draw)."""
   from metarl.agents import registry as agent_registry
   agent = agent_registry.spec(agent_name).make(config, env)
   keys = np.concatenate([np.asarray(agent.seed_keys(seed, 1)[0]) for seed in seeds])
