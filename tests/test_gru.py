@@ -262,6 +262,11 @@ def test_the_pytorch_gru_is_initialised_as_pytorch_initialises_it():
   haiku = make_value_networks((2,), core_type='gru', hidden_size=hidden, readout='linear')
   w_i = np.asarray(haiku.init(jax.random.PRNGKey(1))['gru']['w_i'])
   assert np.std(w_i) > 5 * np.std(leaves['gru/w_i'])
+  # cell_bias sets the candidate state's input bias (gates r, z, n) and nothing else
+  biased = make_value_networks((2,), core_type='gru', hidden_size=hidden, cell_bias=2.0,
+                               core_init='pytorch').init(jax.random.PRNGKey(1))['gru']['b_i']
+  np.testing.assert_array_equal(biased[2 * hidden:], 2.0)
+  np.testing.assert_array_equal(biased[:2 * hidden], leaves['gru/b_i'][:2 * hidden])
 
 
 def test_network_init_pytorch_is_for_gru_cores_and_reaches_the_policy_network():
