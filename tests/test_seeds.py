@@ -193,24 +193,30 @@ SPREAD_RUNS = {
 }
 
 
-@pytest.mark.parametrize('agent,num_seeds', [('a3c', 3),
-                                              pytest.param('rsac', 2, marks=pytest.mark.slow)])
-def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, agent, num_seeds):
-  """main.py shows XLA each core as a device; seeds spread over two (evenly, or 2 + 1 when
-  the devices do not divide them) equal seeds on one."""
+def runs_on_one_and_two_devices(tmp_path, args) -> dict[int, str]:
+  """main.py with `args` twice, XLA showing 1 and then 2 CPU devices: {devices: run_dir}."""
   import subprocess
   import sys
   runs = {}
   for devices in (1, 2):
     run_dir = str(tmp_path / f'devices_{devices}')
     done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'main.py'), *SPREAD_RUNS[agent],
-         f'--config.num_seeds={num_seeds}', '--config.launch.num_evaluators=0',
-         f'--config.run_dir={run_dir}'],
+        [sys.executable, os.path.join(ROOT, 'main.py'), *args, f'--config.run_dir={run_dir}'],
         env=dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}'),
         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     runs[devices] = run_dir
+  return runs
+
+
+@pytest.mark.parametrize('agent,num_seeds', [('a3c', 3),
+                                              pytest.param('rsac', 2, marks=pytest.mark.slow)])
+def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, agent, num_seeds):
+  """main.py shows XLA each core as a device; seeds spread over two (evenly, or 2 + 1 when
+  the devices do not divide them) equal seeds on one."""
+  runs = runs_on_one_and_two_devices(tmp_path, [
+      *SPREAD_RUNS[agent], f'--config.num_seeds={num_seeds}',
+      '--config.launch.num_evaluators=0'])
   with open(os.path.join(runs[2], 'log.txt')) as f:
     assert ('2 seeds spread over 2 CPU devices' if num_seeds == 2 else
             '3 seeds spread over 2 CPU devices (2 + 1)') in f.read()
@@ -228,21 +234,11 @@ def test_td_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, num_seeds
   """The td trainer splits its seeds over the cores as the env-step kinds do: each seed's
   params and evaluations as on one device, up to float rounding (XLA vectorises a share of
   2 seeds otherwise than one of 4)."""
-  import subprocess
-  import sys
-  runs = {}
-  for devices in (1, 2):
-    run_dir = str(tmp_path / f'devices_{devices}')
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, 'main.py'), '--config=configs/value_td.py',
-         f'--config.num_seeds={num_seeds}', '--config.agent.epochs=20',
-         '--config.log_every_epochs=10', '--config.eval.every_epochs=10',
-         '--config.eval.num_episodes=20', '--config.eval.analyze_at_end=False',
-         f'--config.run_dir={run_dir}'],
-        env=dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}'),
-        capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
-    runs[devices] = run_dir
+  runs = runs_on_one_and_two_devices(tmp_path, [
+      '--config=configs/value_td.py', f'--config.num_seeds={num_seeds}',
+      '--config.agent.epochs=20', '--config.log_every_epochs=10',
+      '--config.eval.every_epochs=10', '--config.eval.num_episodes=20',
+      '--config.eval.analyze_at_end=False'])
   with open(os.path.join(runs[2], 'log.txt')) as f:
     assert split in f.read()
   for a, b in zip(jax.tree_util.tree_leaves(saved(runs[1])['params']),
