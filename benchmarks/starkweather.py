@@ -82,13 +82,18 @@ def finished(run_dir):
   return os.path.isfile(log) and '] done: ' in open(log).read()
 
 
+def read_bytes(path) -> bytes:
+  with open(path, 'rb') as f:
+    return f.read()
+
+
 def same_tables(a, b) -> bool:
   """Whether folders a and b hold the same belief tables, byte for byte."""
   for name in TABLES:
     paths = [os.path.join(folder, name) for folder in (a, b)]
     if os.path.isfile(paths[0]) != os.path.isfile(paths[1]):
       return False
-    if os.path.isfile(paths[0]) and open(paths[0]).read() != open(paths[1]).read():
+    if os.path.isfile(paths[0]) and read_bytes(paths[0]) != read_bytes(paths[1]):
       return False
   return True
 

@@ -238,11 +238,6 @@ def test_the_pytorch_gru_core_computes_pytorch_s_gru_with_resets(xla):
   np.testing.assert_allclose(stepwise.apply(params, x, first), expected, atol=2e-5)
 
 
-def _nothing():
-  import contextlib
-  return contextlib.nullcontext()
-
-
 def test_the_pytorch_gru_is_initialised_as_pytorch_initialises_it():
   """Every weight and bias of the core and of the value readout from U(-1/sqrt(H),
   +1/sqrt(H)) (PyTorch's nn.GRU and nn.Linear), unlike Haiku's input weights (fan-in scale:
