@@ -21,7 +21,7 @@ import ml_collections
 from absl import logging
 
 from launch.backends.base import Evaluation
-from launch.validation import validate_env
+from launch.validation import validate_env, validate_saved
 from metarl import checkpoint as checkpoint_lib
 from metarl import curriculum as curriculum_lib
 from metarl import envs, pretrained
@@ -108,16 +108,15 @@ def run_offline_evaluation(config) -> str:
     The directory written to.
 
   Raises:
-    RunFileError: unreadable params, params of an unknown agent, an env other than the
-      trained one without `config.transfer`, or one the params cannot act in.
+    RunFileError: unreadable params, params of an unknown agent, a stored config that is
+      invalid or does not fit the params, an env other than the trained one without
+      `config.transfer`, or one the params cannot act in; all before anything is written.
   """
   # The analyses (and matplotlib) are imported here, off the training path's start-up.
   from metarl.analysis import registry as analyses
   saved = checkpoint_lib.load_params(config.params_path)
+  train_env = validate_saved(saved)
   train_config = saved.config
-  if saved.agent not in agent_registry.AGENTS:
-    raise RunFileError(f'{config.params_path}: params of the {saved.agent!r} agent, which '
-                       f'is not registered (known: {list(agent_registry.AGENTS.names())})')
   spec = agent_registry.spec(saved.agent)
   trained_name = train_config.env.name
   asked = config.env.get('name')
@@ -129,7 +128,6 @@ def run_offline_evaluation(config) -> str:
     config.env = resolve_env(config.env, train_config.env)
   validate_env(config)
   env = envs.make(config.env)
-  train_env = envs.make(train_config.env)
   if env.spec != train_env.spec:
     raise RunFileError(
         f'config.env gives observations {env.spec.observation_shape} and '
@@ -142,14 +140,7 @@ def run_offline_evaluation(config) -> str:
   with config.unlocked():  # config.json records what was used
     config.num_episodes, config.log_dynamics = num_episodes, log_dynamics
   policy = spec.eval_policy(train_config, train_env, log_dynamics)
-  params = saved.params
-  if saved.seed_axis:  # check the seeds' params against the network before any output
-    agent = spec.make(train_config, train_env)
-    if hasattr(agent, 'match_params'):
-      try:
-        params = agent.match_params(params, len(saved.seeds), config.params_path)
-      except ValueError as e:
-        raise RunFileError(str(e)) from e
+  params = saved.params  # checked against the network by validate_saved
   wanted = config.get('params_seed')
   if wanted is not None and wanted not in saved.seeds:
     raise RunFileError(f'config.params_seed = {wanted}: {config.params_path} holds seeds '

@@ -26,6 +26,7 @@ from metarl import config_rules as rules
 from metarl.agents import registry as agent_registry
 from metarl.config_rules import SEED_MAX, ConfigError, check_field, get_field
 from metarl.envs import registry as env_registry
+from metarl.io import RunFileError
 
 MODES = ('train', 'eval', 'play')
 
@@ -136,6 +137,36 @@ def validate_agent(config, env) -> Any:
     rules.section_values(node, fields, section, f'the {spec.name} agent',
                          strict=section not in spec.shared_sections)
   return spec
+
+
+def validate_saved(saved: checkpoint.SavedParams) -> Any:
+  """The config a params file stores, by the rules a command-line config meets (its env and
+  agent sections, the agent's own cross-field check), then its params against the network
+  that config builds. Returns the env; `RunFileError` (one line naming the file) before
+  anything is used or written."""
+  config = saved.config
+  if saved.agent not in agent_registry.AGENTS:
+    raise RunFileError(f'{saved.path}: params of the {saved.agent!r} agent, which is not '
+                       f'registered (known: {list(agent_registry.AGENTS.names())})')
+  try:
+    if config.get('agent', {}).get('name') != saved.agent:
+      raise ConfigError('agent.name', config.get('agent', {}).get('name'),
+                        f'the file holds params of the {saved.agent!r} agent')
+    env = env_registry.entry(get_field(config, 'env.name')).cls(**validate_env(config))
+    spec = validate_agent(config, env)
+    if spec.check is not None:
+      spec.check(complete_copy(config), env)
+  except ConfigError as e:
+    raise RunFileError(f'{saved.path}: its stored config is not one this metarl runs ({e})'
+                       ) from e
+  policy = spec.eval_policy(config, env, False)
+  if policy.init is not None:
+    seeds = checkpoint.check_fit(policy.select(saved.params), policy.init, saved.path,
+                                 saved.seed_axis)
+    if saved.seed_axis and seeds != len(saved.seeds):
+      raise RunFileError(f'{saved.path}: its params hold {seeds} seeds, its list of seeds '
+                         f'{len(saved.seeds)}')
+  return env
 
 
 def validate_launch(config, kind: str) -> None:
@@ -273,9 +304,7 @@ def validate_train(config) -> None:
     validate_env_step_seeds(config)
   if spec.kind == 'seeds':
     check_last_seed(config)
-    check_field(config, 'init_params_path', rules.Custom(
-        lambda v: rules.is_path(v) and (not v or os.path.isfile(v)),
-        "'' or the path of an existing params.pickle is required", str))
+    validate_init_params(config, spec, env)
   validate_launch(config, spec.kind)
   if 'curriculum' in config:
     _section(config, 'curriculum')
@@ -290,6 +319,28 @@ def validate_train(config) -> None:
   if 'curriculum' in config:
     curriculum.check(config, env)
   validate_run_dir(config, default_parent='runs')
+
+
+def validate_init_params(config, spec, env) -> None:
+  """`init_params_path`: '' or params of this agent that fit this config's network, with
+  1 seed (shared by all) or num_seeds."""
+  path = check_field(config, 'init_params_path', rules.Custom(
+      lambda v: rules.is_path(v) and (not v or os.path.isfile(v)),
+      "'' or the path of an existing params.pickle is required", str))
+  if not path:
+    return
+  try:
+    saved = checkpoint.load_params(path)
+    if saved.agent != spec.name:
+      raise RunFileError(f'params of the {saved.agent!r} agent cannot start a {spec.name} run')
+    policy = spec.eval_policy(complete_copy(config), env, False)
+    seeds = checkpoint.check_fit(policy.select(saved.params), policy.init, path,
+                                 seed_axis=True)
+  except RunFileError as e:
+    raise ConfigError('init_params_path', path, str(e).removeprefix(f'{path}: ')) from e
+  if seeds not in (1, config.num_seeds):
+    raise ConfigError('init_params_path', path, f'it holds {seeds} seeds: config.num_seeds '
+                      f'must be {seeds} (or the file must hold 1 seed, shared by all)')
 
 
 def complete_copy(config) -> ConfigDict:

@@ -171,3 +171,45 @@ def load_params(path: str) -> SavedParams:
                      env_steps=int(payload['env_steps']), updates=int(payload['updates']),
                      seeds=list(payload['seeds']), seed_axis=bool(payload['seed_axis']),
                      params=payload['params'], extra=dict(payload['extra']), path=path)
+
+
+def check_fit(params: Any, init, path: str, seed_axis: bool = False) -> int | None:
+  """Checks that saved `params` have the structure, shapes and dtypes that `init(key)` (the
+  network their config builds) gives, with one leading seed axis if `seed_axis`.
+
+  Returns:
+    The number of seeds along that axis (None without one).
+
+  Raises:
+    io.RunFileError: one line naming the first parameter that differs.
+  """
+  template = jax.eval_shape(init, jax.random.PRNGKey(0))
+  want = {jax.tree_util.keystr(k): (tuple(v.shape), np.dtype(v.dtype))
+          for k, v in jax.tree_util.tree_flatten_with_path(template)[0]}
+  try:
+    got = {jax.tree_util.keystr(k): (np.shape(v), np.asarray(v).dtype)
+           for k, v in jax.tree_util.tree_flatten_with_path(params)[0]}
+  except Exception as e:  # not a tree of arrays
+    raise io.RunFileError(f'{path}: its params are not a tree of arrays ({e})') from e
+  hint = ("(the file's params and the network its config describes differ: was the config "
+          'edited, or are they from another run?)')
+  if set(want) != set(got):
+    name = sorted(set(want) ^ set(got))[0]
+    where = 'the params' if name in got else 'the network'
+    raise io.RunFileError(f'{path}: parameter {name} is in {where} only {hint}')
+  seeds = set()
+  for name, (shape, dtype) in want.items():
+    saved_shape, saved_dtype = got[name]
+    if seed_axis:
+      seeds.add(saved_shape[0] if saved_shape else None)
+      saved_shape = saved_shape[1:]
+    if saved_shape != shape or saved_dtype != dtype:
+      expected = f'(seeds,) + {shape}' if seed_axis else f'{shape}'
+      raise io.RunFileError(f'{path}: parameter {name} is {saved_dtype} of shape '
+                            f'{got[name][0]}, the network\'s is {dtype} of shape {expected} '
+                            f'{hint}')
+  if not seed_axis:
+    return None
+  if len(seeds) != 1 or None in seeds:
+    raise io.RunFileError(f'{path}: its params do not share one leading seed axis')
+  return seeds.pop()

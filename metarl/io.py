@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from metarl import safe_pickle
+
 
 class RunFileError(Exception):
   """A file given to metarl cannot be read as what it should be."""
@@ -83,12 +85,18 @@ def save_json(path: str, obj: Any) -> None:
 
 
 def load_pickle(path: str, required_keys: Iterable[str] = ()) -> Any:
-  """Loads a pickle, turning every way it can be wrong into one `RunFileError` line."""
+  """Loads a pickle that holds only what metarl writes (containers, numbers, strings, numpy
+  arrays; `safe_pickle`): anything else is refused before any of its code runs. Every way
+  it can be wrong is one `RunFileError` line."""
   if not os.path.isfile(path):
     raise RunFileError(f'{path}: no such file')
   try:
     with open(path, 'rb') as f:
-      obj = pickle.load(f)
+      obj = safe_pickle.load(f)
+  except safe_pickle.UnsafePickle as e:
+    raise RunFileError(f'{path}: refused, it holds what metarl never writes ({e}); a pickle '
+                       'can run code when loaded, so metarl reads only its own kinds of '
+                       'data') from e
   except Exception as e:  # corrupt, truncated or foreign pickles fail in many ways
     raise RunFileError(f'{path}: not a readable metarl pickle ({type(e).__name__}: {e})') from e
   missing = [k for k in required_keys if not (isinstance(obj, dict) and k in obj)]

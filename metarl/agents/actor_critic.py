@@ -98,5 +98,6 @@ def start_env_params(config, env: Environment):
 def eval_policy(config, env: Environment, record: bool = False) -> EvalPolicy:
   """The trained policy, sampling from its softmax; `record` adds logits, value and the
   core activity `hidden` of every step to the trajectory's extras."""
-  return EvalPolicy(actor=make_actor(make_networks(config, env), record=record),
-                    select=lambda params: params)
+  networks = make_networks(config, env)
+  return EvalPolicy(actor=make_actor(networks, record=record), select=lambda params: params,
+                    init=networks.init)

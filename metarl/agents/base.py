@@ -38,10 +38,13 @@ class EvalPolicy(NamedTuple):
     value_evaluator: for agents that predict value instead of acting (td):
       `value_evaluator(env, gamma, num_trials) -> evaluate(params [S, ...], key)`, which
       returns (metrics, per-step values and activity, trials); None for acting agents.
+    init: `init(key)` -> fresh params of the structure `select` gives (one seed): what
+      saved params are checked against before they are used (`checkpoint.check_fit`).
   """
   actor: Actor | None
   select: Callable[[Any], Any]
   value_evaluator: Callable | None = None
+  init: Callable[[Any], Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

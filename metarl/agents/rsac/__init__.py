@@ -161,8 +161,9 @@ def eval_policy(config, env: Environment, record: bool = False) -> EvalPolicy:
   """The deterministic policy (tanh of the mean) of the actor; params as saved hold the
   actor's under 'actor' (what evaluators receive during training too)."""
   del record
-  return EvalPolicy(actor=make_rollout_actor(make_networks(config, env)),
-                    select=lambda params: params['actor'])
+  networks = make_networks(config, env)
+  return EvalPolicy(actor=make_rollout_actor(networks), select=lambda params: params['actor'],
+                    init=networks.actor_init)
 
 
 def training_evaluator(config, env: Environment) -> Callable:

@@ -170,7 +170,7 @@ def eval_policy(config, env: CueReward, record: bool = False) -> EvalPolicy:
   networks = make_networks(config, env)
   return EvalPolicy(actor=None, select=lambda params: params,
                     value_evaluator=lambda env, gamma, num_trials: make_value_evaluator(
-                        env, networks, gamma, num_trials))
+                        env, networks, gamma, num_trials), init=networks.init)
 
 
 SPEC = register(AgentSpec(name='td', kind='seeds', fields=config_lib.FIELDS,
