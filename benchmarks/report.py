@@ -71,7 +71,7 @@ from benchmarks.results_page.page import (  # noqa: E402,F401
   reflow,
   rel,
 )
-from metarl.io import atomic_write_bytes, timestamped_dir  # noqa: E402
+from metarl.io import atomic_write_bytes, new_timestamped_dir  # noqa: E402
 
 RENDERERS = {'bandit': bandit.bandit_section, 'two_step': two_step.two_step_section,
              'value': value.value_section, 'beliefs': value.beliefs_section,
@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   unknown = [s for s in only if s not in SECTIONS]
   if unknown:
     parser.error(f'unknown sections {unknown}; known: {",".join(SECTIONS)}')
-  work = os.path.abspath(args.work or timestamped_dir(os.path.join(ROOT, 'runs'), 'report'))
+  work = os.path.abspath(args.work or new_timestamped_dir(os.path.join(ROOT, 'runs'), 'report'))
   os.makedirs(work, exist_ok=True)
   start = time.time()
   stamp = datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')

@@ -140,7 +140,7 @@ def replay_call(trainer):
 
 def part_a(work, repeats, counts=SEEDS):
   import main
-  from launch import run_support
+  from launch import run_folder
   from launch.trainers import make_trainer
   rows = []
   configs = (('bandit_a3c', 'bandit_train.py:a3c', []),
@@ -154,7 +154,7 @@ def part_a(work, repeats, counts=SEEDS):
                                  f'--config.num_seeds={n}', f'--config.run_dir={run_dir}',
                                  '--config.launch.num_evaluators=0',
                                  *[f'--config.{o}' for o in extra]])
-      run_support.prepare_run_dir(config)
+      folder = run_folder.prepare_run_dir(config)
       trainer = make_trainer(config)
       call, steps = (replay_call if trainer.spec.kind == 'replay' else gradients_call)(trainer)
       seconds = timed_calls(call, repeats)
@@ -165,6 +165,7 @@ def part_a(work, repeats, counts=SEEDS):
       print(rows[-1], flush=True)
       trainer.logs.close()
       trainer.progress.close()
+      folder.release()
   return rows
 
 

@@ -27,7 +27,14 @@ from metarl import curriculum as curriculum_lib
 from metarl import envs, pretrained
 from metarl.agents import registry as agent_registry
 from metarl.evaluation import make_evaluator
-from metarl.io import RunFileError, config_to_dict, save_csv, save_json, timestamped_dir, to_floats
+from metarl.io import (
+    RunFileError,
+    config_to_dict,
+    new_timestamped_dir,
+    save_csv,
+    save_json,
+    to_floats,
+)
 
 
 def evaluator_key(seed: int, evaluator_id: int):
@@ -92,13 +99,14 @@ def resolve_env(eval_env, trained_env) -> ml_collections.ConfigDict:
 
 
 def evaluation_dir(config) -> str:
-  """`config.run_dir`, or a new `<time>_eval` folder beside the params file."""
+  """`config.run_dir`, or a new `<time>_eval` folder beside the params file (made here,
+  exclusively)."""
   if config.run_dir:
     return config.run_dir
   name = pretrained.name_of(config.params_path)
   if name:  # not inside the installed package
-    return timestamped_dir('runs', f'eval_{name}')
-  return timestamped_dir(os.path.dirname(os.path.abspath(config.params_path)), 'eval')
+    return new_timestamped_dir('runs', f'eval_{name}')
+  return new_timestamped_dir(os.path.dirname(os.path.abspath(config.params_path)), 'eval')
 
 
 def run_offline_evaluation(config) -> str:
@@ -145,11 +153,12 @@ def run_offline_evaluation(config) -> str:
   if wanted is not None and wanted not in saved.seeds:
     raise RunFileError(f'config.params_seed = {wanted}: {config.params_path} holds seeds '
                        f'{saved.seeds}')
-  out_dir = evaluation_dir(config)
   try:
+    out_dir = evaluation_dir(config)
     os.makedirs(out_dir, exist_ok=True)
     save_json(os.path.join(out_dir, 'config.json'), config_to_dict(config))
   except OSError as e:
+    out_dir = config.run_dir or e.filename
     raise RunFileError(f'config.run_dir = {out_dir!r}: the evaluation folder cannot be '
                        f'written ({e.strerror or e})') from e
   logging.info('evaluating %s (the %s agent, trained %d env steps on %s) into %s',

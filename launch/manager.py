@@ -18,7 +18,8 @@ import os
 from absl import logging
 
 from launch import validation
-from launch.run_support import TrainingDiverged, add_log_file, prepare_run_dir
+from launch.run_folder import prepare_run_dir
+from launch.run_support import TrainingDiverged, add_log_file
 from launch.trainers import make_trainer
 
 __all__ = ['TrainingDiverged', 'prepare_run_dir', 'train']
@@ -27,10 +28,11 @@ __all__ = ['TrainingDiverged', 'prepare_run_dir', 'train']
 def train(config) -> str:
   """Trains as `config` (validated) says; returns the run directory."""
   validation.complete(config)  # every default in the config (main.load_config did it too)
-  prepare_run_dir(config)
+  folder = prepare_run_dir(config)  # held (locked) until the run ends
   handler = add_log_file(os.path.join(config.run_dir, 'log.txt'))
   try:
     return make_trainer(config).run()
   finally:
     logging.get_absl_logger().removeHandler(handler)
     handler.close()
+    folder.release()

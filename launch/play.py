@@ -25,7 +25,7 @@ from metarl import envs
 from metarl.config_rules import ConfigError
 from metarl.envs import registry as env_registry
 from metarl.envs.words import Words
-from metarl.io import CsvLog, config_to_dict, save_json, timestamped_dir
+from metarl.io import CsvLog, config_to_dict, new_timestamped_dir, save_json
 
 
 class Quit(Exception):
@@ -111,7 +111,7 @@ def play(config, stdin: TextIO | None = None, stdout: TextIO | None = None) -> s
     raise ConfigError('env.name', env_config.name, 'an env with a fixed episode length is '
                       'required to play')
   words = (env_registry.entry(env_config.name).words or Words)(env)
-  out_dir = config.run_dir or timestamped_dir('runs', f'{config.name}_{env_config.name}')
+  out_dir = config.run_dir or new_timestamped_dir('runs', f'{config.name}_{env_config.name}')
   os.makedirs(out_dir, exist_ok=True)
   with config.unlocked():
     config.env = env_config

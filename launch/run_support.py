@@ -1,5 +1,5 @@
-"""What every training run needs, whatever its trainer kind: the run directory and its log
-file, deferred Ctrl-C, the progress line, the CSV and TensorBoard rows, and checkpoints with
+"""What every training run needs, whatever its trainer kind (its folder: `launch.run_folder`):
+the log file, deferred Ctrl-C, the progress line, the CSV and TensorBoard rows, and checkpoints with
 one payload schema.
 
 Rows go through `RunLogs` to each `Logger` (train.csv / eval.csv, and with
@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 from absl import logging
 
+from launch import run_folder
 from metarl import checkpoint as checkpoint_lib
 from metarl import io
 
@@ -71,27 +72,6 @@ def deferred_interrupts():
   finally:
     for sig, handler in previous.items():
       signal.signal(sig, handler)
-
-
-def prepare_run_dir(config) -> str:
-  """Creates the run directory (a fresh timestamped one when `config.run_dir` is empty)
-  and writes config.json into it (a resumed run keeps its own).
-
-  Raises:
-    io.RunFileError: the directory cannot be made or written (one line).
-  """
-  with config.unlocked():
-    if not config.run_dir:
-      config.run_dir = io.timestamped_dir('runs', config.name)
-  path = os.path.join(config.run_dir, 'config.json')
-  try:
-    os.makedirs(config.run_dir, exist_ok=True)
-    if not (config.get('resume', False) and os.path.exists(path)):  # a resume keeps the
-      io.save_json(path, io.config_to_dict(config))  # config the run started with
-  except OSError as e:
-    raise io.RunFileError(f'config.run_dir = {config.run_dir!r}: the run directory cannot be '
-                          f'written ({e.strerror or e})') from e
-  return config.run_dir
 
 
 def add_log_file(path: str):
@@ -390,10 +370,14 @@ class RunCheckpointer:
 
   def load_newest(self) -> tuple[str, dict[str, Any]]:
     """The newest checkpoint of this run to resume from (`io.RunFileError`, one line, if
-    there is none, it is unreadable, another agent's or of another layout)."""
+    there is none, it is unreadable, another agent's, of another layout or of a config
+    that differs in more than `run_folder.MAY_CHANGE_ON_RESUME`)."""
     path, payload = checkpoint_lib.load_for_resume(self._config.run_dir,
                                                    self._config.agent.name)
     if payload.get('schema') != CHECKPOINT_SCHEMA:
       raise io.RunFileError(f'{path}: a checkpoint of an older metarl (layout '
                             f'{payload.get("schema", 1)}, this one reads {CHECKPOINT_SCHEMA})')
+    if not isinstance(payload['config'], dict):
+      raise io.RunFileError(f'{path}: not a metarl checkpoint (its config is not a dict)')
+    run_folder.check_same_run(payload['config'], self._config.agent.name, self._config, path)
     return path, payload

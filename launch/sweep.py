@@ -368,12 +368,15 @@ def main(argv=None) -> int:
   signal.signal(signal.SIGTERM, raise_interrupt)  # `kill` stops a sweep like Ctrl-C
   if args.seeds < 1 or args.parallel < 1:
     sys.exit('sweep: --seeds and --parallel must be >= 1')
-  args.out = args.out or io.timestamped_dir('runs', 'sweep')  # beside the runs main.py makes
+  made = not args.out  # a new folder beside the runs main.py makes, unless --out names one
+  args.out = args.out or io.new_timestamped_dir('runs', 'sweep')
   executor = sweep_executor(args.backend)
   try:
     executor.check(args)
     runs = plan(variants, args)
   except SweepError as e:
+    if made:
+      os.rmdir(args.out)  # still empty: nothing was started
     sys.exit(f'sweep: {e}')
   os.makedirs(args.out, exist_ok=True)
   log = io.CsvLog(os.path.join(args.out, 'runs.csv'), list(RUNS_COLUMNS))

@@ -21,6 +21,7 @@ from typing import Any
 from ml_collections import ConfigDict
 
 from launch.backends import BACKENDS, check_launch
+from launch.run_folder import RUN_LOCK
 from metarl import checkpoint, curriculum, pretrained
 from metarl import config_rules as rules
 from metarl.agents import registry as agent_registry
@@ -256,7 +257,7 @@ def validate_run_dir(config, default_parent: str, field: str = 'run_dir') -> Non
     if problem:
       raise ConfigError(field, run_dir, f'a writable directory is required ({problem})')
     try:
-      files = os.listdir(run_dir) if os.path.isdir(run_dir) else []
+      files = set(os.listdir(run_dir) if os.path.isdir(run_dir) else []) - {RUN_LOCK}
     except OSError as e:
       raise ConfigError(field, run_dir, f'a readable directory is required ({e})') from e
     if files:

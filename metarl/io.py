@@ -28,15 +28,20 @@ class RunFileError(Exception):
   """A file given to metarl cannot be read as what it should be."""
 
 
-def timestamped_dir(parent: str, name: str) -> str:
-  """A new, not yet existing directory path `parent/<YYYYmmdd-HHMMSS>_<name>[_k]`."""
+def new_timestamped_dir(parent: str, name: str) -> str:
+  """Creates and returns a new directory `parent/<YYYYmmdd-HHMMSS>_<name>[_k]`, made
+  exclusively (`os.mkdir`): two processes starting in the same second get two folders."""
   stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
   path = os.path.join(parent, f'{stamp}_{name}')
+  os.makedirs(parent, exist_ok=True)
   candidate, k = path, 1
-  while os.path.exists(candidate):
-    k += 1
-    candidate = f'{path}_{k}'
-  return candidate
+  while True:
+    try:
+      os.mkdir(candidate)
+      return candidate
+    except FileExistsError:
+      k += 1
+      candidate = f'{path}_{k}'
 
 
 def _file_mode() -> int:

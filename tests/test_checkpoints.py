@@ -82,7 +82,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
   resume_and_compare(small_config(parts), whole, ('train.csv', 'eval.csv'))
   assert os.path.basename(checkpoint.latest(parts)) == 'ckpt_000000000004000.pickle'
   with open(os.path.join(parts, 'config.json')) as f:
-    assert json.load(f)['resume'] is False  # the run keeps the config it started with
+    assert json.load(f)['resume'] is True  # config.json: the config the run went on with
 
 
 def test_resume_needs_a_checkpoint_and_refuses_a_foreign_one(tmp_path):

@@ -214,7 +214,7 @@ def test_an_unwritable_run_dir_is_one_line_for_every_mode(config_name, tmp_path)
 
 
 def test_a_run_dir_that_cannot_be_made_when_the_run_starts_is_one_line(tmp_path):
-  from launch.run_support import prepare_run_dir
+  from launch.run_folder import prepare_run_dir
   blocker = tmp_path / 'file'
   blocker.write_text('not a folder')
   config = bandit_train.get_config('a3c')

@@ -34,6 +34,7 @@ from launch.run_support import (
   diverged_message,
 )
 from metarl import checkpoint as checkpoint_lib
+from metarl import io
 
 EVALUATOR = ChildId(EVALUATOR_ROLE, 0)  # a run has at most one
 
@@ -200,6 +201,8 @@ class Trainer:
     if self.bad_streak() == 0:
       self.checkpoints.good = path
     self.logs.resume(self.position())
+    io.save_json(os.path.join(self.config.run_dir, 'config.json'),  # what it goes on with
+                 io.config_to_dict(self.config))
     self.progress.update(self.position())
     logging.info('resumed from %s at %d env steps', path, self.env_steps)
 
