@@ -28,14 +28,24 @@ def share_accelerators() -> None:
     os.environ.setdefault('XLA_PYTHON_CLIENT_PREALLOCATE', 'false')
 
 
-def enable_compilation_cache() -> None:
+def enable_compilation_cache() -> str | None:
   """Keeps XLA's compiled programs on disk so that a run of a config compiled before (other
   seeds, a rerun, a resume) starts without compiling. METARL_COMPILATION_CACHE names the
-  folder (default ~/.cache/metarl/jax); set it to an empty string to turn the cache off."""
+  folder (default ~/.cache/metarl/jax); set it to an empty string to turn the cache off.
+  Compiled programs are code: a folder that is not this user's alone (`private_dir`; made
+  0700 here) is not used, with a warning. Returns the folder in use, or None."""
   path = os.environ.get('METARL_COMPILATION_CACHE',
                         os.path.join(os.path.expanduser('~'), '.cache', 'metarl', 'jax'))
   if not path:
-    return
+    return None
+  from metarl import private_dir
+  problem = private_dir.ensure(path)
+  if problem:
+    from absl import logging
+    logging.warning('XLA compilation cache off: %s (set METARL_COMPILATION_CACHE to a '
+                    'folder of your own)', problem)
+    return None
   import jax
   jax.config.update('jax_compilation_cache_dir', path)
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.2)
+  return path

@@ -6,7 +6,8 @@ for the LRU's linear recurrence (`metarl.networks.lru`). They are compiled into 
 with the machine's C++ compiler against the XLA FFI headers that ship with jaxlib, once per
 source,
 jax version, compiler and CPU, into `$METARL_NATIVE_CACHE` (default
-`~/.cache/metarl/native`), and registered with XLA as a custom call.
+`~/.cache/metarl/native`, a folder that must be the user's alone), and registered with XLA
+as a custom call.
 
 Where no compiler is found, the build fails, the backend is not the CPU, or the
 environment says `METARL_NATIVE=0`, `available()` is False and the networks use the same
@@ -15,6 +16,7 @@ float rounding, more time per step on a CPU. `status()` says which and why (log.
 """
 
 import ctypes
+import fcntl
 import hashlib
 import os
 import platform
@@ -25,6 +27,9 @@ import threading
 
 import jax
 from absl import logging
+
+from metarl import private_dir
+from metarl.io import atomic_write_bytes
 
 SOURCES = tuple(os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
                 for name in ('gru_kernel.cc', 'linear_scan.cc'))
@@ -79,8 +84,22 @@ def _flags() -> list:
   return flags
 
 
+def _recorded_hash(target: str) -> str | None:
+  try:
+    with open(target + '.sha256', encoding='ascii') as f:
+      return f.read().strip()
+  except OSError:
+    return None
+
+
 def _build(cxx: str) -> str:
-  """The path of the compiled library, compiling it unless a cached build exists."""
+  """The path of the compiled library, compiling it unless a trusted cached build exists.
+
+  The cache folder must be this user's alone (made 0700; `private_dir`), else nothing is
+  built or loaded there. A cached library is used only if it is a regular file this user
+  owns, no one else can write, with the SHA-256 recorded when it was built here; any other
+  is rebuilt. Builds hold the folder's lock, so concurrent processes build once.
+  """
   sources = []
   for path in SOURCES:
     with open(path, 'rb') as f:
@@ -91,11 +110,30 @@ def _build(cxx: str) -> str:
       _compiler_version(cxx).encode(), _cpu_signature().encode(),
       platform.machine().encode()])).hexdigest()[:16]
   folder = cache_dir()
+  problem = private_dir.ensure(folder)
+  if problem:
+    raise RuntimeError(f'the kernel cache {problem}: nothing is built or loaded there (set '
+                       'METARL_NATIVE_CACHE to a folder of your own)')
   target = os.path.join(folder, f'kernels-{key}.so')
-  if os.path.exists(target):
-    return target
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(suffix='.so', dir=folder)
+  lock = os.open(os.path.join(folder, '.build.lock'),
+                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+  try:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if os.path.lexists(target):
+      problem = private_dir.check_file(target, _recorded_hash(target))
+      if problem is None:
+        return target
+      logging.warning('native kernels: %s; building it again', problem)
+      os.remove(target)
+    _compile(cxx, flags, target)
+  finally:
+    os.close(lock)
+  return target
+
+
+def _compile(cxx: str, flags: list, target: str) -> None:
+  """Compiles the sources into `target` and records its SHA-256 beside it."""
+  fd, tmp = tempfile.mkstemp(suffix='.so', dir=os.path.dirname(target))
   os.close(fd)
   command = [cxx, *flags, f'-I{jax.ffi.include_dir()}', *SOURCES, '-o', tmp]
   try:
@@ -103,11 +141,12 @@ def _build(cxx: str) -> str:
     if done.returncode != 0:
       raise RuntimeError(f'{os.path.basename(cxx)} failed: '
                          f'{done.stderr.strip().splitlines()[-1:] or done.returncode}')
-    os.replace(tmp, target)  # whole or not at all, also with other processes building
+    os.chmod(tmp, 0o700)
+    atomic_write_bytes(target + '.sha256', private_dir.sha256(tmp).encode())
+    os.replace(tmp, target)  # whole or not at all
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
-  return target
 
 
 def _load() -> None:
