@@ -52,16 +52,20 @@ CONFIGS = os.path.join(ROOT, 'configs')
 
 
 def resolve_config(value: str) -> str:
-  """A --config value as a path that exists: itself, or one of metarl's own configs by its
-  path in the repository or its name (the `:ARG` suffix kept); unchanged if none exists
-  (the loader then says so)."""
+  """A --config value as a path: a bare name (`eval`, `bandit_train.py`, no folder) or
+  `configs/NAME` is metarl's own config of that name where one exists, whatever files the
+  current folder holds (a config file is Python that runs: a stray `./eval` must not be
+  picked instead of the shipped one); any other value is the file it names (`./eval.py`
+  for a file of your own). The `:ARG` suffix is kept; unchanged if nothing matches (the
+  loader then says so)."""
   path, colon, arg = value.partition(':')
-  if not path or os.path.exists(path):
+  if not path:
     return value
   name = path[len('configs/'):] if path.startswith('configs/') else path
-  for candidate in (os.path.join(CONFIGS, name), os.path.join(CONFIGS, name + '.py')):
-    if os.path.isfile(candidate):
-      return candidate + colon + arg
+  if os.sep not in name:
+    for candidate in (os.path.join(CONFIGS, name), os.path.join(CONFIGS, name + '.py')):
+      if os.path.isfile(candidate):
+        return candidate + colon + arg
   return value
 
 

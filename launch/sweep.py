@@ -62,6 +62,7 @@ seconds), and the sweep stops the instance it started.
 """
 
 import argparse
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -105,6 +106,27 @@ class Variant(NamedTuple):
     base = os.path.splitext(os.path.basename(self.config.partition(':')[0]))[0]
     arg = self.config.partition(':')[2]
     return base + (f'[{arg}]' if arg else '') + ''.join(f'[{o}]' for o in self.overrides)
+
+  @property
+  def folder(self) -> str:
+    """`name` as one folder name: characters other than letters, digits and `._,=+-[]`
+    become '_' (no '/', no '..' path), and a long name is cut, with a hash of the whole
+    name kept so that two long names stay apart."""
+    name = _UNSAFE.sub('_', self.name)
+    if len(name) > 100:
+      name = name[:80] + '_' + hashlib.sha256(self.name.encode()).hexdigest()[:12]
+    return name
+
+
+_UNSAFE = re.compile(r'[^A-Za-z0-9._,=+\-\[\]]')
+
+
+def under(path: str, out: str) -> str:
+  """`path` if it lies inside the folder `out` (links resolved), else a SweepError."""
+  real_out, real = os.path.realpath(out), os.path.realpath(path)
+  if real == real_out or os.path.commonpath([real_out, real]) != real_out:
+    raise SweepError(f'{path}: outside --out ({out}); a sweep writes only inside it')
+  return path
 
 
 _CONFIG = re.compile(r'^--?config(?:=(.*))?$')
@@ -174,15 +196,17 @@ def plan(variants: list[Variant], args) -> list[dict]:
   runs = []
   names = set()
   for number, variant in enumerate(variants):
-    if variant.name in names:
-      raise SweepError(f'--config {variant.name}: given twice')
-    names.add(variant.name)
+    if variant.folder in names:
+      raise SweepError(f'--config {variant.name}: given twice (or a variant of the same '
+                       f'folder name, {variant.folder})')
+    names.add(variant.folder)
     overrides = list(args.set) + list(variant.overrides)
     from launch.cli import resolve_config  # a config by name, from any directory
     path = resolve_config(variant.config)
     if args.seeds > 1 and not args.process_per_seed:
       first, last = args.first_seed, args.first_seed + args.seeds - 1
-      run_dir = os.path.join(args.out, f'{number:02d}_{variant.name}', f'seeds_{first}-{last}')
+      run_dir = under(os.path.join(args.out, f'{number:02d}_{variant.folder}',
+                                   f'seeds_{first}-{last}'), args.out)
       run_overrides = overrides + [f'seed={first}', f'num_seeds={args.seeds}',
                                    f'run_dir={run_dir}', 'launch.num_evaluators=0']
       probe = load_run_config(path, overrides + [f'seed={first}'])
@@ -194,7 +218,8 @@ def plan(variants: list[Variant], args) -> list[dict]:
     stride = None
     for i in range(args.seeds):
       seed = args.first_seed + i * (stride or 1)
-      run_dir = os.path.join(args.out, f'{number:02d}_{variant.name}', f'seed_{seed}')
+      run_dir = under(os.path.join(args.out, f'{number:02d}_{variant.folder}', f'seed_{seed}'),
+                      args.out)
       run_overrides = overrides + [f'seed={seed}', f'run_dir={run_dir}',
                                    'launch.num_evaluators=0']
       config = load_run_config(path, run_overrides)

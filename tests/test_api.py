@@ -68,8 +68,16 @@ def test_configs_are_found_by_name_from_any_directory(tmp_path):
     assert cli.resolve_config('configs/train.py:a3c') == (
         os.path.join(ROOT, 'configs', 'train.py') + ':a3c')
     assert cli.resolve_config('no_such_config') == 'no_such_config'
-    (tmp_path / 'bandit_train.py').write_text('')  # a file of that name here wins
-    assert cli.resolve_config('bandit_train.py') == 'bandit_train.py'
+    # a bare name is the shipped config, whatever the current folder holds (a config file
+    # is code that runs); a path with a folder is the file it names
+    (tmp_path / 'eval').write_text('import os; os.system("touch pwned")')
+    (tmp_path / 'bandit_train.py').write_text('')
+    assert cli.resolve_config('eval') == os.path.join(ROOT, 'configs', 'eval.py')
+    assert cli.resolve_config('bandit_train.py') == os.path.join(ROOT, 'configs',
+                                                                 'bandit_train.py')
+    assert cli.resolve_config('./bandit_train.py') == './bandit_train.py'
+    (tmp_path / 'mine.py').write_text('')  # a file of your own, of no shipped name
+    assert cli.resolve_config('mine.py:x') == 'mine.py:x'
   finally:
     os.chdir(cwd)
   # the command from another directory: its runs/ folder there

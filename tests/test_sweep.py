@@ -194,3 +194,21 @@ def test_a_td_sweep_runs_and_aggregates_every_seed(tmp_path):
   assert sorted({int(r['seed']) for r in rows}) == [0, 1, 2, 3]  # two runs of two seeds
   summary = {r['metric']: r for r in read(os.path.join(out, 'summary.csv'))}
   assert summary['mse']['seeds'] == '4' and float(summary['mse']['std']) > 0
+
+
+def test_run_folders_stay_under_out_whatever_the_overrides_say(tmp_path):
+  out = str(tmp_path / 'out')
+  sweep, runs = plan_of(tmp_path, f'--config={CONFIG}', '--config.launch.ray_temp_dir=/../../x',
+                        f'--config={CONFIG}', '--config.launch.ray_temp_dir=/a b')
+  for run in runs:
+    assert os.path.realpath(run['run_dir']).startswith(os.path.realpath(out) + os.sep)
+    assert os.path.dirname(os.path.dirname(run['run_dir'])) == out  # out/<variant>/<seeds>
+  assert runs[0]['variant'] == 'two_step_train[launch.ray_temp_dir=/../../x]'  # as given
+  assert os.path.basename(os.path.dirname(runs[0]['run_dir'])) == (
+      '00_two_step_train[launch.ray_temp_dir=_.._.._x]')
+  with pytest.raises(sweep.SweepError, match='outside --out'):
+    sweep.under(os.path.join(out, '..', 'x'), out)
+  os.makedirs(out)
+  os.symlink(str(tmp_path), os.path.join(out, 'link'))  # a link inside out leading out
+  with pytest.raises(sweep.SweepError, match='outside --out'):
+    sweep.under(os.path.join(out, 'link', 'x'), out)
