@@ -49,6 +49,7 @@ def launch(num_workers: int = 0, num_evaluators: int = 1, updates_per_call: int 
     c.ray_address = ''  # ray: '' starts a local instance; HOST:PORT joins a cluster
     c.ray_temp_dir = ''  # ray, local instance: session files ('' = a new /tmp folder)
     c.ray_cpus_per_child = 1.0  # ray: CPUs each worker / evaluator actor reserves
+    c.oversubscribe = False  # True: more than 4 workers per CPU of this machine (Ray)
   c.num_workers = num_workers  # 0: train in this process (fastest on few cores)
   c.num_evaluators = num_evaluators  # 0: evaluate in this process
   if children:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
+from launch import sizes
 from launch.backends import BACKENDS, check_launch
 from launch.run_folder import RUN_LOCK
 from metarl import checkpoint, curriculum, pretrained
@@ -65,10 +66,11 @@ LAUNCH = {
         "'' (a new /tmp/metarl-ray-* folder) or an absolute path of at most 40 characters "
         "is required (Ray's socket paths under it must stay short)", str),
     'ray_cpus_per_child': rules.Real(0.0, 1024.0),
+    'oversubscribe': rules.Bool(default=False),  # more than 4 workers per CPU of this machine
 }
 # Launch fields a config may leave out (a seeds run has no children to time or restart).
 OPTIONAL_LAUNCH = ('updates_per_call', 'unrolls_per_message', 'child_timeout_s', 'max_restarts',
-                   'ray_address', 'ray_temp_dir', 'ray_cpus_per_child')
+                   'ray_address', 'ray_temp_dir', 'ray_cpus_per_child', 'oversubscribe')
 
 
 def check_writable_dir(path: str) -> str | None:
@@ -315,10 +317,12 @@ def validate_train(config) -> None:
       raise ConfigError('curriculum.enabled', True, 'a curriculum is available for agents of '
                         f"the 'gradients' kind only (the {spec.name} agent is of kind "
                         f'{spec.kind!r})')
+  completed = complete_copy(config)
   if spec.check is not None:
-    spec.check(complete_copy(config), env)
+    spec.check(completed, env)
   if 'curriculum' in config:
     curriculum.check(config, env)
+  sizes.check(completed, env, spec.eval_policy(completed, env, False))
   validate_run_dir(config, default_parent='runs')
 
 
