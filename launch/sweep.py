@@ -377,6 +377,8 @@ def main(argv=None) -> int:
   parser.add_argument('--ray_address', default='',
                       help="ray: '' starts a local Ray instance of --parallel CPUs; "
                            "HOST:PORT or 'auto' joins a running cluster")
+  parser.add_argument('--ray_allow_unauthenticated', action='store_true',
+                      help='ray: join another machine\'s cluster without token authentication')
   parser.add_argument('--cpus_per_run', type=float, default=1.0,
                       help='ray: the CPUs each run reserves')
   parser.add_argument('--max_retries', type=int, default=1,

@@ -9,7 +9,6 @@ times.
 import importlib.util
 import io as pyio
 import os
-import re
 import shutil
 import signal
 import socket
@@ -141,14 +140,21 @@ def check_ray_args(args) -> None:
   if importlib.util.find_spec('ray') is None:
     raise SweepError('--backend=ray needs Ray: pip install -r requirements-ray.txt')
   address = args.ray_address
-  if address and not (address == 'auto' or address.startswith('ray://') or
-                      re.fullmatch(r'[^\s/:]+:\d{1,5}', address)):
-    raise SweepError(f"--ray_address {address!r}: '' (start a local Ray instance), 'auto' "
-                     'or HOST:PORT of a running cluster is required')
-  from launch.backends.ray_instance import unreachable
+  from launch.backends.ray_address import (
+      ADDRESSES,
+      unauthenticated,
+      unreachable,
+      valid_address,
+  )
+  if not valid_address(address):
+    raise SweepError(f'--ray_address {address!r}: {ADDRESSES} is required')
   problem = unreachable(address)
   if problem:
     raise SweepError(f'--ray_address {address}: {problem}')
+  problem = unauthenticated(address)
+  if problem and not args.ray_allow_unauthenticated:
+    raise SweepError(f'--ray_address {address}: {problem}; add '
+                     '--ray_allow_unauthenticated to join it anyway')
   if not 0 < args.cpus_per_run <= 1024:
     raise SweepError('--cpus_per_run must be > 0 (and at most 1024)')
   if args.max_retries < 0:

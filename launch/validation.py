@@ -22,6 +22,7 @@ from ml_collections import ConfigDict
 
 from launch import sizes
 from launch.backends import BACKENDS, check_launch
+from launch.backends.ray_address import ADDRESSES, valid_address
 from launch.run_folder import RUN_LOCK
 from metarl import checkpoint, curriculum, pretrained
 from metarl import config_rules as rules
@@ -56,11 +57,8 @@ LAUNCH = {
     'startup_timeout_s': rules.Real(**_POSITIVE),
     'child_timeout_s': rules.Real(**_POSITIVE),
     'max_restarts': rules.Int(0),
-    'ray_address': rules.Custom(
-        lambda v: isinstance(v, str) and bool(not v or re.fullmatch(r'[^\s/:]+:\d{1,5}', v) or
-                                              v.startswith('ray://') or v == 'auto'),
-        "'' (start a local Ray instance), 'auto' (the cluster `ray start` started on this "
-        "machine) or HOST:PORT of a running cluster's head is required", str),
+    'ray_address': rules.Custom(valid_address, f'{ADDRESSES} is required', str),
+    'ray_allow_unauthenticated': rules.Bool(default=False),
     'ray_temp_dir': rules.Custom(
         lambda v: rules.is_path(v) and (not v or (os.path.isabs(v) and len(v) <= 40)),
         "'' (a new /tmp/metarl-ray-* folder) or an absolute path of at most 40 characters "
@@ -70,7 +68,8 @@ LAUNCH = {
 }
 # Launch fields a config may leave out (a seeds run has no children to time or restart).
 OPTIONAL_LAUNCH = ('updates_per_call', 'unrolls_per_message', 'child_timeout_s', 'max_restarts',
-                   'ray_address', 'ray_temp_dir', 'ray_cpus_per_child', 'oversubscribe')
+                   'ray_address', 'ray_temp_dir', 'ray_cpus_per_child', 'oversubscribe',
+                   'ray_allow_unauthenticated')
 
 
 def check_writable_dir(path: str) -> str | None:

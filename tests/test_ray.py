@@ -231,7 +231,7 @@ def test_a_run_joins_a_running_cluster_with_its_token(tmp_path):
   try:
     time.sleep(8)  # the head's start-up
     assert head.poll() is None, 'ray start --head failed'
-    from launch.backends.ray_instance import unreachable
+    from launch.backends.ray_address import unreachable
     assert unreachable(f'127.0.0.1:{port}') is None  # the probe knows a real head
     with open(run_dir + '.stderr', 'w') as err:
       result = subprocess.run(

@@ -12,10 +12,8 @@ this repository as the job's working directory. Processes are found and ended wi
 
 import collections
 import os
-import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,7 @@ import psutil
 from absl import logging
 
 from launch.backends.base import ChildFailed
+from launch.backends.ray_address import unauthenticated, unreachable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # A clone of the repository (its main.py beside the packages), not an installed package:
@@ -53,46 +52,11 @@ def _local_token() -> str:
   return _TOKEN
 
 
-# An HTTP/2 client's connection preface and an empty SETTINGS frame: every gRPC server,
-# Ray's GCS and its client server among them, answers with a SETTINGS frame (type 4).
-_HTTP2_PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
-_PROBE_S = 5.0
-
-
-def unreachable(address: str) -> str | None:
-  """Why no Ray head answers at a HOST:PORT (or ray://HOST:PORT) address, or None if one
-  may ('auto' is not checked): nothing accepts the connection, or what does is not a gRPC
-  server (Ray's GCS is one). ray.init would retry either for many minutes."""
-  host_port = re.fullmatch(r'(?:ray://)?([^\s/:]+):(\d+)', address)
-  if host_port is None:
-    return None
-  try:
-    connection = socket.create_connection((host_port[1], int(host_port[2])), timeout=10)
-  except OSError as e:
-    return f'nothing answers there ({e})'
-  try:
-    connection.settimeout(_PROBE_S)
-    connection.sendall(_HTTP2_PREFACE)
-    header = b''
-    while len(header) < 9:
-      chunk = connection.recv(9 - len(header))
-      if not chunk:
-        break
-      header += chunk
-  except OSError as e:  # a timeout included
-    return (f'something accepts connections there but is not a Ray head (no gRPC answer '
-            f'in {_PROBE_S:g}s: {e or type(e).__name__})')
-  finally:
-    connection.close()
-  if len(header) < 9 or header[3] != 4:
-    return ('something accepts connections there but is not a Ray head (it does not '
-            'speak gRPC)')
-  return None
-
-
 def check_launch(launch) -> None:
   """Before a run starts: a `launch.ray_address` where no Ray head answers (ray.init would
-  retry it for minutes) is a ConfigError. Runs without children never connect."""
+  retry it for minutes), or another machine's without token authentication (unless
+  `launch.ray_allow_unauthenticated`), is a ConfigError. Runs without children never
+  connect."""
   from metarl.config_rules import ConfigError
   address = launch.get('ray_address', '')
   if address and launch.get('num_workers', 0) + launch.get('num_evaluators', 0):
@@ -100,6 +64,10 @@ def check_launch(launch) -> None:
     if problem:
       raise ConfigError('launch.ray_address', address,
                         f'{problem}; start the cluster first (docs/clusters.md)')
+    problem = unauthenticated(address)
+    if problem and not launch.get('ray_allow_unauthenticated', False):
+      raise ConfigError('launch.ray_address', address, f'{problem}; set '
+                        'launch.ray_allow_unauthenticated=True to join it anyway')
 
 
 def _import_ray(local: bool):
