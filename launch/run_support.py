@@ -18,6 +18,8 @@ Rows go through `RunLogs` to each `Logger` (train.csv / eval.csv, and with
 import contextlib
 import logging as py_logging
 import os
+import re
+import secrets
 import signal
 import sys
 import threading
@@ -150,25 +152,41 @@ class TensorBoardLogger:
       self._log.close()
 
 
+WANDB_ID_FILE = 'wandb_run_id.txt'
+
+
+def wandb_run_id(run_dir: str) -> str:
+  """The W&B run id of the run in `run_dir`: the one kept there, or a new random one
+  (then kept there)."""
+  path = os.path.join(run_dir, WANDB_ID_FILE)
+  if os.path.isfile(path):
+    with open(path, encoding='ascii') as f:
+      kept = f.read().strip()
+    if re.fullmatch(r'[0-9a-f]{16}', kept):
+      return kept
+  new = secrets.token_hex(8)
+  io.atomic_write_bytes(path, f'{new}\n'.encode())
+  return new
+
+
 class WandbLogger:
   """The numeric cells of every row to a Weights & Biases run (opened with the first row,
   in run_dir/wandb; `log.wandb_mode` offline or online), as `<prefix><table>/<column>`
   against the row's position column (`env_steps`, or `epoch` for td). The W&B run's id is
-  fixed by the run directory, so a resumed run goes on in the same W&B run."""
+  random, drawn when the run first logs and kept in run_dir/`WANDB_ID_FILE`, so a resumed
+  run goes on in the same W&B run and a new run is a new W&B run, wherever its folder is."""
 
   def __init__(self, config, position: str, skip: Sequence[str]):
     self._config, self._position, self._skip = config, position, set(skip)
     self._run = None
 
   def _open(self):
-    import hashlib
-
     import wandb  # only where a run logs to W&B
     run_dir = os.path.abspath(self._config.run_dir)
     run = wandb.init(
         project=self._config.log.wandb_project, dir=run_dir, mode=self._config.log.wandb_mode,
         name=os.path.basename(run_dir), config=io.config_to_dict(self._config),
-        id=hashlib.sha1(run_dir.encode()).hexdigest()[:16], resume='allow',
+        id=wandb_run_id(run_dir), resume='allow',
         settings=wandb.Settings(silent=True, console='off'))
     run.define_metric(self._position)
     run.define_metric('*', step_metric=self._position)

@@ -94,3 +94,13 @@ def test_w_and_b_settings_are_checked_before_anything_starts(hide_package, tmp_p
   with pytest.raises(ConfigError, match='wandb is not installed'):
     validate(config)
   assert not os.path.exists(tmp_path / 'run')
+
+
+def test_the_w_and_b_id_is_random_and_kept_in_the_run_folder(tmp_path):
+  from launch.run_support import WANDB_ID_FILE, wandb_run_id
+  first = wandb_run_id(str(tmp_path))
+  assert wandb_run_id(str(tmp_path)) == first  # a resume goes on in the same W&B run
+  with open(tmp_path / WANDB_ID_FILE) as f:
+    assert f.read().strip() == first
+  os.remove(tmp_path / WANDB_ID_FILE)  # a new run in the same path: a new W&B run
+  assert wandb_run_id(str(tmp_path)) != first
