@@ -31,7 +31,13 @@ Then, per agent, the checkpoint write time (median over the run's checkpoints, f
 log) and size: a3c (bandit, 64 envs), td (value_td, 10 seeds), rsac with and without the
 replay contents (memory task, 200k-step replay).
 
-Writes benchmarks/results/reliability.csv (faults) and reliability_checkpoints.csv.
+Then bad files (benchmarks/reliability_files.py): truncated, foreign, malicious and
+mismatched params and checkpoints, another agent's params, a linked CSV and a resume of
+another config, each given to the command that reads it: one line, nothing executed,
+nothing left behind.
+
+Writes benchmarks/results/reliability.csv (faults), reliability_checkpoints.csv and
+reliability_bad_files.csv. `--parts` picks among faults, checkpoints and bad_files.
 """
 
 import argparse
@@ -71,6 +77,7 @@ SAC = ['--config.launch.num_workers=1', '--config.launch.num_evaluators=1',
        '--config.agent.actor_warmup_steps=500']
 FAULTS = ('worker_sigkill', 'evaluator_sigkill', 'rsac_worker_sigkill', 'manager_sigint',
           'manager_sigkill', 'nan_injection')
+PARTS = ('faults', 'checkpoints', 'bad_files')
 COLUMNS = ['fault', 'agent', 'runs', 'recovered', 'processes_left', 'detect_s_median',
            'env_steps_lost_median', 'env_steps_lost_max', 'total_env_steps', 'notes']
 
@@ -275,23 +282,33 @@ def main():
   parser.add_argument('--runs', type=int, default=3)
   parser.add_argument('--faults', default=','.join(FAULTS))
   parser.add_argument('--work', default='', help='folder for the runs (default: a temp dir)')
-  parser.add_argument('--no-checkpoints', action='store_true',
-                      help='skip the checkpoint cost table')
+  parser.add_argument('--parts', default=','.join(PARTS),
+                      help=f'which tables, of {",".join(PARTS)}')
   args = parser.parse_args()
+  parts = [p for p in args.parts.split(',') if p]
+  if set(parts) - set(PARTS):
+    parser.error(f'unknown parts {sorted(set(parts) - set(PARTS))}; known: {list(PARTS)}')
   names = [n for n in args.faults.split(',') if n]
   unknown = set(names) - set(FAULTS)
   if unknown:
     parser.error(f'unknown faults {sorted(unknown)}; known: {list(FAULTS)}')
   work = args.work or tempfile.mkdtemp(prefix='metarl_reliability_')
   os.makedirs(work, exist_ok=True)
-  rows = run_faults(names, args.runs, work)
-  print_table(rows)
   os.makedirs(RESULTS, exist_ok=True)
-  save_csv(os.path.join(RESULTS, 'reliability.csv'), rows, COLUMNS)
-  if not args.no_checkpoints:
+  if 'faults' in parts:
+    rows = run_faults(names, args.runs, work)
+    print_table(rows)
+    save_csv(os.path.join(RESULTS, 'reliability.csv'), rows, COLUMNS)
+  if 'checkpoints' in parts:
     costs = checkpoint_costs(work)
     print_table(costs)
     save_csv(os.path.join(RESULTS, 'reliability_checkpoints.csv'), costs)
+  if 'bad_files' in parts:
+    from benchmarks.reliability_files import COLUMNS as FILE_COLUMNS
+    from benchmarks.reliability_files import run_bad_files
+    bad = run_bad_files(os.path.join(work, 'bad_files'))
+    print_table(bad)
+    save_csv(os.path.join(RESULTS, 'reliability_bad_files.csv'), bad, FILE_COLUMNS)
   print(f'runs in {work}')
 
 

@@ -119,6 +119,12 @@ class Progress:
   def close(self) -> None:
     self._bar.close()
 
+  def discard(self) -> None:
+    """Closes the bar and clears its line (a run that stops before training shows its
+    one-line reason, not a bar at 0)."""
+    self._bar.leave = False
+    self._bar.close()
+
 
 # Rows ---------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ with (its budget, cadences, checkpoints, logs and launch may change)."""
 
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -128,3 +129,22 @@ def test_a_resume_may_extend_the_budget_and_config_json_records_it(tmp_path):
   assert recorded['total_env_steps'] == 4800 and recorded['resume'] is True
   assert os.path.basename(checkpoint.latest(run_dir)) == 'ckpt_000000000004800.pickle'
   assert os.path.exists(os.path.join(run_dir, RUN_LOCK))
+
+
+def test_a_malicious_checkpoint_is_refused_on_resume_and_runs_nothing(tmp_path):
+  from tests.test_safe_pickle import _Planted
+  run_dir = str(tmp_path / 'copy')
+  manager.train(small_config(run_dir))
+  path = checkpoint.latest(run_dir)
+  with open(path, 'rb') as f:
+    payload = pickle.load(f)  # this test's own run: trusted
+  made = tmp_path / 'pwned'
+  payload['counters'] = _Planted(str(made))
+  with open(path, 'wb') as f:
+    pickle.dump(payload, f)
+  csv_path = tmp_path / 'copy' / 'train.csv'
+  before = csv_path.read_text()
+  with pytest.raises(RunFileError, match='refused.*posix.system'):
+    manager.train(resume_config(run_dir))
+  assert not made.exists()
+  assert csv_path.read_text() == before

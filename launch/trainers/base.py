@@ -185,8 +185,12 @@ class Trainer:
     """Continues the run in `config.run_dir` from its newest checkpoint: the arrays go into
     the freshly built states (a checkpoint of another config is refused in one line), rows
     written after it are dropped (they come again), schedules and clocks go on."""
-    path, payload = self.checkpoints.load_newest()
-    self.restore_arrays(payload['arrays'], path)
+    try:
+      path, payload = self.checkpoints.load_newest()
+      self.restore_arrays(payload['arrays'], path)
+    except io.RunFileError:
+      self.progress.discard()  # the console shows the one-line refusal alone
+      raise
     self.env_steps, self.updates = payload['env_steps'], payload['updates']
     self.restore_counters(payload.get('counters') or {}, payload, path)
     schedule = payload['schedule']
