@@ -321,8 +321,9 @@ def test_documented_a3c_columns_are_those_of_real_runs(bandit_run, reversal_run)
   for run_dir, env in ((bandit_run, 'bandit'), (reversal_run, 'reversal')):
     assert header(os.path.join(run_dir, 'train.csv')) == doc_columns('a3c train.csv', env)
     assert header(os.path.join(run_dir, 'eval.csv')) == doc_columns('a3c eval.csv', env)
-  assert sorted(os.listdir(bandit_run)) == ['checkpoints', 'config.json', 'eval.csv',
-                                            'log.txt', 'params.pickle', 'train.csv']
+  assert sorted(os.listdir(bandit_run)) == ['.metarl.lock', 'checkpoints', 'config.json',
+                                            'eval.csv', 'log.txt', 'params.pickle',
+                                            'train.csv']
 
 
 @pytest.mark.slow
@@ -346,8 +347,8 @@ def test_documented_bandit_summary_columns_are_those_of_a_real_evaluation(bandit
 def test_documented_td_columns_are_those_of_a_real_run(td_run):
   assert header(os.path.join(td_run, 'train.csv')) == doc_columns('td train.csv')
   assert header(os.path.join(td_run, 'eval.csv')) == doc_columns('td eval.csv')
-  assert sorted(os.listdir(td_run)) == ['checkpoints', 'config.json', 'eval.csv', 'log.txt',
-                                        'params.pickle', 'train.csv']
+  assert sorted(os.listdir(td_run)) == ['.metarl.lock', 'checkpoints', 'config.json',
+                                        'eval.csv', 'log.txt', 'params.pickle', 'train.csv']
 
 
 @pytest.mark.slow
