@@ -5,10 +5,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
-# In-process runs use the persistent compilation cache as main.py does, so a test that
-# trains the same config more than once (interrupt and resume) compiles it once.
-from metarl.compilation import enable_compilation_cache  # noqa: E402
+# In-process runs see the machine as main.py does: each CPU core an XLA device (so runs of
+# several seeds spread over them), and the persistent compilation cache (a test that trains
+# the same config more than once, or a config another test compiled, compiles it once).
+from metarl.compilation import enable_compilation_cache, expose_cpu_cores  # noqa: E402
 
+expose_cpu_cores()
 enable_compilation_cache()
 
 

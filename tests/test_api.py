@@ -80,7 +80,10 @@ def test_configs_are_found_by_name_from_any_directory(tmp_path):
     assert cli.resolve_config('mine.py:x') == 'mine.py:x'
   finally:
     os.chdir(cwd)
-  # the command from another directory: its runs/ folder there
+
+
+@pytest.mark.slow  # end to end, over 10 s: the slow step of CI
+def test_the_command_from_another_directory_writes_its_runs_there(tmp_path):
   result = subprocess.run(
       [sys.executable, '-m', 'launch.cli', '--config=bandit_train',
        '--config.total_env_steps=16000', '--config.eval.every_env_steps=16000',

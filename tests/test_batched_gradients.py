@@ -77,6 +77,7 @@ def test_k_updates_in_one_call_equal_k_updates_in_a_row(count):
   assert int(batched.bad_streak) == int(expected.bad_streak)
 
 
+@pytest.mark.slow  # end to end, over 10 s: the slow step of CI
 def test_a_run_with_batched_workers_ends_at_its_budget(tmp_path):
   """2 workers sending 4 unrolls per message: the manager applies exactly the budget's
   updates (the last message only in part), env steps and updates agree in every row."""

@@ -136,6 +136,7 @@ def test_trial_steps_find_rewards_and_omissions():
   np.testing.assert_array_equal(omitted, [5])
 
 
+@pytest.mark.slow  # end to end, over 10 s: the slow step of CI
 def test_starkweather_study_analyses_the_sessions_configs_eval_analyses(tmp_path):
   """The study's own command analyses two 1,000-trial sessions at its end (not the 20-trial
   episodes it trains on), and configs/eval.py on its params.pickle writes the same

@@ -9,6 +9,7 @@ every registered env it says it supports (`configs/train.py:AGENT`), and its par
 evaluate offline with configs/eval.py.
 """
 
+import collections
 import os
 
 import jax
@@ -126,7 +127,35 @@ TWO_UPDATES = {
 }
 
 
-@pytest.mark.parametrize('agent,env_name', supported_pairs())
+def covering(pairs):
+  """A few of `pairs` that hold every env and every agent: for each env the agent used
+  least so far, then any agent still missing with its first env."""
+  chosen, used = [], collections.Counter()
+  for env_name in dict.fromkeys(e for _, e in pairs):
+    agents = [a for a, e in pairs if e == env_name]
+    agent = min(agents, key=lambda a: (used[a], agents.index(a)))
+    chosen.append((agent, env_name))
+    used[agent] += 1
+  chosen += [next(p for p in pairs if p[0] == agent)
+             for agent in dict.fromkeys(a for a, _ in pairs) if not used[agent]]
+  return chosen
+
+
+def quick_or_slow(pairs):
+  """The covering pairs in the quick suite, the rest in the slow step (all run in CI)."""
+  quick = covering(pairs)
+  return [pytest.param(*p, marks=() if p in quick else pytest.mark.slow) for p in pairs]
+
+
+def test_the_quick_pairs_hold_every_agent_and_every_env():
+  pairs = supported_pairs()
+  quick = covering(pairs)
+  assert {a for a, _ in quick} == set(AGENTS.names()) == {a for a, _ in pairs}
+  assert {e for _, e in quick} == {e for _, e in pairs}
+  assert len(quick) < len(pairs)
+
+
+@pytest.mark.parametrize('agent,env_name', quick_or_slow(supported_pairs()))
 def test_every_agent_trains_two_updates_on_every_env_it_supports(agent, env_name, tmp_path):
   spec = AGENTS.get(agent)
   overrides = list(TWO_UPDATES[spec.kind])

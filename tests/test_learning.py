@@ -22,6 +22,7 @@ EPISODES = 1000
 MARGIN = {'a3c': 0.75, 'ppo': 0.35}
 
 
+@pytest.mark.slow  # end to end, over 10 s: the slow step of CI
 @pytest.mark.parametrize('agent', sorted(MARGIN))
 def test_short_training_beats_random_play(tmp_path, agent):
   config = bandit_train.get_config(agent)

@@ -258,6 +258,11 @@ def test_curriculum_steps_on_a_scripted_success_sequence():
     assert c.update({'success': success, 'delay': c.value}) == grows
     values.append(c.value)
   assert values == [2, 2, 2, 4, 4, 6, 6, 9, 9, 10, 10, 10] and c.done
+  # a checkpoint's copy goes on where the curriculum stood
+  restored = Curriculum('delay', start=2, target=10, threshold=0.8, window=2,
+                        growth_factor=1.5, min_increment=2)
+  restored.load_state_dict(c.state_dict())
+  assert restored.value == 10 and restored.done and restored.state_dict() == c.state_dict()
   # an evaluation made at an older value does not count
   c = Curriculum('delay', start=2, target=10, threshold=0.5, window=1)
   assert not c.update({'success': 1.0, 'delay': 1}) and c.value == 2
@@ -269,6 +274,7 @@ def read_csv(path):
     return list(csv.DictReader(f))
 
 
+@pytest.mark.slow  # end to end, over 10 s: the slow step of CI
 def test_curriculum_training_grows_the_delay_and_learns(tmp_path):
   config = class_query.get_config()
   config.run_dir = str(tmp_path / 'run')

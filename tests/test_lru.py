@@ -99,6 +99,7 @@ def test_lru_magnitudes_stay_below_one():
   assert np.all(magnitude < 1) and np.all(magnitude >= 0.9 - 1e-6)
 
 
+@pytest.mark.slow  # end to end, over 10 s: the slow step of CI
 def test_a3c_with_lru_layers_trains_two_seeds_and_resumes_exactly(tmp_path):
   import os
   import signal
@@ -127,6 +128,7 @@ def test_a3c_with_lru_layers_trains_two_seeds_and_resumes_exactly(tmp_path):
   resume_and_compare(lru_config(parts), whole, ('train.csv', 'eval.csv'))
 
 
+@pytest.mark.slow  # end to end, over 10 s: the slow step of CI
 def test_td_value_rnn_with_an_lru_learns_and_layers_are_refused_for_lstm(tmp_path):
   import main
   from launch.validation import validate
@@ -152,6 +154,7 @@ def test_td_value_rnn_with_an_lru_learns_and_layers_are_refused_for_lstm(tmp_pat
     validate(bad)
 
 
+@pytest.mark.slow  # end to end, over 10 s: the slow step of CI
 def test_rsac_with_an_lru_trains_on_the_memory_task(tmp_path):
   import pandas as pd
 

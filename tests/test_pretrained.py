@@ -21,8 +21,10 @@ def test_the_shipped_agents_are_the_documented_ones():
   assert pretrained.names() == ['bandit', 'bandit_a3c', 'episodic_two_step', 'two_step']
   for name in pretrained.names():  # small enough to ship
     assert os.path.getsize(pretrained.resolve(f'pretrained:{name}')) < 500_000
+    assert pretrained.name_of(pretrained.resolve(f'pretrained:{name}')) == name
 
 
+@pytest.mark.slow  # end to end, over 10 s: the slow step of CI
 def test_the_pretrained_bandit_agent_plays_near_the_bayes_optimal_player(tmp_path):
   evaluation = metarl.evaluate('pretrained:bandit', run_dir=str(tmp_path), num_episodes=500)
   summary = rows(evaluation.dir, 'eval_summary.csv')
@@ -43,6 +45,7 @@ def test_the_pretrained_a3c_bandit_agent_plays_near_thompson_sampling(tmp_path):
       summary['bayes_optimal']['mean_cumulative_regret'])
 
 
+@pytest.mark.slow  # end to end, over 10 s: the slow step of CI
 def test_the_pretrained_two_step_agent_shows_the_model_based_signature(tmp_path):
   evaluation = metarl.evaluate('pretrained:two_step', run_dir=str(tmp_path))
   stay = {k: float(v['stay_probability'])
@@ -52,6 +55,7 @@ def test_the_pretrained_two_step_agent_shows_the_model_based_signature(tmp_path)
   assert stay['unrewarded_uncommon'] - stay['unrewarded_common'] > 0.15, stay
 
 
+@pytest.mark.slow  # end to end, over 10 s: the slow step of CI
 def test_the_pretrained_episodic_agent_earns_more_on_cued_trials(tmp_path):
   evaluation = metarl.evaluate('pretrained:episodic_two_step', run_dir=str(tmp_path))
   reward = {k: float(v['mean_reward'])

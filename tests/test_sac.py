@@ -183,7 +183,7 @@ def test_intervals_warmups_fixed_alpha_and_polyak_targets():
   np.testing.assert_allclose(float(m['alpha']), 0.3, rtol=1e-6)  # not adaptive
 
 
-@pytest.mark.parametrize('core', ['gru', 'lstm'])
+@pytest.mark.parametrize('core', ['gru', 'lstm', 'lru'])
 def test_recurrent_actor_step_loop_equals_unroll_with_resets(core):
   nets = make_sac_networks((3,), 2, TrunkConfig(core=core, torso_sizes=(4,),
                                                 hidden_sizes=(5, 6)))

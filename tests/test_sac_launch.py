@@ -40,6 +40,7 @@ def read_csv(path):
     return list(csv.DictReader(f))
 
 
+@pytest.mark.slow  # a learning test, over 10 s: the slow step of CI
 def test_pendulum_short_training_beats_a_fixed_policy(tmp_path):
   # A zero-torque or random policy scores about -1200 per 200-step episode.
   config = load(PENDULUM, tmp_path / 'run', total_env_steps=4000, eval__every_env_steps=2000,

@@ -56,6 +56,8 @@ def test_each_vmapped_seed_equals_its_own_run(tmp_path, make):
   with open(os.path.join(together.run_dir, 'log.txt')) as f:
     log = f.read()
   assert 'started evaluator' not in log and '3 seeds: each evaluated in this process' in log
+  if jax.local_device_count() == 2:  # the tests see the cores as main.py does (conftest)
+    assert '3 seeds spread over 2 CPU devices (2 + 1)' in log
   params = saved(together.run_dir)
   assert params['seeds'] == [5, 6, 7] and params['seed_axis']
   train = read_rows(os.path.join(together.run_dir, 'train.csv'))
@@ -209,8 +211,8 @@ def runs_on_one_and_two_devices(tmp_path, args) -> dict[int, str]:
   return runs
 
 
-@pytest.mark.parametrize('agent,num_seeds', [('a3c', 3),
-                                              pytest.param('rsac', 2, marks=pytest.mark.slow)])
+@pytest.mark.slow  # 4 processes; in the quick suite test_each_vmapped_seed_equals_its_own_run
+@pytest.mark.parametrize('agent,num_seeds', [('a3c', 3), ('rsac', 2)])  # splits 3 seeds
 def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, agent, num_seeds):
   """main.py shows XLA each core as a device; seeds spread over two (evenly, or 2 + 1 when
   the devices do not divide them) equal seeds on one."""
@@ -227,7 +229,7 @@ def test_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, agent, num_s
       read_rows(os.path.join(runs[2], 'eval.csv')))
 
 
-@pytest.mark.slow  # 4 processes; the a3c test above covers the split in the quick suite
+@pytest.mark.slow  # 4 processes
 @pytest.mark.parametrize('num_seeds, split', [(4, '4 seeds spread over 2 CPU devices'),
                                               (3, '3 seeds spread over 2 CPU devices (2 + 1)')])
 def test_td_seeds_spread_over_cpu_devices_equal_seeds_on_one(tmp_path, num_seeds, split):

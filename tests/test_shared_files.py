@@ -9,7 +9,8 @@ import pytest
 
 import main
 from launch.evaluator import run_offline_evaluation
-from metarl import pretrained
+from launch.validation import validate_saved
+from metarl import checkpoint, pretrained
 from metarl.io import RunFileError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,9 +60,12 @@ def test_a_stored_config_that_is_wrong_or_does_not_fit_is_one_line_and_writes_no
   assert os.listdir(os.path.dirname(path)) == ['params.pickle']  # no eval_* folder
 
 
-def test_the_shipped_params_fit_their_config(tmp_path):
-  out = evaluate(shared_params(tmp_path, lambda payload: None), '--config.num_episodes=5')
-  assert os.path.isfile(os.path.join(out, 'eval_summary.csv'))
+def test_the_shipped_params_and_an_unedited_copy_fit_their_config(tmp_path):
+  for name in pretrained.names():
+    saved = checkpoint.load_params(pretrained.resolve(f'pretrained:{name}'))
+    assert validate_saved(saved).spec.num_actions > 0
+  saved = checkpoint.load_params(shared_params(tmp_path, lambda payload: None))
+  assert saved.agent == 'a3c' and validate_saved(saved).spec.num_actions == 2
 
 
 def test_td_refuses_another_agents_params_before_the_run_folder(tmp_path):

@@ -52,6 +52,7 @@ def test_bad_override_stops_before_any_run(tmp_path):
   assert 'Traceback' not in result.stderr and not os.path.exists(out)
 
 
+@pytest.mark.slow  # end to end, over 10 s: the slow step of CI
 def test_sigterm_stops_the_sweep_and_every_run(tmp_path):
   import re
   import signal

@@ -140,6 +140,7 @@ def test_cell_bias_makes_every_unit_active_at_initialisation():
   assert fractions[1.0].min() == 1.0  # every unit of every seed active on every step
 
 
+@pytest.mark.slow  # a learning test, over 10 s: the slow step of CI
 def test_short_training_learns_the_true_value_on_every_seed():
   config = small_config(epochs=600)
   config.num_seeds = 4
