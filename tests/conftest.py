@@ -13,6 +13,10 @@ from metarl.compilation import enable_compilation_cache, expose_cpu_cores  # noq
 expose_cpu_cores()
 enable_compilation_cache()
 
+# The tests evaluate 8 episodes wherever the number does not matter (in training and
+# offline): the programs that play them are then compiled once for the whole test run and
+# read from the compilation cache by every other test of the same agent and task.
+
 
 import importlib.util  # noqa: E402
 

@@ -14,7 +14,7 @@ from metarl import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(total_env_steps=32000, log_every_env_steps=16000, eval__every_env_steps=16000,
-             eval__num_episodes=20, agent__num_envs=16, launch__updates_per_call=5,
+             eval__num_episodes=8, agent__num_envs=16, launch__updates_per_call=5,
              launch__num_evaluators=0)
 
 
@@ -23,12 +23,12 @@ def test_train_then_evaluate_return_the_runs(tmp_path):
   assert isinstance(run, runs.Run)
   assert run.dir == str(tmp_path / 'run')
   assert list(run.eval['env_steps']) == [16000, 32000]
-  assert run.config.agent.num_envs == 16 and run.config.eval.num_episodes == 20
+  assert run.config.agent.num_envs == 16 and run.config.eval.num_episodes == 8
   assert run.params()  # params.pickle
-  evaluation = metarl.evaluate(run, run_dir=str(tmp_path / 'eval'), num_episodes=30)
+  evaluation = metarl.evaluate(run, run_dir=str(tmp_path / 'eval'), num_episodes=8)
   assert evaluation.dir == str(tmp_path / 'eval')
   assert 'agent' in set(evaluation.summary['method'])  # eval_summary.csv: agent vs baselines
-  assert int(evaluation.summary.set_index('method').loc['agent', 'num_episodes']) == 30
+  assert int(evaluation.summary.set_index('method').loc['agent', 'num_episodes']) == 8
 
 
 def command_line_error(*args):

@@ -87,7 +87,7 @@ def test_a_run_with_batched_workers_ends_at_its_budget(tmp_path):
   config.total_env_steps = 16000 + 480  # 103 updates: the last message applies 3 of 4
   config.log_every_env_steps = 3200
   config.eval.every_env_steps = 8000
-  config.eval.num_episodes = 20
+  config.eval.num_episodes = 8
   config.launch.num_workers = 2
   config.launch.num_evaluators = 0
   config.launch.unrolls_per_message = 4

@@ -33,7 +33,7 @@ def small_config(run_dir):
   config.keep_checkpoints = 2
   config.launch.num_evaluators = 0
   config.eval.every_env_steps = 800
-  config.eval.num_episodes = 16
+  config.eval.num_episodes = 8  # the tests' one size: compiled once (tests/conftest.py)
   return config
 
 

@@ -29,7 +29,7 @@ def eval_config(params_path, out_dir, *overrides):
 
 def test_the_trained_task_and_its_analysis_by_default(bandit_params, tmp_path):
   out = run_offline_evaluation(eval_config(bandit_params, tmp_path / 'eval',
-                                           '--config.num_episodes=10'))
+                                           '--config.num_episodes=8'))
   assert {r['method'] for r in read_rows(os.path.join(out, 'eval_summary.csv'))} >= {
       'agent', 'thompson', 'ucb1', 'random'}  # the bandit analysis, from the params file
 
@@ -49,7 +49,7 @@ def test_another_task_needs_transfer(bandit_params, tmp_path):
   # a variant of the trained task is no transfer
   out = run_offline_evaluation(eval_config(bandit_params, tmp_path / 'variant',
                                            '--config.env.reward_structure=correlated',
-                                           '--config.num_episodes=10'))
+                                           '--config.num_episodes=8'))
   assert os.path.exists(os.path.join(out, 'regret.png'))
 
 

@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c
 EVAL = os.path.join(ROOT, 'configs', 'eval.py')
 SMALL = ['--config.agent.num_envs=16', '--config.agent.unroll_length=10',
-         '--config.eval.num_episodes=50', '--config.launch.updates_per_call=5']
+         '--config.eval.num_episodes=8', '--config.launch.updates_per_call=5']
 TRAIN_COLUMNS = {'env_steps', 'updates', 'wall_time', 'env_steps_per_sec', 'mean_reward',
                  'loss', 'policy_loss', 'value_loss', 'entropy'}
 EVAL_COLUMNS = {'env_steps', 'wall_time', 'mean_reward_per_trial', 'mean_cumulative_regret'}
@@ -89,13 +89,13 @@ def test_offline_evaluation_writes_data_summary_and_figures(distributed_run, tmp
   out = str(tmp_path / 'eval')
   result = subprocess.run(
       main_cmd(EVAL, f'--config.params_path={distributed_run}/params.pickle',
-               f'--config.run_dir={out}', '--config.num_episodes=40'),
+               f'--config.run_dir={out}', '--config.num_episodes=8'),
       capture_output=True, text=True, timeout=300, cwd=ROOT)
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(out, 'eval_data.pickle'), 'rb') as f:
     data = pickle.load(f)
-  assert data['actions'].shape == (40, 100) and data['rewards'].shape == (40, 100)
-  assert data['arm_probs'].shape == (40, 2) and data['hidden'].shape == (40, 100, 48)
+  assert data['actions'].shape == (8, 100) and data['rewards'].shape == (8, 100)
+  assert data['arm_probs'].shape == (8, 2) and data['hidden'].shape == (8, 100, 48)
   assert set(np.unique(data['actions'])) <= {0, 1}
   summary = {r['method']: r for r in read_csv(os.path.join(out, 'eval_summary.csv'))}
   assert set(summary) == {'agent', 'thompson', 'ucb1', 'random', 'oracle', 'bayes_optimal'}

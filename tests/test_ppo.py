@@ -173,7 +173,7 @@ def small_config(run_dir, *more):
                              '--config.log_every_env_steps=1200',
                              '--config.checkpoint_every=1600', '--config.keep_checkpoints=2',
                              '--config.eval.every_env_steps=800',
-                             '--config.eval.num_episodes=16', *more])
+                             '--config.eval.num_episodes=8', *more])
   config.unlock()
   return config
 

@@ -38,7 +38,7 @@ BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a
 MEMORY = os.path.join(ROOT, 'configs', 'memory_sac.py')
 VALUE_TD = os.path.join(ROOT, 'configs', 'value_td.py')
 SMALL_A3C = ['--config.agent.num_envs=16', '--config.agent.unroll_length=10',
-             '--config.eval.num_episodes=20', '--config.launch.updates_per_call=5',
+             '--config.eval.num_episodes=8', '--config.launch.updates_per_call=5',
              '--config.log_every_env_steps=2000', '--config.eval.every_env_steps=4000']
 SMALL_SAC = ['--config.network.torso_sizes=8', '--config.network.hidden_sizes=8',
              '--config.agent.num_envs=2', '--config.agent.unroll_length=20',
@@ -181,7 +181,7 @@ def distributed_config(run_dir, num_workers=2):
   config.launch.num_workers = num_workers
   config.launch.num_evaluators = 0
   config.eval.every_env_steps = 4000
-  config.eval.num_episodes = 20
+  config.eval.num_episodes = 8
   config.checkpoint_every = 4000
   with config.unlocked():
     config.fault_marker = run_dir + '.fault'

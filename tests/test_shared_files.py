@@ -54,7 +54,7 @@ def test_a_stored_config_that_is_wrong_or_does_not_fit_is_one_line_and_writes_no
     tmp_path, edit, said):
   path = shared_params(tmp_path, edit)
   with pytest.raises(RunFileError) as e:
-    evaluate(path, '--config.num_episodes=5')
+    evaluate(path, '--config.num_episodes=8')
   message = str(e.value)
   assert message.startswith(f'{path}: ') and said in message and '\n' not in message
   assert os.listdir(os.path.dirname(path)) == ['params.pickle']  # no eval_* folder

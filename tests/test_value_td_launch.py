@@ -138,6 +138,7 @@ def test_bad_field_on_the_command_line_is_one_line():
   assert 'config.agent.freeze' in result.stderr and 'Traceback' not in result.stderr
 
 
+@pytest.mark.slow  # a process stopped by a signal; in process: tests/test_td_reliability.py
 def test_ctrl_c_saves_params(tmp_path):
   run_dir = str(tmp_path / 'interrupted')
   proc = subprocess.Popen(main_cmd(TRAIN, f'--config.run_dir={run_dir}', '--config.num_seeds=1',
