@@ -64,6 +64,8 @@ _NUMPY: dict[str, Callable] = {
     '_frombuffer': _frombuffer, 'scalar': _scalar}
 _NUMPY_MODULES = ('numpy', 'numpy.core.multiarray', 'numpy._core.multiarray',
                   'numpy.core.numeric', 'numpy._core.numeric')
+
+
 def _no_sizes(kind: type) -> Callable:
   """`bytes`/`bytearray` from data, never from a size (bytes(10**12) would fill memory)."""
   def build(*args):
@@ -93,7 +95,8 @@ class _Unpickler(pickle.Unpickler):
 
 
 def _refuse_object_arrays(obj: Any, depth: int = 0) -> None:
-  """Every ndarray in `obj`'s containers of numbers and arrays (no object dtype)."""
+  """Refuses an array of Python objects anywhere in `obj`'s containers (and containers
+  nested past any depth metarl writes, a loop of references included)."""
   if depth > 100:
     raise UnsafePickle('containers nested more than 100 deep')
   if isinstance(obj, np.ndarray):
