@@ -123,7 +123,10 @@ def _build(cxx: str) -> str:
       problem = private_dir.check_file(target, _recorded_hash(target))
       if problem is None:
         return target
-      logging.warning('native kernels: %s; building it again', problem)
+      # a build of an older metarl has no recorded hash: rebuilt quietly; anything else is
+      # a library metarl did not build here, worth a word
+      (logging.info if _recorded_hash(target) is None else logging.warning)(
+          'native kernels: %s; building it again', problem)
       os.remove(target)
     _compile(cxx, flags, target)
   finally:
