@@ -334,17 +334,11 @@ def validate_init_params(config, spec, env) -> None:
   if not path:
     return
   try:
-    saved = checkpoint.load_params(path)
-    if saved.agent != spec.name:
-      raise RunFileError(f'params of the {saved.agent!r} agent cannot start a {spec.name} run')
-    policy = spec.eval_policy(complete_copy(config), env, False)
-    seeds = checkpoint.check_fit(policy.select(saved.params), policy.init, path,
-                                 seed_axis=True)
+    checkpoint.check_init_params(checkpoint.load_params(path), spec.name,
+                                 spec.eval_policy(complete_copy(config), env, False).init,
+                                 config.num_seeds)
   except RunFileError as e:
     raise ConfigError('init_params_path', path, str(e).removeprefix(f'{path}: ')) from e
-  if seeds not in (1, config.num_seeds):
-    raise ConfigError('init_params_path', path, f'it holds {seeds} seeds: config.num_seeds '
-                      f'must be {seeds} (or the file must hold 1 seed, shared by all)')
 
 
 def complete_copy(config) -> ConfigDict:

@@ -173,6 +173,19 @@ def load_params(path: str) -> SavedParams:
                      params=payload['params'], extra=dict(payload['extra']), path=path)
 
 
+def check_init_params(saved: SavedParams, agent: str, init, num_seeds: int) -> None:
+  """Saved params that can start a run of `agent` with `num_seeds` seeds: that agent's,
+  fitting the network `init` builds (`check_fit`), with a leading axis of 1 seed (shared by
+  all) or `num_seeds`. `io.RunFileError` (one line) otherwise."""
+  if saved.agent != agent:
+    raise io.RunFileError(f'{saved.path}: params of the {saved.agent!r} agent cannot start a '
+                          f'{agent} run')
+  seeds = check_fit(saved.params, init, saved.path, seed_axis=True)
+  if seeds not in (1, num_seeds):
+    raise io.RunFileError(f'{saved.path}: it holds {seeds} seeds: config.num_seeds must be '
+                          f'{seeds} (or the file must hold 1 seed, shared by all)')
+
+
 def check_fit(params: Any, init, path: str, seed_axis: bool = False) -> int | None:
   """Checks that saved `params` have the structure, shapes and dtypes that `init(key)` (the
   network their config builds) gives, with one leading seed axis if `seed_axis`.

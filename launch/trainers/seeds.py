@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
@@ -41,15 +42,14 @@ TRAIN_POSITION = ('epoch', 'updates', 'env_steps', 'wall_time', 'seed')
 
 
 def load_init_params(config, agent):
-  """Params of `config.init_params_path`, checked against the network, [num_seeds, ...]."""
+  """Params of `config.init_params_path`, checked against the network
+  (`checkpoint.check_init_params`, as validation checks them), [num_seeds, ...]."""
   saved = checkpoint_lib.load_params(config.init_params_path)
-  if saved.agent != config.agent.name:
-    raise io.RunFileError(f'{config.init_params_path}: params of the {saved.agent!r} agent '
-                          f'cannot start a {config.agent.name} run')
-  try:
-    return agent.match_params(saved.params, config.num_seeds, config.init_params_path)
-  except ValueError as e:
-    raise io.RunFileError(str(e)) from e
+  checkpoint_lib.check_init_params(saved, config.agent.name, lambda key: agent.template,
+                                   config.num_seeds)
+  return jax.tree_util.tree_map(
+      lambda x: jnp.broadcast_to(jnp.asarray(x), (config.num_seeds,) + np.shape(x)[1:]),
+      saved.params)
 
 
 def evaluation_key(seed: int, epoch: int):

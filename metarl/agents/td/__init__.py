@@ -10,10 +10,8 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import haiku as hk
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from metarl.agents.base import AgentSpec, EvalPolicy
 from metarl.agents.freeze import param_paths, trainable_mask
@@ -44,9 +42,6 @@ class TDAgent(NamedTuple):
   @staticmethod
   def seed_keys(seed: int, num_seeds: int):
     return seed_keys(seed, num_seeds)
-
-  def match_params(self, loaded: Params, num_seeds: int, source: str) -> Params:
-    return match_params(loaded, self.template, num_seeds, source)
 
   def make_evaluator(self, env: CueReward, gamma: float, num_trials: int):
     return make_value_evaluator(env, self.networks, gamma, num_trials)
@@ -101,37 +96,6 @@ def make_agent(config, env: CueReward) -> TDAgent:
                  keep_best=bool(agent_cfg.get('keep_best', False)))
 
 
-def match_params(loaded: Params, template: Params, num_seeds: int, source: str) -> Params:
-  """Checks saved params against the network's own and gives them `num_seeds` rows.
-
-  Raises:
-    ValueError: naming the first parameter whose path or shape differs.
-  """
-  flat_t = {f'{m}/{n}': v.shape for m, n, v in _traverse(template)}
-  try:
-    flat_l = {f'{m}/{n}': np.shape(v) for m, n, v in _traverse(loaded)}
-  except Exception as e:
-    raise ValueError(f'{source}: params are not a Haiku params dict ({e})') from e
-  if set(flat_t) != set(flat_l):
-    raise ValueError(f'{source}: parameters {sorted(flat_l)} do not match this network\'s '
-                     f'{sorted(flat_t)} (check config.network)')
-  saved = {p: s[1:] == flat_t[p] and len(s) == len(flat_t[p]) + 1 for p, s in flat_l.items()}
-  bad = [p for p, ok in saved.items() if not ok]
-  if bad:
-    raise ValueError(f'{source}: {bad[0]} has shape {flat_l[bad[0]]}, expected '
-                     f'(seeds,) + {flat_t[bad[0]]} (check config.network)')
-  saved_seeds = next(iter(flat_l.values()))[0]
-  if saved_seeds not in (1, num_seeds):
-    raise ValueError(f'{source}: holds {saved_seeds} seeds; config.num_seeds must be '
-                     f'{saved_seeds} (or the file must hold 1 seed, shared by all)')
-  return jax.tree_util.tree_map(
-      lambda x: jnp.broadcast_to(jnp.asarray(x), (num_seeds,) + np.shape(x)[1:]), loaded)
-
-
-def _traverse(params):
-  return hk.data_structures.traverse(params)
-
-
 def check(config, env) -> None:
   check_core_layers(config.network)
   agent = config.agent
@@ -161,8 +125,6 @@ def check(config, env) -> None:
                       '(with readout relu_sum only the core has parameters)')
 
 
-
-
 def eval_policy(config, env: CueReward, record: bool = False) -> EvalPolicy:
   """A value network does not act: its evaluation runs the network over fresh trials
   (`make_value_evaluator`, used by `metarl.analysis.value`)."""
@@ -179,4 +141,4 @@ SPEC = register(AgentSpec(name='td', kind='seeds', fields=config_lib.FIELDS,
 
 __all__ = ['SPEC', 'check', 'eval_policy', 'freeze_patterns', 'DataState', 'PARAM_GROUPS', 'TDAgent', 'TrainingState', 'ValueEval',
            'make_agent', 'make_loss', 'make_networks', 'make_optimizer',
-           'make_value_evaluator', 'match_params', 'seed_keys', 'td_terms', 'value_mse']
+           'make_value_evaluator', 'seed_keys', 'td_terms', 'value_mse']
