@@ -63,10 +63,9 @@ def _lock(run_dir: str) -> int | None:
                           'run; two processes cannot share a run folder (a run can be '
                           'resumed once it has stopped)') from None
   except OSError as e:
-    if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
-      os.close(fd)
-      raise
     os.close(fd)
+    if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+      raise
     return None
   os.ftruncate(fd, 0)
   os.write(fd, f'{os.getpid()}\n'.encode())
@@ -110,13 +109,12 @@ def check_same_run(started: dict[str, Any], agent: str, config, source: str) -> 
   import ml_collections
   old = ml_collections.ConfigDict(started)
   checkpoint_lib.with_new_defaults(agent, old)
-  old_flat = _flat(json.loads(old.to_json_best_effort()))
+  old_flat = _flat(io.config_to_dict(old))
   new_flat = _flat(io.config_to_dict(config))
   changed = [f for f in sorted(set(old_flat) & set(new_flat))
              if old_flat[f] != new_flat[f] and not _may_change(f)]
   if changed:
-    shown = ', '.join(f'{f} {old_flat.get(f, "(none)")!r} -> {new_flat.get(f, "(none)")!r}'
-                      for f in changed[:4])
+    shown = ', '.join(f'{f} {old_flat[f]!r} -> {new_flat[f]!r}' for f in changed[:4])
     more = f' and {len(changed) - 4} more' if len(changed) > 4 else ''
     raise io.RunFileError(f'{source}: the run was started with another config ({shown}{more}); '
                           'a resume may change only the budget, cadences, checkpoints, logs '
@@ -133,6 +131,7 @@ def prepare_run_dir(config) -> RunFolder:
       (one line each).
   """
   resume = config.get('resume', False)
+  folder = RunFolder(config.run_dir, None)  # nothing held until the lock is taken
   try:
     with config.unlocked():
       if not config.run_dir:
@@ -140,11 +139,7 @@ def prepare_run_dir(config) -> RunFolder:
     os.makedirs(config.run_dir, exist_ok=True)
     refuse_links(config.run_dir)
     folder = RunFolder(config.run_dir, _lock(config.run_dir))
-  except OSError as e:
-    raise io.RunFileError(f'config.run_dir = {config.run_dir!r}: the run directory cannot be '
-                          f'written ({e.strerror or e})') from e
-  path = os.path.join(config.run_dir, 'config.json')
-  try:
+    path = os.path.join(config.run_dir, 'config.json')
     if not resume and set(os.listdir(config.run_dir)) - {RUN_LOCK}:
       raise io.RunFileError(f'config.run_dir = {config.run_dir!r}: another run wrote into it '
                             'after the config was checked; a run needs a folder of its own')
