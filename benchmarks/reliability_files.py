@@ -29,6 +29,7 @@ import sys
 import time
 
 from launch.run_folder import RUN_LOCK
+from metarl.io import load_pickle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRETRAINED = os.path.join(ROOT, 'metarl', 'pretrained', 'bandit_a3c.pickle')
@@ -50,8 +51,7 @@ class _Runs:  # what a malicious file holds: os.system(command) when unpickled
 
 
 def _payload():
-  with open(PRETRAINED, 'rb') as f:
-    return pickle.load(f)  # the shipped file: trusted
+  return load_pickle(PRETRAINED)  # through the restricted loader, as metarl reads it
 
 
 def _write(path, payload):
@@ -175,8 +175,7 @@ def _newest_checkpoint(run_dir):
 def _malicious_checkpoint(run_dir, marker, target):
   del target
   path = _newest_checkpoint(run_dir)
-  with open(path, 'rb') as f:
-    payload = pickle.load(f)  # written by this benchmark's own run: trusted
+  payload = load_pickle(path)  # this benchmark's own run
   payload['counters'] = _Runs(f'touch {marker}')
   _write(path, payload)
 
@@ -202,8 +201,7 @@ def _runs_load_case(work):
   marker = os.path.join(work, f'{case}.ran')
   shutil.copytree(_trained_run(work), folder, symlinks=True)
   path = os.path.join(folder, 'params.pickle')
-  with open(path, 'rb') as f:
-    payload = pickle.load(f)  # this benchmark's own run: trusted
+  payload = load_pickle(path)  # this benchmark's own run
   payload['config'] = _Runs(f'touch {marker}')
   _write(path, payload)
   before = _snapshot(folder)
