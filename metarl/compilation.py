@@ -4,6 +4,7 @@ run of several seeds spreads over, and how processes share a GPU."""
 import os
 
 DEVICE_COUNT_FLAG = '--xla_force_host_platform_device_count'
+MIN_COMPILE_TIME_VARIABLE = 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'
 
 
 def expose_cpu_cores() -> None:
@@ -33,7 +34,9 @@ def enable_compilation_cache() -> str | None:
   seeds, a rerun, a resume) starts without compiling. METARL_COMPILATION_CACHE names the
   folder (default ~/.cache/metarl/jax); set it to an empty string to turn the cache off.
   Compiled programs are code: a folder that is not this user's alone (`private_dir`; made
-  0700 here) is not used, with a warning. Returns the folder in use, or None."""
+  0700 here) is not used, with a warning. Programs that compiled in under 0.2 s are not
+  kept unless JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS says otherwise (the tests keep
+  every one). Returns the folder in use, or None."""
   path = os.environ.get('METARL_COMPILATION_CACHE',
                         os.path.join(os.path.expanduser('~'), '.cache', 'metarl', 'jax'))
   if not path:
@@ -47,5 +50,6 @@ def enable_compilation_cache() -> str | None:
     return None
   import jax
   jax.config.update('jax_compilation_cache_dir', path)
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.2)
+  if MIN_COMPILE_TIME_VARIABLE not in os.environ:
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.2)
   return path
