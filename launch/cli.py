@@ -298,6 +298,8 @@ def execute(config) -> str:
 
 
 WROTE = {'train': 'run', 'play': 'play', 'eval': 'evaluation'}
+# what a run that has started stops with in one line (the message says why), not a traceback
+STOPS = (RunFileError, ChildFailed, ConfigError, TrainingDiverged)
 
 
 def main(argv) -> None:
@@ -308,7 +310,7 @@ def main(argv) -> None:
   try:
     out_dir = execute(config)
     print(f'{WROTE[config.mode]} written to {out_dir}')
-  except (RunFileError, ChildFailed, ConfigError, TrainingDiverged) as e:
+  except STOPS as e:
     sys.exit(f'metarl: {e}')
   except KeyboardInterrupt:
     sys.exit('metarl: interrupted; children stopped, params saved')

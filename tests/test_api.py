@@ -11,6 +11,7 @@ import metarl
 from configs import bandit_train
 from launch import cli
 from metarl import runs
+from tests.command_line import refusal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(total_env_steps=32000, log_every_env_steps=16000, eval__every_env_steps=16000,
@@ -31,14 +32,6 @@ def test_train_then_evaluate_return_the_runs(tmp_path):
   assert int(evaluation.summary.set_index('method').loc['agent', 'num_episodes']) == 8
 
 
-def command_line_error(*args):
-  """The one line `main.py` prints for a bad command line."""
-  result = subprocess.run([sys.executable, os.path.join(ROOT, 'main.py'), *args],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
-  assert result.returncode == 1
-  return result.stderr.strip().splitlines()[-1]
-
-
 @pytest.mark.parametrize('overrides,flag', [
     (dict(env__num_arms=0), '--config.env.num_arms=0'),
     (dict(agent__no_such_field=1), '--config.agent.no_such_field=1'),
@@ -46,7 +39,7 @@ def command_line_error(*args):
 def test_a_bad_override_raises_the_command_line_s_one_line(overrides, flag):
   with pytest.raises(metarl.UsageError) as e:
     metarl.train('configs/bandit_train.py', **overrides)
-  assert str(e.value) == command_line_error('--config=configs/bandit_train.py', flag)
+  assert str(e.value) == refusal(f'--config={ROOT}/configs/bandit_train.py', flag)
 
 
 def test_a_config_dict_and_dotted_overrides(tmp_path):
@@ -96,15 +89,25 @@ def test_the_command_from_another_directory_writes_its_runs_there(tmp_path):
   assert len(os.listdir(tmp_path / 'runs')) == 1
 
 
-@pytest.mark.parametrize('env,expected', [
-    ({}, 'false'),  # every process of a run allocates GPU memory as it needs it
-    ({'XLA_PYTHON_CLIENT_PREALLOCATE': 'true'}, 'true'),  # the user's choice wins
-    ({'XLA_PYTHON_CLIENT_MEM_FRACTION': '.3'}, None),
-])
-def test_runs_do_not_reserve_a_gpu_unless_told_to(env, expected):
+def test_runs_do_not_reserve_a_gpu_unless_told_to():
   base = {k: v for k, v in os.environ.items() if not k.startswith('XLA_PYTHON_CLIENT_')}
   result = subprocess.run(
       [sys.executable, '-c', 'import os, launch.cli; '
        'print(os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE"))'],
-      capture_output=True, text=True, timeout=120, cwd=ROOT, env=dict(base, **env))
-  assert result.stdout.strip() == str(expected), result.stderr[-2000:]
+      capture_output=True, text=True, timeout=120, cwd=ROOT, env=base)
+  # every process of a run allocates GPU memory as it needs it
+  assert result.stdout.strip() == 'false', result.stderr[-2000:]
+
+
+@pytest.mark.parametrize('env,expected', [
+    ({'XLA_PYTHON_CLIENT_PREALLOCATE': 'true'}, 'true'),  # the user's choice wins
+    ({'XLA_PYTHON_CLIENT_MEM_FRACTION': '.3'}, None),
+])
+def test_a_gpu_setting_of_the_user_wins(monkeypatch, env, expected):
+  from metarl.compilation import share_accelerators
+  for name in ('XLA_PYTHON_CLIENT_PREALLOCATE', 'XLA_PYTHON_CLIENT_MEM_FRACTION'):
+    monkeypatch.delenv(name, raising=False)
+  for name, value in env.items():
+    monkeypatch.setenv(name, value)
+  share_accelerators()
+  assert os.environ.get('XLA_PYTHON_CLIENT_PREALLOCATE') == expected

@@ -13,6 +13,7 @@ import pytest
 from metarl.analysis import beliefs
 from metarl.analysis.beliefs import CUE, NOTHING, REWARD
 from metarl.envs.cue_reward import CueReward
+from tests.command_line import refusal
 from tests.test_launch import ROOT, main_cmd
 
 STARKWEATHER = dict(cue_delays=(10,), delay_offsets=tuple(range(-4, 5)),
@@ -212,7 +213,5 @@ def test_starkweather_config_tasks(arg, omission, name):
 
 
 def test_an_unknown_starkweather_task_is_refused_in_one_line():
-  result = subprocess.run(main_cmd(os.path.join(ROOT, 'configs', 'starkweather.py') + ':3'),
-                          capture_output=True, text=True, timeout=120)
-  assert result.returncode != 0
-  assert "Starkweather's tasks are 1 and 2" in result.stderr.strip().splitlines()[-1]
+  line = refusal('--config=' + os.path.join(ROOT, 'configs', 'starkweather.py') + ':3')
+  assert "Starkweather's tasks are 1 and 2" in line

@@ -13,6 +13,7 @@ from launch.validation import validate
 from metarl import io
 from metarl.config_rules import ConfigError
 from metarl.envs import ENVS
+from tests.command_line import refusal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVERY_ENV = 'the name of every registered env'  # read when the test runs
@@ -108,7 +109,7 @@ def run_main_code(code, *args, cwd):
                         capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize('override,expected', [
+BAD_OVERRIDES = [
     ('--config.env.num_arm=5', 'num_arm'),  # misspelt
     ('--config.nope=1', "--config.nope: the config has no field 'nope'"),
     ('--config.env.num_arms=abc', 'num_arms'),  # ill-typed
@@ -116,14 +117,22 @@ def run_main_code(code, *args, cwd):
     ('--config.seed=-1', 'config.seed = -1 is invalid'),
     ('--config.launch.num_workers=-2', 'config.launch.num_workers = -2 is invalid'),
     ('--config.env.reward_structure=zigzag', 'allowed values are'),
-])
-def test_main_refuses_bad_overrides_before_starting_anything(tmp_path, override, expected):
+]
+
+
+def test_main_refuses_a_bad_override_before_starting_anything(tmp_path):
+  override, expected = BAD_OVERRIDES[0]
   result = run_main(f'--config={ROOT}/configs/bandit_train.py', override, cwd=tmp_path)
   assert result.returncode != 0
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('metarl: '), result.stderr
   assert expected in lines[0]
   assert not os.path.exists(tmp_path / 'runs')  # nothing was created or started
+
+
+@pytest.mark.parametrize('override,expected', BAD_OVERRIDES)
+def test_each_bad_override_is_one_line(override, expected):
+  assert expected in refusal(f'--config={ROOT}/configs/bandit_train.py', override)
 
 
 def test_main_without_tensorboardx_stops_before_anything_starts(tmp_path):
@@ -202,15 +211,20 @@ def test_eval_env_defaults_to_the_trained_env_and_takes_overrides():
   assert env.num_arms == 5 and env.reward_structure == 'normalized'
 
 
-@pytest.mark.parametrize('config_name', ['bandit_train', 'value_td', 'memory_sac', 'play'])
-def test_an_unwritable_run_dir_is_one_line_for_every_mode(config_name, tmp_path):
+def test_an_unwritable_run_dir_is_one_line(tmp_path):
   # /proc says yes to os.access as root, yet nothing can be made in it: the probe makes a
   # folder for real and names what went wrong
-  result = run_main(f'--config={ROOT}/configs/{config_name}.py', '--config.run_dir=/proc/x',
+  result = run_main(f'--config={ROOT}/configs/bandit_train.py', '--config.run_dir=/proc/x',
                     cwd=tmp_path)
   assert result.returncode != 0 and 'Traceback' not in result.stderr
   line = result.stderr.strip().splitlines()[-1]
   assert line.startswith("metarl: config.run_dir = '/proc/x' is invalid"), result.stderr
+
+
+@pytest.mark.parametrize('config_name', ['bandit_train', 'value_td', 'memory_sac', 'play'])
+def test_an_unwritable_run_dir_is_refused_in_every_mode(config_name):
+  line = refusal(f'--config={ROOT}/configs/{config_name}.py', '--config.run_dir=/proc/x')
+  assert line.startswith("metarl: config.run_dir = '/proc/x' is invalid")
 
 
 def test_a_run_dir_that_cannot_be_made_when_the_run_starts_is_one_line(tmp_path):

@@ -19,6 +19,7 @@ import main
 from launch.play import play
 from metarl import runs
 from metarl.analysis.two_step import PUBLISHED
+from tests.command_line import refusal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -181,13 +182,16 @@ def test_continuous_play_reads_numbers_and_keeps_only_whole_episodes(tmp_path):
   assert len(pd.read_csv(os.path.join(run_dir, 'play_log.csv'))) == 1
 
 
-@pytest.mark.parametrize('overrides,message', [
+REFUSED = [
     (('--config.env.name=cue_reward',), 'an env with actions is required'),
     (('--config.env.delay=3',), "a field of the bandit env is required; its fields are"),
     (('--config.env.num_arms=3', '--config.env.reward_structure=correlated'),
      'exactly 2 arms'),
-])
-def test_play_refuses_what_cannot_be_played_with_one_line(tmp_path, overrides, message):
+]
+
+
+def test_play_refuses_what_cannot_be_played_with_one_line(tmp_path):
+  overrides, message = REFUSED[0]
   result = subprocess.run(
       [sys.executable, os.path.join(ROOT, 'main.py'), f'--config={ROOT}/configs/play.py',
        f'--config.run_dir={tmp_path / "play"}', *overrides], input='', cwd=tmp_path,
@@ -196,3 +200,10 @@ def test_play_refuses_what_cannot_be_played_with_one_line(tmp_path, overrides, m
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith('metarl: config.env.') and message in last, result.stderr[-2000:]
   assert not os.path.exists(tmp_path / 'play')  # nothing written
+
+
+@pytest.mark.parametrize('overrides,message', REFUSED)
+def test_each_env_that_cannot_be_played_is_refused(tmp_path, overrides, message):
+  line = refusal(f'--config={ROOT}/configs/play.py', f'--config.run_dir={tmp_path / "play"}',
+                 *overrides, run=True)
+  assert line.startswith('metarl: config.env.') and message in line
