@@ -141,9 +141,9 @@ def test_bandit_analysis_writes_the_bayes_optimal_row_and_columns(tmp_path):
 
 
 def test_other_reward_structures_get_no_bayes_optimal_row(tmp_path):
-  probs = np.random.default_rng(2).random((20, 2))
-  actions = np.zeros((20, 100), np.int32)
-  summary = bandit.write_results(str(tmp_path), actions, np.zeros((20, 100)), probs,
+  probs = np.random.default_rng(2).random((8, 2))  # 8 episodes, as the other tests evaluate
+  actions = np.zeros((8, 100), np.int32)
+  summary = bandit.write_results(str(tmp_path), actions, np.zeros((8, 100)), probs,
                                  jax.random.PRNGKey(0), reward_structure='correlated')
   assert 'bayes_optimal' not in summary
   with open(tmp_path / 'eval_summary.csv') as f:

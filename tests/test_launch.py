@@ -85,6 +85,7 @@ def test_two_workers_and_an_evaluator_write_every_output(distributed_run):
   assert not any(alive(p) for p in pids)
 
 
+@pytest.mark.slow  # a process of its own; in process in the quick suite: tests/test_api.py
 def test_offline_evaluation_writes_data_summary_and_figures(distributed_run, tmp_path):
   out = str(tmp_path / 'eval')
   result = subprocess.run(
@@ -119,6 +120,7 @@ def test_the_progress_line_shows_no_rate_before_one_is_measured(capsys):
   progress.close()
 
 
+@pytest.mark.slow  # a run of its own, end to end
 def test_the_console_shows_the_bar_and_short_lines_the_log_has_the_rows(tmp_path):
   run_dir = tmp_path / 'run'
   result = subprocess.run(main_cmd(TRAIN, f'--config.run_dir={run_dir}', *SMALL,

@@ -3,6 +3,7 @@ step's gradient equal to the actor-critic gradient it reduces to; minibatches th
 whole sequences from their stored core states; its refusals; exact resume; and a short
 training that beats random play."""
 
+import functools
 import math
 import os
 
@@ -100,6 +101,7 @@ def bandit_pieces(trials=7, num_envs=4, unroll_length=5, hidden=8, core='lstm'):
   return config, networks, rollout
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1, 4, 5))  # one program, not op by op
 def scored(networks, rollout, params, rollout_state, gamma, gae_lambda):
   rollout_state, trajectory = rollout.unroll(params, rollout_state)
   out, _ = networks.step(params, rollout_state.timestep.observation,
@@ -122,8 +124,8 @@ def test_first_step_gradient_is_the_normalised_gae_actor_critic_gradient():
   a3c_loss = a3c.make_loss(networks, gamma=0.95, n_step=5, value_coef=0.4,
                            entropy_schedule=schedule, advantage='gae', gae_lambda=0.7,
                            normalize_advantages=True)
-  ppo_grads, metrics = jax.grad(ppo_loss, has_aux=True)(params, batch, 0)
-  a3c_grads, _ = jax.grad(a3c_loss, has_aux=True)(params, batch.trajectory, 0)
+  ppo_grads, metrics = jax.jit(jax.grad(ppo_loss, has_aux=True))(params, batch, 0)
+  a3c_grads, _ = jax.jit(jax.grad(a3c_loss, has_aux=True))(params, batch.trajectory, 0)
   assert float(metrics['approx_kl']) < 1e-10
   for a, b in zip(jax.tree_util.tree_leaves(ppo_grads), jax.tree_util.tree_leaves(a3c_grads),
                   strict=True):
@@ -131,7 +133,9 @@ def test_first_step_gradient_is_the_normalised_gae_actor_critic_gradient():
   assert max(float(jnp.abs(g).max()) for g in jax.tree_util.tree_leaves(ppo_grads)) > 1e-3
 
 
-@pytest.mark.parametrize('core', ['lstm', 'gru', 'lru'])
+# one core in the quick suite (each core's unroll with resets has tests of its own)
+@pytest.mark.parametrize('core', [pytest.param('lstm', marks=pytest.mark.slow), 'gru',
+                                  pytest.param('lru', marks=pytest.mark.slow)])
 def test_minibatches_replay_whole_sequences_from_their_stored_core_states(core):
   """Rollouts of 5 steps cut 7-trial episodes: each minibatch of environments, replayed
   from the core states stored at its rollout's start, reproduces the logits and values

@@ -46,7 +46,8 @@ def without_timing(rows):
   return [{k: v for k, v in r.items() if k not in TIMING + ('seed',)} for r in rows]
 
 
-@pytest.mark.parametrize('make', [small_a3c, small_ppo,
+# the quick suite checks one agent (ppo); the slow step a3c and rsac too
+@pytest.mark.parametrize('make', [pytest.param(small_a3c, marks=pytest.mark.slow), small_ppo,
                                   pytest.param(small_sac_config, marks=pytest.mark.slow)],
                          ids=['a3c', 'ppo', 'rsac'])
 def test_each_vmapped_seed_equals_its_own_run(tmp_path, make):
