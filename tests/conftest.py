@@ -8,19 +8,19 @@ if ROOT not in sys.path:
 # In-process runs see the machine as main.py does: each CPU core an XLA device (so runs of
 # several seeds spread over them), and the persistent compilation cache (a test that trains
 # the same config more than once, or a config another test compiled, compiles it once).
-from metarl.compilation import MIN_COMPILE_TIME_VARIABLE, enable_compilation_cache, expose_cpu_cores  # noqa: E402
+from metarl import compilation  # noqa: E402
 
 # The tests are bound by compilation, not by running what they compile: XLA compiles at
-# its lowest backend optimisation level (about 40% less compile time, the same programs
-# bar the machine code's speed), and the cache keeps every program, the small ones that
+# its lowest backend optimisation level (about 40% less compile time; the programs compute
+# the same, in slower machine code), and the cache keeps every program, the small ones that
 # run op by op outside jit included, for the other test process and the main.py processes
 # tests start (both inherit this environment). Flags the caller set win.
 if '--xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
   os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '')
                              + ' --xla_backend_optimization_level=0').strip()
-os.environ.setdefault(MIN_COMPILE_TIME_VARIABLE, '0')
-expose_cpu_cores()
-enable_compilation_cache()
+os.environ.setdefault(compilation.MIN_COMPILE_TIME_VARIABLE, '0')
+compilation.expose_cpu_cores()
+compilation.enable_compilation_cache()
 
 # The tests evaluate 8 episodes wherever the number does not matter (in training and
 # offline): the programs that play them are then compiled once for the whole test run and

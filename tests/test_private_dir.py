@@ -83,3 +83,8 @@ def test_the_xla_cache_is_not_used_in_a_shared_folder(tmp_path, monkeypatch):
   assert compilation.enable_compilation_cache() == str(mine)
   assert ('jax_compilation_cache_dir', str(mine)) in updates
   assert (mine.stat().st_mode & 0o777) == 0o700
+  # programs of under 0.2 s are not kept, unless JAX's own variable says otherwise
+  assert ('jax_persistent_cache_min_compile_time_secs', 0.2) not in updates  # the tests' 0
+  monkeypatch.delenv(compilation.MIN_COMPILE_TIME_VARIABLE)
+  compilation.enable_compilation_cache()
+  assert ('jax_persistent_cache_min_compile_time_secs', 0.2) in updates
