@@ -23,7 +23,7 @@ from launch.manager import train
 from metarl.agents.registry import AGENTS
 from metarl.envs import ENVS
 from metarl.envs.base import batch_params
-from metarl.envs.registry import defaults, make
+from metarl.envs.registry import defaults, make, register, second_defaults
 from tests.examples import reinforce_agent, reversal_env  # noqa: F401  (register)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,6 +99,23 @@ def test_env_runs_under_jit_and_vmap_and_auto_resets_as_promised(name):
     state = new_state
   if env.max_episode_steps:
     assert ends >= batch  # every copy finished an episode and started the next
+
+
+def test_an_env_built_directly_is_the_task_its_defaults_give():
+  """A default is written once, in the field table: an env class whose constructor
+  defaults another value is refused at registration, naming the field and both values."""
+  for name in ENVS.names():
+    found = ENVS.get(name)
+    assert second_defaults(found.cls, found.fields) == [], name
+  class_query = ENVS.get('class_query')
+
+  class LouderCue(class_query.cls):
+    def __init__(self, cue_steps=5, noise_scale=0.5):
+      super().__init__(cue_steps=cue_steps, noise_scale=noise_scale)
+
+  with pytest.raises(TypeError, match=r"defaults noise_scale=0\.5 \(field: 1\.0\)"):
+    register('louder_cue', LouderCue, class_query.fields)
+  assert 'louder_cue' not in ENVS
 
 
 def supported_pairs():

@@ -55,7 +55,7 @@ class Bandit(base.Environment):
   """N-armed Bernoulli bandit with a new arm distribution every episode."""
 
   def __init__(self, num_arms: int = 2, reward_structure: str = 'independent',
-               trials_per_episode: int = 100, fixed_probs=None, observe_trial: bool = False):
+               trials_per_episode: int = 100, fixed_probs=(), observe_trial: bool = False):
     if reward_structure not in REWARD_STRUCTURES:
       raise ValueError(f'reward_structure must be one of {REWARD_STRUCTURES}, '
                        f'got {reward_structure!r}')

@@ -51,7 +51,7 @@ class ClassQueryState(NamedTuple):
 class ClassQuery(base.Environment):
   """Remember the sign of a noisy cue over a noisy delay; answer it at the query."""
 
-  def __init__(self, cue_steps: int = 5, delay: int = 100, noise_scale: float = 0.5,
+  def __init__(self, cue_steps: int = 5, delay: int = 100, noise_scale: float = 1.0,
                reward_correct: float = 1.0, reward_wrong: float = -1.0):
     """`delay` is the task's delay and the longest a curriculum grows to: evaluation runs
     `max_episode_steps` = cue_steps + delay + 1 steps, one whole episode at any delay."""

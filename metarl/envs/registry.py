@@ -8,6 +8,7 @@ one module.
 """
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -48,8 +49,26 @@ def register(name: str, cls: type, fields: Mapping[str, Rule],
   """Registers an environment under `name` (call it at the end of the env's module)."""
   if not (isinstance(cls, type) and issubclass(cls, Environment)):
     raise TypeError(f'env {name!r}: {cls!r} is not a metarl.envs.base.Environment subclass')
+  differ = second_defaults(cls, fields)
+  if differ:
+    raise TypeError(f'env {name!r}: {cls.__name__}() defaults {", ".join(differ)}; a default '
+                    'is written once, in the field table (the task as published): give the '
+                    'constructor the same value or none')
   entry = EnvEntry(name=name, cls=cls, fields=dict(fields), check=check, words=words)
   return ENVS.register(name, entry, module=cls.__module__)
+
+
+def second_defaults(cls: type, fields: Mapping[str, Rule]) -> list[str]:
+  """The parameters of `cls.__init__` whose default differs from their field's default, as
+  'name=value (field: value)': an env built directly (tests, notebooks) must be the task a
+  config without that field gives."""
+  parameters = inspect.signature(cls.__init__).parameters
+  differ = []
+  for key, rule in fields.items():
+    default = parameters[key].default if key in parameters else inspect.Parameter.empty
+    if default is not inspect.Parameter.empty and default != rule.default:
+      differ.append(f'{key}={default!r} (field: {rule.default!r})')
+  return differ
 
 
 def entry(name: str) -> EnvEntry:
