@@ -83,19 +83,19 @@ if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
 from benchmarks.backends_tables import (  # noqa: E402
-    latency_table,
-    overhead_table,
-    print_table,
-    train_table,
+  latency_table,
+  overhead_table,
+  print_table,
+  train_table,
 )
-from launch import faults  # noqa: E402
 from launch.backends.ray_instance import (  # noqa: E402
-    alive,
-    descendants,
-    kill_processes,
-    process_table,
+  alive,
+  descendants,
+  kill_processes,
+  process_table,
 )
 from metarl.io import load_pickle, save_csv  # noqa: E402
+from tests.tools import faults  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c
@@ -160,7 +160,7 @@ def echo_session(backend_name, payloads_path, round_trips, result_path, address=
                  node=None):
   """Runs in a process of its own: one backend, one echo child, every payload. With a Ray
   `address` and a `node` index, on that cluster with the child pinned to the node of
-  resource node_<node> (`launch.backends.local_cluster`)."""
+  resource node_<node> (`tests.tools.local_cluster`)."""
   import numpy as np
 
   from configs import bandit_train

@@ -1,5 +1,5 @@
 """The Ray backend across nodes: the parts of `benchmarks/backends.py` that run on a Ray
-cluster of several nodes on this machine (`launch.backends.local_cluster.LocalCluster`: a
+cluster of several nodes on this machine (`tests.tools.local_cluster.LocalCluster`: a
 head and worker nodes, each its own `ray start` with its own raylet, object store, temp dir
 and resources, token authentication; the nodes share this machine's 2 cores, so more nodes
 add processes, not compute).
@@ -48,8 +48,8 @@ import subprocess
 import sys
 import time
 
-from launch import faults
-from launch.backends.local_cluster import LocalCluster
+from tests.tools import faults
+from tests.tools.local_cluster import LocalCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c

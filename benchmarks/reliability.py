@@ -55,9 +55,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
-from launch import faults  # noqa: E402
 from metarl import checkpoint  # noqa: E402
 from metarl.io import RunFileError, load_pickle, save_csv  # noqa: E402
+from tests.tools import faults  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from configs import bandit_train, memory_sac
-from launch import faults, manager
+from launch import manager
 from launch.trainers import ReplayTrainer, make_trainer
 from launch.validation import validate
 from metarl import checkpoint
 from metarl.config_rules import ConfigError
 from metarl.io import RunFileError
+from tests.tools import faults
 
 
 def small_config(run_dir):

@@ -104,8 +104,9 @@ def test_a3c_with_lru_layers_trains_two_seeds_and_resumes_exactly(tmp_path):
   import os
   import signal
 
-  from launch import faults, manager
+  from launch import manager
   from tests.test_checkpoints import resume_and_compare, small_config
+  from tests.tools import faults
 
   def lru_config(run_dir):
     config = small_config(run_dir)

@@ -192,7 +192,7 @@ def test_documented_ppo_columns_are_those_of_a_real_run(tmp_path):
 def test_interrupted_and_resumed_ppo_run_equals_an_uninterrupted_one(tmp_path):
   import signal
 
-  from launch import faults
+  from tests.tools import faults
   whole, parts = str(tmp_path / 'whole'), str(tmp_path / 'parts')
   manager.train(small_config(whole))
 

@@ -17,8 +17,7 @@ import time
 import pytest
 
 from configs import bandit_train, value_td
-from launch import faults, manager
-from launch.faults import children, log_text, session_processes, stderr_of, wait_for
+from launch import manager
 from metarl import checkpoint
 from tests.test_reliability import (
   check_a_raising_and_a_hung_worker_are_replaced,
@@ -26,6 +25,8 @@ from tests.test_reliability import (
   kill_worker_then_evaluator,
   rows,
 )
+from tests.tools import faults
+from tests.tools.faults import children, log_text, session_processes, stderr_of, wait_for
 
 pytestmark = pytest.mark.ray
 
@@ -216,7 +217,7 @@ def test_a_run_without_children_never_starts_ray(tmp_path):
 def test_a_run_joins_a_running_cluster_with_its_token(tmp_path):
   """`ray start --head` on 127.0.0.1 with token authentication, the way docs/clusters.md
   says; the run joins it with launch.ray_address and stops only its own actors."""
-  from launch.backends.local_cluster import free_port  # psutil: requirements-ray.txt
+  from tests.tools.local_cluster import free_port  # psutil: requirements-ray.txt
   port = free_port()
   temp_dir = f'/tmp/metarl-test-{port}'
   env = dict(os.environ, RAY_AUTH_MODE='token', RAY_AUTH_TOKEN=os.urandom(16).hex(),
@@ -260,7 +261,7 @@ def test_a_bad_ray_address_stops_the_run_in_one_line_within_seconds(tmp_path, li
   """Nothing at the address, or a server that accepts connections but is not a Ray head
   (ray.init would wait minutes on either): one line naming the field, within seconds,
   nothing started."""
-  from launch.backends.local_cluster import free_port
+  from tests.tools.local_cluster import free_port
   port = free_port()
   server = socket.socket()
   if listening:  # accepts and keeps connections, says nothing

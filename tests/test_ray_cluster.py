@@ -1,5 +1,5 @@
 """Runs and sweeps on a real Ray cluster of three nodes on this machine
-(`launch.backends.local_cluster.LocalCluster`: a head and two worker nodes, each its own
+(`tests.tools.local_cluster.LocalCluster`: a head and two worker nodes, each its own
 `ray start` with its own resources, temp dir and token authentication, as docs/clusters.md
 starts the nodes of a cluster): children placed on different nodes, runs that come back
 from other nodes, a node lost mid-run, a killed manager.
@@ -18,15 +18,6 @@ import time
 
 import pytest
 
-from launch.faults import (
-  child_nodes,
-  children,
-  log_text,
-  manager_node,
-  restarts,
-  stderr_of,
-  wait_for,
-)
 from tests.test_ray import (
   A3C,
   A3C_MARGIN,
@@ -39,6 +30,15 @@ from tests.test_ray import (
   rows,
 )
 from tests.test_reliability import check_run_files
+from tests.tools.faults import (
+  child_nodes,
+  children,
+  log_text,
+  manager_node,
+  restarts,
+  stderr_of,
+  wait_for,
+)
 
 # each starts a cluster of 3 nodes on this machine: CI runs them on their own (.ci/run);
 # under xdist with --dist loadgroup, one worker runs them one after another
@@ -48,7 +48,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.xdist_group('ray_cluster')]
 if importlib.util.find_spec('ray') is None:
   pytest.skip('needs requirements-ray.txt', allow_module_level=True)
 
-from launch.backends.local_cluster import LocalCluster  # noqa: E402
+from tests.tools.local_cluster import LocalCluster  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = os.path.join(ROOT, 'launch', 'sweep.py')

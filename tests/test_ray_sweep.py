@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from launch import sweep_ray
-from launch.faults import session_processes, wait_for
+from tests.tools.faults import session_processes, wait_for
 
 pytestmark = pytest.mark.ray
 

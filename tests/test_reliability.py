@@ -20,11 +20,10 @@ import pandas as pd
 import pytest
 
 from configs import bandit_train, memory_sac
-from launch import faults, manager
+from launch import manager
 from launch.backends import ChildFailed
 from launch.backends.base import WORKER, ChildId, Params
 from launch.backends.mp import MPBackend
-from launch.faults import children, log_text, session_processes, stderr_of, wait_for
 from launch.trainers import GradientsTrainer, make_trainer
 from metarl import checkpoint, envs
 from metarl.agents import a3c, rsac
@@ -32,6 +31,8 @@ from metarl.agents import registry as agent_registry
 from metarl.replay import sequence as replay_lib
 from tests import faulty_children
 from tests.test_checkpoints import small_config
+from tests.tools import faults
+from tests.tools.faults import children, log_text, session_processes, stderr_of, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANDIT = os.path.join(ROOT, 'configs', 'bandit_train.py') + ':a3c'  # workers: a3c

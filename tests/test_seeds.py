@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import main
-from launch import faults, manager
+from launch import manager
 from launch.evaluator import run_offline_evaluation
 from launch.validation import validate
 from metarl import runs
@@ -26,6 +26,7 @@ from tests.test_checkpoints import (
 )
 from tests.test_checkpoints import small_config as small_a3c
 from tests.test_ppo import small_config as small_ppo
+from tests.tools import faults
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMING = ('wall_time', 'env_steps_per_sec')

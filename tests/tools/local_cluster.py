@@ -24,8 +24,8 @@ import time
 
 import psutil
 
-from launch import faults
 from launch.backends.ray_instance import unreachable
+from tests.tools import faults
 
 _START_S = 60.0  # longest wait for the head, then for every node, to come up
 
