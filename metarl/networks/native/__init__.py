@@ -120,12 +120,13 @@ def _build(cxx: str) -> str:
   try:
     fcntl.flock(lock, fcntl.LOCK_EX)
     if os.path.lexists(target):
-      problem = private_dir.check_file(target, _recorded_hash(target))
+      recorded = _recorded_hash(target)
+      problem = private_dir.check_file(target, recorded)
       if problem is None:
         return target
       # a build of an older metarl has no recorded hash: rebuilt quietly; anything else is
       # a library metarl did not build here, worth a word
-      (logging.info if _recorded_hash(target) is None else logging.warning)(
+      (logging.info if recorded is None else logging.warning)(
           'native kernels: %s; building it again', problem)
       os.remove(target)
     _compile(cxx, flags, target)
