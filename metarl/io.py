@@ -175,36 +175,31 @@ def wandb_on(config) -> bool:
 class TensorBoardLog:
   """Scalars written to a new TensorBoard event file in `run_dir/tensorboard`.
 
-  Written with tensorboardX's synchronous event writer (imported here, so nothing of it is
-  loaded when TensorBoard logging is off) and flushed after every `write`: a killed run keeps
-  every row it logged, as its CSVs do. A resumed run opens a new file in the same folder; its
-  `purge_step` (the checkpoint's step + 1) tells TensorBoard to drop the events of earlier
-  files at that step or later, as the resume drops those CSV rows (they are written again).
+  Written with tensorboardX's `SummaryWriter` (imported here, so nothing of it is loaded when
+  TensorBoard logging is off). Its background thread writes each event as it comes and
+  flushes the file within a second (`flush_secs=1`); `close`, which every way out of a run
+  reaches, writes what is left. The CSVs stay the run's record: a process killed outright may
+  lose the last second of events, and those after the last checkpoint are written again by
+  the resume. A resumed run opens a new file in the same folder; its `purge_step` (the
+  checkpoint's step + 1) tells TensorBoard to drop the events of earlier files at that step
+  or later, as the resume drops those CSV rows (they are written again).
   """
 
   def __init__(self, run_dir: str, purge_step: int | None = None):
-    from tensorboardX.event_file_writer import EventsWriter
-    from tensorboardX.proto.event_pb2 import Event, SessionLog
-    from tensorboardX.proto.summary_pb2 import Summary
-    self._event, self._summary = Event, Summary
-    folder = os.path.join(run_dir, TENSORBOARD_DIR)
-    os.makedirs(folder, exist_ok=True)
+    from tensorboardX import SummaryWriter
     # File names start with the second they were opened at; the nanoseconds after it keep
     # them unique and in the order TensorBoard must read them (by name) when a run resumes
     # within the second it started.
-    self._writer = EventsWriter(os.path.join(folder, 'events'), f'.{time.time_ns()}')
-    if purge_step is not None:
-      self._writer.write_event(Event(wall_time=time.time(), step=int(purge_step),
-                                     session_log=SessionLog(status=SessionLog.START)))
-    self._writer.flush()
+    self._writer = SummaryWriter(
+        os.path.join(run_dir, TENSORBOARD_DIR), flush_secs=1,
+        purge_step=None if purge_step is None else int(purge_step),
+        filename_suffix=f'.{time.time_ns()}')
 
   def write(self, scalars: dict[str, float], step: int) -> None:
-    """Writes `scalars` (tag -> value) at `step` as one event, and flushes it to disk."""
-    summary = self._summary(value=[self._summary.Value(tag=tag, simple_value=value)
-                                   for tag, value in scalars.items()])
-    self._writer.write_event(self._event(wall_time=time.time(), step=int(step),
-                                         summary=summary))
-    self._writer.flush()
+    """Writes `scalars` (tag -> value) at `step`, one event each."""
+    wall_time = time.time()
+    for tag, value in scalars.items():
+      self._writer.add_scalar(tag, value, int(step), walltime=wall_time)
 
   def close(self) -> None:
     if self._writer is not None:
