@@ -22,7 +22,7 @@ from ml_collections import config_flags
 from ml_collections.config_flags import config_path
 
 from launch.backends import ChildFailed
-from launch.run_support import TrainingDiverged
+from launch.stopping import TrainingDiverged
 from launch.validation import complete, validate
 from metarl.agents import registry as agent_registry
 from metarl.compilation import enable_compilation_cache, expose_cpu_cores, share_accelerators
@@ -275,7 +275,7 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
 def quiet_console() -> None:
   """The console is for people: warnings and errors only, besides the progress line and the
   short lines the run writes itself; INFO rows go to the run's log.txt
-  (`launch.run_support.add_log_file`). JAX's note that it found no TPU is INFO too."""
+  (`launch.console.add_log_file`). JAX's note that it found no TPU is INFO too."""
   logging.set_verbosity(logging.INFO)
   logging.use_absl_handler()  # the root logger's terminal handler (app.run installs it too)
   for handler in [logging.get_absl_handler(), *py_logging.getLogger().handlers]:

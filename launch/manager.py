@@ -18,8 +18,9 @@ import os
 from absl import logging
 
 from launch import validation
+from launch.console import add_log_file
 from launch.run_folder import prepare_run_dir
-from launch.run_support import TrainingDiverged, add_log_file
+from launch.stopping import TrainingDiverged
 from launch.trainers import make_trainer
 
 __all__ = ['TrainingDiverged', 'prepare_run_dir', 'train']

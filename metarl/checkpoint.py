@@ -21,7 +21,10 @@ from metarl import io
 
 CHECKPOINT_DIR = 'checkpoints'
 _NAME = re.compile(r'^ckpt_(\d+)\.pickle$')
-REQUIRED = ('env_steps', 'updates', 'arrays', 'config')
+# The layout of a checkpoint's payload (launch/checkpointing.py); 2 stored the trainers' arrays
+# and counters by hook, 1 had one layout per agent.
+CHECKPOINT_SCHEMA = 3
+REQUIRED = ('env_steps', 'updates', 'parts', 'config')
 
 
 def directory(run_dir: str) -> str:
@@ -55,9 +58,18 @@ def save(run_dir: str, payload: dict[str, Any], keep: int) -> str:
 
 def load(path: str) -> dict[str, Any]:
   """A checkpoint's payload; `io.RunFileError` (one line) if it is not a readable one."""
-  payload = io.load_pickle(path, required_keys=REQUIRED)
-  if not isinstance(payload['arrays'], dict):
-    raise io.RunFileError(f'{path}: not a metarl checkpoint (arrays is not a dict)')
+  payload = io.load_pickle(path)
+  if not isinstance(payload, dict):
+    raise io.RunFileError(f'{path}: not a metarl checkpoint (not a dict)')
+  if payload.get('schema', 1) != CHECKPOINT_SCHEMA:
+    raise io.RunFileError(f'{path}: a checkpoint of another metarl (layout '
+                          f'{payload.get("schema", 1)!r}, this one reads {CHECKPOINT_SCHEMA}): '
+                          'resume it with the metarl that wrote it, or start the run again')
+  missing = [k for k in REQUIRED if k not in payload]
+  if missing or not isinstance(payload['parts'], dict):
+    raise io.RunFileError(f'{path}: not a metarl checkpoint (no {", ".join(missing)})'
+                          if missing else f'{path}: not a metarl checkpoint (parts is not a '
+                          'dict)')
   return payload
 
 

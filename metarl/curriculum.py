@@ -17,6 +17,7 @@ import jax
 from absl import logging
 
 from metarl import config_rules as rules
+from metarl import io
 from metarl.config_rules import ConfigError
 from metarl.envs.base import param_fields
 
@@ -80,12 +81,18 @@ class Curriculum:
                  previous, self.value, self.metric, sum(recent) / len(recent), len(recent))
     return True
 
-  def state_dict(self) -> dict[str, Any]:
+  def save(self) -> dict[str, Any]:
     """Where the curriculum stands (for checkpoints)."""
     return dict(value=self.value, history=list(self.history))
 
-  def load_state_dict(self, state: dict[str, Any]) -> None:
-    self.value, self.history = int(state['value']), list(state['history'])
+  def restore(self, saved: dict[str, Any], path: str = '') -> None:
+    """Goes on from `save()`'s value (`io.RunFileError` naming `path` if it is not one)."""
+    try:
+      value, history = int(saved['value']), [float(x) for x in saved['history']]
+    except (KeyError, TypeError, ValueError) as e:
+      raise io.RunFileError(f'{path}: its curriculum state is not one this metarl wrote '
+                            f'({type(e).__name__}: {e})') from e
+    self.value, self.history = value, history
 
   def overrides(self) -> dict[str, int]:
     """The env params to train and evaluate with now."""
@@ -137,7 +144,7 @@ def check(config, env) -> None:
                       'parameter a curriculum can grow (class_query has delay)')
   rules.check_field(config, 'curriculum.field', rules.Choice(fields))
   target = config.env[c.field]
-  rules.check_field(config, 'curriculum.start', rules.Custom(lambda v: rules.is_int(v) and 0 <= v <= target,
-                                 f'an integer from 0 to the target env.{c.field} '
-                                 f'({target}) is required', int))
+  rules.check_field(config, 'curriculum.start', rules.Custom(
+      lambda v: rules.is_int(v) and 0 <= v <= target,
+      f'an integer from 0 to the target env.{c.field} ({target}) is required', int))
   rules.check_field(config, 'curriculum.metric', rules.Choice(metric_names(env)))

@@ -143,7 +143,8 @@ def test_rsac_resumed_with_its_replay_equals_an_uninterrupted_run(tmp_path, monk
   monkeypatch.undo()
   assert os.path.basename(checkpoint.latest(parts)) == 'ckpt_000000000000700.pickle'
   payload = checkpoint.load(checkpoint.latest(parts))
-  assert {'state', 'replay', 'act_state'} <= set(payload['arrays'])
+  parts = payload['parts']
+  assert parts['replay']['contents'] and parts['actor'] and parts['learner']
   resume_and_compare(small_sac_config(parts), whole, ('train.csv',))
 
 
@@ -155,7 +156,7 @@ def test_rsac_resumed_without_its_replay_refills_it_first(tmp_path, monkeypatch)
     manager.train(small_sac_config(run_dir, checkpoint_replay=False))
   monkeypatch.undo()
   payload = checkpoint.load(checkpoint.latest(run_dir))
-  assert 'replay' not in payload['arrays']
+  assert payload['parts']['replay']['contents'] is None
   config = small_sac_config(run_dir, checkpoint_replay=False)
   config.resume = True
   manager.train(config)

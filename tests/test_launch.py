@@ -109,7 +109,7 @@ def test_offline_evaluation_writes_data_summary_and_figures(distributed_run, tmp
 
 
 def test_the_progress_line_shows_no_rate_before_one_is_measured(capsys):
-  from launch.run_support import Progress
+  from launch.console import Progress
   progress = Progress(total=1000)
   progress.update(100)
   progress._bar.refresh()

@@ -261,8 +261,8 @@ def test_curriculum_steps_on_a_scripted_success_sequence():
   # a checkpoint's copy goes on where the curriculum stood
   restored = Curriculum('delay', start=2, target=10, threshold=0.8, window=2,
                         growth_factor=1.5, min_increment=2)
-  restored.load_state_dict(c.state_dict())
-  assert restored.value == 10 and restored.done and restored.state_dict() == c.state_dict()
+  restored.restore(c.save())
+  assert restored.value == 10 and restored.done and restored.save() == c.save()
   # an evaluation made at an older value does not count
   c = Curriculum('delay', start=2, target=10, threshold=0.5, window=1)
   assert not c.update({'success': 1.0, 'delay': 1}) and c.value == 2

@@ -154,7 +154,7 @@ def test_rsac_killed_worker_is_replaced_and_ctrl_c_leaves_nothing(tmp_path):
     if proc.poll() is None:
       os.killpg(proc.pid, signal.SIGKILL)
   check_run_files(run_dir)
-  assert 'replay' in checkpoint.load(checkpoint.latest(run_dir))['arrays']
+  assert checkpoint.load(checkpoint.latest(run_dir))['parts']['replay']['contents']
 
 
 @pytest.mark.slow
@@ -397,7 +397,7 @@ def test_nan_updates_in_a_row_stop_the_run_naming_the_last_good_checkpoint(tmp_p
     params = jax.tree_util.tree_leaves(pickle.load(f)['params'])
   template = a3c.make_agent(config, envs.make(config.env)).init(
       jax.random.PRNGKey(0))
-  stored = checkpoint.restore_tree(template, checkpoint.load(good)['arrays']['state'],
+  stored = checkpoint.restore_tree(template, checkpoint.load(good)['parts']['learner'],
                                    'state', good)
   for a, b in zip(params, jax.tree_util.tree_leaves(stored.params), strict=True):
     np.testing.assert_array_equal(a, b)

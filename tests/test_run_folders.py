@@ -139,7 +139,7 @@ def test_a_malicious_checkpoint_is_refused_on_resume_and_runs_nothing(tmp_path):
   with open(path, 'rb') as f:
     payload = pickle.load(f)  # this test's own run: trusted
   made = tmp_path / 'pwned'
-  payload['counters'] = _Planted(str(made))
+  payload['parts']['logs'] = _Planted(str(made))
   with open(path, 'wb') as f:
     pickle.dump(payload, f)
   csv_path = tmp_path / 'copy' / 'train.csv'

@@ -137,8 +137,8 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(runs, tmp_path)
   # The call running when SIGINT came finished: its rows, params and a checkpoint at its
   # end (epoch 30) were saved; epoch 20 had the periodic one (7000 env steps).
   last = checkpoint.load(checkpoint.latest(stopped))
-  assert last['counters']['epoch'] == 30 and last['agent'] == 'td'
-  epochs = [checkpoint.load(p)['counters']['epoch'] for p in checkpoint.list_checkpoints(stopped)]
+  assert last['parts']['counters']['epoch'] == 30 and last['agent'] == 'td'
+  epochs = [checkpoint.load(p)['parts']['counters']['epoch'] for p in checkpoint.list_checkpoints(stopped)]
   assert epochs == [20, 30]
   assert [r['epoch'] for r in read_rows(os.path.join(stopped, 'eval.csv'))] == ['30', '30']
   # A crash (no final checkpoint): the rows of epoch 30 are dropped and written again.
@@ -150,8 +150,8 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(runs, tmp_path)
     assert_same_leaves(saved_params(whole), saved_params(run_dir))
     # Everything else a run holds, too: optimizer state, step, RNG key and trials.
     ends = [checkpoint.load(checkpoint.latest(d)) for d in (whole, run_dir)]
-    assert ends[0]['counters']['epoch'] == ends[1]['counters']['epoch'] == EPOCHS
-    assert_same_leaves(ends[0]['arrays'], ends[1]['arrays'])
+    assert ends[0]['parts']['counters']['epoch'] == ends[1]['parts']['counters']['epoch'] == EPOCHS
+    assert_same_leaves(*[[end['parts']['learner'], end['parts']['data']] for end in ends])
     for name in ('train.csv', 'eval.csv'):
       rows_a, rows_b = (read_rows(os.path.join(d, name)) for d in (whole, run_dir))
       assert len(rows_a) == len(rows_b) > 0
@@ -169,7 +169,7 @@ def test_checkpoints_are_pruned_and_written_atomically(runs, tmp_path, monkeypat
     paths = checkpoint.list_checkpoints(run_dir)
     # Periodic ones at epochs 20, 40 (past 7000, 14000 env steps), (30 for the interrupted
     # run) and the final one: the newest 2 are kept, named by the furthest seed's env steps.
-    assert [checkpoint.load(p)['counters']['epoch'] for p in paths] == [40, EPOCHS]
+    assert [checkpoint.load(p)['parts']['counters']['epoch'] for p in paths] == [40, EPOCHS]
     steps = max(int(r['env_steps']) for r in read_rows(os.path.join(run_dir, 'train.csv')))
     assert os.path.basename(paths[-1]) == f'ckpt_{steps:015d}.pickle'
     assert sorted(os.listdir(checkpoint.directory(run_dir))) == [
@@ -191,7 +191,7 @@ def test_checkpoints_are_pruned_and_written_atomically(runs, tmp_path, monkeypat
   assert checkpoint.list_checkpoints(run_dir) == before
   assert sorted(os.listdir(checkpoint.directory(run_dir))) == [
       os.path.basename(p) for p in before]
-  assert checkpoint.load(checkpoint.latest(run_dir))['counters']['epoch'] == 30
+  assert checkpoint.load(checkpoint.latest(run_dir))['parts']['counters']['epoch'] == 30
 
 
 def newest_checkpoint_copy(runs, tmp_path):
@@ -211,7 +211,7 @@ def test_a_bad_checkpoint_is_refused_with_one_line(runs, tmp_path, damage):
   elif damage == 'truncated':
     data = data[:len(data) // 2]
   elif damage == 'missing_array':  # e.g. the run of another network or config
-    payload['arrays']['state'] = payload['arrays']['state'][1:]
+    payload['parts']['learner'] = payload['parts']['learner'][1:]
     data = pickle.dumps(payload)
   else:
     payload['agent'] = 'a3c'
@@ -273,7 +273,7 @@ def test_persistent_nan_stops_the_run_naming_the_last_good_checkpoint(tmp_path):
     trainer.run()
   # One checkpoint after every call but the one that stopped the run.
   paths = checkpoint.list_checkpoints(run_dir)
-  assert [checkpoint.load(p)['counters']['epoch'] for p in paths] == [10, 20, 30]
+  assert [checkpoint.load(p)['parts']['counters']['epoch'] for p in paths] == [10, 20, 30]
   message = str(error.value)
   # The streak (40) reached max_bad_updates during the 4th call; the checkpoint of epoch 30
   # was written while seed 1 was skipping, so the one of epoch 20 is the good one.
@@ -285,9 +285,9 @@ def test_persistent_nan_stops_the_run_naming_the_last_good_checkpoint(tmp_path):
       ('30', '0', '0'), ('30', '1', '20'), ('40', '0', '0'), ('40', '1', '20')]
   assert np.isfinite(float(rows[-2]['td_loss'])) and rows[-1]['td_loss'] == 'nan'
   # params.pickle is saved: seed 1 kept its epoch-20 params, seed 0 went on training.
-  good = checkpoint.load(paths[1])['arrays']['state']
+  good = checkpoint.load(paths[1])['parts']['learner']
   good_params = jax.tree_util.tree_unflatten(
-      jax.tree_util.tree_structure(trainer.state), good).params
+      jax.tree_util.tree_structure(trainer.learner.state), good).params
   params = saved_params(run_dir)
   for saved, kept in zip(jax.tree_util.tree_leaves(params),
                          jax.tree_util.tree_leaves(good_params), strict=True):

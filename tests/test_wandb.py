@@ -97,7 +97,7 @@ def test_w_and_b_settings_are_checked_before_anything_starts(hide_package, tmp_p
 
 
 def test_the_w_and_b_id_is_random_and_kept_in_the_run_folder(tmp_path):
-  from launch.run_support import WANDB_ID_FILE, wandb_run_id
+  from launch.run_logs import WANDB_ID_FILE, wandb_run_id
   first = wandb_run_id(str(tmp_path))
   assert wandb_run_id(str(tmp_path)) == first  # a resume goes on in the same W&B run
   with open(tmp_path / WANDB_ID_FILE) as f:

@@ -12,8 +12,8 @@ the try / except / finally that ends every run the same way:
                 good params), `TrainingDiverged` naming the last clean checkpoint
 
 A trainer kind (`launch/trainers/gradients.py`, `replay.py`, `seeds.py`) fills in how it
-trains (in this process, or with workers), what it evaluates, which arrays a checkpoint
-holds and which counters a resume needs.
+trains (in this process, or with workers), what it evaluates and the parts of its state a
+checkpoint holds (`parts()`: each part saves and restores itself, `launch.checkpointing`).
 """
 
 import os
@@ -22,17 +22,14 @@ from typing import Any
 
 from absl import logging
 
-from launch import run_support
 from launch.backends import ChildFailed, make_backend
 from launch.backends.base import EVALUATOR as EVALUATOR_ROLE
 from launch.backends.base import ChildId, Received
-from launch.run_support import (
-  RunCheckpointer,
-  RunLogs,
-  TrainingDiverged,
-  deferred_interrupts,
-  diverged_message,
-)
+from launch.checkpointing import Part, RunCheckpointer
+from launch.console import Progress
+from launch.run_logs import RunLogs
+from launch.stopping import StopRequest, TrainingDiverged, deferred_interrupts, diverged_message
+from launch.trainers.parts import Schedule
 from metarl import checkpoint as checkpoint_lib
 from metarl import io
 
@@ -51,15 +48,12 @@ class Trainer:
     self.config, self.spec, self.env = config, spec, env
     self.env_steps = 0  # the furthest seed's, for a run of several
     self.updates = 0
-    self.start_time = time.time()
     self.logs = RunLogs(config, self.position_column, self.not_scalars)
     self.checkpoints = RunCheckpointer(config)
-    self.next_checkpoint = self.checkpoints.every
+    self.schedule = Schedule(self.eval_every(), self.checkpoints.every)
     self._checkpointed_steps = -1
-    self.next_eval = self.eval_every()
-    self._last_eval_version = -1  # the params version (updates) of the newest evaluation
-    self.evaluated_version = -1  # started, and of the newest one recorded
-    self.stop: run_support.StopRequest | None = None
+    self.evaluated_version = -1  # the params version (updates) of the newest one recorded
+    self.stop: StopRequest | None = None
     self.backend = None
     self.progress = self.make_progress()
     # Children (kinds with workers or an evaluator).
@@ -69,8 +63,8 @@ class Trainer:
 
   # What a kind says about itself ------------------------------------------------------
 
-  def make_progress(self) -> run_support.Progress:
-    return run_support.Progress(self.config.total_env_steps)
+  def make_progress(self) -> Progress:
+    return Progress(self.config.total_env_steps)
 
   def eval_every(self) -> int:
     """The evaluation cadence, in `position()` units."""
@@ -91,19 +85,10 @@ class Trainer:
     """params.pickle's fields beyond the common ones: params (numpy), seeds, extra."""
     raise NotImplementedError
 
-  def checkpoint_arrays(self) -> dict[str, Any]:
-    raise NotImplementedError
-
-  def restore_arrays(self, arrays: dict[str, Any], path: str) -> None:
-    raise NotImplementedError
-
-  def counters(self) -> dict[str, Any]:
-    """A checkpoint's kind-specific counters (what a resume needs besides the arrays)."""
-    return {}
-
-  def restore_counters(self, counters: dict[str, Any], payload: dict[str, Any],
-                       path: str) -> None:
-    del counters, payload, path
+  def parts(self) -> dict[str, Part]:
+    """What a checkpoint holds besides the position (env steps, updates), by name: the
+    schedule, and the kind's own (a learner's state, its logs ...), restored in this order."""
+    return dict(schedule=self.schedule)
 
   def train(self) -> None:
     """Trains to the end of the budget; checks `self.stop` at every boundary."""
@@ -122,31 +107,13 @@ class Trainer:
   def after_run(self) -> None:
     """What a finished run does last, outside the deferred signals (td: the analysis)."""
 
-  def log_state(self) -> dict[str, Any] | None:
-    return None
-
-  def restore_log_state(self, state: dict[str, Any] | None) -> None:
-    del state
-
-  def curriculum_state(self) -> dict[str, Any] | None:
-    return None
-
-  def restore_curriculum(self, state: dict[str, Any] | None) -> None:
-    del state
-
   # Evaluation schedule ----------------------------------------------------------------
 
   def maybe_evaluate(self, final: bool = False) -> None:
     """Starts an evaluation when one is due (always when `final`, unless the newest
     params are already being or have been evaluated)."""
-    if final and self._last_eval_version == self.updates:
-      return
-    if not final and self.position() < self.next_eval:
-      return
-    while self.next_eval <= self.position():
-      self.next_eval += self.eval_every()
-    self._last_eval_version = self.updates
-    self.evaluate(final)
+    if self.schedule.evaluation_due(self.position(), self.updates, final):
+      self.evaluate(final)
 
   # Divergence -------------------------------------------------------------------------
 
@@ -163,44 +130,30 @@ class Trainer:
 
   # Checkpoints ------------------------------------------------------------------------
 
+  def checkpoints_on(self) -> bool:
+    return self.schedule.next_checkpoint is not None
+
   def save_checkpoint(self) -> str:
-    payload = dict(
-        env_steps=self.env_steps, updates=self.updates, counters=self.counters(),
-        schedule=dict(next_eval=self.next_eval, next_checkpoint=self.next_checkpoint,
-                      last_eval_version=self._last_eval_version,
-                      elapsed=time.time() - self.start_time),
-        logs=self.log_state(), curriculum=self.curriculum_state(),
-        arrays=self.checkpoint_arrays())
-    path = self.checkpoints.save(payload, clean=self.bad_streak() == 0)
+    path = self.checkpoints.save(self.env_steps, self.updates, self.parts(),
+                                 clean=self.bad_streak() == 0)
     self._checkpointed_steps = self.env_steps
     return path
 
   def maybe_checkpoint(self) -> None:
-    if self.next_checkpoint is not None and self.env_steps >= self.next_checkpoint:
-      while self.next_checkpoint <= self.env_steps:
-        self.next_checkpoint += self.config.checkpoint_every
+    if self.schedule.checkpoint_due(self.env_steps):
       self.save_checkpoint()
 
   def resume(self) -> None:
-    """Continues the run in `config.run_dir` from its newest checkpoint: the arrays go into
-    the freshly built states (a checkpoint of another config is refused in one line), rows
-    written after it are dropped (they come again), schedules and clocks go on."""
+    """Continues the run in `config.run_dir` from its newest checkpoint: each part restores
+    itself into the freshly built run (a checkpoint of another config is refused in one
+    line), rows written after it are dropped (they come again), schedules and clocks go on."""
     try:
-      path, payload = self.checkpoints.load_newest()
-      self.restore_arrays(payload['arrays'], path)
+      path, payload = self.checkpoints.load_newest(self.parts())
     except io.RunFileError:
       self.progress.discard()  # the console shows the one-line refusal alone
       raise
     self.env_steps, self.updates = payload['env_steps'], payload['updates']
-    self.restore_counters(payload.get('counters') or {}, payload, path)
-    schedule = payload['schedule']
-    self.next_eval = schedule['next_eval']
-    if self.next_checkpoint is not None:  # checkpoint_every = 0 turns them off
-      self.next_checkpoint = schedule['next_checkpoint'] or self.config.checkpoint_every
-    self._last_eval_version = self.evaluated_version = schedule['last_eval_version']
-    self.start_time = time.time() - schedule['elapsed']
-    self.restore_log_state(payload.get('logs'))
-    self.restore_curriculum(payload.get('curriculum'))
+    self.evaluated_version = self.schedule.last_eval_version
     self._checkpointed_steps = self.env_steps
     if self.bad_streak() == 0:
       self.checkpoints.good = path
@@ -302,23 +255,23 @@ class Trainer:
         path = self.save_params()
         self.maybe_evaluate(final=True)
         self.wait_final_eval()
-        if self.next_checkpoint is not None and self._checkpointed_steps != self.env_steps:
+        if self.checkpoints_on() and self._checkpointed_steps != self.env_steps:
           self.save_checkpoint()
         if self.stop.requested:  # during the final evaluation: training is done
           raise KeyboardInterrupt
       self.after_run()
       logging.info('done: %s in %.1fs; params in %s', self.done_message(),
-                   time.time() - self.start_time, path)
+                   self.schedule.elapsed(), path)
     except KeyboardInterrupt:
       with deferred_interrupts():  # a second Ctrl-C (or SIGTERM) waits for the saves
         path = self.save_params()
-        if self.next_checkpoint is not None and self._checkpointed_steps != self.env_steps:
+        if self.checkpoints_on() and self._checkpointed_steps != self.env_steps:
           self.save_checkpoint()
       logging.warning('interrupted at %s; params saved to %s', self.done_message(), path)
       raise
     except ChildFailed:
       path = self.save_params()
-      final = self.save_checkpoint() if self.next_checkpoint is not None else 'none'
+      final = self.save_checkpoint() if self.checkpoints_on() else 'none'
       logging.error('a child process failed at %s; params saved to %s, final '
                     'checkpoint %s', self.done_message(), path, final)
       raise

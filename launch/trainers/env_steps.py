@@ -23,7 +23,9 @@ from absl import logging
 from launch import evaluator as evaluator_lib
 from launch import worker as worker_lib
 from launch.backends.base import WORKER, ChildId, Evaluation, Params, Received, Work
-from launch.run_support import SeedsTrainMetrics, TrainMetrics, format_row
+from launch.checkpointing import Part
+from launch.console import format_row
+from launch.train_metrics import SeedsTrainMetrics, TrainMetrics
 from launch.trainers.base import EVALUATOR, Trainer
 from launch.trainers.seed_devices import SeedDevices
 from metarl import curriculum as curriculum_lib
@@ -42,7 +44,7 @@ class EnvStepTrainer(Trainer):
     self.seed_axis = len(self.seeds) > 1  # several seeds: states carry a leading seed axis
     self.curriculum = curriculum_lib.make(config)
     columns = (self.curriculum.field,) if self.curriculum else ()
-    metrics_args = (self.logs, config.log_every_env_steps, self.start_time)
+    metrics_args = (self.logs, config.log_every_env_steps, self.schedule.start_time)
     metrics_kwargs = dict(columns=columns + tuple(train_columns),
                           latest=columns + tuple(latest))
     self.metrics = (SeedsTrainMetrics(self.seeds, *metrics_args, **metrics_kwargs)
@@ -78,12 +80,12 @@ class EnvStepTrainer(Trainer):
     return tuple(jax.numpy.stack([k[i] for k in keys]) for i in range(parts))
 
   def bad_streak(self) -> int:
-    return int(np.max(np.asarray(self.state.bad_streak)))
+    return int(np.max(np.asarray(self.learner.state.bad_streak)))
 
   def before_divergence(self) -> None:
     super().before_divergence()
     if self.seed_axis:
-      streaks = np.asarray(self.state.bad_streak)
+      streaks = np.asarray(self.learner.state.bad_streak)
       logging.error('seed %s: %d updates in a row skipped (NaN or Inf)',
                     [s for s, n in zip(self.seeds, streaks, strict=True) if n == streaks.max()],
                     int(streaks.max()))
@@ -127,11 +129,22 @@ class EnvStepTrainer(Trainer):
   def flush_logs(self) -> None:
     self.metrics.flush(self.env_steps, self.updates)
 
-  def log_state(self) -> dict[str, Any]:
-    return self.metrics.state_dict()
+  def parts(self) -> dict[str, Part]:
+    """The schedule, the kind's own parts (`kind_parts`), the period's train.csv sums and
+    where a curriculum stands."""
+    parts = dict(super().parts(), **self.kind_parts(), logs=self.metrics)
+    if self.curriculum is not None:
+      parts['curriculum'] = self.curriculum
+    return parts
 
-  def restore_log_state(self, state: dict[str, Any] | None) -> None:
-    self.metrics.load_state_dict(state)
+  def kind_parts(self) -> dict[str, Part]:
+    """The learner's state and what else the kind keeps."""
+    raise NotImplementedError
+
+  def resume(self) -> None:
+    super().resume()
+    if self.curriculum is not None:
+      self.follow_curriculum()
 
   # Evaluation -------------------------------------------------------------------------
 
@@ -201,14 +214,6 @@ class EnvStepTrainer(Trainer):
   def follow_curriculum(self) -> None:
     """Single-process training resets its episodes with the curriculum's value from now
     on (kinds that have such state); workers get it with their next params."""
-
-  def curriculum_state(self) -> dict[str, Any] | None:
-    return None if self.curriculum is None else self.curriculum.state_dict()
-
-  def restore_curriculum(self, state: dict[str, Any] | None) -> None:
-    if self.curriculum is not None and state:
-      self.curriculum.load_state_dict(state)
-      self.follow_curriculum()
 
   def wait_final_eval(self) -> None:
     """Waits for the evaluator's evaluation of the final params (a hung or dead evaluator

@@ -20,9 +20,10 @@ process), `compute_gradients` and `apply_gradients` (workers).
 from typing import Any
 
 from launch.backends.base import Work
+from launch.checkpointing import Part
 from launch.trainers.env_steps import EnvStepTrainer
+from launch.trainers.parts import Tree
 from launch.trainers.seed_devices import SEED
-from metarl import checkpoint as checkpoint_lib
 from metarl import io
 from metarl.rollout import set_env_params
 
@@ -30,13 +31,15 @@ from metarl.rollout import set_env_params
 class GradientsTrainer(EnvStepTrainer):
   """One run of a gradients-kind agent."""
 
-  rollout_state = None  # single-process training's rollout state
-
   def __init__(self, config, spec, env):
     super().__init__(config, spec, env, train_columns=('skipped_updates',))
     self.agent = spec.make(config, env)
-    params_key, self.rollout_key = self.seed_keys(2)
-    self.state = self.seeded(self.agent.init)(params_key)
+    params_key, rollout_key = self.seed_keys(2)
+    self.learner = Tree('training state', self.seeded(self.agent.init)(params_key))
+    # single-process training's rollout state, made when training starts
+    self.rollout = Tree('rollout state',
+                        template=lambda: self.seeded(self.agent.rollout.init)(rollout_key),
+                        wanted=not config.launch.num_workers)
     if config.get('resume', False):
       self.resume()
 
@@ -46,13 +49,14 @@ class GradientsTrainer(EnvStepTrainer):
             'workers')
 
   def published_params(self):
-    return self.state.params
+    return self.learner.state.params
 
   def publish_to_workers(self, children) -> None:
     if self.config.launch.get('unrolls_per_message', 1) == 1:
       super().publish_to_workers(children)
       return
-    message = self.params_message(io.to_numpy(self.state))  # the whole training state
+    # the whole training state
+    message = self.params_message(io.to_numpy(self.learner.state))
     for child in children:
       self.backend.publish(child, message)
 
@@ -60,41 +64,32 @@ class GradientsTrainer(EnvStepTrainer):
     return self.updates >= self.agent.total_updates
 
   def params_to_save(self) -> dict[str, Any]:
-    return dict(params=self.state.params, seeds=self.seeds, seed_axis=self.seed_axis,
+    return dict(params=self.learner.state.params, seeds=self.seeds, seed_axis=self.seed_axis,
                 extra=dict(env_overrides=self.env_overrides()))
 
   def follow_curriculum(self) -> None:
-    if self.rollout_state is not None:
-      self.rollout_state = set_env_params(self.rollout_state, self.curriculum.overrides())
+    if self.rollout.state is not None:
+      self.rollout.state = set_env_params(self.rollout.state, self.curriculum.overrides())
 
   # Checkpoints ------------------------------------------------------------------------
 
-  def checkpoint_arrays(self) -> dict[str, Any]:
-    arrays = dict(state=checkpoint_lib.tree_leaves(self.state))
-    if self.rollout_state is not None:
-      arrays['rollout_state'] = checkpoint_lib.tree_leaves(self.rollout_state)
-    return arrays
-
-  def restore_arrays(self, arrays: dict[str, Any], path: str) -> None:
-    self.state = checkpoint_lib.restore_tree(self.state, arrays['state'], 'training state',
-                                             path)
-    if 'rollout_state' in arrays and not self.config.launch.num_workers:
-      template = self.seeded(self.agent.rollout.init)(self.rollout_key)
-      self.rollout_state = checkpoint_lib.restore_tree(template, arrays['rollout_state'],
-                                                       'rollout state', path)
+  def kind_parts(self) -> dict[str, Part]:
+    return dict(learner=self.learner, rollout=self.rollout)
 
   # Training ---------------------------------------------------------------------------
 
   def train_in_process(self) -> None:
-    if self.rollout_state is None:
-      self.rollout_state = self.seeded(self.agent.rollout.init)(self.rollout_key)
-    self.state, self.rollout_state = self.spread((self.state, self.rollout_state))
+    if self.rollout.state is None:
+      self.rollout.state = self.rollout.template()
+    self.learner.state, self.rollout.state = self.spread(
+        (self.learner.state, self.rollout.state))
     per_call = self.config.launch.updates_per_call
     steps_per_call = self.agent.steps_per_update * per_call
     train = (self.over_seeds(self.agent.train_many_seeds, (SEED, SEED)) if self.seed_axis
              else self.agent.train_many)
     while self.updates < self.agent.total_updates:
-      self.state, self.rollout_state, metrics = train(self.state, self.rollout_state)
+      self.learner.state, self.rollout.state, metrics = train(self.learner.state,
+                                                              self.rollout.state)
       self.updates += per_call
       self.env_steps += steps_per_call  # each seed's
       self.after_update(io.to_numpy(metrics) if self.seed_axis else io.to_floats(metrics))
@@ -106,13 +101,13 @@ class GradientsTrainer(EnvStepTrainer):
     del worker  # every worker's gradient is applied alike
     payload = work.payload
     if 'losses' not in payload:  # one unroll
-      self.state = self.agent.apply_gradients(self.state, payload['grads'],
-                                              payload['metrics']['loss'])
+      self.learner.state = self.agent.apply_gradients(
+          self.learner.state, payload['grads'], payload['metrics']['loss'])
       count, skipped = 1, float(self.bad_streak() > 0)
     else:  # several, applied in order; only as many as the budget has left
       count = min(len(payload['losses']), self.agent.total_updates - self.updates)
-      self.state, skipped = self.agent.apply_gradients_many(
-          self.state, payload['grads'], payload['losses'], count)
+      self.learner.state, skipped = self.agent.apply_gradients_many(
+          self.learner.state, payload['grads'], payload['losses'], count)
       skipped = float(skipped)
     self.updates += count
     self.env_steps += count * self.agent.steps_per_update

@@ -9,10 +9,10 @@
 
 train.csv has the learner's losses, temperature, entropy, Q, the replay size, the mean return
 of the episodes that ended and the updates skipped for a NaN or Inf. Checkpoints hold the
-learner state, the counters, the in-process actor state and, with `checkpoint_replay`, the
-replay contents; a run resumed without them fills its replay again through the warm-up
-phases before it learns. An agent of this kind gives `metarl.agents.rsac.RSACAgent`'s
-members from `spec.make(config, env)`; its published params are {'actor': actor params}.
+learner state, the key counter, the in-process actor state and the `Replay` (with
+`checkpoint_replay`, its contents); a run resumed without them fills its replay again
+through the warm-up phases before it learns. An agent of this kind gives
+`metarl.agents.rsac.RSACAgent`'s members from `spec.make(config, env)`; its published params are {'actor': actor params}.
 """
 
 import math
@@ -24,7 +24,9 @@ import jax.numpy as jnp
 from absl import logging
 
 from launch.backends.base import WORKER, ChildId, Work
+from launch.checkpointing import Part
 from launch.trainers.env_steps import EnvStepTrainer
+from launch.trainers.parts import Counters, Tree
 from launch.trainers.seed_devices import SEED, SHARED
 from metarl import checkpoint as checkpoint_lib
 from metarl import io
@@ -37,6 +39,31 @@ TRAIN_COLUMNS = ('episode_return', 'critic_loss', 'actor_loss', 'alpha_loss', 'a
                  'replay_size', 'skipped_updates')
 
 
+class Replay:
+  """The sequence replay's contents (`metarl.replay.sequence`), and the env steps it has not
+  seen: a run resumed from a checkpoint without the contents (`checkpoint_replay=False`)
+  fills it again from there, through the warm-ups (`refill`: the trainer sets the offset
+  once it knows the position)."""
+
+  def __init__(self, contents, keep: bool):
+    self.contents, self.keep = contents, keep
+    self.steps_offset = 0
+    self.refill = False
+
+  def save(self) -> dict[str, Any]:
+    return dict(contents=checkpoint_lib.tree_leaves(self.contents) if self.keep else None,
+                steps_offset=self.steps_offset)
+
+  def restore(self, saved: dict[str, Any], path: str) -> None:
+    if not isinstance(saved, dict) or set(saved) != {'contents', 'steps_offset'}:
+      raise io.RunFileError(f'{path}: its replay is not one this metarl wrote')
+    self.refill = saved['contents'] is None
+    if not self.refill:
+      self.contents = checkpoint_lib.restore_tree(self.contents, saved['contents'], 'replay',
+                                                  path)
+    self.steps_offset = int(saved['steps_offset'])
+
+
 class ReplayTrainer(EnvStepTrainer):
   """One run of a replay-kind agent."""
 
@@ -45,17 +72,19 @@ class ReplayTrainer(EnvStepTrainer):
                      latest=('alpha', 'replay_size'))
     self.agent = spec.make(config, env)
     learner_key, self.act_key, self.train_key = self.seed_keys(3)
-    self.state = self.seeded(self.agent.learner.init)(learner_key)
+    self.learner = Tree('learner state', self.seeded(self.agent.learner.init)(learner_key))
     rows = num_rows(config)
-    self.replay = replay_lib.init(rows, config.replay.capacity // rows,
-                                  env.spec.observation_shape, env.spec.action_dim)
+    contents = replay_lib.init(rows, config.replay.capacity // rows,
+                               env.spec.observation_shape, env.spec.action_dim)
     if self.seed_axis:  # a replay per seed
-      self.replay = jax.tree_util.tree_map(
-          lambda x: jnp.broadcast_to(x, (len(self.seeds),) + x.shape), self.replay)
+      contents = jax.tree_util.tree_map(
+          lambda x: jnp.broadcast_to(x, (len(self.seeds),) + x.shape), contents)
+    self.replay = Replay(contents, keep=config.get('checkpoint_replay', True))
     self._add = jax.jit(replay_lib.add)
     self._calls = 0
-    self._steps_offset = 0  # env steps not in the replay (a resume without its contents)
-    self.act_state = None  # single-process acting state
+    # single-process acting state, made when training starts
+    self.actor = Tree('actor state', template=lambda: self.seeded(self._make_actor().init)(
+        self._act_key()), wanted=not config.launch.num_workers)
     if config.get('resume', False):
       self.resume()
 
@@ -64,10 +93,10 @@ class ReplayTrainer(EnvStepTrainer):
             f'{self.config.agent.replay_ratio}, {self.config.launch.num_workers} workers')
 
   def published_params(self):
-    return dict(actor=self.state.params.actor)  # workers and evaluators only act
+    return dict(actor=self.learner.state.params.actor)  # workers and evaluators only act
 
   def params_to_save(self) -> dict[str, Any]:
-    params = self.state.params
+    params = self.learner.state.params
     return dict(params=dict(actor=params.actor, critic=params.critic,
                             target_critic=params.target_critic, log_alpha=params.log_alpha),
                 seeds=self.seeds, seed_axis=self.seed_axis)
@@ -75,40 +104,26 @@ class ReplayTrainer(EnvStepTrainer):
   def _make_actor(self):
     return self.agent.make_actor(self.config.agent.num_envs)
 
+  def _act_key(self):
+    """The acting key; a refill after a resume without replay acts on a new stream."""
+    offset = self.replay.steps_offset
+    return self._fold_in(self.act_key, offset) if offset else self.act_key
+
   def _learning_steps(self):
     """The env-step count the warm-ups compare with: the steps the replay has seen."""
-    return jnp.int32(self.env_steps - self._steps_offset)
+    return jnp.int32(self.env_steps - self.replay.steps_offset)
 
   # Checkpoints ------------------------------------------------------------------------
 
-  def checkpoint_arrays(self) -> dict[str, Any]:
-    arrays = dict(state=checkpoint_lib.tree_leaves(self.state))
-    if self.config.get('checkpoint_replay', True):
-      arrays['replay'] = checkpoint_lib.tree_leaves(self.replay)
-    if self.act_state is not None:
-      arrays['act_state'] = checkpoint_lib.tree_leaves(self.act_state)
-    return arrays
+  def kind_parts(self) -> dict[str, Part]:
+    return dict(learner=self.learner, replay=self.replay, actor=self.actor,
+                keys=Counters(self, ('_calls',)))
 
-  def counters(self) -> dict[str, int]:
-    return dict(calls=self._calls, steps_offset=self._steps_offset)
-
-  def restore_arrays(self, arrays: dict[str, Any], path: str) -> None:
-    self.state = checkpoint_lib.restore_tree(self.state, arrays['state'], 'learner state',
-                                             path)
-    if 'replay' in arrays:
-      self.replay = checkpoint_lib.restore_tree(self.replay, arrays['replay'], 'replay', path)
-    if 'act_state' in arrays and not self.config.launch.num_workers:
-      template = self.seeded(self._make_actor().init)(self.act_key)
-      self.act_state = checkpoint_lib.restore_tree(template, arrays['act_state'],
-                                                   'actor state', path)
-
-  def restore_counters(self, counters: dict[str, Any], payload: dict[str, Any],
-                       path: str) -> None:
-    self._calls = counters['calls']
-    self._steps_offset = counters['steps_offset']
-    if 'replay' not in payload['arrays']:  # an empty replay: the warm-ups start again
-      self._steps_offset = self.env_steps
-      self.act_state = None
+  def resume(self) -> None:
+    super().resume()
+    if self.replay.refill:  # an empty replay: the warm-ups start again
+      self.replay.steps_offset = self.env_steps
+      self.actor.state = None
       logging.info('the checkpoint holds no replay contents: refilling it from %d env steps '
                    '(warm-ups again)', self.env_steps)
 
@@ -128,10 +143,10 @@ class ReplayTrainer(EnvStepTrainer):
     if self.seed_axis:  # a dict of metrics per seed
       metrics = io.to_numpy(metrics)
       found = [{k: float(v[i]) for k, v in metrics.items()} for i in range(len(self.seeds))]
-      size = float(jax.vmap(replay_lib.size)(self.replay)[0])  # counts only, no copies
+      size = float(jax.vmap(replay_lib.size)(self.replay.contents)[0])  # counts only, no copies
     else:
       found = [io.to_floats(metrics)]
-      size = float(replay_lib.size(self.replay))
+      size = float(replay_lib.size(self.replay.contents))
     for m in found:
       m.update(episode_stats(m))
       for name in ('critic_updates', 'actor_updates'):  # per tick, not averaged over calls
@@ -144,13 +159,10 @@ class ReplayTrainer(EnvStepTrainer):
     cfg = self.config
     num_envs = cfg.agent.num_envs
     actor = self._make_actor()
-    if self.act_state is None:
-      key = self.act_key  # a refill after a resume without replay acts on a new stream
-      if self._steps_offset:
-        key = self._fold_in(key, self._steps_offset)
-      self.act_state = self.seeded(actor.init)(key)
-    self.state, self.act_state, self.replay, self.train_key = self.spread(
-        (self.state, self.act_state, self.replay, self.train_key))
+    if self.actor.state is None:
+      self.actor.state = self.actor.template()
+    self.learner.state, self.actor.state, self.replay.contents, self.train_key = self.spread(
+        (self.learner.state, self.actor.state, self.replay.contents, self.train_key))
     ticks = self.agent.ticks_per_chunk
     total_iterations = math.ceil(cfg.total_env_steps / num_envs)
     per_call = min(cfg.launch.updates_per_call, total_iterations)
@@ -158,8 +170,8 @@ class ReplayTrainer(EnvStepTrainer):
     done = self.env_steps // num_envs
     while done < total_iterations:
       n = min(per_call, total_iterations - done)
-      args = (self.state, self.act_state, self.replay, self._learning_steps(),
-              self._next_key())
+      args = (self.learner.state, self.actor.state, self.replay.contents,
+              self._learning_steps(), self._next_key())
       if n not in runs:
         t = time.monotonic()
         run = self.agent.make_in_process_train(actor, num_envs, ticks, n)
@@ -169,7 +181,7 @@ class ReplayTrainer(EnvStepTrainer):
           runs[n] = run.lower(*args).compile()
           logging.info('compiled the training call (%d env-step iterations) in %.2fs', n,
                        time.monotonic() - t)
-      self.state, self.act_state, self.replay, metrics = runs[n](*args)
+      self.learner.state, self.actor.state, self.replay.contents, metrics = runs[n](*args)
       done += n
       self.env_steps += n * num_envs
       self._record(metrics, n * ticks)
@@ -183,9 +195,11 @@ class ReplayTrainer(EnvStepTrainer):
 
   def handle_work(self, worker: int, work: Work) -> None:
     payload = work.payload
-    self.replay = self._add(self.replay, self._worker_rows(worker), payload['steps'])
+    self.replay.contents = self._add(self.replay.contents, self._worker_rows(worker),
+                                     payload['steps'])
     self.env_steps += work.env_steps
-    self.state, metrics = self.agent.learner.train(self.state, self.replay,
+    self.learner.state, metrics = self.agent.learner.train(self.learner.state,
+                                                           self.replay.contents,
                                                    self._learning_steps(), self._next_key())
     self._record(dict(metrics, **payload['stats']), self.agent.ticks_per_chunk)
 
@@ -193,5 +207,6 @@ class ReplayTrainer(EnvStepTrainer):
     """A replaced worker's replay rows end their episodes first (the new worker starts new
     ones)."""
     if child.role == WORKER:
-      self.replay = replay_lib.end_episodes(self.replay, self._worker_rows(child.index))
+      self.replay.contents = replay_lib.end_episodes(self.replay.contents,
+                                                     self._worker_rows(child.index))
     super().after_replace(child)

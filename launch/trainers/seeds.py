@@ -30,8 +30,10 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from launch import run_support
+from launch.checkpointing import Part
+from launch.console import Progress
 from launch.trainers.base import Trainer
+from launch.trainers.parts import Counters, Tree
 from launch.trainers.seed_devices import SEED, SeedDevices
 from metarl import checkpoint as checkpoint_lib
 from metarl import io
@@ -71,8 +73,8 @@ class SeedsTrainer(Trainer):
     if config.init_params_path:
       params = load_init_params(config, self.agent)
       logging.info('starting from %s', config.init_params_path)
-    self.state = self.agent.init(params_keys, params)
-    self.data = self.agent.init_data(data_keys)
+    self.learner = Tree('training state', self.agent.init(params_keys, params))
+    self.data = Tree('data state', self.agent.init_data(data_keys))
     self.devices = SeedDevices(config.num_seeds)  # the seeds split over the CPU cores
     self.run_evaluator = self.agent.make_evaluator(env, config.agent.gamma,
                                                    config.eval.num_episodes)
@@ -86,8 +88,8 @@ class SeedsTrainer(Trainer):
     if config.get('resume', False):
       self.resume()
 
-  def make_progress(self) -> run_support.Progress:
-    return run_support.Progress(self.config.agent.epochs, unit='epoch',
+  def make_progress(self) -> Progress:
+    return Progress(self.config.agent.epochs, unit='epoch',
                                 rate_label='epochs/s')
 
   def eval_every(self) -> int:
@@ -106,10 +108,10 @@ class SeedsTrainer(Trainer):
     return f'epoch {self.epoch} of {self.config.num_seeds} seeds'
 
   def bad_streak(self) -> int:
-    return int(np.max(np.asarray(self.state.bad_streak)))
+    return int(np.max(np.asarray(self.learner.state.bad_streak)))
 
   def params_to_save(self) -> dict[str, Any]:
-    return dict(params=self.agent.params_to_keep(self.state), seeds=self.seeds,
+    return dict(params=self.agent.params_to_keep(self.learner.state), seeds=self.seeds,
                 seed_axis=True,
                 extra=dict(env_steps_per_seed=self.env_steps_per_seed.tolist(),
                            epochs=self.epoch))
@@ -120,7 +122,7 @@ class SeedsTrainer(Trainer):
     updates = self.epoch * self.agent.batches_per_epoch
     for s, seed in enumerate(self.seeds):
       row = dict(epoch=self.epoch, updates=updates, env_steps=int(self.env_steps_per_seed[s]),
-                 wall_time=time.time() - self.start_time, seed=seed)
+                 wall_time=self.schedule.elapsed(), seed=seed)
       row.update({k: float(v[s]) for k, v in sorted(metrics.items())})
       self.logs.write(table, row, self.epoch, tag_prefix=f'seed_{seed}/')
     summary = ' '.join(f'{k}={np.median(v):.4g}' for k, v in sorted(metrics.items()))
@@ -137,7 +139,7 @@ class SeedsTrainer(Trainer):
 
   def evaluate(self, final: bool) -> None:
     del final
-    metrics, _, _ = self.run_evaluator(self.state.params,
+    metrics, _, _ = self.run_evaluator(self.learner.state.params,
                                        evaluation_key(self.config.seed, self.epoch))
     metrics = io.to_numpy(metrics)
     self._write('eval', metrics)
@@ -154,13 +156,15 @@ class SeedsTrainer(Trainer):
     cfg = self.config
     # One chunk size that lands on every log and eval epoch: one compilation.
     chunk_size = math.gcd(cfg.log_every_epochs, cfg.eval.every_epochs)
-    self.state, self.data = self.devices.spread((self.state, self.data))
+    self.learner.state, self.data.state = self.devices.spread(
+        (self.learner.state, self.data.state))
     while self.epoch < cfg.agent.epochs:
       chunk = min(chunk_size, cfg.agent.epochs - self.epoch)
       t0 = time.time()
       train = self.devices.over_seeds(
           lambda state, data, n=chunk: self.agent.train_epochs(state, data, n), (SEED, SEED))
-      self.state, self.data, metrics = train(self.state, self.data)
+      self.learner.state, self.data.state, metrics = train(self.learner.state,
+                                                           self.data.state)
       metrics = io.to_numpy(metrics)
       self.epoch += chunk
       self.updates = self.epoch * self.agent.batches_per_epoch
@@ -200,7 +204,7 @@ class SeedsTrainer(Trainer):
     saved = checkpoint_lib.SavedParams(
         agent=self.spec.name, config=self.config, env_steps=self.env_steps,
         updates=self.updates, seeds=self.seeds, seed_axis=True,
-        params=io.to_numpy(self.agent.params_to_keep(self.state)), extra={}, path='')
+        params=io.to_numpy(self.agent.params_to_keep(self.learner.state)), extra={}, path='')
     policy = self.spec.eval_policy(self.config, self.env, analysis.log_dynamics)
     analysis.analyze(analyses.EvalRequest(
         env=self.env, policy=policy, params=policy.select(saved.params), saved=saved,
@@ -209,35 +213,18 @@ class SeedsTrainer(Trainer):
 
   # Checkpoints ------------------------------------------------------------------------
 
-  def checkpoint_arrays(self) -> dict[str, Any]:
-    return dict(state=checkpoint_lib.tree_leaves(self.state),
-                data=checkpoint_lib.tree_leaves(self.data))
+  def parts(self) -> dict[str, Part]:
+    """The schedule, each seed's training and data states, and the epoch counters (with
+    train.csv's next row and the updates skipped since the last one)."""
+    return dict(super().parts(), learner=self.learner, data=self.data,
+                counters=Counters(self, ('epoch', 'next_log', 'env_steps_per_seed', 'skipped'),
+                                  self._counters))
 
-  def counters(self) -> dict[str, Any]:
-    return dict(epoch=self.epoch, next_log=self.next_log,
-                env_steps_per_seed=self.env_steps_per_seed.tolist(),
-                skipped=self.skipped.tolist(), seeds=self.seeds)
-
-  def restore_arrays(self, arrays: dict[str, Any], path: str) -> None:
-    for name, what in (('state', 'training state'), ('data', 'data state')):
-      if not isinstance(arrays.get(name), list):
-        raise io.RunFileError(f'{path}: not a {self.spec.name} checkpoint (no {what})')
-    self.state = checkpoint_lib.restore_tree(self.state, arrays['state'], 'training state',
-                                             path)
-    self.data = checkpoint_lib.restore_tree(self.data, arrays['data'], 'data state', path)
-
-  def restore_counters(self, counters: dict[str, Any], payload: dict[str, Any],
-                       path: str) -> None:
-    try:
-      env_steps = np.asarray(counters['env_steps_per_seed'], np.int64)
-      skipped = np.asarray(counters['skipped'], np.int64)
-      if (env_steps.shape != self.env_steps_per_seed.shape or
-          skipped.shape != self.skipped.shape):
-        raise ValueError(f'{env_steps.size} seeds, config.num_seeds is '
-                         f'{self.config.num_seeds}')
-      self.epoch = int(counters['epoch'])
-      self.next_log = int(counters['next_log'])
-    except (KeyError, TypeError, ValueError) as e:
-      raise io.RunFileError(f'{path}: not a {self.spec.name} checkpoint of this config '
-                            f'({type(e).__name__}: {e})') from e
-    self.env_steps_per_seed, self.skipped = env_steps, skipped
+  def _counters(self, values: dict[str, Any]) -> dict[str, Any]:
+    """Restored counters as this run holds them, if they are of its seeds."""
+    env_steps = np.asarray(values['env_steps_per_seed'], np.int64)
+    skipped = np.asarray(values['skipped'], np.int64)
+    if env_steps.shape != self.env_steps_per_seed.shape or skipped.shape != self.skipped.shape:
+      raise ValueError(f'{env_steps.size} seeds, config.num_seeds is {self.config.num_seeds}')
+    return dict(epoch=int(values['epoch']), next_log=int(values['next_log']),
+                env_steps_per_seed=env_steps, skipped=skipped)
