@@ -200,7 +200,8 @@ def newest_checkpoint_copy(runs, tmp_path):
   return run_dir, checkpoint.latest(run_dir)
 
 
-@pytest.mark.parametrize('damage', ['garbage', 'truncated', 'missing_array', 'a3c'])
+@pytest.mark.parametrize('damage', ['garbage', 'truncated', 'missing_array', 'a3c',
+                                    'old_layout', 'missing_part', 'bad_counters'])
 def test_a_bad_checkpoint_is_refused_with_one_line(runs, tmp_path, damage):
   run_dir, path = newest_checkpoint_copy(runs, tmp_path)
   with open(path, 'rb') as f:
@@ -212,6 +213,17 @@ def test_a_bad_checkpoint_is_refused_with_one_line(runs, tmp_path, damage):
     data = data[:len(data) // 2]
   elif damage == 'missing_array':  # e.g. the run of another network or config
     payload['parts']['learner'] = payload['parts']['learner'][1:]
+    data = pickle.dumps(payload)
+  elif damage == 'old_layout':  # layout 2: the arrays and counters by trainer hook
+    parts = payload.pop('parts')
+    payload.update(schema=2, arrays=dict(state=parts['learner'], data=parts['data']),
+                   counters=parts['counters'], schedule=parts['schedule'])
+    data = pickle.dumps(payload)
+  elif damage == 'missing_part':
+    del payload['parts']['data']
+    data = pickle.dumps(payload)
+  elif damage == 'bad_counters':
+    payload['parts']['counters']['env_steps_per_seed'] = [0, 0, 0]  # 3 seeds, not 2
     data = pickle.dumps(payload)
   else:
     payload['agent'] = 'a3c'
@@ -225,7 +237,11 @@ def test_a_bad_checkpoint_is_refused_with_one_line(runs, tmp_path, damage):
   expected = {'garbage': 'not a readable metarl pickle',
               'truncated': 'not a readable metarl pickle',
               'missing_array': 'training state does not fit this config',
-              'a3c': "'a3c' agent"}[damage]
+              'a3c': "'a3c' agent",
+              'old_layout': 'layout 2, this one reads 3',
+              'missing_part': "holds the parts ['counters', 'learner', 'schedule'], a td run "
+                              "of this config has ['counters', 'data', 'learner', 'schedule']",
+              'bad_counters': 'counters do not fit this run (ValueError: 3 seeds'}[damage]
   assert expected in message
 
 
