@@ -41,10 +41,19 @@ def init_training_state(params: Params, optimizer: optax.GradientTransformation,
                        step=jnp.zeros((), jnp.int32), bad_streak=jnp.zeros((), jnp.int32))
 
 
+class LearningFns(NamedTuple):
+  """The jitted calls of a gradients-kind agent (`make_learning_fns` says what each does)."""
+  compute_gradients: Callable
+  apply_gradients: Callable
+  train_many: Callable
+  train_many_seeds: Callable
+  compute_gradients_many: Callable
+  apply_gradients_many: Callable
+
+
 def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout: Rollout,
-                      updates_per_call: int):
-  """Returns jitted (compute_gradients, apply_gradients, train_many, train_many_seeds,
-  compute_gradients_many, apply_gradients_many).
+                      updates_per_call: int) -> LearningFns:
+  """Returns the jitted `LearningFns`:
 
   compute_gradients(params, rollout_state, step) -> (grads, rollout_state, metrics)
   apply_gradients(training_state, grads, loss) -> training_state (skipped unless the loss
@@ -127,11 +136,12 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, rollout:
                                   (jnp.arange(unrolls, dtype=jnp.int32), grads, losses))
     return state, skipped.sum()
 
-  return (jax.jit(compute_gradients), jax.jit(apply_gradients),
-          jax.jit(train_many, donate_argnums=(0, 1)),
-          jax.jit(jax.vmap(train_many), donate_argnums=(0, 1)),
-          jax.jit(compute_gradients_many, static_argnums=2),
-          jax.jit(apply_gradients_many))
+  return LearningFns(
+      compute_gradients=jax.jit(compute_gradients), apply_gradients=jax.jit(apply_gradients),
+      train_many=jax.jit(train_many, donate_argnums=(0, 1)),
+      train_many_seeds=jax.jit(jax.vmap(train_many), donate_argnums=(0, 1)),
+      compute_gradients_many=jax.jit(compute_gradients_many, static_argnums=2),
+      apply_gradients_many=jax.jit(apply_gradients_many))
 
 
 
@@ -169,15 +179,8 @@ def make_gradients_agent(config, init_params: Callable, actor: Actor, loss_fn: C
   metrics)` (metrics with 'loss'), trained for `config.total_env_steps` in updates of one
   rollout (`steps_per_update` env steps) each, `config.launch.updates_per_call` of them per
   single-process call."""
-  (compute_gradients, apply_gradients, train_many, train_many_seeds, compute_gradients_many,
-   apply_gradients_many) = make_learning_fns(loss_fn, optimizer, rollout,
-                                             config.launch.updates_per_call)
+  learning = make_learning_fns(loss_fn, optimizer, rollout, config.launch.updates_per_call)
   return GradientsAgent(init_params=init_params, actor=actor, optimizer=optimizer,
                         rollout=rollout, steps_per_update=steps_per_update,
                         total_updates=total_updates(config, steps_per_update),
-                        compute_gradients=compute_gradients,
-                        apply_gradients=apply_gradients, train_many=train_many,
-                        train_many_seeds=train_many_seeds,
-                        loss_fn=loss_fn, networks=networks,
-                        compute_gradients_many=compute_gradients_many,
-                        apply_gradients_many=apply_gradients_many)
+                        loss_fn=loss_fn, networks=networks, **learning._asdict())

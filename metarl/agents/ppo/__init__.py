@@ -41,15 +41,14 @@ def make_agent(config, env: Environment) -> GradientsAgent:
   actor = make_actor(networks, behaviour=True)
   rollout = make_rollout(env, actor, agent_cfg.num_envs, agent_cfg.unroll_length,
                          env_params=start_env_params(config, env))
-  train_many, train_many_seeds = make_train_many(loss_fn, optimizer, rollout, networks,
-                                                 agent_cfg, config.launch.updates_per_call)
+  calls = make_train_many(loss_fn, optimizer, rollout, networks, agent_cfg,
+                          config.launch.updates_per_call)
   # compute_gradients / apply_gradients serve workers, which ppo refuses (config.check)
   return GradientsAgent(init_params=networks.init, actor=actor, optimizer=optimizer,
                         rollout=rollout, steps_per_update=steps_per_update,
                         total_updates=iterations, compute_gradients=None,
-                        apply_gradients=None, train_many=train_many,
-                        train_many_seeds=train_many_seeds, loss_fn=loss_fn,
-                        networks=networks)
+                        apply_gradients=None, loss_fn=loss_fn, networks=networks,
+                        **calls._asdict())
 
 
 SPEC = register(AgentSpec(name='ppo', kind='gradients', fields=config_lib.FIELDS,

@@ -9,6 +9,9 @@ state, optimizer steps, updates skipped in a row); its `step` counts optimizer s
 the learning-rate and entropy schedules follow.
 """
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -45,10 +48,16 @@ def minibatch(batch: Batch, index) -> Batch:
                advantage=pick_t(batch.advantage), target=pick_t(batch.target))
 
 
+class TrainCalls(NamedTuple):
+  """PPO's jitted training calls (`make_train_many` says what each does)."""
+  train_many: Callable
+  train_many_seeds: Callable
+
+
 def make_train_many(loss_fn: LossFn, optimizer: optax.GradientTransformation,
                     rollout: Rollout, networks: PolicyValueNetworks, agent_config,
-                    updates_per_call: int):
-  """Returns the jitted `(train_many, train_many_seeds)`.
+                    updates_per_call: int) -> TrainCalls:
+  """Returns the jitted `TrainCalls`.
 
   train_many(training_state, rollout_state) -> (training_state, rollout_state, metrics):
     `updates_per_call` PPO iterations; metrics averaged over every optimizer step of them,
@@ -104,5 +113,5 @@ def make_train_many(loss_fn: LossFn, optimizer: optax.GradientTransformation,
     metrics = jax.tree_util.tree_map(jnp.mean, metrics)
     return state, rollout_state, dict(metrics, skipped_updates=skipped)
 
-  return (jax.jit(train_many, donate_argnums=(0, 1)),
-          jax.jit(jax.vmap(train_many), donate_argnums=(0, 1)))
+  return TrainCalls(train_many=jax.jit(train_many, donate_argnums=(0, 1)),
+                    train_many_seeds=jax.jit(jax.vmap(train_many), donate_argnums=(0, 1)))

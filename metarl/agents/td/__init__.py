@@ -86,13 +86,10 @@ def make_agent(config, env: CueReward) -> TDAgent:
   batches_per_epoch = agent_cfg.num_trials // agent_cfg.batch_size
   optimizer = make_optimizer(agent_cfg, agent_cfg.epochs * batches_per_epoch,
                              mask if agent_cfg.freeze else None)
-  init_data, train_epochs = make_learning_fns(
-      loss_fn, optimizer, env, agent_cfg.num_trials, agent_cfg.batch_size,
-      agent_cfg.resample_trials)
+  learning = make_learning_fns(loss_fn, optimizer, env, agent_cfg.num_trials,
+                               agent_cfg.batch_size, agent_cfg.resample_trials)
   return TDAgent(networks=networks, loss_fn=loss_fn, optimizer=optimizer, template=template,
-                 trainable=mask,
-                 batches_per_epoch=batches_per_epoch,
-                 init_data=init_data, train_epochs=train_epochs,
+                 trainable=mask, batches_per_epoch=batches_per_epoch, **learning._asdict(),
                  keep_best=bool(agent_cfg.get('keep_best', False)))
 
 

@@ -9,6 +9,7 @@ An update whose loss or gradient holds a NaN or an Inf is skipped: params, optim
 step stay as they were, and `bad_streak` counts the updates skipped in a row (per seed).
 """
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -45,9 +46,15 @@ def make_optimizer(agent_config, total_updates: int,
   return opt if mask is None else freeze(opt, mask)
 
 
+class LearningFns(NamedTuple):
+  """td's jitted, seed-vmapped calls (`make_learning_fns` says what each does)."""
+  init_data: Callable
+  train_epochs: Callable
+
+
 def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, env: CueReward,
-                      num_trials: int, batch_size: int, resample_trials: bool):
-  """Returns jitted, seed-vmapped (init_data, train_epochs).
+                      num_trials: int, batch_size: int, resample_trials: bool) -> LearningFns:
+  """Returns the jitted, seed-vmapped `LearningFns`:
 
   init_data(keys [S]) -> DataState: each seed's training trials.
   train_epochs(state, data, num_epochs) -> (state, data, metrics): `num_epochs` epochs of
@@ -106,5 +113,5 @@ def make_learning_fns(loss_fn, optimizer: optax.GradientTransformation, env: Cue
   def train_epochs_all_seeds(state: TrainingState, data: DataState, num_epochs: int):
     return jax.vmap(lambda s, d: train_epochs(s, d, num_epochs))(state, data)
 
-  return (jax.jit(jax.vmap(init_data)),
-          jax.jit(train_epochs_all_seeds, static_argnums=2))
+  return LearningFns(init_data=jax.jit(jax.vmap(init_data)),
+                     train_epochs=jax.jit(train_epochs_all_seeds, static_argnums=2))
