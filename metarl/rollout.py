@@ -12,6 +12,7 @@ run is readable: env states, the current time steps, the agent's recurrent state
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -51,6 +52,19 @@ class Trajectory(NamedTuple):
   extras: dict[str, Array]  # [T, B, ...] what the actor reported (logits, values, ...)
   core_state: Any  # [B, ...] agent state before observation[0]
   env_state: Any | None = None  # [T, B, ...] env states acted in, when recorded
+
+
+def assert_trajectory(trajectory: Trajectory) -> None:
+  """chex checks of a [T, B] chunk: observation and first [T + 1, B, ...], action, reward,
+  discount and last [T, B]; first and last bool, reward and discount floats."""
+  steps = trajectory.reward
+  chex.assert_rank([trajectory.first, steps, trajectory.discount, trajectory.last], 2)
+  chex.assert_equal_shape([steps, trajectory.discount, trajectory.last])
+  chex.assert_equal_shape_prefix([steps, trajectory.action], 2)
+  chex.assert_shape(trajectory.first, (steps.shape[0] + 1, steps.shape[1]))
+  chex.assert_equal_shape_prefix([trajectory.first, trajectory.observation], 2)
+  chex.assert_type([trajectory.first, trajectory.last], bool)
+  chex.assert_type([steps, trajectory.discount], float)
 
 
 class Rollout(NamedTuple):
@@ -102,6 +116,8 @@ def make_rollout(env: Environment, actor: Actor, num_envs: int, unroll_length: i
     return jax.tree_util.tree_map(jnp.array, state)
 
   def unroll(params: Params, state: RolloutState):
+    chex.assert_shape([state.timestep.first, state.timestep.reward], (num_envs,))
+    chex.assert_equal_shape_prefix([state.timestep.first, state.timestep.observation], 1)
     if reset_each_unroll:
       key, init_key = jax.random.split(state.key)
       state = init(init_key, state.env_params)._replace(key=key)

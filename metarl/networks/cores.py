@@ -8,6 +8,7 @@ the whole sequence at once for the LRU (its projections on all steps together, i
 recurrence as one scan).
 """
 
+import chex
 import haiku as hk
 
 from metarl.config_rules import ConfigError
@@ -52,7 +53,11 @@ def make_core(core_type: str, hidden_size: int, name=None, num_layers: int = 1,
 
 def unroll(core: hk.RNNCore, inputs, first, state):
   """The core over a sequence: (outputs [T, B, ...], final state); `inputs` [T, B, ...]
-  (or a tuple of such), `first` [T, B] bool."""
+  (or a tuple of such), `first` [T, B] bool; every leaf of `state` [B, ...]."""
+  chex.assert_rank(first, 2)
+  chex.assert_type(first, bool)
+  chex.assert_tree_shape_prefix(inputs, first.shape)
+  chex.assert_tree_shape_prefix(state, first.shape[1:])
   if isinstance(core, (LRU, TorchGRU)):  # a whole sequence at once
     return core.unroll(inputs, first, state)
   return hk.dynamic_unroll(core, (inputs, first), state)

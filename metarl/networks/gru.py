@@ -28,6 +28,7 @@ episode's first step), 1 elsewhere; the gradient does not flow through a reset.
 import contextlib
 from collections.abc import Sequence
 
+import chex
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -327,6 +328,9 @@ class GRUStack(hk.Module):
 
   def unroll(self, x: Array, reset: Array) -> Array:
     """x [T, B, D], reset [T, B] bool -> top outputs [T, B, H], from the zero state."""
+    chex.assert_rank([x, reset], [3, 2])
+    chex.assert_type(reset, bool)
+    chex.assert_equal_shape_prefix([x, reset], 2)
     layers = self._params(x.shape[-1], x.dtype)
     keep = 1.0 - reset.astype(x.dtype)
     return unroll(layers, x, keep, self.initial_state(x.shape[1]))

@@ -23,6 +23,7 @@ observation, so that one transition is left out of the critic loss.
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -94,6 +95,10 @@ def size(state: ReplayState) -> Array:
 
 def add(state: ReplayState, rows: Array, steps: Steps) -> ReplayState:
   """Appends a time-major chunk (leaves [T, n, ...]) to rows `rows` [n] (distinct)."""
+  _assert_state(state)
+  chex.assert_rank(rows, 1)
+  chex.assert_type(rows, int)
+  chex.assert_tree_shape_prefix(steps, (steps.reward.shape[0], rows.shape[0]))
   num_steps = steps.reward.shape[0]
   cap = capacity(state)
   slots = (state.count[rows][None, :] + jnp.arange(num_steps)[:, None]) % cap  # [T, n]
@@ -131,6 +136,14 @@ def add_to_all_rows(state: ReplayState, steps: Steps) -> ReplayState:
     return jax.lax.dynamic_update_slice(buf, x, start)
   return ReplayState(steps=jax.tree_util.tree_map(write, state.steps, steps),
                      count=state.count + num_steps)
+
+
+def _assert_state(state: ReplayState) -> None:
+  """chex checks of a replay: every leaf [R, C, ...], count [R] int."""
+  chex.assert_rank([state.steps.reward, state.count], [2, 1])
+  chex.assert_tree_shape_prefix(state.steps, state.steps.reward.shape)
+  chex.assert_shape(state.count, state.steps.reward.shape[:1])
+  chex.assert_type(state.count, int)
 
 
 def _sample_starts(key: PRNGKey, state: ReplayState, batch_size: int,
@@ -173,6 +186,8 @@ def _last_true(mask: Array) -> Array:
 def sample(key: PRNGKey, state: ReplayState, config: ReplayConfig,
            batch_size: int) -> SequenceBatch:
   """Draws `batch_size` sequences as `config` says (see the module docstring)."""
+  _assert_state(state)
+  chex.assert_shape(key, (2,))
   start_key, length_key = jax.random.split(key)
   rows, starts = _sample_starts(start_key, state, batch_size,
                                 config.always_sample_from_initial_state)

@@ -23,13 +23,14 @@ boundary).
 
 from collections.abc import Callable
 
+import chex
 import jax
 import jax.numpy as jnp
 import optax
 import rlax
 
 from metarl.networks.policy_value import PolicyValueNetworks
-from metarl.rollout import Trajectory
+from metarl.rollout import Trajectory, assert_trajectory
 from metarl.types import Array, Params
 
 LossFn = Callable[[Params, Trajectory, Array], tuple[Array, dict[str, Array]]]
@@ -53,6 +54,10 @@ def estimate(advantage: str, reward: Array, discount: Array, values: Array,
   Returns:
     (psi [T], target [T]), both without gradient.
   """
+  chex.assert_rank([reward, discount, values], 1)
+  chex.assert_type([reward, discount, values], float)
+  chex.assert_equal_shape([reward, discount])
+  chex.assert_shape(values, (reward.shape[0] + 1,))
   values = jax.lax.stop_gradient(values)
   if advantage == 'kstep':
     target = rlax.n_step_bootstrapped_returns(reward, discount, values[1:],
@@ -112,11 +117,14 @@ def make_loss(networks: PolicyValueNetworks, gamma: float, n_step: int,
     return pg_loss, value_loss, entropy, psi
 
   def loss_fn(params: Params, trajectory: Trajectory, step: Array):
+    assert_trajectory(trajectory)
+    chex.assert_rank(step, 0)
     if reward_scale != 1.0:
       trajectory = trajectory._replace(reward=reward_scale * trajectory.reward)
     start_state = jax.lax.stop_gradient(trajectory.core_state)
     outputs, _ = networks.unroll(params, trajectory.observation, trajectory.first,
                                  start_state)
+    chex.assert_equal_shape_prefix([outputs.logits, outputs.value, trajectory.first], 2)
     inputs = (outputs.logits[:-1], outputs.value, trajectory.action, trajectory.reward,
               trajectory.discount)
     if normalize_advantages:

@@ -26,7 +26,7 @@ import optax
 import rlax
 
 from metarl.networks.policy_value import PolicyValueNetworks
-from metarl.rollout import Trajectory
+from metarl.rollout import Trajectory, assert_trajectory
 from metarl.types import Array, Params
 
 
@@ -53,6 +53,7 @@ def gae(reward: Array, discount: Array, values: Array, gae_lambda: float,
     (advantage [T], target [T] = advantage + V(o_t)).
   """
   chex.assert_rank([reward, discount, values], 1)
+  chex.assert_type([reward, discount, values], float)
   chex.assert_equal_shape([reward, discount])
   chex.assert_shape(values, (reward.shape[0] + 1,))
   advantage = rlax.truncated_generalized_advantage_estimation(reward, discount, gae_lambda,
@@ -74,9 +75,12 @@ def score_rollout(trajectory: Trajectory, bootstrap_value: Array, gamma: float,
       a value head of bounded features learns returns of order 1 in far fewer steps than
       returns of order 50, such as a whole bandit episode's at gamma near 1).
   """
+  assert_trajectory(trajectory)
   values = trajectory.extras['value']
   chex.assert_rank([values, bootstrap_value], [2, 1])
   chex.assert_equal_shape([values, trajectory.reward])
+  chex.assert_shape(bootstrap_value, values.shape[1:])
+  chex.assert_equal_shape_prefix([trajectory.extras['logits'], values], 2)
   all_values = jnp.concatenate([values, bootstrap_value[None]])
   advantage, target = jax.vmap(gae, in_axes=(1, 1, 1, None), out_axes=1)(
       reward_scale * trajectory.reward, gamma * trajectory.discount, all_values, gae_lambda)
@@ -116,6 +120,8 @@ def make_loss(networks: PolicyValueNetworks, clip_eps: float, value_clip_eps: fl
 
   def loss_fn(params: Params, batch: Batch, step: Array):
     trajectory = batch.trajectory
+    assert_trajectory(trajectory)
+    chex.assert_rank(step, 0)
     chex.assert_rank([batch.advantage, batch.target, trajectory.action], 2)
     chex.assert_equal_shape([batch.advantage, batch.target, batch.behaviour_value,
                              trajectory.action])

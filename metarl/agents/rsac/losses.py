@@ -8,6 +8,7 @@ replayed actions, the target critic and the actor loss see actions of the curren
 
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -43,6 +44,20 @@ def critic_inputs(observation: Array, action: Array, prev_action: Array,
   return jnp.concatenate(parts, axis=-1).astype(jnp.float32)
 
 
+def assert_batch(batch: SequenceBatch) -> None:
+  """chex checks of a time-major batch of B sequences of L steps: steps and valid
+  [L + 1, B, ...], the masks [L, B] float, target_reset [L + 1, B] bool."""
+  steps = batch.steps
+  chex.assert_rank([batch.valid, batch.critic_mask, batch.actor_mask, batch.target_reset],
+                   2)
+  chex.assert_equal_shape([batch.critic_mask, batch.actor_mask])
+  chex.assert_equal_shape([batch.valid, batch.target_reset])
+  chex.assert_tree_shape_prefix(steps, batch.valid.shape)
+  chex.assert_shape(batch.critic_mask, (batch.valid.shape[0] - 1, batch.valid.shape[1]))
+  chex.assert_type([batch.critic_mask, steps.reward, steps.discount], float)
+  chex.assert_type([batch.valid, batch.target_reset], bool)
+
+
 def _start_reset(batch: SequenceBatch) -> Array:
   """[T, B]: True at position 0 only (zero hidden state at every sequence's start)."""
   positions = jnp.arange(batch.valid.shape[0])[:, None]
@@ -53,6 +68,8 @@ def critic_loss(critic_params: Params, actor_params: Params, target_params: Para
                 log_alpha: Array, batch: SequenceBatch, key: PRNGKey,
                 networks: SACNetworks, config: LossConfig) -> tuple[Array, dict[str, Array]]:
   """0.5 * masked MSE of both critics to the soft Bellman target (batch time-major)."""
+  assert_batch(batch)
+  chex.assert_rank(log_alpha, 0)
   steps = batch.steps
   length = batch.critic_mask.shape[0]
   alpha = jnp.exp(log_alpha)
@@ -85,6 +102,8 @@ def actor_loss(actor_params: Params, critic_params: Params, log_alpha: Array,
                batch: SequenceBatch, key: PRNGKey, networks: SACNetworks,
                config: LossConfig) -> tuple[Array, dict[str, Array]]:
   """Masked mean of alpha * log pi(a|h) - min_i Q_i(h, a), a reparameterised."""
+  assert_batch(batch)
+  chex.assert_rank(log_alpha, 0)
   steps = batch.steps
   length = batch.actor_mask.shape[0]
   reset = _start_reset(batch)[:length]
@@ -105,4 +124,5 @@ def actor_loss(actor_params: Params, critic_params: Params, log_alpha: Array,
 
 def alpha_loss(log_alpha: Array, logp_mean: Array, target_entropy: float) -> Array:
   """Temperature loss: its gradient raises alpha while the entropy is below the target."""
+  chex.assert_rank([log_alpha, logp_mean], 0)
   return -log_alpha * jax.lax.stop_gradient(logp_mean + target_entropy)

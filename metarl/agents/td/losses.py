@@ -13,6 +13,7 @@ semi-gradient form is what is implemented here.
 
 from typing import NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 import rlax
@@ -58,10 +59,22 @@ def td_terms(networks: ValueNetworks, params: Params, trials: Trials,
   return TDTerms(delta=delta, td_mask=td_mask, output=output)
 
 
+def assert_trials(trials: Trials) -> None:
+  """chex checks of a batch of N padded episodes of T steps: observations [N, T, D],
+  rewards [N, T] float, mask [N, T] bool, length [N] int."""
+  chex.assert_rank([trials.observations, trials.rewards, trials.mask, trials.length],
+                   [3, 2, 2, 1])
+  chex.assert_equal_shape([trials.rewards, trials.mask])
+  chex.assert_equal_shape_prefix([trials.observations, trials.rewards], 2)
+  chex.assert_shape(trials.length, trials.rewards.shape[:1])
+  chex.assert_type([trials.rewards, trials.mask, trials.length], [float, bool, int])
+
+
 def make_loss(networks: ValueNetworks, gamma: float):
   """Returns `loss_fn(params, trials) -> (loss, metrics)` (mean squared TD error)."""
 
   def loss_fn(params: Params, trials: Trials) -> tuple[Array, dict[str, Array]]:
+    assert_trials(trials)
     terms = td_terms(networks, params, trials, gamma)
     num = jnp.maximum(terms.td_mask.sum(), 1)
     loss = jnp.sum(jnp.square(terms.delta)) / num
