@@ -49,7 +49,7 @@ def ppo(c: ml_collections.ConfigDict) -> None:
   a.learning_rate_schedule = 'linear'  # constant | linear
   a.max_grad_norm = 0.5
   a.retrieval = True  # episodic_lstm only
-  c.launch = common.launch(updates_per_call=5)  # 5 rollouts of 25,600 steps per call
+  c.launch = common.launch(num_evaluators=1, updates_per_call=5)  # 5 rollouts of 25,600 steps per call
 
 
 @SETTINGS.agent
@@ -81,7 +81,7 @@ def a3c(c: ml_collections.ConfigDict) -> None:
   a.learning_rate_schedule = 'linear'  # constant | linear
   a.max_grad_norm = 50.0
   a.retrieval = True  # episodic_lstm only
-  c.launch = common.launch()
+  c.launch = common.launch(num_evaluators=1)
 
 
 def get_config(agent: str = 'ppo') -> ml_collections.ConfigDict:

@@ -29,50 +29,33 @@ def budget(c: ml_collections.ConfigDict, total_env_steps: int,
 
 
 def checkpoints(c: ml_collections.ConfigDict, every: int, replay: bool = False) -> None:
-  """Checkpoints, resume and the divergence stop; `replay`: the checkpoint_replay field
-  (agents with a replay)."""
-  c.checkpoint_every = every  # env steps between checkpoints (0: none)
-  c.keep_checkpoints = 3  # newest checkpoints kept in run_dir/checkpoints
+  """Checkpoints, resume and the divergence stop, at their defaults (the rules and their
+  meaning: `launch.validation.RUN_DEFAULTS`) but `every` (env steps between checkpoints;
+  0: none); `replay`: the checkpoint_replay field (agents with a replay)."""
+  from launch.validation import RUN_DEFAULTS, RUN_DEFAULTS_BY_KIND
+  for field in ('keep_checkpoints', 'resume', 'max_bad_updates'):
+    c[field] = RUN_DEFAULTS[field].default
+  c.checkpoint_every = every
   if replay:
-    c.checkpoint_replay = True  # checkpoints hold the replay contents (exact resume)
-  c.resume = False  # True: continue the run in run_dir from its newest checkpoint
-  c.max_bad_updates = 100  # updates with NaN/Inf skipped in a row before the run stops
+    c.checkpoint_replay = RUN_DEFAULTS_BY_KIND['replay']['checkpoint_replay'].default
 
 
-def launch(num_workers: int = 0, num_evaluators: int = 1, updates_per_call: int = 100,
-           children: bool = True) -> ml_collections.ConfigDict:
-  """The processes of a run; `children=False` for agents that run in the manager only."""
-  c = ml_collections.ConfigDict()
-  # mp: processes on this machine | ray: Ray actors (docs/clusters.md)
-  c.backend = 'mp'
-  if children:
-    c.ray_address = ''  # ray: '' starts a local instance; HOST:PORT joins a cluster
-    c.ray_temp_dir = ''  # ray, local instance: session files ('' = a new /tmp folder)
-    c.ray_cpus_per_child = 1.0  # ray: CPUs each worker / evaluator actor reserves
-    c.oversubscribe = False  # True: more than 4 workers per CPU of this machine (Ray)
-  c.num_workers = num_workers  # 0: train in this process (fastest on few cores)
-  c.num_evaluators = num_evaluators  # 0: evaluate in this process
-  if children:
-    c.updates_per_call = updates_per_call  # single process: updates fused in one call
-    # workers of a3c: gradients of this many unrolls per message, applied in order
-    c.unrolls_per_message = 1
-  c.queue_timeout_s = 0.5
-  c.startup_timeout_s = 300.0  # longest wait for a child's first message
-  if children:
-    c.child_timeout_s = 120.0  # a child silent this long is hung: replaced
-    c.max_restarts = 3  # dead or hung children replaced before the run stops
-  return c
+def launch(**fields) -> ml_collections.ConfigDict:
+  """The processes of a run: every field of `launch.validation.LAUNCH` (where each is said)
+  at its default, but `fields` (e.g. num_evaluators=0, updates_per_call=20)."""
+  from launch.validation import LAUNCH
+  unknown = sorted(set(fields) - set(LAUNCH))
+  if unknown:
+    raise ValueError(f'launch has no fields {unknown}; its fields are {sorted(LAUNCH)}')
+  return ml_collections.ConfigDict({name: fields.get(name, rule.default)
+                                    for name, rule in LAUNCH.items()})
 
 
 def log() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  # True: train.csv and eval.csv also as TensorBoard scalars in run_dir/tensorboard
-  # (to view them: pip install tensorboard; tensorboard --logdir runs/)
-  c.tensorboard = False
-  # a Weights & Biases project: the same rows also go to W&B ('' = off; pip install wandb)
-  c.wandb_project = ''
-  c.wandb_mode = 'offline'  # offline: files in run_dir/wandb (`wandb sync` them) | online
-  return c
+  """Where rows go besides the CSVs: every field of `launch.validation.LOG` (where each is
+  said) at its default (CSV only)."""
+  from launch.validation import LOG
+  return ml_collections.ConfigDict({name: rule.default for name, rule in LOG.items()})
 
 
 class AgentSettings:

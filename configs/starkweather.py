@@ -75,7 +75,7 @@ def get_config(task: str = '2') -> ml_collections.ConfigDict:
   config.agent.keep_best = True  # params.pickle: the weights of the lowest epoch loss
   config.agent.freeze = ()
 
-  config.launch = common.launch(num_evaluators=0, children=False)
+  config.launch = common.launch(num_evaluators=0)
 
   config.log_every_epochs = 10
   config.eval = ml_collections.ConfigDict()

@@ -64,7 +64,6 @@ def get_config(agent: str = 'a3c') -> ml_collections.ConfigDict:
     common.budget(c, run['total_env_steps'], run['log_every_env_steps'])
     c.eval.every_env_steps = run['every_env_steps']
   common.checkpoints(c, every=run['checkpoint'], replay=spec.kind == 'replay')
-  c.launch = common.launch(num_evaluators=0, updates_per_call=updates_per_call(c, spec.kind),
-                           children=spec.kind != 'seeds')
+  c.launch = common.launch(num_evaluators=0, updates_per_call=updates_per_call(c, spec.kind))
   c.log = common.log()
   return c

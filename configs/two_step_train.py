@@ -41,7 +41,7 @@ def a3c(c: ml_collections.ConfigDict) -> None:
   a.learning_rate_schedule = 'constant'  # constant | linear
   a.max_grad_norm = 50.0
   a.retrieval = True  # episodic_lstm: False = the incremental agent (no memory)
-  c.launch = common.launch()
+  c.launch = common.launch(num_evaluators=1)
 
 
 @SETTINGS.agent
@@ -70,7 +70,7 @@ def ppo(c: ml_collections.ConfigDict) -> None:
   a.learning_rate_schedule = 'linear'  # constant | linear
   a.max_grad_norm = 0.5
   a.retrieval = True  # episodic_lstm: False = the incremental agent (no memory)
-  c.launch = common.launch(updates_per_call=10)  # 10 rollouts of 12,800 steps per call
+  c.launch = common.launch(num_evaluators=1, updates_per_call=10)  # 10 rollouts of 12,800 steps per call
 
 
 def get_config(agent: str = 'a3c') -> ml_collections.ConfigDict:

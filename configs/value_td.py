@@ -56,7 +56,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.agent.freeze = ()  # groups kept fixed: core, readout (or regexes over param paths)
 
   # td trains every seed in the manager (vmapped) and evaluates there: no children
-  config.launch = common.launch(num_evaluators=0, children=False)
+  config.launch = common.launch(num_evaluators=0)
 
   config.log_every_epochs = 100
   config.eval = ml_collections.ConfigDict()

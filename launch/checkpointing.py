@@ -33,7 +33,7 @@ class RunCheckpointer:
 
   def __init__(self, config):
     self._config = config
-    self.every = config.get('checkpoint_every', 0) or None  # None: no checkpoints
+    self.every = config.checkpoint_every or None  # None: no checkpoints
     self.good: str | None = None  # the newest one written while nothing was skipped
 
   def save(self, env_steps: int, updates: int, parts: dict[str, Part], clean: bool) -> str:
@@ -43,8 +43,7 @@ class RunCheckpointer:
                    config=io.config_to_dict(self._config), env_steps=env_steps,
                    updates=updates, parts={name: part.save() for name, part in parts.items()})
     start = time.time()
-    path = checkpoint_lib.save(self._config.run_dir, payload,
-                               self._config.get('keep_checkpoints', 3))
+    path = checkpoint_lib.save(self._config.run_dir, payload, self._config.keep_checkpoints)
     if clean:
       self.good = path
     logging.info('checkpoint at %d env steps: %s (%.3fs)', env_steps, path,

@@ -128,7 +128,7 @@ def run_offline_evaluation(config) -> str:
   spec = agent_registry.spec(saved.agent)
   trained_name = train_config.env.name
   asked = config.env.get('name')
-  if asked and asked != trained_name and not config.get('transfer', False):
+  if asked and asked != trained_name and not config.transfer:
     raise RunFileError(f'config.env.name = {asked!r}: these params were trained on '
                        f'{trained_name!r}; set --config.transfer=True to evaluate them on '
                        'another task')

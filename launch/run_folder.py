@@ -130,7 +130,7 @@ def prepare_run_dir(config) -> RunFolder:
       it holds links, a new run's folder is no longer empty, or a resume changes the run
       (one line each).
   """
-  resume = config.get('resume', False)
+  resume = config.resume
   folder = RunFolder(config.run_dir, None)  # nothing held until the lock is taken
   try:
     with config.unlocked():

@@ -108,10 +108,10 @@ class RunLogs:
     self._csv: dict[str, io.CsvLog] = {}
     self.loggers: list[Logger] = []
     self._tensorboard = None
-    if io.tensorboard_on(config):
+    if config.log.tensorboard:
       self._tensorboard = TensorBoardLogger(config.run_dir, not_scalars)
       self.loggers.append(self._tensorboard)
-    if io.wandb_on(config):
+    if config.log.wandb_project:
       self.loggers.append(WandbLogger(config, position, not_scalars))
 
   def write(self, table: str, row: dict[str, Any], step: int, tag_prefix: str = '') -> None:

@@ -39,14 +39,16 @@ def _count(tree) -> int:
 def _widths(network) -> int:
   """Units of every layer of a network section: torso, cores (LSTM: 4 gates), heads."""
   sizes = list(network.get('torso_sizes') or ())
-  hidden = network.get('hidden_sizes') or ([network.hidden_size] * network.get('core_layers', 1)
-                                           if 'hidden_size' in network else [])
+  if 'hidden_sizes' in network:  # layers of their own sizes (rsac)
+    hidden = list(network.hidden_sizes or ())
+  else:  # `core_layers` cores of `hidden_size` units
+    hidden = [network.hidden_size] * network.core_layers
   return sum(sizes) + 5 * sum(hidden)
 
 
 def estimate(config, env, policy) -> dict[str, int]:
   """Bytes per part, keyed by the fields that set them (all seeds together)."""
-  seeds = config.get('num_seeds', 1)
+  seeds = config.num_seeds
   params = _count(jax.eval_shape(policy.init, jax.random.PRNGKey(0)))
   copies = 4 * (4 if 'replay' in config else 1)  # + grads, 2 moments; rsac: twin critic, target
   spec = env.spec
@@ -72,9 +74,9 @@ def check(config, env, policy) -> None:
   """`ConfigError` if the run would start more than WORKERS_PER_CPU processes per CPU
   (unless `launch.oversubscribe`) or needs more memory than the machine has."""
   launch = config.launch
-  workers = launch.get('num_workers', 0)
+  workers = launch.num_workers
   limit = WORKERS_PER_CPU * cpus()
-  if workers > limit and not launch.get('oversubscribe', False):
+  if workers > limit and not launch.oversubscribe:
     raise ConfigError('launch.num_workers', workers, f'at most {limit} ({WORKERS_PER_CPU} x '
                       f'the {cpus()} CPUs here) is allowed; set launch.oversubscribe=True '
                       'for more (e.g. a Ray cluster with more CPUs than this machine)')

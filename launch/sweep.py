@@ -183,7 +183,7 @@ def seeds_together(config) -> bool:
   from metarl import curriculum
   from metarl.agents import registry as agent_registry
   return (agent_registry.spec(config.agent.name).kind != 'seeds' and
-          config.get('num_seeds', 1) == 1 and not config.launch.get('num_workers', 0) and
+          config.num_seeds == 1 and not config.launch.num_workers and
           not curriculum.enabled(config))
 
 
@@ -226,7 +226,7 @@ def plan(variants: list[Variant], args) -> list[dict]:
       if config.mode != 'train':
         raise SweepError(f'--config {variant.config}: a training config is required')
       if stride is None:  # the first run trains seeds seed .. seed + num_seeds - 1
-        stride = config.get('num_seeds', 1)
+        stride = config.num_seeds
       runs.append(dict(variant=variant.name, seed=seed, num_seeds=stride, run_dir=run_dir,
                        path=path, overrides=run_overrides))
   return runs
@@ -306,7 +306,7 @@ def aggregate(runs: list[dict], out: str, metric: str) -> dict[str, dict]:
     failed_seeds.setdefault(run['variant'], [])
     if run not in done:
       failed_seeds[run['variant']] += list(range(run['seed'], run['seed'] +
-                                                 run.get('num_seeds', 1)))
+                                                 run['num_seeds']))
   frames = []
   for run in done:
     frame = runs_lib.compare([run['run_dir']], table='eval')

@@ -8,8 +8,9 @@ folder (`metarl/agents/<agent>/config.py`), the curriculum's in `metarl.curricul
 module adds the run's own fields (mode, budget, launch, checkpoints, logs) by trainer kind
 and probes the file system (existing params, writable run directories).
 
-`complete(config)` then writes every default into the env and agent sections, so that
-config.json holds the values a run used.
+`complete(config)` then writes every default into the config (the components' sections, the
+run's own fields from `RUN_DEFAULTS`, `LAUNCH` and `LOG`), so that config.json holds the
+values a run used.
 """
 
 import importlib.util
@@ -24,7 +25,7 @@ from launch import sizes
 from launch.backends import BACKENDS, check_launch
 from launch.backends.ray_address import ADDRESSES, valid_address
 from launch.run_folder import RUN_LOCK
-from metarl import checkpoint, curriculum, pretrained
+from metarl import checkpoint, curriculum, defaults, pretrained
 from metarl import config_rules as rules
 from metarl.agents import registry as agent_registry
 from metarl.config_rules import SEED_MAX, ConfigError, check_field, get_field
@@ -46,30 +47,50 @@ RUN_FIELDS = {
 }
 RUN_FIELDS['replay'] = RUN_FIELDS['gradients']
 
+# The run's own fields that a config may leave out, with their defaults (`complete` writes
+# them in); `RUN_DEFAULTS_BY_KIND` adds a kind's.
+RUN_DEFAULTS = {
+    'num_seeds': rules.Int(1, default=1),  # seeds seed, seed + 1, ... side by side
+    'checkpoint_every': rules.Int(0, high=None, default=0),  # env steps between them; 0: none
+    'keep_checkpoints': rules.Int(1, default=3),  # newest checkpoints kept
+    'resume': rules.Bool(default=False),  # continue the run in run_dir from its newest one
+    'max_bad_updates': rules.Int(1, default=100),  # NaN/Inf updates skipped in a row: stop
+}
+RUN_DEFAULTS_BY_KIND = {
+    # checkpoints hold the replay contents (an exact resume)
+    'replay': {'checkpoint_replay': rules.Bool(default=True)},
+    # a params.pickle to start from (fine-tuning; its checks: validate_init_params)
+    'seeds': {'init_params_path': rules.Custom(
+        lambda v: rules.is_path(v) and (not v or os.path.isfile(v)),
+        "'' or the path of an existing params.pickle is required", str, default='')},
+}
+
+# config.launch: the processes of a run, every field with its default (configs/common.py
+# builds the section from it).
 LAUNCH = {
-    'backend': rules.Choice(tuple(BACKENDS)),
-    'num_workers': rules.Int(0),
-    'num_evaluators': rules.IntRange(0, 1, why=' (0 evaluates inside the manager; at most '
-                                     '1 evaluator is supported)'),
-    'updates_per_call': rules.Int(1),
-    'unrolls_per_message': rules.Int(1),
-    'queue_timeout_s': rules.Real(**_POSITIVE),
-    'startup_timeout_s': rules.Real(**_POSITIVE),
-    'child_timeout_s': rules.Real(**_POSITIVE),
-    'max_restarts': rules.Int(0),
-    'ray_address': rules.Custom(valid_address, f'{ADDRESSES} is required', str),
+    # mp: processes on this machine | ray: Ray actors (docs/clusters.md)
+    'backend': rules.Choice(tuple(BACKENDS), default='mp'),
+    'num_workers': rules.Int(0, default=0),  # 0: train in this process (fastest on few cores)
+    'num_evaluators': rules.IntRange(0, 1, default=0, why=' (0 evaluates inside the manager; '
+                                     'at most 1 evaluator is supported)'),
+    'updates_per_call': rules.Int(1, default=100),  # single process: updates fused per call
+    # workers of a3c: gradients of this many unrolls per message, applied in order
+    'unrolls_per_message': rules.Int(1, default=1),
+    'queue_timeout_s': rules.Real(**_POSITIVE, default=0.5),
+    'startup_timeout_s': rules.Real(**_POSITIVE, default=300.0),  # for a child's first message
+    'child_timeout_s': rules.Real(**_POSITIVE, default=120.0),  # silent this long: hung
+    'max_restarts': rules.Int(0, default=3),  # dead or hung children replaced before a stop
+    # ray: '' starts a local instance; HOST:PORT joins a cluster
+    'ray_address': rules.Custom(valid_address, f'{ADDRESSES} is required', str, default=''),
     'ray_allow_unauthenticated': rules.Bool(default=False),
+    # ray, local instance: session files ('' = a new /tmp folder)
     'ray_temp_dir': rules.Custom(
         lambda v: rules.is_path(v) and (not v or (os.path.isabs(v) and len(v) <= 40)),
         "'' (a new /tmp/metarl-ray-* folder) or an absolute path of at most 40 characters "
-        "is required (Ray's socket paths under it must stay short)", str),
-    'ray_cpus_per_child': rules.Real(0.0, 1024.0),
+        "is required (Ray's socket paths under it must stay short)", str, default=''),
+    'ray_cpus_per_child': rules.Real(0.0, 1024.0, default=1.0),  # CPUs each actor reserves
     'oversubscribe': rules.Bool(default=False),  # more than 4 workers per CPU of this machine
 }
-# Launch fields a config may leave out (a seeds run has no children to time or restart).
-OPTIONAL_LAUNCH = ('updates_per_call', 'unrolls_per_message', 'child_timeout_s', 'max_restarts',
-                   'ray_address', 'ray_temp_dir', 'ray_cpus_per_child', 'oversubscribe',
-                   'ray_allow_unauthenticated')
 
 
 def check_writable_dir(path: str) -> str | None:
@@ -144,8 +165,8 @@ def validate_agent(config, env) -> Any:
 def validate_saved(saved: checkpoint.SavedParams) -> Any:
   """The config a params file stores, by the rules a command-line config meets (its env and
   agent sections, the agent's own cross-field check), then its params against the network
-  that config builds. Returns the env; `RunFileError` (one line naming the file) before
-  anything is used or written."""
+  that config builds; the stored config is completed with every default (`complete`). Returns
+  the env; `RunFileError` (one line naming the file) before anything is used or written."""
   config = saved.config
   if saved.agent not in agent_registry.AGENTS:
     raise RunFileError(f'{saved.path}: params of the {saved.agent!r} agent, which is not '
@@ -156,8 +177,9 @@ def validate_saved(saved: checkpoint.SavedParams) -> Any:
                         f'the file holds params of the {saved.agent!r} agent')
     env = env_registry.entry(get_field(config, 'env.name')).cls(**validate_env(config))
     spec = validate_agent(config, env)
+    complete(config)  # a file of an older metarl lacks the fields added since
     if spec.check is not None:
-      spec.check(complete_copy(config), env)
+      spec.check(config, env)
   except ConfigError as e:
     raise RunFileError(f'{saved.path}: its stored config is not one this metarl runs ({e})'
                        ) from e
@@ -171,66 +193,80 @@ def validate_saved(saved: checkpoint.SavedParams) -> Any:
   return env
 
 
-def validate_launch(config, kind: str) -> None:
-  """`config.launch`: the backend (installed?), children, timeouts; a seeds run has none."""
-  _section(config, 'launch')
-  for field, rule in LAUNCH.items():
-    if field in config.launch or field not in OPTIONAL_LAUNCH:
-      check_field(config, f'launch.{field}', rule)
-  backend = BACKENDS[config.launch.backend]
+def validate_launch(config, kind: str) -> dict[str, Any]:
+  """`config.launch`: the backend (installed?), children, timeouts; a seeds run has none.
+  A field left out (or the whole section) takes its default (`LAUNCH`). Returns the fields'
+  values."""
+  launch = rules.section_values(_section(config, 'launch') if 'launch' in config
+                                else ConfigDict(), LAUNCH, 'launch', 'the launch section')
+  backend = BACKENDS[launch['backend']]
   if backend.requires and importlib.util.find_spec(backend.requires) is None:
-    raise ConfigError('launch.backend', config.launch.backend,
+    raise ConfigError('launch.backend', launch['backend'],
                       f'{backend.requires} is not installed: {backend.install}, or use '
                       "'mp'")
-  if config.launch.get('unrolls_per_message', 1) > 1:
-    check_field(config, 'launch.unrolls_per_message', rules.Custom(
-        lambda v: kind == 'gradients' and config.launch.num_workers > 0,
-        'a message of several unrolls is for the workers of a gradients agent (a3c): use 1 '
-        'here (without workers, launch.updates_per_call fuses updates)', int))
-  check_launch(config)  # the backend's own checks (Ray: is a head at ray_address?)
+  if launch['unrolls_per_message'] > 1 and not (kind == 'gradients' and
+                                                launch['num_workers'] > 0):
+    raise ConfigError('launch.unrolls_per_message', launch['unrolls_per_message'],
+                      'a message of several unrolls is for the workers of a gradients agent '
+                      '(a3c): use 1 here (without workers, launch.updates_per_call fuses '
+                      'updates)')
+  check_launch(ConfigDict(launch))  # the backend's own (Ray: a head at ray_address?)
   if kind == 'seeds':
-    check_field(config, 'launch.num_workers', rules.Custom(
-        lambda v: v == 0, 'this agent trains every seed in one process (seeds are '
-        'vmapped): use 0', int))
-    check_field(config, 'launch.num_evaluators', rules.Custom(
-        lambda v: v == 0, 'this agent evaluates inside the manager: use 0', int))
+    if launch['num_workers'] != 0:
+      raise ConfigError('launch.num_workers', launch['num_workers'], 'this agent trains '
+                        'every seed in one process (seeds are vmapped): use 0')
+    if launch['num_evaluators'] != 0:
+      raise ConfigError('launch.num_evaluators', launch['num_evaluators'], 'this agent '
+                        'evaluates inside the manager: use 0')
+  return launch
 
 
 WANDB_MODES = ('offline', 'online')
 
-
-def validate_log(config) -> None:
-  """`log.tensorboard` and `log.wandb_project` (configs without a `log` section log to CSV only);
-  each needs its package installed."""
-  if 'log' not in config:
-    return
-  if (check_field(config, 'log.tensorboard', rules.Bool()) and
-      importlib.util.find_spec('tensorboardX') is None):
-    raise ConfigError('log.tensorboard', True, 'tensorboardX is not installed: pip install '
-                      'tensorboardX==2.6.5 (in requirements.txt), or use False')
-  if 'wandb_project' in config.log:
-    project = check_field(config, 'log.wandb_project', rules.Custom(
+# config.log: where a run's rows go besides train.csv and eval.csv (configs/common.py builds
+# the section from it).
+LOG = {
+    # True: the rows also as TensorBoard scalars in run_dir/tensorboard
+    # (to view them: pip install tensorboard; tensorboard --logdir runs/)
+    'tensorboard': rules.Bool(default=False),
+    # a Weights & Biases project: the rows also go to W&B ('' = off; pip install wandb)
+    'wandb_project': rules.Custom(
         lambda v: isinstance(v, str) and not re.search(r'[/\\#?%:\s]', v),
         "'' (off) or a Weights & Biases project name (no '/', spaces, '#', '?', '%' or "
-        "':') is required", str))
-    check_field(config, 'log.wandb_mode', rules.Choice(WANDB_MODES))
-    if project and importlib.util.find_spec('wandb') is None:
-      raise ConfigError('log.wandb_project', project, 'wandb is not installed: pip install '
-                        'wandb==0.31.0 (in requirements.txt), or use \'\'')
+        "':') is required", str, default=''),
+    # offline: files in run_dir/wandb (`wandb sync` them) | online
+    'wandb_mode': rules.Choice(WANDB_MODES, default='offline'),
+}
 
 
-def validate_checkpoints(config) -> None:
+def validate_log(config) -> None:
+  """`config.log` (a field left out, or the whole section, takes its default: CSV only); a
+  sink that is on needs its package installed."""
+  log = rules.section_values(_section(config, 'log') if 'log' in config else ConfigDict(),
+                             LOG, 'log', 'the log section')
+  if log['tensorboard'] and importlib.util.find_spec('tensorboardX') is None:
+    raise ConfigError('log.tensorboard', True, 'tensorboardX is not installed: pip install '
+                      'tensorboardX==2.6.5 (in requirements.txt), or use False')
+  if log['wandb_project'] and importlib.util.find_spec('wandb') is None:
+    raise ConfigError('log.wandb_project', log['wandb_project'], 'wandb is not installed: '
+                      "pip install wandb==0.31.0 (in requirements.txt), or use ''")
+
+
+def run_defaults(config, kind: str) -> dict[str, Any]:
+  """The run's fields that have defaults (`RUN_DEFAULTS` and the kind's), each one the
+  config sets checked by its rule, the others at their defaults."""
+  values = {}
+  for field, rule in dict(RUN_DEFAULTS, **RUN_DEFAULTS_BY_KIND.get(kind, {})).items():
+    value = config.get(field)
+    values[field] = rule.default if value is None else rule.check(value, field)
+  return values
+
+
+def validate_checkpoints(config, kind: str) -> None:
   """`checkpoint_every` (env steps; 0: no checkpoints), `keep_checkpoints`, `resume`,
-  `max_bad_updates` and, for rsac, `checkpoint_replay`."""
-  if 'max_bad_updates' in config:
-    check_field(config, 'max_bad_updates', rules.Int(1))
-  if 'checkpoint_every' not in config:
-    return
-  check_field(config, 'checkpoint_every', rules.Int(0, high=None))
-  check_field(config, 'keep_checkpoints', rules.Int(1))
-  if 'checkpoint_replay' in config:
-    check_field(config, 'checkpoint_replay', rules.Bool())
-  if check_field(config, 'resume', rules.Bool()):
+  `max_bad_updates` and, for the replay kind, `checkpoint_replay`; a resume needs a run
+  directory with a checkpoint."""
+  if run_defaults(config, kind)['resume']:
     run_dir = check_field(config, 'run_dir', rules.Custom(
         lambda v: rules.is_path(v) and bool(v),
         'resume=True needs the run_dir of the run to continue', str))
@@ -249,7 +285,7 @@ def validate_checkpoints(config) -> None:
 def validate_run_dir(config, default_parent: str, field: str = 'run_dir') -> None:
   """run_dir must be new or empty and writable; if unset, `default_parent` writable. A run
   that resumes (`resume=True`) writes into its own, already checked, directory."""
-  if config.get('resume', False):
+  if config.get('resume'):  # a training config's (eval and play have none)
     return
   run_dir = check_field(config, field, rules.Custom(rules.is_path,
                                                     'a path string is required', str))
@@ -277,14 +313,15 @@ def check_last_seed(config) -> None:
                       f'num_seeds - 1 are trained: the last must be <= {SEED_MAX}')
 
 
-def validate_env_step_seeds(config) -> None:
+def validate_env_step_seeds(config, launch: dict[str, Any]) -> None:
   """`num_seeds` of the gradients and replay kinds: several seeds train together in one
-  process only, without a curriculum (its value follows one seed's evaluations)."""
+  process only (`launch`: the checked launch fields), without a curriculum (its value
+  follows one seed's evaluations)."""
   num_seeds = check_field(config, 'num_seeds', rules.Int(1))
   if num_seeds == 1:
     return
   check_last_seed(config)
-  if config.launch.get('num_workers', 0):
+  if launch['num_workers']:
     raise ConfigError('num_seeds', num_seeds, 'a run with workers (launch.num_workers > 0) '
                       'trains one seed: use 1, or launch.num_workers=0 to train the seeds '
                       'side by side in one process (launch/sweep.py runs a process per seed)')
@@ -298,21 +335,21 @@ def validate_train(config) -> None:
   env_values = validate_env(config)
   env = env_registry.entry(config.env.name).cls(**env_values)
   spec = validate_agent(config, env)
-  validate_checkpoints(config)
+  validate_checkpoints(config, spec.kind)
   validate_log(config)
   for field, rule in RUN_FIELDS[spec.kind].items():
     check_field(config, field, rule)
+  launch = validate_launch(config, spec.kind)
   if spec.kind != 'seeds' and 'num_seeds' in config:
-    validate_env_step_seeds(config)
+    validate_env_step_seeds(config, launch)
   if spec.kind == 'seeds':
     check_last_seed(config)
     validate_init_params(config, spec, env)
-  validate_launch(config, spec.kind)
   if 'curriculum' in config:
     _section(config, 'curriculum')
     rules.section_values(config.curriculum, curriculum.FIELDS, 'curriculum',
                          'the curriculum')
-    if config.curriculum.enabled and spec.kind != 'gradients':
+    if curriculum.enabled(config) and spec.kind != 'gradients':
       raise ConfigError('curriculum.enabled', True, 'a curriculum is available for agents of '
                         f"the 'gradients' kind only (the {spec.name} agent is of kind "
                         f'{spec.kind!r})')
@@ -328,9 +365,7 @@ def validate_train(config) -> None:
 def validate_init_params(config, spec, env) -> None:
   """`init_params_path`: '' or params of this agent that fit this config's network, with
   1 seed (shared by all) or num_seeds."""
-  path = check_field(config, 'init_params_path', rules.Custom(
-      lambda v: rules.is_path(v) and (not v or os.path.isfile(v)),
-      "'' or the path of an existing params.pickle is required", str))
+  path = run_defaults(config, spec.kind)['init_params_path']
   if not path:
     return
   try:
@@ -341,39 +376,29 @@ def validate_init_params(config, spec, env) -> None:
     raise ConfigError('init_params_path', path, str(e).removeprefix(f'{path}: ')) from e
 
 
+def complete(config) -> None:
+  """Writes every default into a validated training config: the env, agent and curriculum
+  sections' (`metarl.defaults.complete`) and the run's own (`RUN_DEFAULTS`, `LAUNCH`,
+  `LOG`)."""
+  defaults.complete(config)
+  kind = agent_registry.spec(config.agent.name).kind
+  was_locked = config.is_locked
+  with config.unlocked():
+    config.update(run_defaults(config, kind))
+    for section, fields in (('launch', LAUNCH), ('log', LOG)):
+      if not isinstance(config.get(section), ConfigDict):
+        config[section] = ConfigDict()
+      config[section].update(rules.section_values(config[section], fields, section,
+                                                  f'the {section} section'))
+  if was_locked:
+    config.lock()
+
+
 def complete_copy(config) -> ConfigDict:
-  """`config` with the env and agent defaults filled in (`complete`), as a new copy."""
+  """`config` with every default filled in (`complete`), as a new copy."""
   copy = ConfigDict(config.to_dict())
   complete(copy)
   return copy
-
-
-def complete(config) -> None:
-  """Writes the defaults of the env, agent and curriculum sections into `config` (a
-  validated training config): every field of its env and of its agent's sections,
-  converted as the component takes it; other envs' unset placeholders are dropped."""
-  spec = agent_registry.spec(config.agent.name)
-  sections = dict(spec.fields)
-  if 'curriculum' in config:
-    sections['curriculum'] = curriculum.FIELDS
-  was_locked = config.is_locked
-  with config.unlocked():
-    config.env = ConfigDict({'name': config.env.name,
-                             **env_registry.env_values(config.env)})
-    for section, fields in sections.items():
-      node = config.get(section) or ConfigDict()
-      shared = section in spec.shared_sections
-      values = rules.section_values(node, fields, section, f'the {section} section',
-                                    strict=not shared)
-      merged = {k: v for k, v in node.to_dict().items()
-                if k not in fields and (shared or v is not None)}
-      merged.update({k: fields[k].convert(v) if v is not None else None
-                     for k, v in values.items()})
-      if section == 'agent':
-        merged['name'] = spec.name
-      config[section] = ConfigDict(merged)
-  if was_locked:
-    config.lock()
 
 
 def validate(config) -> None:
@@ -396,9 +421,12 @@ def validate(config) -> None:
         lambda v: rules.is_path(v) and os.path.isfile(v),
         'the path of an existing params.pickle, or pretrained:NAME of a shipped agent '
         f'({", ".join(pretrained.names())}), is required', str))
-    for field, rule in EVAL_FIELDS.items():
+    for field, rule in EVAL_FIELDS.items():  # one the config leaves out takes its default
       if field in config:
         check_field(config, field, rule)
+      else:
+        with config.unlocked():
+          config[field] = rule.default
     validate_env_overrides(config)
     validate_run_dir(config, default_parent='runs' if pretrained.name_of(config.params_path)
                      else os.path.dirname(os.path.abspath(config.params_path)))
@@ -414,7 +442,7 @@ EVAL_FIELDS = {
                                  'True or False (or None: the analysis\'s default)', bool),
     'delays': rules.ListOf(lambda d: rules.is_int(d) and 0 <= d <= 10_000,
                            'a list of delays from 0 to 10000 (empty for the default grid)'),
-    'transfer': rules.Bool(),
+    'transfer': rules.Bool(default=False),
     'params_seed': rules.Custom(lambda v: v is None or (rules.is_int(v) and 0 <= v <= SEED_MAX),
                                 'None (every seed of the params file) or one of its seeds',
                                 int),

@@ -34,7 +34,7 @@ class GradientsWork:
 
   def __init__(self, config, env, spec, worker_id: int):
     self.agent = spec.make(config, env)
-    self.unrolls = config.launch.get('unrolls_per_message', 1)
+    self.unrolls = config.launch.unrolls_per_message
     self.rollout_state = self.agent.rollout.init(worker_key(config.seed, worker_id))
 
   def __call__(self, message: Params) -> Work:

@@ -8,6 +8,7 @@ fit together.
 """
 
 import dataclasses
+import functools
 import math
 import numbers
 import os
@@ -188,3 +189,20 @@ def section_values(section, fields: Mapping[str, Rule], where: str,
     value = section[key] if key in section and section[key] is not None else rule.default
     values[key] = rule.check(value, f'{where}.{key}')
   return values
+
+
+@functools.cache
+def _section_type(where: str, names: tuple[str, ...]) -> type:
+  return dataclasses.make_dataclass(
+      f'{where.title().replace("_", "")}Settings', [(name, Any) for name in names],
+      frozen=True)
+
+
+def typed(section, fields: Mapping[str, Rule], where: str) -> Any:
+  """`section`'s fields of the table `fields`, checked (a missing or None one takes the
+  table's default) and converted as the component takes them, as a frozen dataclass with
+  exactly those fields. Other keys of the section (its `name`, the fields of the sections
+  other components share) are left out."""
+  values = section_values(section, fields, where, f'the {where} section', strict=False)
+  converted = {k: fields[k].convert(v) if v is not None else None for k, v in values.items()}
+  return _section_type(where, tuple(fields))(**converted)

@@ -100,15 +100,20 @@ class Curriculum:
 
 
 def enabled(config) -> bool:
-  section = config.get('curriculum')
-  return bool(section is not None and section.get('enabled', False))
+  """Whether the config has a `curriculum` section that is on (its fields checked)."""
+  return 'curriculum' in config and settings(config).enabled
+
+
+def settings(config):
+  """`config.curriculum` as a frozen, typed value (`FIELDS`, their defaults)."""
+  return rules.typed(config.curriculum, FIELDS, 'curriculum')
 
 
 def make(config) -> Curriculum | None:
   """The curriculum of `config.curriculum`, or None when it is off."""
   if not enabled(config):
     return None
-  c = config.curriculum
+  c = settings(config)
   return Curriculum(field=c.field, start=c.start, target=config.env[c.field], metric=c.metric,
                     threshold=c.threshold, window=c.window, growth_factor=c.growth_factor,
                     min_increment=c.min_increment)

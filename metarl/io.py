@@ -162,16 +162,6 @@ class CsvLog:
 TENSORBOARD_DIR = 'tensorboard'  # in the run directory
 
 
-def tensorboard_on(config) -> bool:
-  """Whether `config.log.tensorboard` asks for TensorBoard logs (no `log` section: no)."""
-  return bool(config.get('log', {}).get('tensorboard', False))
-
-
-def wandb_on(config) -> bool:
-  """Whether `config.log.wandb_project` names a Weights & Biases project (no `log` section: no)."""
-  return bool(config.get('log', {}).get('wandb_project', ''))
-
-
 class TensorBoardLog:
   """Scalars written to a new TensorBoard event file in `run_dir/tensorboard`.
 

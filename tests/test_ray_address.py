@@ -43,7 +43,7 @@ def test_another_machines_cluster_needs_token_authentication(monkeypatch):
   said = ray_address.unauthenticated('ray://10.1.2.3:10001')
   assert '10.1.2.3 is another machine' in said and 'RAY_AUTH_MODE=token' in said
   launch = ml_collections.ConfigDict(dict(ray_address='10.1.2.3:6379', num_workers=2,
-                                          num_evaluators=0))
+                                          num_evaluators=0, ray_allow_unauthenticated=False))
   monkeypatch.setattr(ray_instance, 'unreachable', lambda address: None)  # a head answers
   with pytest.raises(ConfigError, match='launch.ray_allow_unauthenticated=True'):
     ray_instance.check_launch(launch)

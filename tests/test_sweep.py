@@ -162,9 +162,11 @@ def test_summary_has_the_sample_std_and_sem(tmp_path):
         name='x', seed=seed, agent=dict(name='a3c'), env=dict(name='bandit'))))
     (run_dir / 'eval.csv').write_text(f'env_steps,updates,wall_time,score\n10,1,0.5,0\n'
                                       f'20,2,1.0,{value}\n')
-    runs.append(dict(variant='v', seed=seed, run_dir=str(run_dir), exit_code=0))
+    runs.append(dict(variant='v', seed=seed, num_seeds=1, run_dir=str(run_dir),
+                     exit_code=0))
   # failed runs: one of variant v (seed 3), and every run of variant w (a run of 2 seeds)
-  runs.append(dict(variant='v', seed=3, run_dir=str(tmp_path / 'lost'), exit_code=-1))
+  runs.append(dict(variant='v', seed=3, num_seeds=1, run_dir=str(tmp_path / 'lost'),
+                   exit_code=-1))
   runs.append(dict(variant='w', seed=0, num_seeds=2, run_dir=str(tmp_path / 'w'),
                    exit_code=1))
   summary = sweep.aggregate(runs, str(tmp_path), 'score')['v']['score']

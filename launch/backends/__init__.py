@@ -35,12 +35,13 @@ __all__ = ['BACKENDS', 'Backend', 'ChildContext', 'ChildFailed', 'MPBackend', 'c
            'make_backend']
 
 
-def check_launch(config) -> None:
-  """The named backend's own check of `config.launch`, if it has one."""
-  entry = BACKENDS[config.launch.backend]
+def check_launch(launch) -> None:
+  """The named backend's own check of a launch section (every field, checked), if it has
+  one."""
+  entry = BACKENDS[launch.backend]
   if entry.check:
     module, function = entry.check.split(':')
-    getattr(importlib.import_module(module), function)(config.launch)
+    getattr(importlib.import_module(module), function)(launch)
 
 
 def make_backend(config):

@@ -211,12 +211,12 @@ class RayBackend:
     if self._ray is not None:
       return
     start = time.time()
-    address = self._launch.get('ray_address', '')
+    address = self._launch.ray_address
     local = not address
     if local:
       cpus = max(os.cpu_count() or 1,
                  int(round(self._children_planned * self._cpus_per_child() + 0.49)))
-      self._instance = start_local(cpus, self._launch.get('ray_temp_dir', ''))
+      self._instance = start_local(cpus, self._launch.ray_temp_dir)
       ray = self._instance.ray
       where = self._instance.description
     else:
@@ -233,7 +233,7 @@ class RayBackend:
     logging.info('ray backend: %s, connected in %.1fs', where, self.startup_s)
 
   def _cpus_per_child(self) -> float:
-    return float(self._launch.get('ray_cpus_per_child', 1.0))
+    return float(self._launch.ray_cpus_per_child)
 
   # Children ---------------------------------------------------------------------------
 

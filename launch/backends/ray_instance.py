@@ -58,14 +58,14 @@ def check_launch(launch) -> None:
   `launch.ray_allow_unauthenticated`), is a ConfigError. Runs without children never
   connect."""
   from metarl.config_rules import ConfigError
-  address = launch.get('ray_address', '')
-  if address and launch.get('num_workers', 0) + launch.get('num_evaluators', 0):
+  address = launch.ray_address
+  if address and launch.num_workers + launch.num_evaluators:
     problem = unreachable(address)
     if problem:
       raise ConfigError('launch.ray_address', address,
                         f'{problem}; start the cluster first (docs/clusters.md)')
     problem = unauthenticated(address)
-    if problem and not launch.get('ray_allow_unauthenticated', False):
+    if problem and not launch.ray_allow_unauthenticated:
       raise ConfigError('launch.ray_address', address, f'{problem}; set '
                         'launch.ray_allow_unauthenticated=True to join it anyway')
 

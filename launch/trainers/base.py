@@ -119,7 +119,7 @@ class Trainer:
 
   def check_divergence(self, streak: int) -> None:
     """Stops the run once `config.max_bad_updates` updates in a row were skipped."""
-    if streak >= self.config.get('max_bad_updates', 100):
+    if streak >= self.config.max_bad_updates:
       self.before_divergence()
       raise TrainingDiverged(diverged_message(self.config.run_dir, streak, self.env_steps,
                                               self.checkpoints.good))
@@ -185,8 +185,8 @@ class Trainer:
     """A message from `child` is due: within launch.child_timeout_s, or within
     launch.startup_timeout_s while this incarnation has not sent anything yet."""
     launch = self.config.launch
-    allowance = (launch.get('child_timeout_s', launch.startup_timeout_s)
-                 if child in self._heard_from else launch.startup_timeout_s)
+    allowance = (launch.child_timeout_s if child in self._heard_from
+                 else launch.startup_timeout_s)
     self._deadlines[child] = time.monotonic() + allowance
 
   def receive(self, timeout: float) -> Received | None:
@@ -214,7 +214,7 @@ class Trainer:
   def replace_child(self, failure: ChildFailed) -> None:
     """Replaces the failed child from the newest params, up to launch.max_restarts times
     in the run; past that (or for a failure of the run as a whole) raises `failure`."""
-    limit = self.config.launch.get('max_restarts', 0)
+    limit = self.config.launch.max_restarts
     while True:
       if failure.child is None or self._restarts >= limit:
         raise ChildFailed(f'{failure}\nlaunch.max_restarts = {limit} restarts used up: the '

@@ -40,7 +40,7 @@ class EnvStepTrainer(Trainer):
 
   def __init__(self, config, spec, env, train_columns=(), latest=()):
     super().__init__(config, spec, env)
-    self.seeds: list[int] = [config.seed + i for i in range(config.get('num_seeds', 1))]
+    self.seeds: list[int] = [config.seed + i for i in range(config.num_seeds)]
     self.seed_axis = len(self.seeds) > 1  # several seeds: states carry a leading seed axis
     self.curriculum = curriculum_lib.make(config)
     columns = (self.curriculum.field,) if self.curriculum else ()

@@ -40,7 +40,7 @@ class GradientsTrainer(EnvStepTrainer):
     self.rollout = Tree('rollout state',
                         template=lambda: self.seeded(self.agent.rollout.init)(rollout_key),
                         wanted=not config.launch.num_workers)
-    if config.get('resume', False):
+    if config.resume:
       self.resume()
 
   def describe(self) -> str:
@@ -52,7 +52,7 @@ class GradientsTrainer(EnvStepTrainer):
     return self.learner.state.params
 
   def publish_to_workers(self, children) -> None:
-    if self.config.launch.get('unrolls_per_message', 1) == 1:
+    if self.config.launch.unrolls_per_message == 1:
       super().publish_to_workers(children)
       return
     # the whole training state

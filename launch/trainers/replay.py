@@ -79,13 +79,13 @@ class ReplayTrainer(EnvStepTrainer):
     if self.seed_axis:  # a replay per seed
       contents = jax.tree_util.tree_map(
           lambda x: jnp.broadcast_to(x, (len(self.seeds),) + x.shape), contents)
-    self.replay = Replay(contents, keep=config.get('checkpoint_replay', True))
+    self.replay = Replay(contents, keep=config.checkpoint_replay)
     self._add = jax.jit(replay_lib.add)
     self._calls = 0
     # single-process acting state, made when training starts
     self.actor = Tree('actor state', template=lambda: self.seeded(self._make_actor().init)(
         self._act_key()), wanted=not config.launch.num_workers)
-    if config.get('resume', False):
+    if config.resume:
       self.resume()
 
   def describe(self) -> str:

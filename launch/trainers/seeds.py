@@ -85,7 +85,7 @@ class SeedsTrainer(Trainer):
     # the last call's rows if not written yet, and its longest streak of skipped updates
     self._unlogged: dict[str, np.ndarray] | None = None
     self._max_streak = np.zeros(config.num_seeds, np.int64)
-    if config.get('resume', False):
+    if config.resume:
       self.resume()
 
   def make_progress(self) -> Progress:

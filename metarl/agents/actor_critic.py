@@ -51,18 +51,16 @@ def make_networks(config, env: Environment) -> PolicyValueNetworks:
   """The policy-value network; `network.core='episodic_lstm'` adds the DND (the env must
   say where its memory keys are: `env.layout`, `env.context_size`)."""
   spec = env.spec
+  net = rules.typed(config.network, NETWORK, 'network')
   episodic = None
-  if config.network.core == EPISODIC_CORE:
+  if net.core == EPISODIC_CORE:
     episodic = EpisodicConfig(layout=env.layout, key_size=env.context_size,
-                              capacity=config.network.memory_capacity,
-                              retrieval=config.agent.retrieval)
+                              capacity=net.memory_capacity, retrieval=config.agent.retrieval)
   return make_policy_value_networks(
       num_actions=spec.num_actions, observation_shape=spec.observation_shape,
-      core_type=config.network.core, hidden_size=config.network.hidden_size,
-      torso_sizes=tuple(config.network.torso_sizes), episodic=episodic,
-      value_core=config.network.get('value_core', 'shared'),
-      core_layers=config.network.get('core_layers', 1),
-      core_init=config.network.get('init', 'haiku'))  # params of older metarl lack these
+      core_type=net.core, hidden_size=net.hidden_size, torso_sizes=net.torso_sizes,
+      episodic=episodic, value_core=net.value_core, core_layers=net.core_layers,
+      core_init=net.init)
 
 
 def make_actor(networks: PolicyValueNetworks, record: bool = False,

@@ -66,12 +66,12 @@ def unroll(core: hk.RNNCore, inputs, first, state):
 def check_core_layers(network_config) -> None:
   """`network.core_layers` > 1 stacks LRU layers; the other cores have one.
   `network.init='pytorch'` is of a gru core."""
-  layers = network_config.get('core_layers', 1)
+  layers = network_config.core_layers
   if layers != 1 and network_config.core != 'lru':
     raise ConfigError('network.core_layers', layers,
                       f"1 for network.core={network_config.core!r} (stacked layers are for "
                       "'lru')")
-  init = network_config.get('init', 'haiku')
+  init = network_config.init
   if init == 'pytorch' and network_config.core != 'gru':
     raise ConfigError('network.init', init,
                       f"'haiku' for network.core={network_config.core!r} ('pytorch' is "

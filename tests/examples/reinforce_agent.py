@@ -89,14 +89,17 @@ def make_loss(networks: Networks, gamma: float, entropy_coef: float):
 
 
 def make_agent(config, env: Environment):
-  """What the gradients trainer kind runs, from `config.agent` and `config.network`."""
-  networks = make_networks(env, config.network.hidden_size)
+  """What the gradients trainer kind runs, from `config.agent` and `config.network`, each
+  read as one frozen, typed value of exactly the fields of `FIELDS` below."""
+  agent = rules.typed(config.agent, FIELDS['agent'], 'agent')
+  networks = make_networks(env, rules.typed(config.network, FIELDS['network'],
+                                            'network').hidden_size)
   actor = make_actor(networks)
-  num_envs, length = config.agent.num_envs, env.max_episode_steps
+  num_envs, length = agent.num_envs, env.max_episode_steps
   rollout = make_rollout(env, actor, num_envs, length, reset_each_unroll=True)
-  loss_fn = make_loss(networks, config.agent.gamma, config.agent.entropy_coef)
+  loss_fn = make_loss(networks, agent.gamma, agent.entropy_coef)
   return make_gradients_agent(config, networks.init, actor, loss_fn,
-                              optax.adam(config.agent.learning_rate), rollout,
+                              optax.adam(agent.learning_rate), rollout,
                               steps_per_update=num_envs * length)
 
 

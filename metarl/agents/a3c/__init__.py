@@ -12,6 +12,7 @@ from metarl.agents.base import AgentSpec, discrete_episodic
 from metarl.agents.gradients import GradientsAgent, make_gradients_agent, total_updates
 from metarl.agents.optim import linear_or_constant
 from metarl.agents.registry import register
+from metarl.config_rules import typed
 from metarl.envs.base import Environment
 from metarl.rollout import make_rollout
 
@@ -20,7 +21,7 @@ A3CAgent = GradientsAgent  # the members the gradients trainer kind runs
 
 def make_agent(config, env: Environment) -> A3CAgent:
   """Builds the A3C agent for `env` from `config.agent`, `config.network` and the budget."""
-  agent_cfg = config.agent
+  agent_cfg = typed(config.agent, config_lib.AGENT, 'agent')
   networks = make_networks(config, env)
   steps_per_update = agent_cfg.num_envs * agent_cfg.unroll_length
   updates = total_updates(config, steps_per_update)
@@ -28,15 +29,15 @@ def make_agent(config, env: Environment) -> A3CAgent:
                                         agent_cfg.entropy_schedule, updates)
   loss_fn = make_loss(networks, gamma=agent_cfg.gamma, n_step=agent_cfg.n_step,
                       value_coef=agent_cfg.value_coef, entropy_schedule=entropy_schedule,
-                      advantage=agent_cfg.get('advantage', 'kstep'),
-                      gae_lambda=agent_cfg.get('gae_lambda', 1.0),
+                      advantage=agent_cfg.advantage,
+                      gae_lambda=agent_cfg.gae_lambda,
                       normalize_advantages=agent_cfg.normalize_advantages,
                       reward_scale=agent_cfg.reward_scale)
   optimizer = make_optimizer(agent_cfg, updates)
   actor = make_actor(networks)
   rollout = make_rollout(env, actor, agent_cfg.num_envs, agent_cfg.unroll_length,
                          env_params=start_env_params(config, env),
-                         reset_each_unroll=agent_cfg.get('reset_each_unroll', False))
+                         reset_each_unroll=agent_cfg.reset_each_unroll)
   return make_gradients_agent(config, networks.init, actor, loss_fn, optimizer, rollout,
                               steps_per_update, networks=networks)
 

@@ -20,6 +20,7 @@ from metarl.agents.ppo import config as config_lib
 from metarl.agents.ppo.learning import make_optimizer, make_train_many
 from metarl.agents.ppo.losses import Batch, gae, make_loss, score_rollout
 from metarl.agents.registry import register
+from metarl.config_rules import typed
 from metarl.envs.base import Environment
 from metarl.rollout import make_rollout
 
@@ -27,7 +28,7 @@ from metarl.rollout import make_rollout
 def make_agent(config, env: Environment) -> GradientsAgent:
   """Builds the PPO agent for `env` from `config.agent`, `config.network` and the budget:
   one update of the trainer is one PPO iteration (a rollout and its epochs)."""
-  agent_cfg = config.agent
+  agent_cfg = typed(config.agent, config_lib.AGENT, 'agent')
   networks = make_networks(config, env)
   steps_per_update = agent_cfg.num_envs * agent_cfg.unroll_length
   iterations = total_updates(config, steps_per_update)

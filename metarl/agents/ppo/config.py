@@ -45,7 +45,7 @@ def check(config, env) -> None:
     raise ConfigError('agent.minibatches', agent.minibatches,
                       f'a divisor of agent.num_envs ({agent.num_envs}): each minibatch '
                       'holds whole sequences of num_envs / minibatches environments')
-  workers = config.launch.get('num_workers', 0)
+  workers = config.launch.num_workers
   if workers:
     raise ConfigError('launch.num_workers', workers,
                       '0 for ppo (its epochs reuse each rollout where it was collected, so '

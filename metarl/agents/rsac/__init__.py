@@ -28,6 +28,7 @@ from metarl.agents.rsac.learning import (
   make_learner,
 )
 from metarl.agents.rsac.losses import LossConfig
+from metarl.config_rules import typed
 from metarl.envs import memory
 from metarl.envs.base import Environment
 from metarl.evaluation import make_evaluator as make_episode_evaluator
@@ -38,17 +39,17 @@ from metarl.types import Array, Params, PRNGKey
 
 
 def make_networks(config, env: Environment) -> SACNetworks:
-  net = config.network
+  net = typed(config.network, config_lib.NETWORK, 'network')
   return make_sac_networks(
       env.spec.observation_shape, env.spec.action_dim,
-      TrunkConfig(core=net.core, torso_sizes=tuple(net.torso_sizes),
-                  hidden_sizes=tuple(net.hidden_sizes), activation=net.activation),
+      TrunkConfig(core=net.core, torso_sizes=net.torso_sizes, hidden_sizes=net.hidden_sizes,
+                  activation=net.activation),
       critic_prev_action_reward=net.critic_prev_action_reward,
       log_std_min=net.log_std_min, log_std_max=net.log_std_max)
 
 
 def replay_config(config) -> ReplayConfig:
-  r = config.replay
+  r = typed(config.replay, config_lib.REPLAY, 'replay')
   return ReplayConfig(sequence_length=r.sequence_length, random_seq_length=r.random_seq_length,
                       nominal_seq_length_prob=r.nominal_seq_length_prob,
                       always_sample_from_initial_state=r.always_sample_from_initial_state,
@@ -57,7 +58,7 @@ def replay_config(config) -> ReplayConfig:
 
 
 def learner_config(config, env: Environment) -> LearnerConfig:
-  a = config.agent
+  a = typed(config.agent, config_lib.AGENT, 'agent')
   target_entropy = (-float(env.spec.action_dim) if a.target_entropy is None
                     else float(a.target_entropy))
   loss = LossConfig(gamma=a.gamma, target_entropy=target_entropy,

@@ -21,7 +21,7 @@ from metarl.agents.td.config import PARAM_GROUPS, freeze_patterns
 from metarl.agents.td.evaluation import ValueEval, make_value_evaluator, value_mse
 from metarl.agents.td.learning import DataState, TrainingState, make_learning_fns, make_optimizer
 from metarl.agents.td.losses import make_loss, td_terms
-from metarl.config_rules import ConfigError
+from metarl.config_rules import ConfigError, typed
 from metarl.envs.cue_reward import CueReward
 from metarl.networks.cores import check_core_layers
 from metarl.networks.value import ValueNetworks, make_value_networks
@@ -70,15 +70,15 @@ def seed_keys(seed: int, num_seeds: int):
 
 
 def make_networks(config, env: CueReward) -> ValueNetworks:
-  net = config.network
+  net = typed(config.network, config_lib.NETWORK, 'network')
   return make_value_networks(env.spec.observation_shape, core_type=net.core,
                              hidden_size=net.hidden_size, readout=net.readout,
-                             cell_bias=net.cell_bias, core_layers=net.get('core_layers', 1),
-                             core_init=net.get('init', 'haiku'))  # older metarl's params lack it
+                             cell_bias=net.cell_bias, core_layers=net.core_layers,
+                             core_init=net.init)
 
 
 def make_agent(config, env: CueReward) -> TDAgent:
-  agent_cfg = config.agent
+  agent_cfg = typed(config.agent, config_lib.AGENT, 'agent')
   networks = make_networks(config, env)
   loss_fn = make_loss(networks, agent_cfg.gamma)
   template = networks.init(jax.random.PRNGKey(0))
@@ -90,7 +90,7 @@ def make_agent(config, env: CueReward) -> TDAgent:
                                agent_cfg.batch_size, agent_cfg.resample_trials)
   return TDAgent(networks=networks, loss_fn=loss_fn, optimizer=optimizer, template=template,
                  trainable=mask, batches_per_epoch=batches_per_epoch, **learning._asdict(),
-                 keep_best=bool(agent_cfg.get('keep_best', False)))
+                 keep_best=agent_cfg.keep_best)
 
 
 def check(config, env) -> None:
