@@ -11,7 +11,7 @@ seeds' train.csv rates summed per row) over the rows after the first (which hold
 and compilation), median over the rows and then over --runs runs; wall_s the whole process.
 The device (`jax.devices()[0]`, its kind and platform) names the table:
 benchmarks/results/gpu_<platform>.csv. With a GPU, the run's processes allocate its memory
-as they need it (metarl.compilation.share_accelerators) unless XLA_PYTHON_CLIENT_* says
+as they need it (metarl.xla_setup.share_accelerators) unless XLA_PYTHON_CLIENT_* says
 otherwise.
 """
 

@@ -51,7 +51,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from launch.sweep import interrupt_runs  # noqa: E402
+from launch.process_pool import interrupt_runs  # noqa: E402
 from metarl.io import save_csv  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')

@@ -25,9 +25,9 @@ from launch.backends import ChildFailed
 from launch.stopping import TrainingDiverged
 from launch.validation import complete, validate
 from metarl.agents import registry as agent_registry
-from metarl.compilation import enable_compilation_cache, expose_cpu_cores, share_accelerators
 from metarl.config_rules import ConfigError
 from metarl.io import RunFileError
+from metarl.xla_setup import enable_compilation_cache, expose_cpu_cores, share_accelerators
 
 # Before JAX starts its backend (importing the modules above does not): a run of several
 # seeds spreads them over the cores, and every process of a run allocates GPU memory as

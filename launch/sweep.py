@@ -70,7 +70,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -81,6 +80,7 @@ if __name__ == '__main__':  # run as a script, this module is launch.sweep too (
   sys.modules.setdefault('launch.sweep', sys.modules[__name__])
 
 from launch.backends import BACKENDS  # noqa: E402
+from launch.process_pool import run_pool  # noqa: E402
 from metarl import io  # noqa: E402
 
 RUN_STOP_S = 60.0  # how long a stopped run may take to save its params before it is killed
@@ -245,43 +245,29 @@ def command(run: dict) -> list[str]:
 
 
 def execute(runs: list[dict], parallel: int, log) -> None:
-  """Runs at most `parallel` processes at a time; on Ctrl-C stops them all."""
-  pending = list(runs)
-  active: dict[subprocess.Popen, tuple[dict, float, object]] = {}
+  """Runs at most `parallel` processes at a time (`process_pool.run_pool`); on Ctrl-C stops
+  them all."""
+  outputs = {}
+
+  def start(run: dict) -> subprocess.Popen:
+    os.makedirs(os.path.dirname(run['run_dir']), exist_ok=True)
+    out = outputs[id(run)] = open(run['run_dir'] + '.log', 'w')
+    proc = subprocess.Popen(command(run), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    print(f'started {run["variant"]} seed {run["seed"]} (pid {proc.pid})', flush=True)
+    return proc
+
+  def finished(run: dict, exit_code: int, wall_s: float) -> None:
+    outputs.pop(id(run)).close()
+    run.update(exit_code=exit_code, wall_s=round(wall_s, 1))
+    log.write({k: run.get(k, '') for k in RUNS_COLUMNS})
+    status = 'done' if exit_code == 0 else f'FAILED (see {run["run_dir"]}.log)'
+    print(f'{status}: {run["variant"]} seed {run["seed"]} in {run["wall_s"]}s', flush=True)
+
   try:
-    while pending or active:
-      while pending and len(active) < parallel:
-        run = pending.pop(0)
-        os.makedirs(os.path.dirname(run['run_dir']), exist_ok=True)
-        out = open(run['run_dir'] + '.log', 'w')
-        proc = subprocess.Popen(command(run), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-        active[proc] = (run, time.time(), out)
-        print(f'started {run["variant"]} seed {run["seed"]} (pid {proc.pid})', flush=True)
-      time.sleep(0.5)
-      for proc in [p for p in active if p.poll() is not None]:
-        run, start, out = active.pop(proc)
-        out.close()
-        run.update(exit_code=proc.returncode, wall_s=round(time.time() - start, 1))
-        log.write({k: run.get(k, '') for k in RUNS_COLUMNS})
-        status = 'done' if proc.returncode == 0 else f'FAILED (see {run["run_dir"]}.log)'
-        print(f'{status}: {run["variant"]} seed {run["seed"]} in {run["wall_s"]}s',
-              flush=True)
+    run_pool(runs, parallel, start, finished, stop_timeout_s=RUN_STOP_S)
   finally:
-    interrupt_runs(active, timeout_s=RUN_STOP_S)
-
-
-def interrupt_runs(procs: Sequence[subprocess.Popen], timeout_s: float) -> None:
-  """Stops main.py runs as Ctrl-C does (each saves its params, then exits): SIGINT to every
-  one still running, then up to `timeout_s` for each to exit; one still running is killed."""
-  for proc in procs:
-    if proc.poll() is None:
-      proc.send_signal(signal.SIGINT)
-  for proc in procs:
-    try:
-      proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-      proc.kill()
-      proc.wait()
+    for out in outputs.values():
+      out.close()
 
 
 def aggregate(runs: list[dict], out: str, metric: str) -> dict[str, dict]:

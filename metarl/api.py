@@ -81,7 +81,7 @@ def load(config: ConfigLike, **overrides) -> ml_collections.ConfigDict:
 
 def _execute(config: ml_collections.ConfigDict) -> runs.Run:
   from launch import cli
-  from metarl.compilation import expose_cpu_cores, share_accelerators
+  from metarl.xla_setup import expose_cpu_cores, share_accelerators
   expose_cpu_cores()  # as the command does (no effect once JAX has started)
   share_accelerators()
   return runs.load(cli.execute(config))

@@ -8,7 +8,7 @@ if ROOT not in sys.path:
 # In-process runs see the machine as main.py does: each CPU core an XLA device (so runs of
 # several seeds spread over them), and the persistent compilation cache (a test that trains
 # the same config more than once, or a config another test compiled, compiles it once).
-from metarl import compilation  # noqa: E402
+from metarl import xla_setup  # noqa: E402
 
 # The tests are bound by compilation, not by running what they compile: XLA compiles at
 # its lowest backend optimisation level (about 40% less compile time; the programs compute
@@ -18,9 +18,9 @@ from metarl import compilation  # noqa: E402
 if '--xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
   os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '')
                              + ' --xla_backend_optimization_level=0').strip()
-os.environ.setdefault(compilation.MIN_COMPILE_TIME_VARIABLE, '0')
-compilation.expose_cpu_cores()
-compilation.enable_compilation_cache()
+os.environ.setdefault(xla_setup.MIN_COMPILE_TIME_VARIABLE, '0')
+xla_setup.expose_cpu_cores()
+xla_setup.enable_compilation_cache()
 
 # The tests evaluate 8 episodes wherever the number does not matter (in training and
 # offline): the programs that play them are then compiled once for the whole test run and

@@ -104,7 +104,7 @@ def test_runs_do_not_reserve_a_gpu_unless_told_to():
     ({'XLA_PYTHON_CLIENT_MEM_FRACTION': '.3'}, None),
 ])
 def test_a_gpu_setting_of_the_user_wins(monkeypatch, env, expected):
-  from metarl.compilation import share_accelerators
+  from metarl.xla_setup import share_accelerators
   for name in ('XLA_PYTHON_CLIENT_PREALLOCATE', 'XLA_PYTHON_CLIENT_MEM_FRACTION'):
     monkeypatch.delenv(name, raising=False)
   for name, value in env.items():

@@ -5,7 +5,7 @@ choice-history kernel recovering a synthetic agent's weights."""
 import numpy as np
 import pytest
 
-from metarl.analysis import bandit_posterior, regression
+from metarl.analysis import bandit_posterior, statistics
 
 
 def test_posterior_means_after_each_outcome():
@@ -36,16 +36,16 @@ def test_cross_validated_r2_by_episode():
   target = rng.standard_normal((len(groups), 2))
   informative = np.concatenate([target @ rng.standard_normal((2, 6)),
                                 rng.standard_normal((len(groups), 10))], axis=1)
-  assert np.all(regression.cross_validated_r2(informative, target, groups) > 0.99)
+  assert np.all(statistics.cross_validated_r2(informative, target, groups) > 0.99)
   noise = rng.standard_normal((len(groups), 16))
-  assert np.all(np.abs(regression.cross_validated_r2(noise, target, groups)) < 0.02)
+  assert np.all(np.abs(statistics.cross_validated_r2(noise, target, groups)) < 0.02)
 
 
 def test_pca_explains_a_low_rank_signal():
   rng = np.random.default_rng(2)
   x = rng.standard_normal((2000, 2)) @ rng.standard_normal((2, 20)) * 3
   x += 0.01 * rng.standard_normal(x.shape)
-  out = regression.pca(x, 10)
+  out = statistics.pca(x, 10)
   assert out['explained'][:2].sum() > 0.999 and len(out['explained']) == 10
 
 

@@ -54,7 +54,7 @@ def bare_config(spec, env_name: str) -> ConfigDict:
 
 
 def supported_env(spec) -> str:
-  for name, entry in env_registry.ENVS.items():
+  for name in env_registry.ENVS.names():
     if not spec.supports(env_registry.make(ConfigDict({'name': name}))):
       return name
   raise AssertionError(f'no registered env for the {spec.name} agent')

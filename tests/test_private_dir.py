@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from metarl import compilation, private_dir
+from metarl import private_dir, xla_setup
 from metarl.networks import native
 
 
@@ -77,14 +77,14 @@ def test_the_xla_cache_is_not_used_in_a_shared_folder(tmp_path, monkeypatch):
   shared.mkdir()
   shared.chmod(0o757)
   monkeypatch.setenv('METARL_COMPILATION_CACHE', str(shared))
-  assert compilation.enable_compilation_cache() is None and updates == []
+  assert xla_setup.enable_compilation_cache() is None and updates == []
   mine = tmp_path / 'mine'
   monkeypatch.setenv('METARL_COMPILATION_CACHE', str(mine))
-  assert compilation.enable_compilation_cache() == str(mine)
+  assert xla_setup.enable_compilation_cache() == str(mine)
   assert ('jax_compilation_cache_dir', str(mine)) in updates
   assert (mine.stat().st_mode & 0o777) == 0o700
   # programs of under 0.2 s are not kept, unless JAX's own variable says otherwise
   assert ('jax_persistent_cache_min_compile_time_secs', 0.2) not in updates  # the tests' 0
-  monkeypatch.delenv(compilation.MIN_COMPILE_TIME_VARIABLE)
-  compilation.enable_compilation_cache()
+  monkeypatch.delenv(xla_setup.MIN_COMPILE_TIME_VARIABLE)
+  xla_setup.enable_compilation_cache()
   assert ('jax_persistent_cache_min_compile_time_secs', 0.2) in updates

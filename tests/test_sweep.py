@@ -215,3 +215,32 @@ def test_run_folders_stay_under_out_whatever_the_overrides_say(tmp_path):
   os.symlink(str(tmp_path), os.path.join(out, 'link'))  # a link inside out leading out
   with pytest.raises(sweep.SweepError, match='outside --out'):
     sweep.under(os.path.join(out, 'link', 'x'), out)
+
+
+def test_the_process_pool_runs_a_few_at_a_time_waits_for_inputs_and_drops_what_it_is_told():
+  import subprocess
+  import sys
+
+  from launch.process_pool import run_pool
+  exits = dict(a=0, b=3, c=0, d=0)
+  needs = dict(c='a', d='b')  # c reads a's output, d b's (which fails: d is dropped)
+  done, started, most = {}, [], []
+
+  def ready(name):
+    if name not in needs:
+      return True
+    if needs[name] not in done:
+      return False
+    return True if done[needs[name]] == 0 else None
+
+  def start(name):
+    started.append(name)
+    most.append(len(started) - len(done))
+    return subprocess.Popen([sys.executable, '-c', f'import time; time.sleep(0.2); '
+                             f'raise SystemExit({exits[name]})'])
+
+  run_pool(['c', 'd', 'a', 'b'], 2, start, lambda n, code, wall: done.__setitem__(n, code),
+           ready, poll_s=0.05)
+  assert started == ['a', 'b', 'c'] and done == dict(a=0, b=3, c=0) and max(most) <= 2
+  with pytest.raises(RuntimeError, match='1 runs wait for runs that will never finish'):
+    run_pool(['c'], 2, start, lambda *_: None, ready=lambda name: False, poll_s=0.01)

@@ -5,7 +5,7 @@ the model-based and model-free Q-learners."""
 import numpy as np
 import pytest
 
-from metarl.analysis import regression, trial_history
+from metarl.analysis import statistics, trial_history
 
 
 def test_logistic_fit_recovers_known_weights():
@@ -13,7 +13,7 @@ def test_logistic_fit_recovers_known_weights():
   x = rng.standard_normal((50000, 3))
   w = np.array([0.3, 1.0, -2.0, 0.5])
   y = rng.uniform(size=len(x)) < 1 / (1 + np.exp(-(w[0] + x @ w[1:])))
-  np.testing.assert_allclose(regression.logistic_fit(x, y), w, atol=0.05)
+  np.testing.assert_allclose(statistics.logistic_fit(x, y), w, atol=0.05)
 
 
 def synthetic_agent(weights, episodes=4000, trials=60, seed=1):

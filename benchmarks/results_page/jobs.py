@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -17,7 +16,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.ticker  # noqa: E402,F401 (MaxNLocator)
 
-from launch.sweep import interrupt_runs  # noqa: E402
+from launch.process_pool import run_pool  # noqa: E402
 from metarl.io import atomic_write_bytes  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -167,51 +166,49 @@ def run_jobs(jobs: Sequence[Job], work: str, parallel: int,
     say(f'reusing {len(outcomes)} finished runs in {work}')
   logs = os.path.join(work, 'logs')
   os.makedirs(logs, exist_ok=True)
-  running = {}  # name: (job, command, Popen, log file, start time)
-  try:
-    while pending or running:
-      for job in list(pending):
-        if len(running) >= parallel:
-          break
-        if job.params_from:
-          dep = outcomes.get(job.params_from)
-          if dep is None:  # still to run or running
-            continue
-          if dep.status in ('failed', 'skipped'):
-            pending.remove(job)
-            outcomes[job.name] = Outcome('skipped', note=f'{job.params_from} {dep.status}')
-            continue
-        pending.remove(job)
-        run_dir = os.path.join(work, job.name)
-        if os.path.isdir(run_dir):  # an unfinished or different earlier run: start afresh
-          shutil.rmtree(run_dir)
-        log = open(os.path.join(logs, f'{job.name}.log'), 'w')
-        cmd = command(job, work)
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        running[job.name] = (job, cmd, proc, log, time.time())
-        say(f'started {job.name}')
-      time.sleep(0.5)
-      for name, (job, cmd, proc, log, start) in list(running.items()):
-        if proc.poll() is None:
-          continue
-        del running[name]
-        log.close()
-        wall = time.time() - start
-        if proc.returncode == 0:
-          source = read_marker(work, job.params_from) if job.params_from else None
-          write_json(os.path.join(work, name, MARKER), dict(
-              spec=job.spec(), wall_s=round(wall, 1), command=cmd,
-              finished=datetime.datetime.now().isoformat(timespec='microseconds'),
-              params_finished=source['finished'] if source else None))
-          outcomes[name] = Outcome('done', round(wall, 1))
-          say(f'finished {name} in {wall:.0f} s')
-        else:
-          outcomes[name] = Outcome('failed', round(wall, 1),
-                                   f'exit {proc.returncode}; see {rel(log.name)}')
-          say(f'FAILED {name} (exit {proc.returncode}); see {log.name}')
-  finally:  # Ctrl-C or an error here: stop the children the way Ctrl-C stops main.py
-    interrupt_runs([proc for _, _, proc, _, _ in running.values()], timeout_s=30)
-    for _, _, _, log, _ in running.values():
+  open_logs, commands = {}, {}
+
+  def ready(job: Job) -> bool | None:
+    """An eval waits for the run it reads, and is skipped if that run did not finish."""
+    if not job.params_from:
+      return True
+    dep = outcomes.get(job.params_from)
+    if dep is None:  # still to run or running
+      return False
+    if dep.status in ('failed', 'skipped'):
+      outcomes[job.name] = Outcome('skipped', note=f'{job.params_from} {dep.status}')
+      return None
+    return True
+
+  def start(job: Job) -> subprocess.Popen:
+    run_dir = os.path.join(work, job.name)
+    if os.path.isdir(run_dir):  # an unfinished or different earlier run: start afresh
+      shutil.rmtree(run_dir)
+    log = open_logs[job.name] = open(os.path.join(logs, f'{job.name}.log'), 'w')
+    cmd = commands[job.name] = command(job, work)
+    say(f'started {job.name}')
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+  def finished(job: Job, exit_code: int, wall: float) -> None:
+    log = open_logs.pop(job.name)
+    log.close()
+    if exit_code == 0:
+      source = read_marker(work, job.params_from) if job.params_from else None
+      write_json(os.path.join(work, job.name, MARKER), dict(
+          spec=job.spec(), wall_s=round(wall, 1), command=commands[job.name],
+          finished=datetime.datetime.now().isoformat(timespec='microseconds'),
+          params_finished=source['finished'] if source else None))
+      outcomes[job.name] = Outcome('done', round(wall, 1))
+      say(f'finished {job.name} in {wall:.0f} s')
+    else:
+      outcomes[job.name] = Outcome('failed', round(wall, 1),
+                                   f'exit {exit_code}; see {rel(log.name)}')
+      say(f'FAILED {job.name} (exit {exit_code}); see {log.name}')
+
+  try:  # Ctrl-C or an error: the runs stop the way Ctrl-C stops main.py
+    run_pool(pending, parallel, start, finished, ready, stop_timeout_s=30)
+  finally:
+    for log in open_logs.values():
       log.close()
   return outcomes
 

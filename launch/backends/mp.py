@@ -100,7 +100,7 @@ class MPChildContext:
 def _child_main(target: Callable, child: ChildId, config, params_queue, outbox, stop_flag,
                 parent_pid: int, components: list[str]) -> None:
   signal.signal(signal.SIGINT, signal.SIG_IGN)
-  from metarl.compilation import enable_compilation_cache
+  from metarl.xla_setup import enable_compilation_cache
   enable_compilation_cache()  # a child compiles what the run's earlier children compiled once
   ctx = MPChildContext(child, params_queue, outbox, stop_flag, parent_pid)
   try:

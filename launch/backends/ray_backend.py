@@ -155,7 +155,7 @@ class _ChildActor:
       os.environ.pop('OMP_NUM_THREADS', None)
     else:
       os.environ['OMP_NUM_THREADS'] = omp_threads
-    from metarl.compilation import enable_compilation_cache
+    from metarl.xla_setup import enable_compilation_cache
     enable_compilation_cache()
     self._child = child
     self._state = _ChildState()

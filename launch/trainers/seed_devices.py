@@ -1,5 +1,5 @@
 """Seeds trained side by side in one process, split over this process's CPU devices (main.py
-exposes one per core: `metarl.compilation.expose_cpu_cores`): what the trainer kinds that
+exposes one per core: `metarl.xla_setup.expose_cpu_cores`): what the trainer kinds that
 vmap seeds share (env steps: gradients and replay; epochs: seeds).
 
 A run's states carry a leading seed axis; `SeedDevices.spread` splits it over the devices
@@ -20,7 +20,7 @@ SHARED = jax.sharding.PartitionSpec()  # the same value for every seed
 
 def seed_mesh(num_seeds: int) -> jax.sharding.Mesh | None:
   """A mesh over as many of this process's CPU devices as divide `num_seeds` (main.py
-  exposes one per core: `metarl.compilation.expose_cpu_cores`), or None (one seed, one
+  exposes one per core: `metarl.xla_setup.expose_cpu_cores`), or None (one seed, one
   device, or not on CPU)."""
   if num_seeds < 2 or jax.default_backend() != 'cpu':
     return None

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import special
 
 from metarl.analysis import plots
-from metarl.analysis.regression import cross_validated_r2, lagged, logistic_fit, pca
+from metarl.analysis.statistics import cross_validated_r2, lagged, logistic_fit, pca
 from metarl.io import save_csv
 
 TARGETS = ('mu_1', 'mu_2', 'mu_1 - mu_2', 'P(p_1 > p_2)')

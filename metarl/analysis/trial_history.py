@@ -19,7 +19,7 @@ Arrays are [E, T] of whole episodes: `action` (stage-1 choice 0/1), `common` (bo
 
 import numpy as np
 
-from metarl.analysis.regression import lagged, logistic_fit
+from metarl.analysis.statistics import lagged, logistic_fit
 
 TYPES = ('CR', 'CO', 'UR', 'UO')
 LAGS = 5

@@ -1,5 +1,6 @@
-"""XLA's persistent compilation cache, shared by main.py and the tests, the CPU devices a
-run of several seeds spreads over, and how processes share a GPU."""
+"""How metarl sets XLA up in a process before JAX starts: its persistent compilation cache,
+shared by main.py and the tests, the CPU devices a run of several seeds spreads over, and how
+processes share a GPU."""
 
 import os
 
