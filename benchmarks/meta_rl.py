@@ -216,7 +216,7 @@ def curves(work: str, names) -> list[dict]:
 
 
 def figure(curve_rows: list[dict]) -> None:
-  from metarl.analysis.plots import _save, plt
+  from metarl.analysis.figures import plt, save
   table = pd.DataFrame(curve_rows)
   for column in ('env_steps', 'wall_time', 'ratio_to_expected_bayes'):
     table[column] = table[column].astype(float)
@@ -248,7 +248,7 @@ def figure(curve_rows: list[dict]) -> None:
   axes[0].legend(fontsize='small')
   fig.suptitle('Bandits (2 independent arms, 100 trials): evaluations during training, '
                'median of 3 seeds (thick) and each seed (thin)')
-  _save(fig, FIGURE)
+  save(fig, FIGURE)
 
 
 def main() -> None:

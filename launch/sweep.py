@@ -327,8 +327,7 @@ def aggregate(runs: list[dict], out: str, metric: str) -> dict[str, dict]:
       log.write(dict(variant=variant, metric=key, failed_seeds=failed, **{
           k: ('' if isinstance(v, float) and np.isnan(v) else v) for k, v in stats.items()}))
   log.close()
-  from metarl.analysis import plots
-  plots.training_curves(os.path.join(out, 'training_curves.png'), curves, metric)
+  plot_training_curves(os.path.join(out, 'training_curves.png'), curves, metric)
   return summary
 
 
@@ -449,3 +448,43 @@ def console() -> None:
 
 if __name__ == '__main__':
   console()
+
+
+# Figures -----------------------------------------------------------------------------------
+
+METRIC_LABELS = {
+    'mean_cumulative_regret': 'cumulative regret per episode',
+    'mean_reward_per_trial': 'reward per trial', 'reward_cued': 'reward per cued trial',
+    'reward_uncued': 'reward per uncued trial', 'mean_return': 'return per episode',
+    'success': 'success', 'accuracy': 'accuracy', 'mse': 'MSE against the true value'}
+
+def variant_label(variant: str) -> str:
+  """A legend entry for a sweep variant named CONFIG[FIELD=VALUE][...] (launch/sweep.py):
+  its overrides, 'FIELD=VALUE, ...', or the config's name when it has none."""
+  overrides = re.findall(r'\[([^\]]*)\]', variant)
+  return ', '.join(overrides) if overrides else variant
+
+def plot_training_curves(path: str, curves, metric: str) -> None:
+  """Mean over seeds (line) and min-max spread (band) of `metric` against env steps, one
+  line per variant. `curves`: {variant: (steps [N], values [seeds, N] with NaN gaps)}."""
+  import numpy as np
+
+  from metarl.analysis.figures import plt, save  # matplotlib only here
+  fig, ax = plt.subplots(figsize=(6.5, 4))
+  top = max((float(np.max(steps)) for steps, _ in curves.values() if len(steps)),
+            default=1.0)
+  scale, unit = ((1e6, ' (millions)') if top >= 1e6 else (1e3, ' (thousands)')
+                 if top >= 1e4 else (1.0, ''))
+  for variant, (steps, table) in curves.items():
+    with np.errstate(all='ignore'):
+      mean = np.nanmean(table, axis=0)
+      low, high = np.nanmin(table, axis=0), np.nanmax(table, axis=0)
+    x = np.asarray(steps) / scale
+    ax.plot(x, mean, lw=2, label=f'{variant_label(variant)} ({table.shape[0]} seeds)')
+    ax.fill_between(x, low, high, alpha=0.2)
+  ax.set_xlabel(f'env steps{unit}')
+  ax.set_ylabel(METRIC_LABELS.get(metric, metric.replace('_', ' ')) +
+                ' (mean; band: min to max over seeds)')
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize='small')
+  save(fig, path)

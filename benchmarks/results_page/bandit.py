@@ -22,7 +22,7 @@ from benchmarks.results_page.page import (  # noqa: E402
   save_figure,
   verdict,
 )
-from metarl.analysis import plots  # noqa: E402
+from metarl.analysis import figures  # noqa: E402
 
 
 def bandit_section(ctx: Context) -> Section:
@@ -44,7 +44,7 @@ def bandit_section(ctx: Context) -> Section:
   axes[0].imshow(data['actions'][shown], aspect='auto', interpolation='nearest',
                  cmap=matplotlib.colors.ListedColormap(['#1f77b4', '#9e9e9e']), vmin=-0.5,
                  vmax=1.5)
-  axes[0].set_yticks(*plots.probability_ticks(data['arm_probs'][shown, 0]))
+  axes[0].set_yticks(*figures.probability_ticks(data['arm_probs'][shown, 0]))
   axes[0].set_ylabel('p(arm 1) of the episode')
   axes[0].set_xlabel('trial')
   axes[0].set_title(f'frozen agent: arm 1 blue, arm 2 grey\n'

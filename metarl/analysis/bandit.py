@@ -27,9 +27,11 @@ import os
 import jax
 import numpy as np
 from absl import logging
+from matplotlib.colors import ListedColormap
 
-from metarl.analysis import bandit_posterior, bayes_optimal, plots
+from metarl.analysis import bandit_posterior, bayes_optimal
 from metarl.analysis.bandit_baselines import BASELINES, run_baseline
+from metarl.analysis.figures import plt, probability_ticks, save
 from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.envs.bandit import Bandit, BanditParams, cumulative_regret
 from metarl.evaluation import make_evaluator
@@ -173,11 +175,11 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
                           if method == who and 'kl_from_bayes' in data else ''),
            num_episodes=len(total))
       for method, total in totals.items()])
-  plots.bandit_actions(os.path.join(out_dir, 'bandit_actions.png'), actions, arm_probs)
-  plots.regret_curves(os.path.join(out_dir, 'regret.png'),
+  plot_bandit_actions(os.path.join(out_dir, 'bandit_actions.png'), actions, arm_probs)
+  plot_regret_curves(os.path.join(out_dir, 'regret.png'),
                       {m: np.cumsum(r, axis=1) for m, r in regrets.items()})
   if agreement:
-    plots.bayes_agreement(os.path.join(out_dir, 'bayes_agreement.png'), agreement,
+    plot_bayes_agreement(os.path.join(out_dir, 'bayes_agreement.png'), agreement,
                           data.get('kl_from_bayes'), who)
   summary = {m: float(t.mean()) for m, t in totals.items()}
   if hidden is not None and bayes is not None and baseline_repeats == 1:
@@ -190,3 +192,62 @@ register(Analysis(env='bandit', analyze=analyze, played=played, num_episodes=200
                   log_dynamics=True,
                   summary_note='mean cumulative regret per episode (the baselines played the '
                                'same arms, 200 times each):'))
+
+
+# Figures -----------------------------------------------------------------------------------
+
+def plot_bandit_actions(path: str, actions: np.ndarray, arm_probs: np.ndarray) -> None:
+  """nathanwispinski/meta-rl's raster: one row per episode (sorted by arm-1 probability,
+  highest on top), one cell per trial coloured by the chosen arm."""
+  order = np.argsort(-arm_probs[:, 0], kind='stable')
+  num_arms = arm_probs.shape[1]
+  colors = ['#1f77b4', '#9e9e9e'] if num_arms == 2 else plt.cm.tab10.colors[:num_arms]
+  fig, ax = plt.subplots(figsize=(7, 6))
+  ax.imshow(actions[order], aspect='auto', interpolation='nearest',
+            cmap=ListedColormap(colors), vmin=-0.5, vmax=num_arms - 0.5)
+  ax.set_yticks(*probability_ticks(arm_probs[order, 0]))
+  ax.set_ylabel('p(arm 1) of the episode')
+  ax.set_xlabel('trial')
+  handles = [plt.Rectangle((0, 0), 1, 1, color=colors[i]) for i in range(num_arms)]
+  ax.legend(handles, [f'arm {i + 1}' for i in range(num_arms)], loc='upper right',
+            fontsize='small', framealpha=0.9)
+  ax.set_title('actions of the frozen agent, one episode per row')
+  save(fig, path)
+
+def plot_regret_curves(path: str, cumulative: dict[str, np.ndarray]) -> None:
+  """Mean cumulative regret (+/- s.e.m.) against trial for each method ([E, T] arrays)."""
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for name, values in cumulative.items():
+    mean = values.mean(axis=0)
+    sem = values.std(axis=0) / np.sqrt(max(1, values.shape[0]))
+    trials = np.arange(1, values.shape[1] + 1)
+    ax.plot(trials, mean, label=name, lw=2.5 if name == 'agent' else 1.2)
+    ax.fill_between(trials, mean - sem, mean + sem, alpha=0.2)
+  ax.set_xlabel('trial')
+  ax.set_ylabel('cumulative regret')
+  ax.legend()
+  ax.grid(alpha=0.3)
+  save(fig, path)
+
+def plot_bayes_agreement(path: str, agreement: dict[str, np.ndarray], kl, who: str) -> None:
+  """Per trial: the fraction of episodes whose most likely action is the Bayes-optimal one
+  for each method (left), and `who`'s mean KL(pi_Bayes || pi) when known (right)."""
+  panels = 2 if kl is not None else 1
+  fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 3.8), squeeze=False)
+  ax = axes[0, 0]
+  for name, values in agreement.items():
+    trials = np.arange(1, len(values) + 1)
+    ax.plot(trials, values, label=name, lw=2.5 if name == who else 1.2)
+  ax.set_ylim(0.0, 1.02)
+  ax.set_xlabel('trial')
+  ax.set_ylabel('agreement with the Bayes-optimal choice')
+  ax.legend(fontsize='small')
+  ax.grid(alpha=0.3)
+  if kl is not None:
+    ax = axes[0, 1]
+    ax.plot(np.arange(1, len(kl) + 1), kl, color='k', lw=2)
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel('trial')
+    ax.set_ylabel(f'KL(Bayes-optimal || {who}), nats')
+    ax.grid(alpha=0.3)
+  save(fig, path)

@@ -24,7 +24,7 @@ import os
 import numpy as np
 from scipy import special
 
-from metarl.analysis import plots
+from metarl.analysis.figures import NETWORK_COLORS, plt, save
 from metarl.analysis.statistics import cross_validated_r2, lagged, logistic_fit, pca
 from metarl.io import save_csv
 
@@ -101,7 +101,7 @@ def write(out_dir: str, actions, rewards, hidden: np.ndarray, untrained: dict | 
       for i, (v, c) in enumerate(zip(explained, np.cumsum(explained), strict=True))])
   scores = components['scores'].reshape(hidden[keep].shape[:2] + (-1,))
   # the score after trial t's outcome is the activity on trial t + 1
-  plots.bandit_pca(os.path.join(out_dir, 'pca.png'), scores[:, 1:],
+  plot_bandit_pca(os.path.join(out_dir, 'pca.png'), scores[:, 1:],
                    targets['mu_1 - mu_2'][:, :-1], explained)
   kernels = {'agent': choice_kernel(actions, rewards)}
   for method in ('thompson', 'bayes_optimal'):
@@ -113,8 +113,70 @@ def write(out_dir: str, actions, rewards, hidden: np.ndarray, untrained: dict | 
                  for m, kernel in kernels.items() for r in ('reward', 'choice')
                  for k, w in enumerate(kernel[r])]
   save_csv(os.path.join(out_dir, 'choice_kernel.csv'), kernel_rows)
-  plots.posterior_decoding(os.path.join(out_dir, 'posterior_decoding.png'), rows)
-  plots.choice_kernel(os.path.join(out_dir, 'choice_kernel.png'), kernel_rows)
+  plot_posterior_decoding(os.path.join(out_dir, 'posterior_decoding.png'), rows)
+  plot_choice_kernel(os.path.join(out_dir, 'choice_kernel.png'), kernel_rows)
   summary = {f'decoding_r2_{r["network"]}_{r["target"]}': r['r2'] for r in rows}
   summary['pca_top2_variance'] = float(explained[:2].sum())
   return summary
+
+
+# Figures -----------------------------------------------------------------------------------
+
+def plot_posterior_decoding(path: str, rows) -> None:
+  """Cross-validated R^2 of each posterior quantity, trained against untrained network."""
+  targets = list(dict.fromkeys(r['target'] for r in rows))
+  networks = list(dict.fromkeys(r['network'] for r in rows))
+  fig, ax = plt.subplots(figsize=(5.5, 3.5))
+  width = 0.8 / len(networks)
+  for i, name in enumerate(networks):
+    values = [next(r['r2'] for r in rows if r['network'] == name and r['target'] == t)
+              for t in targets]
+    ax.bar(np.arange(len(targets)) + (i - (len(networks) - 1) / 2) * width, values, width,
+           color=NETWORK_COLORS.get(name, 'C0'), label=f'{name} network')
+  ax.set_xticks(np.arange(len(targets)))
+  ax.set_xticklabels(targets)
+  ax.set_ylim(min(0.0, min(r['r2'] for r in rows)), 1.0)
+  ax.axhline(0.0, color='gray', lw=0.8)
+  ax.set_ylabel('decoding R$^2$ (cross-validated by episode)')
+  ax.legend(fontsize='small', frameon=False)
+  save(fig, path)
+
+def plot_bandit_pca(path: str, scores, mu_diff, explained, episodes: int = 40) -> None:
+  """PC1-PC2 of the activity after each trial of sample episodes, coloured by the posterior
+  mean difference mu_1 - mu_2 (left) and by the trial (right)."""
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+  pcs = scores[:episodes, :, :2].reshape(-1, 2)
+  trial = np.tile(np.arange(1, scores.shape[1] + 1), min(episodes, len(scores)))
+  for ax, colour, label, cmap in ((axes[0], mu_diff[:episodes].ravel(),
+                                   r'$\mu_1 - \mu_2$', 'coolwarm'),
+                                  (axes[1], trial, 'trial', 'viridis')):
+    points = ax.scatter(pcs[:, 0], pcs[:, 1], c=colour, s=3, cmap=cmap,
+                        vmin=-1 if cmap == 'coolwarm' else None,
+                        vmax=1 if cmap == 'coolwarm' else None)
+    fig.colorbar(points, ax=ax, label=label)
+    ax.set_xlabel(f'PC1 ({100 * explained[0]:.0f}% of variance)')
+    ax.set_ylabel(f'PC2 ({100 * explained[1]:.0f}% of variance)')
+  save(fig, path)
+
+KERNEL_COLORS = {'agent': '#d62728', 'thompson': '#1f77b4', 'bayes_optimal': 'k'}
+
+KERNEL_NAMES = {'agent': 'agent', 'thompson': 'Thompson sampling',
+                'bayes_optimal': 'Bayes-optimal'}
+
+def plot_choice_kernel(path: str, rows) -> None:
+  """Lau & Glimcher's kernels: weight of the reward x choice and of the choice k trials back,
+  for the agent, Thompson sampling and the Bayes-optimal player."""
+  fig, axes = plt.subplots(1, 2, figsize=(8, 3.3), sharex=True)
+  for ax, regressor, title in ((axes[0], 'reward', 'rewarded choice k trials back'),
+                               (axes[1], 'choice', 'choice k trials back')):
+    for method in dict.fromkeys(r['method'] for r in rows):
+      mine = [r for r in rows if r['method'] == method and r['regressor'] == regressor]
+      ax.plot([r['lag'] for r in mine], [r['weight'] for r in mine], marker='o', ms=3,
+              color=KERNEL_COLORS.get(method, 'C0'), label=KERNEL_NAMES.get(method, method))
+    ax.axhline(0.0, color='gray', lw=0.8)
+    ax.set_xticks(range(1, max(r['lag'] for r in rows) + 1))
+    ax.set_xlabel('k (trials back)')
+    ax.set_title(title, fontsize='medium')
+  axes[0].set_ylabel('weight on logit P(arm 2)')
+  axes[0].legend(fontsize='small', frameon=False)
+  save(fig, path)

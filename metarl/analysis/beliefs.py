@@ -332,12 +332,82 @@ def analyze(request) -> dict:
       rewards=test['rewards'], beliefs=test['beliefs'].astype(np.float32),
       belief_rpe=belief_rpe.astype(np.float32), rpe_trained=np.stack(rpes['trained']),
       rpe_untrained=np.stack(rpes['untrained'])))
-  from metarl.analysis import plots  # matplotlib only when writing figures
-  plots.rpe_by_delay(os.path.join(out, 'rpe_by_delay.png'), delay_rows, delays * STEP_SECONDS)
-  plots.seed_strips(os.path.join(out, 'beliefs_strip.png'), rows,
+  plot_rpe_by_delay(os.path.join(out, 'rpe_by_delay.png'), delay_rows, delays * STEP_SECONDS)
+  plot_seed_strips(os.path.join(out, 'beliefs_strip.png'), rows,
                     (('rpe_mse', 'RPE MSE vs belief model'),
                      ('belief_r2', 'belief R$^2$ (test)')))
   if omission_rows:
-    plots.rpe_omission(os.path.join(out, 'rpe_omission.png'), omission_rows, STEP_SECONDS)
+    plot_rpe_omission(os.path.join(out, 'rpe_omission.png'), omission_rows, STEP_SECONDS)
   return {f'{r["network"]}_{k}': v for r in summary[:2] for k, v in r.items()
           if k.startswith('median_')}
+
+
+# Figures -----------------------------------------------------------------------------------
+
+def plot_rpe_by_delay(path: str, rows, delays_s) -> None:
+  """Hennig et al.'s Fig. 3-4 panel: RPE at the reward against the delay, the belief model
+  (black), each trained seed (thin) and their median (thick), the untrained median."""
+  from metarl.analysis.figures import NETWORK_COLORS, plt, save  # matplotlib only here
+  fig, ax = plt.subplots(figsize=(4.5, 3.5))
+  for name in ('untrained', 'trained'):
+    seeds = sorted({r['seed'] for r in rows if r['network'] == name})
+    curves = np.array([[r['rpe'] for r in rows if r['network'] == name and r['seed'] == s]
+                       for s in seeds])
+    if name == 'trained':
+      for curve in curves:
+        ax.plot(delays_s, curve, color=NETWORK_COLORS[name], lw=0.6, alpha=0.35)
+    ax.plot(delays_s, np.nanmedian(curves, axis=0), color=NETWORK_COLORS[name], lw=2,
+            marker='o', ms=4, label=f'value RNN, {name} (median of {len(seeds)})')
+  belief = [r['rpe'] for r in rows if r['network'] == 'belief model']
+  ax.plot(delays_s, belief, 'k--', lw=1.5, marker='s', ms=4, label='belief model')
+  ax.axhline(0.0, color='gray', lw=0.8)
+  ax.set_xticks(delays_s)
+  ax.set_xticklabels([f'{d:.1f}' for d in delays_s], fontsize='small')
+  ax.set_xlabel('reward time after the cue (s)')
+  ax.set_ylabel('RPE at the reward')
+  ax.legend(fontsize='small', frameon=False)
+  save(fig, path)
+
+def plot_seed_strips(path: str, rows, columns) -> None:
+  """A panel per (column, label): a dot per seed and the median (bar), per network."""
+  from metarl.analysis.figures import NETWORK_COLORS, plt, save  # matplotlib only here
+  fig, axes = plt.subplots(1, len(columns), figsize=(3.4 * len(columns), 3.5), squeeze=False,
+                           constrained_layout=True)
+  names = [n for n in ('trained', 'untrained') if any(r['network'] == n for r in rows)]
+  jitter = np.random.default_rng(0)
+  for ax, (column, label) in zip(axes[0], columns, strict=False):
+    for i, name in enumerate(names):
+      values = np.array([r[column] for r in rows if r['network'] == name], np.float64)
+      ax.scatter(i + jitter.uniform(-0.12, 0.12, len(values)), values, s=14,
+                 color=NETWORK_COLORS[name], alpha=0.8, zorder=3)
+      ax.plot([i - 0.25, i + 0.25], [np.median(values)] * 2, color='k', lw=2, zorder=4)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylabel(label)
+    if column.endswith('mse'):
+      ax.set_yscale('log')
+    ax.grid(axis='y', alpha=0.3)
+  save(fig, path)
+
+def plot_rpe_omission(path: str, rows, step_seconds: float) -> None:
+  """Mean RPE around the cue of omission trials: belief model and value RNN (median)."""
+  from metarl.analysis.figures import NETWORK_COLORS, plt, save  # matplotlib only here
+  fig, ax = plt.subplots(figsize=(4.5, 3.5))
+  for name in ('untrained', 'trained', 'belief model'):
+    mine = [r for r in rows if r['network'] == name]
+    if not mine:
+      continue
+    steps = sorted({r['steps_from_cue'] for r in mine})
+    seeds = sorted({r['seed'] for r in mine}, key=str)
+    curves = np.array([[r['rpe'] for r in mine if r['seed'] == s] for s in seeds])
+    label = name if name == 'belief model' else f'value RNN, {name} (median)'
+    ax.plot(np.asarray(steps) * step_seconds, np.nanmedian(curves, axis=0),
+            color=NETWORK_COLORS[name], lw=2, ls='--' if name == 'belief model' else '-',
+            label=label)
+  ax.axhline(0.0, color='gray', lw=0.8)
+  ax.axvline(0.0, color='gray', lw=0.8, ls=':')
+  ax.set_xlabel('time from the cue on omission trials (s)')
+  ax.set_ylabel('RPE')
+  ax.legend(fontsize='small', frameon=False)
+  save(fig, path)

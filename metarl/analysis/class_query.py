@@ -13,7 +13,7 @@ import os
 import jax
 import numpy as np
 
-from metarl.analysis import plots
+from metarl.analysis.figures import plt, save
 from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.envs.class_query import ClassQuery
 from metarl.evaluation import make_evaluator
@@ -85,9 +85,24 @@ def write_results(out_dir: str, env: ClassQuery, rows: list, data: dict) -> dict
   data = dict(data, success_by_delay=rows)
   save_pickle(os.path.join(out_dir, 'eval_data.pickle'), data)
   save_csv(os.path.join(out_dir, 'success_by_delay.csv'), rows)
-  plots.success_by_delay(os.path.join(out_dir, 'success_by_delay.png'), rows, env.delay)
+  plot_success_by_delay(os.path.join(out_dir, 'success_by_delay.png'), rows, env.delay)
   return {f'success_at_{r["delay"]}': r['success'] for r in rows}
 
 
 register(Analysis(env='class_query', analyze=analyze, played=played, num_episodes=1000,
                   log_dynamics=False))
+
+
+# Figures -----------------------------------------------------------------------------------
+
+def plot_success_by_delay(path: str, rows, trained_delay: int) -> None:
+  """Class-query success against the delay; the trained delay and chance marked."""
+  fig, ax = plt.subplots(figsize=(6, 3.5))
+  ax.plot([r['delay'] for r in rows], [r['success'] for r in rows], 'o-', color='C0')
+  ax.axhline(0.5, color='gray', ls=':', lw=1, label='chance')
+  ax.axvline(trained_delay, color='C3', ls='--', lw=1, label=f'trained delay {trained_delay}')
+  ax.set_xlabel('delay (noise-only steps before the query)')
+  ax.set_ylabel('success')
+  ax.set_ylim(0.4, 1.02)
+  ax.legend(loc='lower left', fontsize=8)
+  save(fig, path)

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from metarl.analysis import plots
+from metarl.analysis.figures import plt, save, stay_bars
 from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.analysis.two_step import (
   PUBLISHED,
@@ -81,7 +81,7 @@ def write_results(out_dir: str, env: EpisodicTwoStep, states, actions,
   save_csv(os.path.join(out_dir, 'reward_per_trial.csv'),
            [dict(trials=name, mean_reward=r.mean(), sem=r.std() / np.sqrt(len(r)),
                  count=len(r)) for name, r in rewards.items()])
-  plots.stay_probability_panels(os.path.join(out_dir, 'stay_probability.png'), rows,
+  plot_stay_probability_panels(os.path.join(out_dir, 'stay_probability.png'), rows,
                                 ['uncued', 'cued', 'episodic'])
   indices = write_trial_history(out_dir, env, data, who='agent', valid=~cued)
   return dict({f'reward_{k}': float(v.mean()) for k, v in rewards.items()},
@@ -91,3 +91,13 @@ def write_results(out_dir: str, env: EpisodicTwoStep, states, actions,
 
 register(Analysis(env='episodic_two_step', analyze=analyze, played=played,
                   num_episodes=1000, log_dynamics=True))
+
+
+# Figures -----------------------------------------------------------------------------------
+
+def plot_stay_probability_panels(path: str, rows, analyses) -> None:
+  """One stay-probability chart per analysis (rows carry an `analysis` column)."""
+  fig, axes = plt.subplots(1, len(analyses), figsize=(4.5 * len(analyses), 4), sharey=True)
+  for ax, name in zip(np.atleast_1d(axes), analyses, strict=False):
+    stay_bars(ax, [r for r in rows if r['analysis'] == name], name)
+  save(fig, path)

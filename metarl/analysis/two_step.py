@@ -23,7 +23,8 @@ import os
 import jax
 import numpy as np
 
-from metarl.analysis import plots, trial_history
+from metarl.analysis import trial_history
+from metarl.analysis.figures import plt, save, stay_bars
 from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.envs.two_step import CONDITIONS, TwoStep
 from metarl.evaluation import make_evaluator
@@ -118,7 +119,7 @@ def write_results(out_dir: str, env: TwoStep, states, actions, hidden=None) -> d
   data['stay_probability'] = rows
   save_pickle(os.path.join(out_dir, 'eval_data.pickle'), data)
   save_csv(os.path.join(out_dir, 'stay_probability.csv'), rows)
-  plots.stay_probability(os.path.join(out_dir, 'stay_probability.png'), rows)
+  plot_stay_probability(os.path.join(out_dir, 'stay_probability.png'), rows)
   summary = {r['condition']: r['stay_probability'] for r in rows}
   summary['mean_reward_per_trial'] = float(data['reward'].mean())
   indices = write_trial_history(out_dir, env, data, who='agent')
@@ -148,9 +149,53 @@ def write_trial_history(out_dir: str, env, data, who: str, valid=None, seed: int
   save_csv(os.path.join(out_dir, 'trial_history.csv'), lag_rows)
   save_csv(os.path.join(out_dir, 'trial_history_indices.csv'), index_rows)
   save_csv(os.path.join(out_dir, 'one_back.csv'), back_rows)  # bC: Akam's rows only
-  plots.trial_history(os.path.join(out_dir, 'trial_history.png'), lag_rows, index_rows)
+  plot_trial_history(os.path.join(out_dir, 'trial_history.png'), lag_rows, index_rows)
   return index_rows[0]
 
 
 register(Analysis(env='two_step', analyze=analyze, played=played, num_episodes=1000,
                   log_dynamics=True))
+
+
+# Figures -----------------------------------------------------------------------------------
+
+def plot_stay_probability(path: str, rows, title: str = 'frozen agent') -> None:
+  """Wang 2018 Fig. 4 / BKHMSI/Meta-RL-TwoStep-Task: stay probability after rewarded /
+  unrewarded trials, common (blue) vs uncommon (red) transitions, +/- s.e.m.; published values
+  as dots."""
+  fig, ax = plt.subplots(figsize=(4.5, 4))
+  stay_bars(ax, rows, title)
+  save(fig, path)
+
+TYPE_COLORS = {'CR': '#1f77b4', 'CO': '#aec7e8', 'UR': '#d62728', 'UO': '#ff9896'}
+
+TYPE_NAMES = {'CR': 'common, rewarded', 'CO': 'common, unrewarded',
+              'UR': 'uncommon, rewarded', 'UO': 'uncommon, unrewarded'}
+
+def plot_trial_history(path: str, lag_rows, index_rows) -> None:
+  """Miller et al. (2017)'s figure: per agent, the regression weight of each past trial type
+  against the lag; last panel, the model-based against the model-free index."""
+  agents = [r['agent'] for r in index_rows]
+  fig, axes = plt.subplots(1, len(agents) + 1, figsize=(3.6 * (len(agents) + 1), 3.3),
+                           squeeze=False)
+  lags = sorted({r['lag'] for r in lag_rows})
+  for ax, agent in zip(axes[0], agents, strict=False):
+    for kind, color in TYPE_COLORS.items():
+      weights = [r['weight'] for r in lag_rows if r['agent'] == agent and r['type'] == kind]
+      ax.plot(lags, weights, color=color, marker='o', ms=4, lw=1.8, label=TYPE_NAMES[kind])
+    ax.axhline(0.0, color='gray', lw=0.8)
+    ax.set_xticks(lags)
+    ax.set_xlabel('trials back')
+    ax.set_title(agent, fontsize='medium')
+  axes[0, 0].set_ylabel('regression weight (log-odds)')
+  axes[0, 0].legend(fontsize='x-small', frameon=False)
+  ax = axes[0, -1]
+  for i, row in enumerate(index_rows):
+    ax.scatter(row['model_free_index'], row['model_based_index'], s=40,
+               color=plt.cm.tab10(i % 10), label=row['agent'], zorder=3)
+  ax.axhline(0.0, color='gray', lw=0.8)
+  ax.axvline(0.0, color='gray', lw=0.8)
+  ax.set_xlabel('model-free index')
+  ax.set_ylabel('model-based index')
+  ax.legend(fontsize='x-small', frameon=False)
+  save(fig, path)

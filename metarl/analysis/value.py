@@ -20,8 +20,9 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-from metarl.analysis import plots
+from metarl.analysis.figures import plt, save
 from metarl.analysis.registry import Analysis, EvalRequest, register
 from metarl.envs.cue_reward import CueReward
 from metarl.io import save_csv, save_pickle, to_numpy
@@ -82,8 +83,8 @@ def analyze_values(env: CueReward, params, out_dir: str, gamma: float, key,
                  mse=metrics['mse'], mse_from_cue=metrics['mse_from_cue'])
   save_pickle(os.path.join(out_dir, 'value_data.pickle'), payload)
   picks = example_trials(trials, env.num_cues)
-  plots.value_vs_truth(os.path.join(out_dir, 'value.png'), result, trials, picks, seeds)
-  plots.hidden_units(os.path.join(out_dir, 'hidden.png'), result, trials, picks, seeds[0])
+  plot_value_vs_truth(os.path.join(out_dir, 'value.png'), result, trials, picks, seeds)
+  plot_hidden_units(os.path.join(out_dir, 'hidden.png'), result, trials, picks, seeds[0])
   if write_eval_csv:
     save_csv(os.path.join(out_dir, 'eval.csv'),
              [dict(seed=seed, mse=metrics['mse'][s], mse_from_cue=metrics['mse_from_cue'][s])
@@ -108,3 +109,60 @@ def analyze(request: EvalRequest) -> dict:
 
 
 register(Analysis(env='cue_reward', analyze=analyze, num_episodes=500, log_dynamics=True))
+
+
+# Figures -----------------------------------------------------------------------------------
+
+def _mark_events(ax, trials, n: int, y: float) -> None:
+  """Squares at the cue, a star at the reward (when delivered) of trial `n`."""
+  iti, delay = int(trials.iti[n]), int(trials.delay[n])
+  ax.plot([iti], [y], 's', color='k', ms=7, label='cue')
+  if not trials.omitted[n]:
+    ax.plot([iti + delay], [y], '*', color='k', ms=11, label='reward')
+
+def plot_value_vs_truth(path: str, result, trials, picks, seeds) -> None:
+  """value-rnn-td's value figure: per cue, Vhat(t) of every seed on one trial (colour) and the
+  true value (black dashed)."""
+  fig, axes = plt.subplots(1, len(picks), figsize=(4.5 * len(picks), 3.5), squeeze=False,
+                           sharey=True)
+  for c, (ax, n) in enumerate(zip(axes[0], picks, strict=False)):
+    if n is None:
+      ax.set_title(f'cue {c}: no trial')
+      continue
+    length = int(trials.length[n])
+    t = np.arange(length)
+    color = plt.cm.tab10(c % 10)
+    for s in range(len(seeds)):
+      ax.plot(t, result.value[s, n, :length], color=color, lw=1.5,
+              alpha=1.0 if len(seeds) == 1 else 0.5,
+              label='Vhat (each seed)' if s == 0 else None)
+    ax.plot(t, result.true_value[0, n, :length], 'k--', lw=1.2, label='true value')
+    _mark_events(ax, trials, n, -0.08)
+    ax.set_title(f'cue {c} (reward {int(trials.delay[n])} steps after the cue)')
+    ax.set_xlabel('time step in trial')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+  axes[0, 0].set_ylabel('value')
+  axes[0, 0].legend(fontsize='small', loc='upper left')
+  save(fig, path)
+
+def plot_hidden_units(path: str, result, trials, picks, seed: int) -> None:
+  """value-rnn-td's activity figure: per cue, h_j(t) of every unit of the first seed."""
+  fig, axes = plt.subplots(1, len(picks), figsize=(4.5 * len(picks), 3.5), squeeze=False,
+                           sharey=True)
+  for c, (ax, n) in enumerate(zip(axes[0], picks, strict=False)):
+    if n is None:
+      continue
+    length = int(trials.length[n])
+    hidden = result.hidden[0, n, :length]
+    for j in range(hidden.shape[1]):
+      ax.plot(np.arange(length), hidden[:, j], lw=1.5, label=f'unit {j + 1}')
+    ax.axhline(0.0, color='gray', lw=0.8)
+    _mark_events(ax, trials, n, float(hidden.min()) - 0.1)
+    ax.set_title(f'cue {c}, seed {seed}')
+    ax.set_xlabel('time step in trial')
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+  axes[0, 0].set_ylabel('hidden activity h(t)')
+  axes[0, 0].legend(fontsize='small', loc='upper left')
+  save(fig, path)
