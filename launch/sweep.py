@@ -446,10 +446,6 @@ def console() -> None:
   sys.exit(main())
 
 
-if __name__ == '__main__':
-  console()
-
-
 # Figures -----------------------------------------------------------------------------------
 
 METRIC_LABELS = {
@@ -458,11 +454,13 @@ METRIC_LABELS = {
     'reward_uncued': 'reward per uncued trial', 'mean_return': 'return per episode',
     'success': 'success', 'accuracy': 'accuracy', 'mse': 'MSE against the true value'}
 
+
 def variant_label(variant: str) -> str:
   """A legend entry for a sweep variant named CONFIG[FIELD=VALUE][...] (launch/sweep.py):
   its overrides, 'FIELD=VALUE, ...', or the config's name when it has none."""
   overrides = re.findall(r'\[([^\]]*)\]', variant)
   return ', '.join(overrides) if overrides else variant
+
 
 def plot_training_curves(path: str, curves, metric: str) -> None:
   """Mean over seeds (line) and min-max spread (band) of `metric` against env steps, one
@@ -488,3 +486,7 @@ def plot_training_curves(path: str, curves, metric: str) -> None:
   ax.grid(alpha=0.3)
   ax.legend(fontsize='small')
   save(fig, path)
+
+
+if __name__ == '__main__':
+  console()

@@ -48,10 +48,3 @@ def complete(config) -> None:
       config[section] = ConfigDict(merged)
   if was_locked:
     config.lock()
-
-
-def complete_copy(config) -> ConfigDict:
-  """`config` with the env and agent defaults filled in (`complete`), as a new copy."""
-  copy = ConfigDict(config.to_dict())
-  complete(copy)
-  return copy

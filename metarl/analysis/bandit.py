@@ -214,6 +214,7 @@ def plot_bandit_actions(path: str, actions: np.ndarray, arm_probs: np.ndarray) -
   ax.set_title('actions of the frozen agent, one episode per row')
   save(fig, path)
 
+
 def plot_regret_curves(path: str, cumulative: dict[str, np.ndarray]) -> None:
   """Mean cumulative regret (+/- s.e.m.) against trial for each method ([E, T] arrays)."""
   fig, ax = plt.subplots(figsize=(6, 4))
@@ -228,6 +229,7 @@ def plot_regret_curves(path: str, cumulative: dict[str, np.ndarray]) -> None:
   ax.legend()
   ax.grid(alpha=0.3)
   save(fig, path)
+
 
 def plot_bayes_agreement(path: str, agreement: dict[str, np.ndarray], kl, who: str) -> None:
   """Per trial: the fraction of episodes whose most likely action is the Bayes-optimal one

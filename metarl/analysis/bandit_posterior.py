@@ -141,6 +141,7 @@ def plot_posterior_decoding(path: str, rows) -> None:
   ax.legend(fontsize='small', frameon=False)
   save(fig, path)
 
+
 def plot_bandit_pca(path: str, scores, mu_diff, explained, episodes: int = 40) -> None:
   """PC1-PC2 of the activity after each trial of sample episodes, coloured by the posterior
   mean difference mu_1 - mu_2 (left) and by the trial (right)."""
@@ -158,10 +159,12 @@ def plot_bandit_pca(path: str, scores, mu_diff, explained, episodes: int = 40) -
     ax.set_ylabel(f'PC2 ({100 * explained[1]:.0f}% of variance)')
   save(fig, path)
 
+
 KERNEL_COLORS = {'agent': '#d62728', 'thompson': '#1f77b4', 'bayes_optimal': 'k'}
 
 KERNEL_NAMES = {'agent': 'agent', 'thompson': 'Thompson sampling',
                 'bayes_optimal': 'Bayes-optimal'}
+
 
 def plot_choice_kernel(path: str, rows) -> None:
   """Lau & Glimcher's kernels: weight of the reward x choice and of the choice k trials back,

@@ -368,6 +368,7 @@ def plot_rpe_by_delay(path: str, rows, delays_s) -> None:
   ax.legend(fontsize='small', frameon=False)
   save(fig, path)
 
+
 def plot_seed_strips(path: str, rows, columns) -> None:
   """A panel per (column, label): a dot per seed and the median (bar), per network."""
   from metarl.analysis.figures import NETWORK_COLORS, plt, save  # matplotlib only here
@@ -389,6 +390,7 @@ def plot_seed_strips(path: str, rows, columns) -> None:
       ax.set_yscale('log')
     ax.grid(axis='y', alpha=0.3)
   save(fig, path)
+
 
 def plot_rpe_omission(path: str, rows, step_seconds: float) -> None:
   """Mean RPE around the cue of omission trials: belief model and value RNN (median)."""

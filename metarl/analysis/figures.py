@@ -18,6 +18,7 @@ __all__ = ['DPI', 'NETWORK_COLORS', 'plt', 'probability_ticks', 'save', 'stay_ba
 
 DPI = 300
 
+
 def save(fig, path: str) -> None:
   """Writes the figure at DPI (temp file, then rename) and, beside it, as a PDF."""
   import io
@@ -30,6 +31,7 @@ def save(fig, path: str) -> None:
     atomic_write_bytes(target, buf.getvalue())
   plt.close(fig)
 
+
 def probability_ticks(descending: np.ndarray, values=(1.0, 0.75, 0.5, 0.25, 0.0)):
   """Rows and labels for round probabilities on an axis of rows sorted from the highest
   probability down: each value at the first row at or below it (only values in range)."""
@@ -39,6 +41,7 @@ def probability_ticks(descending: np.ndarray, values=(1.0, 0.75, 0.5, 0.25, 0.0)
       rows.append(int(np.searchsorted(-descending, -v)))
       labels.append(f'{v:.2f}')
   return rows, labels
+
 
 def stay_bars(ax, rows, title: str) -> None:
   by = {(r['rewarded'], r['common']): r for r in rows}
@@ -59,5 +62,6 @@ def stay_bars(ax, rows, title: str) -> None:
   ax.set_ylabel('stay probability')
   ax.set_title(title)
   ax.legend(fontsize='small', loc='upper center', bbox_to_anchor=(0.5, -0.1), ncol=3)
+
 
 NETWORK_COLORS = {'belief model': 'k', 'trained': '#d62728', 'untrained': '#7f7f7f'}

@@ -167,10 +167,12 @@ def plot_stay_probability(path: str, rows, title: str = 'frozen agent') -> None:
   stay_bars(ax, rows, title)
   save(fig, path)
 
+
 TYPE_COLORS = {'CR': '#1f77b4', 'CO': '#aec7e8', 'UR': '#d62728', 'UO': '#ff9896'}
 
 TYPE_NAMES = {'CR': 'common, rewarded', 'CO': 'common, unrewarded',
               'UR': 'uncommon, rewarded', 'UO': 'uncommon, unrewarded'}
+
 
 def plot_trial_history(path: str, lag_rows, index_rows) -> None:
   """Miller et al. (2017)'s figure: per agent, the regression weight of each past trial type

@@ -120,6 +120,7 @@ def _mark_events(ax, trials, n: int, y: float) -> None:
   if not trials.omitted[n]:
     ax.plot([iti + delay], [y], '*', color='k', ms=11, label='reward')
 
+
 def plot_value_vs_truth(path: str, result, trials, picks, seeds) -> None:
   """value-rnn-td's value figure: per cue, Vhat(t) of every seed on one trial (colour) and the
   true value (black dashed)."""
@@ -145,6 +146,7 @@ def plot_value_vs_truth(path: str, result, trials, picks, seeds) -> None:
   axes[0, 0].set_ylabel('value')
   axes[0, 0].legend(fontsize='small', loc='upper left')
   save(fig, path)
+
 
 def plot_hidden_units(path: str, result, trials, picks, seed: int) -> None:
   """value-rnn-td's activity figure: per cue, h_j(t) of every unit of the first seed."""
