@@ -176,7 +176,9 @@ def test_a_killed_manager_leaves_no_ray_process(tmp_path):
     assert len(session_processes(proc.pid)) > 4  # the manager, Ray's own, the actors
     proc.kill()
     proc.wait(timeout=10)
-    # the backend's watchdog kills the instance (Ray leaves its agents running otherwise)
+    # the backend's watchdog kills the instance: Ray leaves its agents running otherwise
+    # (with the watchdog replaced by a process that does nothing, this test fails: the run's
+    # processes were still there after 30 s)
     wait_for(lambda: not session_processes(proc.pid), 30, 'every process of the run to end')
     wait_for(lambda: not os.path.exists(ray_temp_dir(run_dir)), 10,
              'the session files to be removed')
