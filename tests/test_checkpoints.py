@@ -143,8 +143,8 @@ def test_rsac_resumed_with_its_replay_equals_an_uninterrupted_run(tmp_path, monk
   monkeypatch.undo()
   assert os.path.basename(checkpoint.latest(parts)) == 'ckpt_000000000000700.pickle'
   payload = checkpoint.load(checkpoint.latest(parts))
-  parts = payload['parts']
-  assert parts['replay']['contents'] and parts['actor'] and parts['learner']
+  saved = payload['parts']
+  assert saved['replay']['contents'] and saved['actor'] and saved['learner']
   resume_and_compare(small_sac_config(parts), whole, ('train.csv',))
 
 
