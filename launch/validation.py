@@ -382,16 +382,13 @@ def complete(config) -> None:
   `LOG`)."""
   defaults.complete(config)
   kind = agent_registry.spec(config.agent.name).kind
-  was_locked = config.is_locked
-  with config.unlocked():
+  with config.unlocked():  # locked again after, if it was
     config.update(run_defaults(config, kind))
     for section, fields in (('launch', LAUNCH), ('log', LOG)):
       if not isinstance(config.get(section), ConfigDict):
         config[section] = ConfigDict()
       config[section].update(rules.section_values(config[section], fields, section,
                                                   f'the {section} section'))
-  if was_locked:
-    config.lock()
 
 
 def complete_copy(config) -> ConfigDict:

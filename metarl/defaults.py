@@ -30,8 +30,7 @@ def complete(config) -> None:
   sections = dict(spec.fields)
   if 'curriculum' in config:
     sections['curriculum'] = curriculum.FIELDS
-  was_locked = config.is_locked
-  with config.unlocked():
+  with config.unlocked():  # locked again after, if it was
     config.env = ConfigDict({'name': config.env.name,
                              **env_registry.env_values(config.env)})
     for section, fields in sections.items():
@@ -46,5 +45,3 @@ def complete(config) -> None:
       if section == 'agent':
         merged['name'] = spec.name
       config[section] = ConfigDict(merged)
-  if was_locked:
-    config.lock()

@@ -121,6 +121,21 @@ def _mark_events(ax, trials, n: int, y: float) -> None:
     ax.plot([iti + delay], [y], '*', color='k', ms=11, label='reward')
 
 
+def _trial_panel(ax, trials, n: int, events_y: float, title: str) -> None:
+  """One cue's panel: its cue and reward marked at `events_y`, whole time steps, a grid."""
+  _mark_events(ax, trials, n, events_y)
+  ax.set_title(title)
+  ax.set_xlabel('time step in trial')
+  ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+  ax.grid(alpha=0.3)
+
+
+def _save_panels(fig, axes, ylabel: str, path: str) -> None:
+  axes[0, 0].set_ylabel(ylabel)
+  axes[0, 0].legend(fontsize='small', loc='upper left')
+  save(fig, path)
+
+
 def plot_value_vs_truth(path: str, result, trials, picks, seeds) -> None:
   """value-rnn-td's value figure: per cue, Vhat(t) of every seed on one trial (colour) and the
   true value (black dashed)."""
@@ -138,14 +153,9 @@ def plot_value_vs_truth(path: str, result, trials, picks, seeds) -> None:
               alpha=1.0 if len(seeds) == 1 else 0.5,
               label='Vhat (each seed)' if s == 0 else None)
     ax.plot(t, result.true_value[0, n, :length], 'k--', lw=1.2, label='true value')
-    _mark_events(ax, trials, n, -0.08)
-    ax.set_title(f'cue {c} (reward {int(trials.delay[n])} steps after the cue)')
-    ax.set_xlabel('time step in trial')
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-  axes[0, 0].set_ylabel('value')
-  axes[0, 0].legend(fontsize='small', loc='upper left')
-  save(fig, path)
+    _trial_panel(ax, trials, n, -0.08,
+                 f'cue {c} (reward {int(trials.delay[n])} steps after the cue)')
+  _save_panels(fig, axes, 'value', path)
 
 
 def plot_hidden_units(path: str, result, trials, picks, seed: int) -> None:
@@ -160,11 +170,5 @@ def plot_hidden_units(path: str, result, trials, picks, seed: int) -> None:
     for j in range(hidden.shape[1]):
       ax.plot(np.arange(length), hidden[:, j], lw=1.5, label=f'unit {j + 1}')
     ax.axhline(0.0, color='gray', lw=0.8)
-    _mark_events(ax, trials, n, float(hidden.min()) - 0.1)
-    ax.set_title(f'cue {c}, seed {seed}')
-    ax.set_xlabel('time step in trial')
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-  axes[0, 0].set_ylabel('hidden activity h(t)')
-  axes[0, 0].legend(fontsize='small', loc='upper left')
-  save(fig, path)
+    _trial_panel(ax, trials, n, float(hidden.min()) - 0.1, f'cue {c}, seed {seed}')
+  _save_panels(fig, axes, 'hidden activity h(t)', path)
