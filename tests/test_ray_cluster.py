@@ -229,10 +229,13 @@ def test_a_sweep_reruns_the_run_of_a_lost_node(tmp_path):
       driver = cluster.index_of(lines[-1].split('Ray node ')[1].split(')')[0])
 
       def training_on(node):
+        # a run's process: its arguments hold --config.run_dir= (every raylet's command
+        # line holds 'main.py' too, in the path of Ray's runtime-env agent: matching that
+        # chose a node with no run on it, whose loss retried nothing)
         for pid in cluster.processes(node):
           try:
             with open(f'/proc/{pid}/cmdline', 'rb') as f:
-              if b'main.py' in f.read():
+              if any(arg.startswith(b'--config.run_dir=') for arg in f.read().split(b'\0')):
                 return True
           except OSError:  # gone meanwhile
             continue
@@ -251,8 +254,9 @@ def test_a_sweep_reruns_the_run_of_a_lost_node(tmp_path):
       if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, output[-4000:]
-    assert 'its Ray task failed' in output and 'running it again (attempt 2 of 2)' in output
     runs = read(os.path.join(out, 'runs.csv'))
+    assert 'its Ray task failed' in output, (victim_id, [r['node'] for r in runs])
+    assert 'running it again (attempt 2 of 2)' in output, output[-3000:]
     assert sorted(r['seed'] for r in runs) == ['0', '1', '2']
     assert all(r['exit_code'] == '0' for r in runs), runs
     assert cluster.node_ids().get(victim) is None
