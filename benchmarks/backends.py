@@ -173,7 +173,7 @@ def echo_session(backend_name, payloads_path, round_trips, result_path, address=
   config.launch.ray_address = address
   payloads = load_pickle(payloads_path)
   import benchmarks.backends as this  # the target by its importable name, not __main__
-  backend = make_backend(config)
+  backend = make_backend(config.launch)
   result = dict(backend=backend_name, payloads={})
   try:
     start = time.perf_counter()

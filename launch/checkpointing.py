@@ -31,9 +31,11 @@ class Part(Protocol):
 class RunCheckpointer:
   """Writes and reads a run's checkpoints (`metarl.checkpoint`) with the payload above."""
 
-  def __init__(self, config):
-    self._config = config
-    self.every = config.checkpoint_every or None  # None: no checkpoints
+  def __init__(self, config, settings):
+    """`config`: the run's (a checkpoint stores it; a resume compares it); `settings`: its
+    run fields (`launch.settings`: run_dir, checkpoint_every, keep_checkpoints)."""
+    self._config, self._settings = config, settings
+    self.every = settings.checkpoint_every or None  # None: no checkpoints
     self.good: str | None = None  # the newest one written while nothing was skipped
 
   def save(self, env_steps: int, updates: int, parts: dict[str, Part], clean: bool) -> str:
@@ -43,7 +45,8 @@ class RunCheckpointer:
                    config=io.config_to_dict(self._config), env_steps=env_steps,
                    updates=updates, parts={name: part.save() for name, part in parts.items()})
     start = time.time()
-    path = checkpoint_lib.save(self._config.run_dir, payload, self._config.keep_checkpoints)
+    path = checkpoint_lib.save(self._settings.run_dir, payload,
+                               self._settings.keep_checkpoints)
     if clean:
       self.good = path
     logging.info('checkpoint at %d env steps: %s (%.3fs)', env_steps, path,
@@ -55,7 +58,7 @@ class RunCheckpointer:
     `io.RunFileError`, one line, if there is none, it is unreadable, another agent's, of
     another layout or other parts, or of a config that differs in more than
     `run_folder.MAY_CHANGE_ON_RESUME`."""
-    path, payload = checkpoint_lib.load_for_resume(self._config.run_dir,
+    path, payload = checkpoint_lib.load_for_resume(self._settings.run_dir,
                                                    self._config.agent.name)
     if not isinstance(payload['config'], dict):
       raise io.RunFileError(f'{path}: not a metarl checkpoint (its config is not a dict)')

@@ -66,16 +66,18 @@ class WandbLogger:
   random, drawn when the run first logs and kept in run_dir/`WANDB_ID_FILE`, so a resumed
   run goes on in the same W&B run and a new run is a new W&B run, wherever its folder is."""
 
-  def __init__(self, config, position: str, skip: Sequence[str]):
-    self._config, self._position, self._skip = config, position, set(skip)
+  def __init__(self, settings, position: str, skip: Sequence[str], record: dict):
+    self._settings, self._position, self._skip = settings, position, set(skip)
+    self._record = record  # the run's config, as W&B shows it
     self._run = None
 
   def _open(self):
     import wandb  # only where a run logs to W&B
-    run_dir = os.path.abspath(self._config.run_dir)
+    run_dir = os.path.abspath(self._settings.run_dir)
+    log = self._settings.log
     run = wandb.init(
-        project=self._config.log.wandb_project, dir=run_dir, mode=self._config.log.wandb_mode,
-        name=os.path.basename(run_dir), config=io.config_to_dict(self._config),
+        project=log.wandb_project, dir=run_dir, mode=log.wandb_mode,
+        name=os.path.basename(run_dir), config=self._record,
         id=wandb_run_id(run_dir), resume='allow',
         settings=wandb.Settings(silent=True, console='off'))
     run.define_metric(self._position)
@@ -101,18 +103,20 @@ class RunLogs:
   `not_scalars` are columns that are a row's step or tag rather than a scalar.
   """
 
-  def __init__(self, config, position: str = 'env_steps',
-               not_scalars: Sequence[str] = ('env_steps',)):
-    self._run_dir = config.run_dir
+  def __init__(self, settings, position: str = 'env_steps',
+               not_scalars: Sequence[str] = ('env_steps',), record: dict | None = None):
+    """`settings`: the run's (`launch.settings`; its run_dir and log section); `record`:
+    its config as a dict, for the sinks that keep it (W&B)."""
+    self._run_dir = settings.run_dir
     self._position = position
     self._csv: dict[str, io.CsvLog] = {}
     self.loggers: list[Logger] = []
     self._tensorboard = None
-    if config.log.tensorboard:
-      self._tensorboard = TensorBoardLogger(config.run_dir, not_scalars)
+    if settings.log.tensorboard:
+      self._tensorboard = TensorBoardLogger(settings.run_dir, not_scalars)
       self.loggers.append(self._tensorboard)
-    if config.log.wandb_project:
-      self.loggers.append(WandbLogger(config, position, not_scalars))
+    if settings.log.wandb_project:
+      self.loggers.append(WandbLogger(settings, position, not_scalars, record or {}))
 
   def write(self, table: str, row: dict[str, Any], step: int, tag_prefix: str = '') -> None:
     """Appends `row` to `table`.csv (its columns fixed by its first row), then to the

@@ -198,11 +198,16 @@ def _section_type(where: str, names: tuple[str, ...]) -> type:
       frozen=True)
 
 
+def frozen(where: str, values: Mapping[str, Any]) -> Any:
+  """`values` as a frozen dataclass with exactly those fields (`<Where>Settings`)."""
+  return _section_type(where, tuple(values))(**values)
+
+
 def typed(section, fields: Mapping[str, Rule], where: str) -> Any:
   """`section`'s fields of the table `fields`, checked (a missing or None one takes the
   table's default) and converted as the component takes them, as a frozen dataclass with
   exactly those fields. Other keys of the section (its `name`, the fields of the sections
   other components share) are left out."""
   values = section_values(section, fields, where, f'the {where} section', strict=False)
-  converted = {k: fields[k].convert(v) if v is not None else None for k, v in values.items()}
-  return _section_type(where, tuple(fields))(**converted)
+  return frozen(where, {k: fields[k].convert(v) if v is not None else None
+                        for k, v in values.items()})

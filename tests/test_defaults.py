@@ -2,8 +2,10 @@
 env and agent is built from a config that names it and sets nothing else of it (each of its
 fields at the table's default); no env constructor has a default of its own that differs;
 the shared config sections are built from their tables; and no library or launch code reads a
-field that has a rule through `.get(field, default)`, a second default."""
+field that has a rule through `.get(field, default)`, a second default. A run's own fields
+are read once, as its frozen settings (`launch.settings`), by the trainer and what it builds."""
 
+import dataclasses
 import os
 import re
 
@@ -11,6 +13,7 @@ import pytest
 from ml_collections import ConfigDict
 
 from configs import common
+from launch import settings as settings_lib
 from launch import validation
 from metarl import curriculum
 from metarl.agents import registry as agent_registry
@@ -101,4 +104,50 @@ def test_no_code_reads_a_field_with_a_second_default():
             for field in re.findall(r"\.get\(\s*'(\w+)'\s*,", line):
               if field in fields:
                 found.append(f'{os.path.relpath(path, ROOT)}:{number}: {line.strip()}')
+  assert not found, '\n'.join(found)
+
+
+@pytest.mark.parametrize('agent', sorted(agent_registry.AGENTS.names()))
+def test_a_run_s_settings_are_its_kind_s_tables_read_once(agent, tmp_path):
+  spec = agent_registry.spec(agent)
+  config = bare_config(spec, supported_env(spec))
+  config.run_dir = str(tmp_path / 'run')
+  validation.validate(config)
+  validation.complete(config)
+  run = settings_lib.run_settings(config, spec.kind)
+  fields, evals = settings_lib.tables(spec.kind)
+  names = {f.name for f in dataclasses.fields(run)}
+  assert names == set(fields) | {'eval', 'launch', 'log'}
+  assert {k: getattr(run, k) for k in fields} == {k: config[k] for k in fields}
+  assert {k: getattr(run.eval, k) for k in evals} == {k: config.eval[k] for k in evals}
+  assert dataclasses.asdict(run.launch) == dict(config.launch)
+  assert dataclasses.asdict(run.log) == dict(config.log)
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    run.seed = 1
+  del config.run_dir
+  with pytest.raises(ValueError, match='config.run_dir is not set'):
+    settings_lib.run_settings(config, spec.kind)
+
+
+RUN_FIELD_READ = re.compile(r'(?<![\'"])\bconfig\.(' + '|'.join(sorted(
+    set(settings_lib.IDENTITY) | set(validation.RUN_DEFAULTS) | {'eval', 'launch', 'log'} |
+    {k for t in validation.RUN_DEFAULTS_BY_KIND.values() for k in t} |
+    {k for t in validation.RUN_FIELDS.values() for k in t if '.' not in k})) + r')\b')
+
+
+def test_the_trainers_read_the_run_s_fields_from_its_settings():
+  """The trainers, their logs, checkpoints and backends read `settings.<field>`, never
+  `config.<field>` of a run field (the config they hold is for the components and the
+  children)."""
+  found = []
+  paths = [os.path.join('launch', name) for name in ('run_logs.py', 'checkpointing.py')]
+  for folder in ('launch/trainers', 'launch/backends'):
+    paths += [os.path.join(folder, n) for n in os.listdir(os.path.join(ROOT, folder))
+              if n.endswith('.py')]
+  for path in paths:
+    with open(os.path.join(ROOT, path), encoding='utf-8') as f:
+      for number, line in enumerate(f, 1):
+        code = re.sub(r'`[^`]*`', '', line.split('#')[0])  # not comments, not `quoted`
+        if RUN_FIELD_READ.search(code):
+          found.append(f'{path}:{number}: {line.strip()}')
   assert not found, '\n'.join(found)

@@ -234,8 +234,9 @@ def test_past_max_restarts_the_run_stops_with_a_final_checkpoint(tmp_path):
 
 
 def test_a_replacement_that_does_not_start_uses_a_restart_too(tmp_path):
-  trainer = make_trainer(distributed_config(str(tmp_path / 'run')))
-  trainer.config.launch.max_restarts = 2
+  config = distributed_config(str(tmp_path / 'run'))
+  config.launch.max_restarts = 2
+  trainer = make_trainer(config)
   restarted = []
 
   class Backend:  # its first replacement fails to start (a Ray actor that is not placed)

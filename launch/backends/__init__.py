@@ -44,7 +44,8 @@ def check_launch(launch) -> None:
     getattr(importlib.import_module(module), function)(launch)
 
 
-def make_backend(config):
-  """The backend named by `config.launch.backend` (validated: one of `BACKENDS`)."""
-  entry = BACKENDS[config.launch.backend]
-  return getattr(importlib.import_module(entry.module), entry.cls)(config)
+def make_backend(launch):
+  """The backend named by `launch.backend` (a run's launch settings, validated: one of
+  `BACKENDS`), built with them."""
+  entry = BACKENDS[launch.backend]
+  return getattr(importlib.import_module(entry.module), entry.cls)(launch)

@@ -117,8 +117,8 @@ def _child_main(target: Callable, child: ChildId, config, params_queue, outbox, 
 class MPBackend:
   """Spawned processes, their pipes and params queues, for one run."""
 
-  def __init__(self, config):
-    del config
+  def __init__(self, launch):
+    del launch  # nothing of it concerns processes on this machine
     self._ctx = mp.get_context('spawn')
     self._stop = self._ctx.RawValue('b', 0)
     self._children: dict[ChildId, Any] = {}

@@ -186,9 +186,11 @@ class _ChildActor:
 class RayBackend:
   """Ray actors for one run's workers and evaluator."""
 
-  def __init__(self, config):
-    self._launch = config.launch
-    self._children_planned = config.launch.num_workers + config.launch.num_evaluators
+  def __init__(self, launch):
+    """`launch`: the run's launch settings (address, CPUs per child, the children
+    planned)."""
+    self._launch = launch
+    self._children_planned = launch.num_workers + launch.num_evaluators
     self._ray = None
     self._instance: LocalInstance | None = None  # the local instance this backend started
     self._last_check = 0.0

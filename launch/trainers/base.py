@@ -8,7 +8,7 @@ the try / except / finally that ends every run the same way:
   Ctrl-C, kill  (signals take effect between compiled calls or messages) params.pickle and
                 a final checkpoint, children stopped, KeyboardInterrupt
   a child fails past launch.max_restarts: params.pickle, a final checkpoint, `ChildFailed`
-  diverged      config.max_bad_updates skipped updates in a row: params.pickle (the last
+  diverged      max_bad_updates skipped updates in a row: params.pickle (the last
                 good params), `TrainingDiverged` naming the last clean checkpoint
 
 A trainer kind (`launch/trainers/gradients.py`, `replay.py`, `seeds.py`) fills in how it
@@ -28,6 +28,7 @@ from launch.backends.base import ChildId, Received
 from launch.checkpointing import Part, RunCheckpointer
 from launch.console import Progress
 from launch.run_logs import RunLogs
+from launch.settings import run_settings
 from launch.stopping import StopRequest, TrainingDiverged, deferred_interrupts, diverged_message
 from launch.trainers.parts import Schedule
 from metarl import checkpoint as checkpoint_lib
@@ -44,12 +45,16 @@ class Trainer:
   not_scalars = ('env_steps',)
 
   def __init__(self, config, spec, env):
-    """A kind builds its state after this, then calls `resume()` if `config.resume`."""
+    """`config`: validated and completed, its run_dir made. A kind builds its state after
+    this, then calls `resume()` if `settings.resume`."""
     self.config, self.spec, self.env = config, spec, env
+    # the run's own fields, read once (`launch.settings`); the components read their sections
+    self.settings = run_settings(config, spec.kind)
     self.env_steps = 0  # the furthest seed's, for a run of several
     self.updates = 0
-    self.logs = RunLogs(config, self.position_column, self.not_scalars)
-    self.checkpoints = RunCheckpointer(config)
+    self.logs = RunLogs(self.settings, self.position_column, self.not_scalars,
+                        record=io.config_to_dict(config))
+    self.checkpoints = RunCheckpointer(config, self.settings)
     self.schedule = Schedule(self.eval_every(), self.checkpoints.every)
     self._checkpointed_steps = -1
     self.evaluated_version = -1  # the params version (updates) of the newest one recorded
@@ -64,11 +69,11 @@ class Trainer:
   # What a kind says about itself ------------------------------------------------------
 
   def make_progress(self) -> Progress:
-    return Progress(self.config.total_env_steps)
+    return Progress(self.settings.total_env_steps)
 
   def eval_every(self) -> int:
     """The evaluation cadence, in `position()` units."""
-    return self.config.eval.every_env_steps
+    return self.settings.eval.every_env_steps
 
   def position(self) -> int:
     """Where the run is in its evaluation schedule (env steps; epochs for td)."""
@@ -118,10 +123,10 @@ class Trainer:
   # Divergence -------------------------------------------------------------------------
 
   def check_divergence(self, streak: int) -> None:
-    """Stops the run once `config.max_bad_updates` updates in a row were skipped."""
-    if streak >= self.config.max_bad_updates:
+    """Stops the run once `max_bad_updates` updates in a row were skipped."""
+    if streak >= self.settings.max_bad_updates:
       self.before_divergence()
-      raise TrainingDiverged(diverged_message(self.config.run_dir, streak, self.env_steps,
+      raise TrainingDiverged(diverged_message(self.settings.run_dir, streak, self.env_steps,
                                               self.checkpoints.good))
 
   def before_divergence(self) -> None:
@@ -158,7 +163,7 @@ class Trainer:
     if self.bad_streak() == 0:
       self.checkpoints.good = path
     self.logs.resume(self.position())
-    io.save_json(os.path.join(self.config.run_dir, 'config.json'),  # what it goes on with
+    io.save_json(os.path.join(self.settings.run_dir, 'config.json'),  # what it goes on with
                  io.config_to_dict(self.config))
     self.progress.update(self.position())
     logging.info('resumed from %s at %d env steps', path, self.env_steps)
@@ -166,7 +171,7 @@ class Trainer:
   # Final params -----------------------------------------------------------------------
 
   def save_params(self) -> str:
-    path = os.path.join(self.config.run_dir, 'params.pickle')
+    path = os.path.join(self.settings.run_dir, 'params.pickle')
     checkpoint_lib.save_params(path, agent=self.spec.name, config=self.config,
                                env_steps=self.env_steps, updates=self.updates,
                                **self.params_to_save())
@@ -176,7 +181,7 @@ class Trainer:
 
   def start_child(self, child: ChildId, target) -> None:
     if self.backend is None:
-      self.backend = make_backend(self.config)
+      self.backend = make_backend(self.settings.launch)
     self.backend.start(child, target, self.config)
     if child != EVALUATOR:  # the evaluator only owes answers to requests
       self.expect(child)
@@ -184,7 +189,7 @@ class Trainer:
   def expect(self, child: ChildId) -> None:
     """A message from `child` is due: within launch.child_timeout_s, or within
     launch.startup_timeout_s while this incarnation has not sent anything yet."""
-    launch = self.config.launch
+    launch = self.settings.launch
     allowance = (launch.child_timeout_s if child in self._heard_from
                  else launch.startup_timeout_s)
     self._deadlines[child] = time.monotonic() + allowance
@@ -214,7 +219,7 @@ class Trainer:
   def replace_child(self, failure: ChildFailed) -> None:
     """Replaces the failed child from the newest params, up to launch.max_restarts times
     in the run; past that (or for a failure of the run as a whole) raises `failure`."""
-    limit = self.config.launch.max_restarts
+    limit = self.settings.launch.max_restarts
     while True:
       if failure.child is None or self._restarts >= limit:
         raise ChildFailed(f'{failure}\nlaunch.max_restarts = {limit} restarts used up: the '
@@ -242,9 +247,9 @@ class Trainer:
     return f'{self.env_steps} env steps'
 
   def run(self) -> str:
-    logging.info('training %s in %s: %s', self.config.name, self.config.run_dir,
+    logging.info('training %s in %s: %s', self.settings.name, self.settings.run_dir,
                  self.describe())
-    self.progress.note(f'training {self.config.name} into {self.config.run_dir} '
+    self.progress.note(f'training {self.settings.name} into {self.settings.run_dir} '
                        '(rows and messages in its log.txt)')
     try:
       # Ctrl-C / SIGTERM take effect between compiled calls or messages, so the state,
@@ -285,7 +290,7 @@ class Trainer:
         self.backend.shutdown()
       self.progress.close()
       self.logs.close()
-    return self.config.run_dir
+    return self.settings.run_dir
 
   def check_stop(self) -> None:
     """Raises KeyboardInterrupt at a loop boundary once Ctrl-C or SIGTERM came."""

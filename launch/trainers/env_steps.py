@@ -40,11 +40,11 @@ class EnvStepTrainer(Trainer):
 
   def __init__(self, config, spec, env, train_columns=(), latest=()):
     super().__init__(config, spec, env)
-    self.seeds: list[int] = [config.seed + i for i in range(config.num_seeds)]
+    self.seeds: list[int] = [self.settings.seed + i for i in range(self.settings.num_seeds)]
     self.seed_axis = len(self.seeds) > 1  # several seeds: states carry a leading seed axis
     self.curriculum = curriculum_lib.make(config)
     columns = (self.curriculum.field,) if self.curriculum else ()
-    metrics_args = (self.logs, config.log_every_env_steps, self.schedule.start_time)
+    metrics_args = (self.logs, self.settings.log_every_env_steps, self.schedule.start_time)
     metrics_kwargs = dict(columns=columns + tuple(train_columns),
                           latest=columns + tuple(latest))
     self.metrics = (SeedsTrainMetrics(self.seeds, *metrics_args, **metrics_kwargs)
@@ -53,8 +53,8 @@ class EnvStepTrainer(Trainer):
     self._eval_request: Params | None = None  # sent, not yet answered
     self.devices = SeedDevices(len(self.seeds))
     # an evaluator process evaluates the params of one seed; several are evaluated here
-    self.evaluator = bool(config.launch.num_evaluators) and not self.seed_axis
-    if self.seed_axis and config.launch.num_evaluators:
+    self.evaluator = bool(self.settings.launch.num_evaluators) and not self.seed_axis
+    if self.seed_axis and self.settings.launch.num_evaluators:
       logging.info('%d seeds: each evaluated in this process (launch.num_evaluators is for '
                    'runs of one seed)', len(self.seeds))
 
@@ -161,7 +161,7 @@ class EnvStepTrainer(Trainer):
       return
     if self._inline_eval is None:
       self._inline_eval = evaluator_lib.make_training_evaluator(self.config)
-    key = jax.random.fold_in(evaluator_lib.evaluator_key(self.config.seed, 0),
+    key = jax.random.fold_in(evaluator_lib.evaluator_key(self.settings.seed, 0),
                              message.version)
     metrics = self._inline_eval(message.params, key, message.env_overrides)
     self.record_eval(Evaluation(version=self.updates, env_steps=self.env_steps,
@@ -222,7 +222,7 @@ class EnvStepTrainer(Trainer):
       return
     while self.evaluated_version != self.updates:
       self.check_stop()
-      received = self.receive(self.config.launch.queue_timeout_s)
+      received = self.receive(self.settings.launch.queue_timeout_s)
       if received is not None and isinstance(received.message, Evaluation):
         self.record_eval(received.message)
 
@@ -266,12 +266,12 @@ class EnvStepTrainer(Trainer):
     return worker_lib.run_worker
 
   def finished(self) -> bool:
-    return self.env_steps >= self.config.total_env_steps
+    return self.env_steps >= self.settings.total_env_steps
 
   def train(self) -> None:
     if self.evaluator:
       self.start_child(EVALUATOR, evaluator_lib.run_evaluator)
-    if self.config.launch.num_workers:
+    if self.settings.launch.num_workers:
       self.train_distributed()
     else:
       self.train_in_process()
@@ -280,12 +280,12 @@ class EnvStepTrainer(Trainer):
     raise NotImplementedError
 
   def train_distributed(self) -> None:
-    workers = [ChildId(WORKER, i) for i in range(self.config.launch.num_workers)]
+    workers = [ChildId(WORKER, i) for i in range(self.settings.launch.num_workers)]
     for child in workers:
       self.start_child(child, self.worker_target())
     self.publish_to_workers(workers)
     while not self.finished():
-      received = self.receive(self.config.launch.queue_timeout_s)
+      received = self.receive(self.settings.launch.queue_timeout_s)
       self.handle(received)
       if received is not None and isinstance(received.message, Work):
         self.publish_to_workers([received.child])

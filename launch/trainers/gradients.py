@@ -39,20 +39,20 @@ class GradientsTrainer(EnvStepTrainer):
     # single-process training's rollout state, made when training starts
     self.rollout = Tree('rollout state',
                         template=lambda: self.seeded(self.agent.rollout.init)(rollout_key),
-                        wanted=not config.launch.num_workers)
-    if config.resume:
+                        wanted=not self.settings.launch.num_workers)
+    if self.settings.resume:
       self.resume()
 
   def describe(self) -> str:
-    return (f'{self.config.total_env_steps} env steps, {self.agent.total_updates} updates '
-            f'of {self.agent.steps_per_update} steps, {self.config.launch.num_workers} '
+    return (f'{self.settings.total_env_steps} env steps, {self.agent.total_updates} updates '
+            f'of {self.agent.steps_per_update} steps, {self.settings.launch.num_workers} '
             'workers')
 
   def published_params(self):
     return self.learner.state.params
 
   def publish_to_workers(self, children) -> None:
-    if self.config.launch.unrolls_per_message == 1:
+    if self.settings.launch.unrolls_per_message == 1:
       super().publish_to_workers(children)
       return
     # the whole training state
@@ -83,7 +83,7 @@ class GradientsTrainer(EnvStepTrainer):
       self.rollout.state = self.rollout.template()
     self.learner.state, self.rollout.state = self.spread(
         (self.learner.state, self.rollout.state))
-    per_call = self.config.launch.updates_per_call
+    per_call = self.settings.launch.updates_per_call
     steps_per_call = self.agent.steps_per_update * per_call
     train = (self.over_seeds(self.agent.train_many_seeds, (SEED, SEED)) if self.seed_axis
              else self.agent.train_many)

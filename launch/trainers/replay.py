@@ -79,18 +79,18 @@ class ReplayTrainer(EnvStepTrainer):
     if self.seed_axis:  # a replay per seed
       contents = jax.tree_util.tree_map(
           lambda x: jnp.broadcast_to(x, (len(self.seeds),) + x.shape), contents)
-    self.replay = Replay(contents, keep=config.checkpoint_replay)
+    self.replay = Replay(contents, keep=self.settings.checkpoint_replay)
     self._add = jax.jit(replay_lib.add)
     self._calls = 0
     # single-process acting state, made when training starts
     self.actor = Tree('actor state', template=lambda: self.seeded(self._make_actor().init)(
-        self._act_key()), wanted=not config.launch.num_workers)
-    if config.resume:
+        self._act_key()), wanted=not self.settings.launch.num_workers)
+    if self.settings.resume:
       self.resume()
 
   def describe(self) -> str:
     return (f'recurrent SAC, {num_rows(self.config)} env copies, replay ratio '
-            f'{self.config.agent.replay_ratio}, {self.config.launch.num_workers} workers')
+            f'{self.config.agent.replay_ratio}, {self.settings.launch.num_workers} workers')
 
   def published_params(self):
     return dict(actor=self.learner.state.params.actor)  # workers and evaluators only act

@@ -43,14 +43,13 @@ from metarl.evaluation import EVAL_SEED
 TRAIN_POSITION = ('epoch', 'updates', 'env_steps', 'wall_time', 'seed')
 
 
-def load_init_params(config, agent):
-  """Params of `config.init_params_path`, checked against the network
+def load_init_params(path: str, agent_name: str, agent, num_seeds: int):
+  """Params of the params file `path` (init_params_path), checked against the network
   (`checkpoint.check_init_params`, as validation checks them), [num_seeds, ...]."""
-  saved = checkpoint_lib.load_params(config.init_params_path)
-  checkpoint_lib.check_init_params(saved, config.agent.name, lambda key: agent.template,
-                                   config.num_seeds)
+  saved = checkpoint_lib.load_params(path)
+  checkpoint_lib.check_init_params(saved, agent_name, lambda key: agent.template, num_seeds)
   return jax.tree_util.tree_map(
-      lambda x: jnp.broadcast_to(jnp.asarray(x), (config.num_seeds,) + np.shape(x)[1:]),
+      lambda x: jnp.broadcast_to(jnp.asarray(x), (num_seeds,) + np.shape(x)[1:]),
       saved.params)
 
 
@@ -67,25 +66,26 @@ class SeedsTrainer(Trainer):
   def __init__(self, config, spec, env):
     super().__init__(config, spec, env)
     self.agent = spec.make(config, env)
-    self.seeds = [config.seed + i for i in range(config.num_seeds)]
-    params_keys, data_keys = self.agent.seed_keys(config.seed, config.num_seeds)
+    self.seeds = [self.settings.seed + i for i in range(self.settings.num_seeds)]
+    params_keys, data_keys = self.agent.seed_keys(self.settings.seed, self.settings.num_seeds)
     params = None
-    if config.init_params_path:
-      params = load_init_params(config, self.agent)
-      logging.info('starting from %s', config.init_params_path)
+    if self.settings.init_params_path:
+      params = load_init_params(self.settings.init_params_path, spec.name, self.agent,
+                                self.settings.num_seeds)
+      logging.info('starting from %s', self.settings.init_params_path)
     self.learner = Tree('training state', self.agent.init(params_keys, params))
     self.data = Tree('data state', self.agent.init_data(data_keys))
-    self.devices = SeedDevices(config.num_seeds)  # the seeds split over the CPU cores
+    self.devices = SeedDevices(self.settings.num_seeds)  # the seeds split over the CPU cores
     self.run_evaluator = self.agent.make_evaluator(env, config.agent.gamma,
-                                                   config.eval.num_episodes)
+                                                   self.settings.eval.num_episodes)
     self.epoch = 0
-    self.env_steps_per_seed = np.zeros(config.num_seeds, np.int64)
-    self.skipped = np.zeros(config.num_seeds, np.int64)  # per seed, since the last row
-    self.next_log = config.log_every_epochs
+    self.env_steps_per_seed = np.zeros(self.settings.num_seeds, np.int64)
+    self.skipped = np.zeros(self.settings.num_seeds, np.int64)  # per seed, since the last row
+    self.next_log = self.settings.log_every_epochs
     # the last call's rows if not written yet, and its longest streak of skipped updates
     self._unlogged: dict[str, np.ndarray] | None = None
-    self._max_streak = np.zeros(config.num_seeds, np.int64)
-    if config.resume:
+    self._max_streak = np.zeros(self.settings.num_seeds, np.int64)
+    if self.settings.resume:
       self.resume()
 
   def make_progress(self) -> Progress:
@@ -93,19 +93,19 @@ class SeedsTrainer(Trainer):
                                 rate_label='epochs/s')
 
   def eval_every(self) -> int:
-    return self.config.eval.every_epochs
+    return self.settings.eval.every_epochs
 
   def position(self) -> int:
     return self.epoch
 
   def describe(self) -> str:
     counts = count_trainable(self.agent.trainable, self.agent.template)
-    return (f'{self.config.num_seeds} seeds x {self.config.agent.epochs} epochs of '
+    return (f'{self.settings.num_seeds} seeds x {self.config.agent.epochs} epochs of '
             f'{self.agent.batches_per_epoch} updates ({counts["trainable"]} trainable, '
             f'{counts["frozen"]} frozen parameters per seed)')
 
   def done_message(self) -> str:
-    return f'epoch {self.epoch} of {self.config.num_seeds} seeds'
+    return f'epoch {self.epoch} of {self.settings.num_seeds} seeds'
 
   def bad_streak(self) -> int:
     return int(np.max(np.asarray(self.learner.state.bad_streak)))
@@ -135,12 +135,12 @@ class SeedsTrainer(Trainer):
     self._write('train', dict(metrics, skipped_updates=self.skipped.astype(np.float64)))
     self.skipped[:] = 0
     while self.next_log <= self.epoch:
-      self.next_log += self.config.log_every_epochs
+      self.next_log += self.settings.log_every_epochs
 
   def evaluate(self, final: bool) -> None:
     del final
     metrics, _, _ = self.run_evaluator(self.learner.state.params,
-                                       evaluation_key(self.config.seed, self.epoch))
+                                       evaluation_key(self.settings.seed, self.epoch))
     metrics = io.to_numpy(metrics)
     self._write('eval', metrics)
     self.evaluated_version = self.updates
@@ -197,7 +197,7 @@ class SeedsTrainer(Trainer):
     its defaults (the analysis's episodes, its activity, the seed EVAL_SEED), so the two give
     the same tables (value RNNs: value_data.pickle and figures; Starkweather's tasks:
     beliefs.csv ...), without eval.csv."""
-    if not self.config.eval.analyze_at_end:
+    if not self.settings.eval.analyze_at_end:
       return
     from metarl.analysis import registry as analyses  # matplotlib: at the end only
     analysis = analyses.analysis_for(self.config.env.name)
@@ -209,7 +209,7 @@ class SeedsTrainer(Trainer):
     analysis.analyze(analyses.EvalRequest(
         env=self.env, policy=policy, params=policy.select(saved.params), saved=saved,
         num_episodes=analysis.num_episodes, log_dynamics=analysis.log_dynamics,
-        key=jax.random.PRNGKey(EVAL_SEED), out_dir=self.config.run_dir, offline=False))
+        key=jax.random.PRNGKey(EVAL_SEED), out_dir=self.settings.run_dir, offline=False))
 
   # Checkpoints ------------------------------------------------------------------------
 
@@ -225,6 +225,6 @@ class SeedsTrainer(Trainer):
     env_steps = np.asarray(values['env_steps_per_seed'], np.int64)
     skipped = np.asarray(values['skipped'], np.int64)
     if env_steps.shape != self.env_steps_per_seed.shape or skipped.shape != self.skipped.shape:
-      raise ValueError(f'{env_steps.size} seeds, config.num_seeds is {self.config.num_seeds}')
+      raise ValueError(f'{env_steps.size} seeds, num_seeds is {self.settings.num_seeds}')
     return dict(epoch=int(values['epoch']), next_log=int(values['next_log']),
                 env_steps_per_seed=env_steps, skipped=skipped)
