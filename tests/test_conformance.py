@@ -38,6 +38,10 @@ NUMPY_REFERENCES = {
     'memory': 'tests/test_memory_env.py::test_steps_follow_the_reference_rules',
     'pendulum': 'tests/test_pendulum_env.py::test_steps_follow_gymnasium_pendulum',
     'class_query': 'tests/test_long_memory.py::test_class_query_follows_the_reference_rules',
+    'baited_bandit': 'tests/test_baited_bandit.py::'
+                     'test_matches_numpy_reference_under_jit_and_vmap',
+    'volatile_bandit': 'tests/test_volatile_bandit.py::'
+                       'test_matches_numpy_reference_under_jit_and_vmap',
     'reversal': 'tests/test_examples.py::'
                 'test_reversal_matches_a_numpy_reference_under_jit_and_vmap',
 }
