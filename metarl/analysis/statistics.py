@@ -40,6 +40,17 @@ def cross_validated_r2(features: np.ndarray, targets: np.ndarray, groups: np.nda
   samples of one group (an episode) are always in the same fold; features are z-scored with
   the training folds' statistics."""
   targets = targets.reshape(len(targets), -1)
+  predicted = cross_validated_predictions(features, targets, groups, folds, alpha)
+  residual = np.sum((targets - predicted) ** 2, axis=0)
+  total = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0)
+  return 1.0 - residual / total
+
+
+def cross_validated_predictions(features: np.ndarray, targets: np.ndarray,
+                                groups: np.ndarray, folds: int = 5,
+                                alpha: float = 1.0) -> np.ndarray:
+  """The out-of-fold predictions [N, K] of `cross_validated_r2`'s ridge decoder."""
+  targets = targets.reshape(len(targets), -1)
   unique = np.unique(groups)
   fold_of = {g: i % folds for i, g in enumerate(np.random.default_rng(0).permutation(unique))}
   fold = np.array([fold_of[g] for g in groups])
@@ -50,9 +61,7 @@ def cross_validated_r2(features: np.ndarray, targets: np.ndarray, groups: np.nda
     w = ridge_fit((features[train] - mean) / std, targets[train], alpha)
     predicted[test] = np.concatenate([np.ones((test.sum(), 1)),
                                       (features[test] - mean) / std], axis=1) @ w
-  residual = np.sum((targets - predicted) ** 2, axis=0)
-  total = np.sum((targets - targets.mean(axis=0)) ** 2, axis=0)
-  return 1.0 - residual / total
+  return predicted
 
 
 def pca(x: np.ndarray, components: int = 10) -> dict[str, np.ndarray]:

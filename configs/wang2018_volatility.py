@@ -1,0 +1,70 @@
+"""Wang, Kurth-Nelson et al. (2018), simulation 2: the learning rate adapts to volatility
+(Behrens et al. 2007), on the two-armed task whose better arm flips often or rarely.
+
+python main.py --config=configs/wang2018_volatility.py    # 8 networks side by side
+python main.py --config=configs/eval.py --config.params_path=runs/<run>/params.pickle
+
+The paper's settings (../shared/SCIENCE.md section D): an LSTM of 48 units whose inputs are
+the previous action and reward and the two reward sizes, A2C with RMSProp at 5e-5, gamma
+0.1, value cost 0.05, the entropy cost annealed from 1 to 0, 40,000 training episodes of
+200 trials (8M steps), 8 networks. Not given there, chosen here: 8 environments stepped
+together per update and unrolls of 100 steps (10,000 updates of 800 steps), returns
+bootstrapped over the unroll, the core state carried across unrolls, gradients clipped at
+norm 50 as the other A2C configs. The analysis (configs/eval.py,
+metarl.analysis.volatility) plays the two test schedules.
+"""
+
+import ml_collections
+
+from configs import common
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = common.run('wang2018_volatility')
+  c.num_seeds = 8  # the paper's 8 networks, trained side by side
+  common.budget(c, total_env_steps=8_000_000, log_every_env_steps=400_000)
+  common.checkpoints(c, every=2_000_000)
+
+  c.env = ml_collections.ConfigDict()
+  c.env.name = 'volatile_bandit'
+  c.env.schedule = 'train'  # train | stable_first | volatile_first (the tests)
+  c.env.trials_per_episode = 200
+
+  c.network = ml_collections.ConfigDict()
+  c.network.core = 'lstm'  # lstm | gru | lru
+  c.network.init = 'haiku'  # haiku | pytorch (a gru core as PyTorch's nn.GRU)
+  c.network.core_layers = 1
+  c.network.hidden_size = 48
+  c.network.torso_sizes = ()
+  c.network.value_core = 'shared'  # shared (one core, two heads) | separate (own core)
+  c.network.memory_capacity = 50  # episodic_lstm only
+
+  a = c.agent = ml_collections.ConfigDict()
+  a.name = 'a3c'
+  a.num_envs = 8  # environments stepped together per update
+  a.unroll_length = 100
+  a.n_step = 100
+  a.advantage = 'kstep'  # mc | baseline | kstep (K = n_step) | gae | immediate
+  a.gae_lambda = 0.95  # lambda of 'gae'
+  a.reset_each_unroll = False  # False: chunks continue episodes (truncated BPTT)
+  a.normalize_advantages = False
+  a.reward_scale = 1.0
+  a.gamma = 0.1
+  a.value_coef = 0.05
+  a.entropy_coef = 1.0
+  a.entropy_coef_end = 0.0
+  a.entropy_schedule = 'linear'  # constant | linear
+  a.optimizer = 'rmsprop'  # adam | rmsprop
+  a.optimizer_eps = 1e-8
+  a.learning_rate = 5e-5
+  a.learning_rate_end = 5e-5
+  a.learning_rate_schedule = 'constant'  # constant | linear
+  a.max_grad_norm = 50.0
+  a.retrieval = True  # episodic_lstm only
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.every_env_steps = 1_000_000
+  c.eval.num_episodes = 100
+  c.launch = common.launch(updates_per_call=50)
+  c.log = common.log()
+  return c
