@@ -42,6 +42,7 @@ NUMPY_REFERENCES = {
                      'test_matches_numpy_reference_under_jit_and_vmap',
     'volatile_bandit': 'tests/test_volatile_bandit.py::'
                        'test_matches_numpy_reference_under_jit_and_vmap',
+    'risky_bandit': 'tests/test_risky_bandit.py::test_matches_numpy_reference_under_jit_and_vmap',
     'reversal': 'tests/test_examples.py::'
                 'test_reversal_matches_a_numpy_reference_under_jit_and_vmap',
 }
