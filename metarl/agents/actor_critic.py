@@ -5,7 +5,9 @@ evaluation policy.
 The network is Wang et al. (2018)'s meta-RL agent (a recurrent core whose input is the
 observation, here holding the previous action and reward, with a linear policy head and a
 linear value head), with options: the core (lstm, gru, lru, or the episodic LSTM of Ritter
-et al. 2018), its size and layers, an MLP torso, and a value core of its own.
+et al. 2018), its size and layers, an MLP torso, a value core of its own, and a critic whose
+RPE replaces the reward in the actor's input (Wang et al. 2018, simulation 6: value_core
+'rpe', on envs that say where their observation holds the reward, `env.reward_slot`).
 """
 
 from metarl import config_rules as rules
@@ -18,6 +20,7 @@ from metarl.networks.policy_value import (
   VALUE_CORES,
   EpisodicConfig,
   PolicyValueNetworks,
+  RpeConfig,
   make_policy_value_networks,
   sample_action,
 )
@@ -30,10 +33,17 @@ NETWORK = {
     'core_layers': rules.Int(1, default=1),  # stacked layers of the core (lru only)
     'hidden_size': rules.Int(1, default=48),
     'torso_sizes': rules.Sizes(default=()),
+    # shared: one core, two heads | separate: the value's own core | rpe: separate, and the
+    # actor receives the critic's RPE in place of the reward
     'value_core': rules.Choice(VALUE_CORES, default='shared'),
     'memory_capacity': rules.Int(1, default=50),  # episodic_lstm: DND slots
     # 'pytorch': a gru core as PyTorch's nn.GRU computes and initialises it
     'init': rules.Choice(CORE_INITS, default='haiku'),
+    # value_core 'rpe': after this reward the actor receives rpe_override_to instead of the
+    # RPE (None: never; the perturbations of Stopper et al. 2014, set by the analysis)
+    'rpe_override_after': rules.Custom(lambda v: v is None or rules.is_real(v),
+                                       'None or a reward value', float),
+    'rpe_override_to': rules.Real(default=0.0),
 }
 
 
@@ -45,6 +55,16 @@ def check_network(config, env: Environment) -> None:
     raise ConfigError('network.core', core, f"'{EPISODIC_CORE}' reads its memory keys from "
                       'an observation layout (env.layout), which env '
                       f'{config.env.name!r} does not have (episodic_two_step has one)')
+  if config.network.get('value_core') == 'rpe':
+    if getattr(env, 'reward_slot', None) is None:
+      raise ConfigError('network.value_core', 'rpe', 'the actor reads the RPE where the '
+                        'observation holds the reward (env.reward_slot), which env '
+                        f'{config.env.name!r} does not say (risky_bandit and bandit do)')
+    if core == EPISODIC_CORE:
+      raise ConfigError('network.core', core, "value_core 'rpe' is for the plain cores")
+    if not {'gamma', 'reward_scale'} <= set(config.agent):
+      raise ConfigError('network.value_core', 'rpe', f'the RPE needs the agent\'s gamma and '
+                        f'reward_scale, which the {config.agent.name} agent does not have')
 
 
 def make_networks(config, env: Environment) -> PolicyValueNetworks:
@@ -52,7 +72,13 @@ def make_networks(config, env: Environment) -> PolicyValueNetworks:
   say where its memory keys are: `env.layout`, `env.context_size`)."""
   spec = env.spec
   net = rules.typed(config.network, NETWORK, 'network')
-  episodic = None
+  episodic, rpe = None, None
+  if net.value_core == 'rpe':
+    index, factor = env.reward_slot
+    override = (None if net.rpe_override_after is None
+                else (net.rpe_override_after, net.rpe_override_to))
+    rpe = RpeConfig(reward_index=index, reward_factor=factor, gamma=config.agent.gamma,
+                    reward_scale=config.agent.reward_scale, override=override)
   if net.core == EPISODIC_CORE:
     episodic = EpisodicConfig(layout=env.layout, key_size=env.context_size,
                               capacity=net.memory_capacity, retrieval=config.agent.retrieval)
@@ -60,7 +86,7 @@ def make_networks(config, env: Environment) -> PolicyValueNetworks:
       num_actions=spec.num_actions, observation_shape=spec.observation_shape,
       core_type=net.core, hidden_size=net.hidden_size, torso_sizes=net.torso_sizes,
       episodic=episodic, value_core=net.value_core, core_layers=net.core_layers,
-      core_init=net.init)
+      core_init=net.init, rpe=rpe)
 
 
 def make_actor(networks: PolicyValueNetworks, record: bool = False,

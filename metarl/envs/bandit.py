@@ -79,6 +79,11 @@ class Bandit(base.Environment):
   def max_episode_steps(self) -> int:
     return self.trials_per_episode
 
+  @property
+  def reward_slot(self) -> tuple[int, float]:
+    """(observation entry, factor): entry x factor is the previous reward."""
+    return self.num_arms, 1.0
+
   def default_params(self) -> BanditParams:
     return BanditParams(fixed_probs=self._fixed_probs)
 

@@ -63,6 +63,11 @@ class RiskyBandit(base.Environment):
     return base.EnvSpec(observation_shape=(5,), num_actions=2)
 
   @property
+  def reward_slot(self) -> tuple[int, float]:
+    """(observation entry, factor): entry x factor is the previous reward."""
+    return 2, RISKY_REWARD
+
+  @property
   def max_episode_steps(self) -> int:
     return self.trials
 

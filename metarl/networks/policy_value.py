@@ -4,6 +4,14 @@ This is the network of Wang et al. (2018) for meta-RL (an LSTM whose input is th
 action and reward, with a linear policy head and a linear value head), as a factory that
 returns pure functions: `init`, `initial_state`, `step` (one time step, batched) and
 `unroll` (a whole [T, B] sequence with resets, `hk.dynamic_unroll`).
+
+With `value_core='rpe'` (Wang et al. 2018, simulation 6) the critic has a core of its own
+and the actor receives the critic's reward prediction error in place of the reward: at step
+t the critic reads the observation (the previous action and reward r_{t-1}) and gives V_t;
+the actor reads the same observation with r_{t-1} replaced by delta_{t-1} = s r_{t-1} +
+gamma V_t - V_{t-1} (0 at an episode's first step; s the learning's reward scale), through
+a stop-gradient: the critic learns from the value loss only. `RpeConfig.override` sets
+delta to a fixed value after a given reward (the perturbations of Stopper et al. 2014).
 """
 
 from collections.abc import Callable, Sequence
@@ -17,7 +25,7 @@ from metarl.networks.cores import CORE_TYPES, make_core, unroll
 from metarl.networks.episodic import EpisodicInputs, EpisodicLSTM
 from metarl.types import Array, Params, PRNGKey
 
-VALUE_CORES = ('shared', 'separate')
+VALUE_CORES = ('shared', 'separate', 'rpe')
 
 
 class PolicyValueOutput(NamedTuple):
@@ -34,6 +42,23 @@ class EpisodicConfig(NamedTuple):
   retrieval: bool = True  # False: the incremental agent (no memory)
 
 
+class RpeConfig(NamedTuple):
+  """Where the observation holds the previous reward, and the RPE the actor receives.
+
+  Attributes:
+    reward_index: the observation's (flattened) entry of the previous reward.
+    reward_factor: that entry x this = the reward (an env may show it scaled).
+    gamma: the discount of delta (the agent's).
+    reward_scale: the learning's reward scale (the critic's values are of scaled rewards).
+    override: None, or (reward, delta): after that reward the actor receives that delta.
+  """
+  reward_index: int
+  reward_factor: float
+  gamma: float
+  reward_scale: float = 1.0
+  override: tuple[float, float] | None = None
+
+
 class PolicyValueNetworks(NamedTuple):
   """Pure functions of the network (all batched over a leading B axis)."""
   init: Callable[[PRNGKey], Params]
@@ -48,7 +73,8 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
                                episodic: EpisodicConfig | None = None,
                                value_core: str = 'shared',
                                core_layers: int = 1,
-                               core_init: str = 'haiku') -> PolicyValueNetworks:
+                               core_init: str = 'haiku',
+                               rpe: RpeConfig | None = None) -> PolicyValueNetworks:
   """Builds the recurrent actor-critic network as pure functions.
 
   With `episodic`, the core is an `EpisodicLSTM` (DND reinstatement, Ritter et al. 2018)
@@ -61,10 +87,16 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
 
   `core_init='pytorch'`: a gru core (and a gru value core) as PyTorch's nn.GRU computes and
   initialises it (`metarl.networks.gru.TorchGRU`).
+
+  `value_core='rpe'` (with `rpe`): separate cores, the actor's input holding the critic's
+  RPE in place of the reward (the module's docstring); the recurrent state is (policy
+  state, value state, the previous value [B]).
   """
   if value_core not in VALUE_CORES:
     raise ValueError(f'value_core must be one of {VALUE_CORES}, got {value_core!r}')
-  separate = value_core == 'separate'
+  if (value_core == 'rpe') != (rpe is not None):
+    raise ValueError("value_core='rpe' and an RpeConfig go together")
+  separate = value_core != 'shared'
 
   def modules():
     torso = hk.nets.MLP(list(torso_sizes), activate_final=True) if torso_sizes else None
@@ -106,7 +138,47 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
                           write_key=flat[..., layout.write_key],
                           write=flat[..., layout.write] > 0.5)
 
+  def flat(obs):
+    return obs.reshape(obs.shape[:-len(observation_shape)] + (-1,)).astype(jnp.float32)
+
+  def actor_observation(obs, first, value, previous_value):
+    """The observation with its reward entry replaced by the critic's RPE (stopped)."""
+    x = flat(obs)
+    reward = x[..., rpe.reward_index] * rpe.reward_factor
+    delta = rpe.reward_scale * reward + rpe.gamma * value - previous_value
+    if rpe.override is not None:
+      after, set_to = rpe.override
+      delta = jnp.where(jnp.isclose(reward, after), set_to, delta)
+    delta = jnp.where(first, 0.0, jax.lax.stop_gradient(delta))
+    return x.at[..., rpe.reward_index].set(delta).reshape(obs.shape)
+
+  def rpe_step(obs, first, state):
+    torso, core, policy_head, value_head = modules()
+    policy_state, value_state, previous_value = state
+    value_torso, value_core_ = value_modules()
+    h_value, value_state = value_core_((embed(value_torso, obs), first), value_state)
+    value = value_head(h_value)[..., 0]
+    actor_obs = actor_observation(obs, first, value, previous_value)
+    h, policy_state = core((embed(torso, actor_obs), first), policy_state)
+    return (PolicyValueOutput(logits=policy_head(h), value=value, hidden=h),
+            (policy_state, value_state, value))
+
+  def rpe_unroll(obs, first, state):
+    torso, core, policy_head, value_head = modules()
+    policy_state, value_state, previous_value = state
+    value_torso, value_core_ = value_modules()
+    hs_value, value_state = unroll(value_core_, embed_seq(value_torso, obs), first,
+                                   value_state)
+    values = value_head(hs_value)[..., 0]  # [T, B]
+    previous = jnp.concatenate([previous_value[None], values[:-1]], axis=0)
+    actor_obs = actor_observation(obs, first, values, previous)
+    hs, policy_state = unroll(core, embed_seq(torso, actor_obs), first, policy_state)
+    return (PolicyValueOutput(logits=policy_head(hs), value=values, hidden=hs),
+            (policy_state, value_state, values[-1]))
+
   def step_fn(obs, first, state):
+    if rpe is not None:
+      return rpe_step(obs, first, state)
     torso, core, policy_head, value_head = modules()
     policy_state, value_state = state if separate else (state, None)
     h, policy_state = core((core_inputs(embed(torso, obs), obs), first), policy_state)
@@ -117,6 +189,8 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
     return heads(policy_head, value_head, h, h_value), (policy_state, value_state)
 
   def unroll_fn(obs, first, state):
+    if rpe is not None:
+      return rpe_unroll(obs, first, state)
     torso, core, policy_head, value_head = modules()
     policy_state, value_state = state if separate else (state, None)
     hs, policy_state = unroll(core, core_inputs(embed_seq(torso, obs), obs), first,
@@ -132,7 +206,8 @@ def make_policy_value_networks(num_actions: int, observation_shape: Sequence[int
     _, core, _, _ = modules()
     if not separate:
       return core.initial_state(batch_size)
-    return core.initial_state(batch_size), value_modules()[1].initial_state(batch_size)
+    states = core.initial_state(batch_size), value_modules()[1].initial_state(batch_size)
+    return states + ((jnp.zeros((batch_size,), jnp.float32),) if rpe is not None else ())
 
   step_t = hk.without_apply_rng(hk.transform(step_fn))
   unroll_t = hk.without_apply_rng(hk.transform(unroll_fn))
