@@ -23,7 +23,10 @@ from metarl import config_rules as rules
 # `launch.run_folder.prepare_run_dir` before the settings are read.
 IDENTITY = {
     'name': rules.Custom(rules.is_name, 'a non-empty name without /', str),
-    'run_dir': rules.Custom(lambda v: rules.is_path(v) and bool(v), 'a path', str),
+    'run_dir': rules.Custom(lambda v: rules.is_path(v) and bool(v),
+                            "the run's folder (an empty run_dir is given one by "
+                            'launch.run_folder.prepare_run_dir, before the trainer is made)',
+                            str),
     'seed': rules.Int(0, rules.SEED_MAX),
 }
 

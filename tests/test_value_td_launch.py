@@ -111,6 +111,7 @@ def test_fine_tuning_with_a_frozen_core(trained, tmp_path):
   config = get_config()
   config.network.readout, config.network.hidden_size = 'linear', 3
   config.init_params_path = f'{base}/params.pickle'
+  config.run_dir = str(tmp_path / 'other')
   with pytest.raises(RunFileError, match='lstm/linear'):
     make_trainer(config)
 
