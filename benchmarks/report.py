@@ -15,6 +15,8 @@ time, into the work folder (default runs/<time>_report):
   sac          configs/pendulum_sac.py as is, seeds PENDULUM_SEEDS; the memory task (45 min
                a seed on this machine) is read from benchmarks/results/sac.csv
   class_query  configs/class_query.py with and without curriculum, then configs/eval.py
+  wang2018     no runs: benchmarks/results/wang2018.csv (benchmarks/wang2018.py trains and
+               analyses Wang et al. 2018's simulations 1, 2 and 6)
   speed        no runs: the committed benchmarks/results/*.csv
 
 Trainings evaluate inline (num_evaluators=0), so each run is one process. A run's folder gets
@@ -50,6 +52,7 @@ from benchmarks.results_page import (  # noqa: E402,F401 (jobs: the tests patch 
   speed,
   two_step,
   value,
+  wang2018,
 )
 from benchmarks.results_page.jobs import (  # noqa: E402,F401 (the tests read them here)
   MARKER,
@@ -76,7 +79,7 @@ from metarl.io import atomic_write_bytes, new_timestamped_dir  # noqa: E402
 RENDERERS = {'bandit': bandit.bandit_section, 'two_step': two_step.two_step_section,
              'value': value.value_section, 'beliefs': value.beliefs_section,
              'sac': sac.sac_section, 'class_query': class_query.class_query_section,
-             'speed': speed.speed_section}
+             'wang2018': wang2018.wang2018_section, 'speed': speed.speed_section}
 
 
 # ---------------------------------------------------------------------------------------
@@ -107,7 +110,7 @@ def render(ctx: Context, out: str, header: str) -> str:
   for key, title in SECTIONS.items():
     try:
       section = RENDERERS[key](ctx)
-      section.body += commands(ctx, key) if key not in ('speed', 'beliefs') else ''
+      section.body += commands(ctx, key) if key not in ('speed', 'beliefs', 'wang2018') else ''
       sections.append(section)
     except Missing as e:
       sections.append(Section(key, f'Not available: {e}. Run `python benchmarks/report.py '

@@ -36,6 +36,8 @@ SECTIONS = {  # key: the heading of its part of the page
                '(Hennig et al. 2023)',
     'sac': 'Recurrent SAC: memory task and pendulum (RLtools)',
     'class_query': "Long memory: the class-query task (S. Bartunov's lecture)",
+    'wang2018': 'Prefrontal cortex as a meta-RL system: simulations 1, 2 and 6 '
+                '(Wang et al. 2018)',
     'speed': 'Speed against the reference implementations',
 }
 
@@ -58,6 +60,15 @@ PUBLISHED = {
     'pendulum': ('about {} to {}'.format(*PENDULUM_RLTOOLS),
                  'RLtools, arXiv:2306.03530, full observation, 10k steps'),
     'class_query': ('"sequences of length 100 are already hard to learn"', "S. Bartunov's lecture"),
+    'wang2018_history': ('a rewarded choice raises the next choice of that arm; units code '
+                         'the last action, last reward, their product and the chosen value '
+                         '(mean |r| ~0.22 / 0.07 / 0.11 / 0.21)',
+                         'Wang et al. 2018, simulation 1, doi:10.1038/s41593-018-0147-8'),
+    'wang2018_volatility': ('learning rate stable ~0.21 then volatile ~0.46; volatile ~0.51 '
+                            'then stable ~0.28', 'Wang et al. 2018, simulation 2 (8 networks)'),
+    'wang2018_rpe': ('P(risky) down with RPE -4 after risky rewards, up with -1 after safe '
+                     'choices and +1 after risky losses',
+                     'Wang et al. 2018, simulation 6; Stopper et al. 2014'),
     'beliefs': ('RPE MSE 0.0006 (untrained 0.009); belief R^2 0.665 (untrained 0.41)',
                 'Hennig et al. 2023, doi:10.1371/journal.pcbi.1011067, Task 2, 50 units, '
                 'medians of 12'),

@@ -245,7 +245,7 @@ def plot_volatility(path: str, rate_rows, window_rows, decoding) -> None:
   panels = 3 if decoding else 2
   fig, axes = plt.subplots(1, panels, figsize=(4.3 * panels, 3.6))
   ax = axes[0]
-  groups = [(order, phase) for order in ORDERS for phase in ('stable', 'volatile')]
+  groups = [(order, phase) for order in ORDERS for phase, _, _ in phases(order)]
   x = np.arange(len(groups))
   for i, who in enumerate(('agent', 'Bayesian learner')):
     values = [next((r['alpha'] for r in rate_rows if r['who'] == who and
@@ -253,7 +253,9 @@ def plot_volatility(path: str, rate_rows, window_rows, decoding) -> None:
     ax.bar(x + 0.38 * (i - 0.5), values, width=0.38, label=who)
   ax.plot(x - 0.19, [PUBLISHED[g] for g in groups], 'o', color='k',
           label='Wang et al. 2018 (networks)')
-  ax.set_xticks(x, [f'{p}\n({o.split("_")[0]} first)' for o, p in groups], fontsize='small')
+  short = {'stable_first': 'S-V', 'volatile_first': 'V-S'}
+  ax.set_xticks(x, [f'{p}\n{short[o]}' for o, p in groups], fontsize='small')
+  ax.set_xlabel('phase (S-V: stable first, V-S: volatile first)', fontsize='small')
   ax.set_ylabel('fitted learning rate')
   ax.set_ylim(0.0, 1.0)
   ax.legend(fontsize='x-small', frameon=False)
@@ -271,6 +273,7 @@ def plot_volatility(path: str, rate_rows, window_rows, decoding) -> None:
     ax = axes[2]
     ax.bar([0], [decoding['accuracy']], width=0.5, label='cross-validated')
     ax.axhline(decoding['chance'], color='gray', ls='--', lw=1, label='chance')
+    ax.set_xlim(-1.0, 1.0)
     ax.set_xticks([0], ['phase from units'])
     ax.set_ylabel('decoding accuracy')
     ax.set_ylim(0.0, 1.0)

@@ -1,0 +1,83 @@
+"""The results page's section on Wang et al. (2018)'s simulations 1, 2 and 6: the committed
+table of benchmarks/wang2018.py (each config trained as it is, 8 networks, and analysed)."""
+
+import os
+
+from benchmarks.results_page.page import (
+  PUBLISHED,
+  RESULTS,
+  Context,
+  Headline,
+  Missing,
+  Section,
+  read_csv,
+  verdict,
+)
+
+SOURCE = '`benchmarks/results/wang2018.csv`'
+AT_LEAST = 7  # seeds of 8 that meet a per-seed criterion
+
+
+def _row(rows, simulation: int, measure: str) -> dict:
+  found = next((r for r in rows if r['simulation'] == str(simulation) and
+                r['measure'].startswith(measure)), None)
+  if found is None:
+    raise Missing(f'benchmarks/results/wang2018.csv has no row {measure!r} of simulation '
+                  f'{simulation} (python benchmarks/wang2018.py makes them)')
+  return found
+
+
+def _share(row: dict) -> str:
+  return f"{row['seeds_meeting']} of {row['seeds']} seeds"
+
+
+def wang2018_section(ctx: Context) -> Section:
+  del ctx  # no runs of its own: the committed table
+  rows = read_csv(os.path.join(RESULTS, 'wang2018.csv'))
+  headlines = []
+  held = _row(rows, 1, 'reward per trial, held-out')
+  lag = _row(rows, 1, 'lag-1 weight')
+  ok = min(int(held['seeds_meeting']), int(lag['seeds_meeting'])) >= AT_LEAST
+  headlines.append(Headline(
+      'Wang 2018, simulation 1: action and reward history',
+      'the agent above a Q-learner on held-out ranges; lag-1 reward weight positive',
+      f"{_share(held)} above; weight {float(lag['median']):.4g}, positive on {_share(lag)}",
+      'published: ' + PUBLISHED['wang2018_history'][0], SOURCE, verdict(ok)))
+  rates = _row(rows, 2, 'volatile above stable')
+  decoded = _row(rows, 2, 'phase decoded')
+  cells = [float(_row(rows, 2, f'learning rate, {o}, {p}')['median'])
+           for o, p in (('stable_first', 'stable'), ('stable_first', 'volatile'),
+                        ('volatile_first', 'volatile'), ('volatile_first', 'stable'))]
+  ok = min(int(rates['seeds_meeting']), int(decoded['seeds_meeting'])) >= AT_LEAST
+  headlines.append(Headline(
+      'Wang 2018, simulation 2: learning rate and volatility',
+      'fitted learning rate higher when volatile, in both orders; volatility in the units',
+      '{:.2f} then {:.2f}; {:.2f} then {:.2f} (medians); higher on '.format(*cells) +
+      f"{_share(rates)}; decoded above chance on {_share(decoded)}",
+      'published: ' + PUBLISHED['wang2018_volatility'][0], SOURCE, verdict(ok)))
+  moved = [r for r in rows if r['simulation'] == '6' and 'minus control' in r['measure']]
+  if moved:
+    ok = all((float(r['median']) > 0) == (r['paper'] == 'up') for r in moved)
+    headlines.append(Headline(
+        "Wang 2018, simulation 6: the RPE as the actor's input",
+        'P(risky) against control under each perturbation of the RPE',
+        '; '.join(f"{r['measure'].split(',')[1].split(' minus')[0].strip()} "
+                  f"{float(r['median']):+.3f}" for r in moved),
+        'published: ' + PUBLISHED['wang2018_rpe'][0], SOURCE, verdict(ok)))
+  trained = {r['simulation']: (r['config'], r['train_s'], r['analysis_s']) for r in rows}
+  body = ("""The configs `configs/wang2018_<name>.py` trained as they are (8 networks side by side,
+`num_seeds=8`) and analysed by `configs/eval.py`, by `python benchmarks/wang2018.py`, on
+this 2-core machine shared with other work; every measure is the median over the 8
+networks, with their range and how many meet the criterion of done. The paper's values are
+read off its figures (../shared/SCIENCE.md section D). What each analysis computes:
+[docs/tasks/wang2018.md](tasks/wang2018.md).
+
+| simulation | measure | metarl: median (range) | seeds meeting | criterion | Wang et al. 2018 |
+| --- | --- | --- | --- | --- | --- |
+""" + ''.join(f"| {r['simulation']} | {r['measure'].replace('|', '&#124;')} | {r['median']} "
+              f"({r['low']} to {r['high']}) | {r['seeds_meeting'] or '-'} | "
+              f"{r['criterion'] or '-'} | {r['paper'] or '-'} |\n" for r in rows) +
+      '\nWall times (training of the 8 networks; analysis): ' +
+      '; '.join(f'simulation {s}, `{c}`: {t} s; {a} s' for s, (c, t, a) in trained.items()) +
+      f'. Source: {SOURCE}.\n')
+  return Section('wang2018', body, headlines)
