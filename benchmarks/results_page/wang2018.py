@@ -40,7 +40,7 @@ def wang2018_section(ctx: Context) -> Section:
   ok = min(int(held['seeds_meeting']), int(lag['seeds_meeting'])) >= AT_LEAST
   headlines.append(Headline(
       'Wang 2018, simulation 1: action and reward history',
-      'the agent above a Q-learner on held-out ranges; lag-1 reward weight positive',
+      'the agent above a Q-learner on held-out ranges; the last rewarded choice weighs positively',
       f"{_share(held)} above; weight {float(lag['median']):.4g}, positive on {_share(lag)}",
       'published: ' + PUBLISHED['wang2018_history'][0], SOURCE, verdict(ok)))
   rates = _row(rows, 2, 'volatile above stable')
