@@ -51,6 +51,38 @@ def launch(**fields) -> ml_collections.ConfigDict:
                                     for name, rule in LAUNCH.items()})
 
 
+def network(**fields) -> ml_collections.ConfigDict:
+  """The recurrent actor-critic network (a3c, ppo): every field of
+  `metarl.agents.actor_critic.NETWORK` at its default (an LSTM of 48 units, Wang et al.
+  2018's) but `fields` (e.g. value_core='rpe')."""
+  from metarl.agents.actor_critic import NETWORK
+  unknown = sorted(set(fields) - set(NETWORK))
+  if unknown:
+    raise ValueError(f'network has no fields {unknown}; its fields are {sorted(NETWORK)}')
+  return ml_collections.ConfigDict({name: fields.get(name, rule.default)
+                                    for name, rule in NETWORK.items()})
+
+
+def wang2018_a2c(**fields) -> ml_collections.ConfigDict:
+  """The a3c agent as Wang et al. (2018) train every simulation (../shared/SCIENCE.md
+  section D, "Common"): A2C with RMSProp at 7e-4, gamma 0.9, value cost 0.05, entropy cost
+  0.05, unrolls of 100 steps whose returns are bootstrapped over the whole unroll; the core
+  state carried across unrolls, gradients clipped at norm 50 (metarl's other A2C configs),
+  16 environments per update (not given in the paper); but `fields`, a simulation's own."""
+  a = ml_collections.ConfigDict(dict(
+      name='a3c', num_envs=16, unroll_length=100, n_step=100, advantage='kstep',
+      gae_lambda=0.95, reset_each_unroll=False, normalize_advantages=False,
+      reward_scale=1.0, gamma=0.9, value_coef=0.05, entropy_coef=0.05,
+      entropy_coef_end=0.05, entropy_schedule='constant', optimizer='rmsprop',
+      optimizer_eps=1e-8, learning_rate=7e-4, learning_rate_end=7e-4,
+      learning_rate_schedule='constant', max_grad_norm=50.0, retrieval=True))
+  unknown = sorted(set(fields) - set(a))
+  if unknown:
+    raise ValueError(f'agent has no fields {unknown}; its fields are {sorted(a)}')
+  a.update(fields)
+  return a
+
+
 def log() -> ml_collections.ConfigDict:
   """Where rows go besides the CSVs: every field of `launch.validation.LOG` (where each is
   said) at its default (CSV only)."""

@@ -31,37 +31,11 @@ def get_config() -> ml_collections.ConfigDict:
   c.env.forced_trials = 5  # of each arm
   c.env.free_trials = 20
 
-  c.network = ml_collections.ConfigDict()
-  c.network.core = 'lstm'  # lstm | gru | lru
-  c.network.init = 'haiku'
-  c.network.core_layers = 1
-  c.network.hidden_size = 48
-  c.network.torso_sizes = ()
-  c.network.value_core = 'rpe'  # shared | separate | rpe (the actor reads the critic's RPE)
-  c.network.memory_capacity = 50  # episodic_lstm only
-
-  a = c.agent = ml_collections.ConfigDict()
-  a.name = 'a3c'
-  a.num_envs = 16  # environments stepped together per update
-  a.unroll_length = 30  # a whole episode
-  a.n_step = 30
-  a.advantage = 'kstep'  # mc | baseline | kstep (K = n_step) | gae | immediate
-  a.gae_lambda = 0.95  # lambda of 'gae'
-  a.reset_each_unroll = False
-  a.normalize_advantages = False
-  a.reward_scale = 1.0  # the RPE the actor reads is in the task's units (1 and 4)
-  a.gamma = 0.9
-  a.value_coef = 0.05
-  a.entropy_coef = 0.05
-  a.entropy_coef_end = 0.05
-  a.entropy_schedule = 'constant'  # constant | linear
-  a.optimizer = 'rmsprop'  # adam | rmsprop
-  a.optimizer_eps = 1e-8
-  a.learning_rate = 7e-4
-  a.learning_rate_end = 7e-4
-  a.learning_rate_schedule = 'constant'  # constant | linear
-  a.max_grad_norm = 50.0
-  a.retrieval = True  # episodic_lstm only
+  # separate actor and critic LSTMs of 48 units, the actor reading the critic's RPE
+  c.network = common.network(value_core='rpe')
+  # 16 episodes of 30 trials per update, each a whole unroll; the RPE the actor reads is in
+  # the task's units (1 and 4: reward_scale 1)
+  c.agent = common.wang2018_a2c(unroll_length=30, n_step=30)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every_env_steps = 500_000

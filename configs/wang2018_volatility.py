@@ -34,37 +34,14 @@ def get_config() -> ml_collections.ConfigDict:
   c.env.schedule = 'train'  # train | stable_first | volatile_first (the tests)
   c.env.trials_per_episode = 200
 
-  c.network = ml_collections.ConfigDict()
-  c.network.core = 'lstm'  # lstm | gru | lru
-  c.network.init = 'haiku'  # haiku | pytorch (a gru core as PyTorch's nn.GRU)
-  c.network.core_layers = 1
-  c.network.hidden_size = 48
-  c.network.torso_sizes = ()
-  c.network.value_core = 'shared'  # shared (one core, two heads) | separate (own core)
-  c.network.memory_capacity = 50  # episodic_lstm only
-
-  a = c.agent = ml_collections.ConfigDict()
-  a.name = 'a3c'
-  a.num_envs = 8  # environments stepped together per update
-  a.unroll_length = 100
-  a.n_step = 100
-  a.advantage = 'kstep'  # mc | baseline | kstep (K = n_step) | gae | immediate
-  a.gae_lambda = 0.95  # lambda of 'gae'
-  a.reset_each_unroll = False  # False: chunks continue episodes (truncated BPTT)
-  a.normalize_advantages = False
-  a.reward_scale = 1.0  # rewards in points / 100, as the env pays them
-  a.gamma = 0.1
-  a.value_coef = 0.05
-  a.entropy_coef = 0.01  # the paper's 1 per 100 points
-  a.entropy_coef_end = 0.0
-  a.entropy_schedule = 'linear'  # constant | linear
-  a.optimizer = 'rmsprop'  # adam | rmsprop
-  a.optimizer_eps = 1e-8
-  a.learning_rate = 4e-4  # the paper's 5e-5 per episode x 8 episodes per update
-  a.learning_rate_end = 4e-4
-  a.learning_rate_schedule = 'constant'  # constant | linear
-  a.max_grad_norm = 50.0
-  a.retrieval = True  # episodic_lstm only
+  c.network = common.network()  # an LSTM of 48 units
+  c.agent = common.wang2018_a2c(
+      num_envs=8,  # 8 episodes of 200 trials per update (as long, in two unrolls)
+      gamma=0.1,
+      entropy_coef=0.01,  # the paper's 1 per 100 points (the env pays points / 100)
+      entropy_coef_end=0.0, entropy_schedule='linear',
+      learning_rate=4e-4,  # the paper's 5e-5 per episode x 8 episodes per update
+      learning_rate_end=4e-4)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every_env_steps = 1_000_000

@@ -63,13 +63,20 @@ def supported_env(spec) -> str:
   raise AssertionError(f'no registered env for the {spec.name} agent')
 
 
-@pytest.mark.parametrize('agent', sorted(agent_registry.AGENTS.names()))
-def test_each_agent_is_built_from_its_table_s_defaults(agent, tmp_path):
+def completed_bare_config(agent, tmp_path):
+  """(spec, config): the agent on an env it supports, every field of theirs at its
+  default, validated and completed."""
   spec = agent_registry.spec(agent)
   config = bare_config(spec, supported_env(spec))
   config.run_dir = str(tmp_path / 'run')
   validation.validate(config)
   validation.complete(config)
+  return spec, config
+
+
+@pytest.mark.parametrize('agent', sorted(agent_registry.AGENTS.names()))
+def test_each_agent_is_built_from_its_table_s_defaults(agent, tmp_path):
+  spec, config = completed_bare_config(agent, tmp_path)
   env = env_registry.make(config.env)
   for section, fields in spec.fields.items():  # the section holds exactly the defaults
     settings = typed(config[section], fields, section)
@@ -109,11 +116,7 @@ def test_no_code_reads_a_field_with_a_second_default():
 
 @pytest.mark.parametrize('agent', sorted(agent_registry.AGENTS.names()))
 def test_a_run_s_settings_are_its_kind_s_tables_read_once(agent, tmp_path):
-  spec = agent_registry.spec(agent)
-  config = bare_config(spec, supported_env(spec))
-  config.run_dir = str(tmp_path / 'run')
-  validation.validate(config)
-  validation.complete(config)
+  spec, config = completed_bare_config(agent, tmp_path)
   run = settings_lib.run_settings(config, spec.kind)
   fields, evals = settings_lib.tables(spec.kind)
   names = {f.name for f in dataclasses.fields(run)}
