@@ -207,3 +207,23 @@ def test_each_env_that_cannot_be_played_is_refused(tmp_path, overrides, message)
   line = refusal(f'--config={ROOT}/configs/play.py', f'--config.run_dir={tmp_path / "play"}',
                  *overrides, run=True)
   assert line.startswith('metarl: config.env.') and message in line
+
+
+@pytest.mark.parametrize('overrides,keys,words,files', [
+    (['--config.env.name=baited_bandit', '--config.env.min_trials=3',
+      '--config.env.max_trials=3'], '0\n1\n1\nq\n', ['grows while you leave it alone', 'left paid', 'right paid'],
+     ['reward_by_set.csv', 'choice_regression.csv', 'action_history.png']),
+    (['--config.env.name=volatile_bandit', '--config.env.trials_per_episode=3'],
+     '0\n1\n1\nq\n', ['arm 0 offers', 'arm 1 paid'], ['eval_summary.csv']),
+    (['--config.env.name=risky_bandit', '--config.env.forced_trials=1',
+      '--config.env.free_trials=2'], '0\n0\n1\n1\nq\n',
+     ['forced: only arm', 'free choice', 'paid'], ['eval_summary.csv']),
+])
+def test_wang_2018_tasks_can_be_played(tmp_path, overrides, keys, words, files):
+  """One episode of each of Wang et al. 2018's tasks played by a person: the task's own
+  words, and the files of its analysis (or the generic ones)."""
+  out, run_dir = play_main(tmp_path, keys, '--config.num_episodes=1', *overrides)
+  for word in words:
+    assert word in out, (word, out[-2000:])
+  for name in files:
+    assert os.path.getsize(os.path.join(run_dir, name)) > 0, name
