@@ -62,7 +62,7 @@ PUBLISHED = {
     'class_query': ('"sequences of length 100 are already hard to learn"', "S. Bartunov's lecture"),
     'wang2018_history': ('a rewarded choice raises the next choice of that arm; units code '
                          'the last action, last reward, their product and the chosen value '
-                         '(mean |r| ~0.22 / 0.07 / 0.11 / 0.21)',
+                         '(mean absolute r ~0.22 / 0.07 / 0.11 / 0.21)',
                          'Wang et al. 2018, simulation 1, doi:10.1038/s41593-018-0147-8'),
     'wang2018_volatility': ('learning rate stable ~0.21 then volatile ~0.46; volatile ~0.51 '
                             'then stable ~0.28', 'Wang et al. 2018, simulation 2 (8 networks)'),
