@@ -42,7 +42,7 @@ ZERO_OK = {'seed', 'checkpoint_every', 'launch.num_workers', 'launch.num_evaluat
            'params_seed', 'agent.value_clip_eps'}  # a seed; 0: ppo's value loss unclipped
 SIGNED = {'env.reward_correct', 'env.reward_wrong', 'network.cell_bias',
           'network.log_std_min', 'network.log_std_max', 'agent.target_entropy',
-          'curriculum.threshold'}
+          'curriculum.threshold', 'network.rpe_override_after', 'network.rpe_override_to'}
 NAME_LISTS = {'agent.freeze'}
 PROBABILITIES = {'agent.gamma', 'agent.tau', 'agent.gae_lambda', 'env.iti_p'}
 POSITIVE = re.compile(r'(_timeout_s|_lr|^agent\.learning_rate|_eps|initial_alpha)$')
