@@ -42,7 +42,8 @@ NETWORK = {
     # value_core 'rpe': after this reward the actor receives rpe_override_to instead of the
     # RPE (None: never; the perturbations of Stopper et al. 2014, set by the analysis)
     'rpe_override_after': rules.Custom(lambda v: v is None or rules.is_real(v),
-                                       'None or a reward value', float),
+                                       'None (no perturbation) or a reward value that '
+                                       'float32 holds is required', float),
     'rpe_override_to': rules.Real(default=0.0),
 }
 
