@@ -44,11 +44,7 @@ def launch(**fields) -> ml_collections.ConfigDict:
   """The processes of a run: every field of `launch.validation.LAUNCH` (where each is said)
   at its default, but `fields` (e.g. num_evaluators=0, updates_per_call=20)."""
   from launch.validation import LAUNCH
-  unknown = sorted(set(fields) - set(LAUNCH))
-  if unknown:
-    raise ValueError(f'launch has no fields {unknown}; its fields are {sorted(LAUNCH)}')
-  return ml_collections.ConfigDict({name: fields.get(name, rule.default)
-                                    for name, rule in LAUNCH.items()})
+  return _from_table('launch', LAUNCH, fields)
 
 
 def network(**fields) -> ml_collections.ConfigDict:
@@ -56,11 +52,17 @@ def network(**fields) -> ml_collections.ConfigDict:
   `metarl.agents.actor_critic.NETWORK` at its default (an LSTM of 48 units, Wang et al.
   2018's) but `fields` (e.g. value_core='rpe')."""
   from metarl.agents.actor_critic import NETWORK
-  unknown = sorted(set(fields) - set(NETWORK))
+  return _from_table('network', NETWORK, fields)
+
+
+def _from_table(section: str, table, fields) -> ml_collections.ConfigDict:
+  """Every field of `table` at its rule's default but `fields`; ValueError naming a field
+  the table does not have."""
+  unknown = sorted(set(fields) - set(table))
   if unknown:
-    raise ValueError(f'network has no fields {unknown}; its fields are {sorted(NETWORK)}')
+    raise ValueError(f'{section} has no fields {unknown}; its fields are {sorted(table)}')
   return ml_collections.ConfigDict({name: fields.get(name, rule.default)
-                                    for name, rule in NETWORK.items()})
+                                    for name, rule in table.items()})
 
 
 def wang2018_a2c(**fields) -> ml_collections.ConfigDict:

@@ -38,9 +38,14 @@ import numpy as np
 
 from metarl.analysis import choice_models
 from metarl.analysis.figures import plt, save
-from metarl.analysis.registry import Analysis, EvalRequest, register
+from metarl.analysis.registry import Analysis, EvalRequest, batch_first, register
 from metarl.analysis.statistics import lagged, logistic_fit
-from metarl.envs.baited_bandit import P0_SETS, BaitedBandit, first_episode
+from metarl.envs.baited_bandit import (
+  P0_SETS,
+  BaitedBandit,
+  first_episode,
+  reward_probability,
+)
 from metarl.evaluation import make_evaluator
 from metarl.io import save_csv, save_pickle
 
@@ -68,14 +73,19 @@ def play(env: BaitedBandit, actor, params, num_episodes: int, key,
   hidden [E, T, H] when recorded (steps past the first episode are not valid)."""
   evaluate = make_evaluator(env, actor, num_episodes)
   traj = jax.device_get(evaluate(params, key)).trajectory
-  state = traj.env_state
-  data = dict(action=np.asarray(traj.action).T.astype(np.int32),
-              reward=np.asarray(traj.reward).T.astype(np.float32),
-              valid=np.asarray(first_episode(state.trial)).T,
-              p0=np.asarray(state.p0[0]), length=np.asarray(state.length[0]))
+  data = episode_data(traj.env_state, traj.action, traj.reward)
   if log_dynamics and 'hidden' in traj.extras:
-    data['hidden'] = np.swapaxes(np.asarray(traj.extras['hidden']), 0, 1)
+    data['hidden'] = batch_first(traj.extras['hidden'])
   return data
+
+
+def episode_data(states, actions, rewards) -> dict:
+  """Played episodes (leaves [T, E], from a reset) as the analysis reads them: [E, T]
+  action, reward, valid (each column's first episode); p0 [E, 2], length [E]."""
+  return dict(action=batch_first(actions).astype(np.int32),
+              reward=batch_first(rewards).astype(np.float32),
+              valid=batch_first(first_episode(states.trial)),
+              p0=np.asarray(states.p0[0]), length=np.asarray(states.length[0]))
 
 
 def simulate_q_player(p0, length, alpha, beta, trials: int, rng: np.random.Generator,
@@ -94,7 +104,7 @@ def simulate_q_player(p0, length, alpha, beta, trials: int, rng: np.random.Gener
   for t in range(trials):
     action = choice_models.choose(q, beta, rng)
     onehot = np.eye(2, dtype=bool)[action]
-    p = 1.0 - (1.0 - p0[..., :]) ** (since + 1)
+    p = reward_probability(p0, since)
     reward = (rng.uniform(size=shape) < np.where(action == 1, p[..., 1], p[..., 0]))
     chosen = np.where(action == 1, q[..., 1], q[..., 0])
     q = np.where(onehot, (chosen + alpha * (reward - chosen))[..., None], q)
@@ -177,10 +187,7 @@ def analyze(request: EvalRequest) -> dict:
 
 def played(env: BaitedBandit, states, actions, rewards, out_dir: str, seed: int = 0) -> dict:
   """The same tables from a person's episodes (no units)."""
-  data = dict(action=np.asarray(actions).T.astype(np.int32),
-              reward=np.asarray(rewards).T.astype(np.float32),
-              valid=np.asarray(first_episode(states.trial)).T,
-              p0=np.asarray(states.p0[0]), length=np.asarray(states.length[0]))
+  data = episode_data(states, actions, rewards)
   return write_results(out_dir, env, data, {env.p0_set: data}, seed)
 
 

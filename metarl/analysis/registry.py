@@ -87,7 +87,8 @@ def analysis_for(env_name: str) -> Analysis:
 
 # The generic analysis -----------------------------------------------------------------------
 
-def _batch_first(x):
+def batch_first(x) -> np.ndarray:
+  """[T, E, ...] (a trajectory's layout) as [E, T, ...] (an analysis's episodes)."""
   return np.swapaxes(np.asarray(x), 0, 1)
 
 
@@ -95,8 +96,8 @@ def _write_generic(out_dir: str, who: str, states, actions, rewards, metrics,
                    hidden=None) -> dict:
   metrics = to_floats(metrics)
   states = to_numpy(states)
-  data = dict(states={f: _batch_first(getattr(states, f)) for f in param_fields(states)},
-              actions=_batch_first(actions), rewards=_batch_first(rewards), metrics=metrics)
+  data = dict(states={f: batch_first(getattr(states, f)) for f in param_fields(states)},
+              actions=batch_first(actions), rewards=batch_first(rewards), metrics=metrics)
   if hidden is not None:
     data['hidden'] = hidden
   save_pickle(os.path.join(out_dir, 'eval_data.pickle'), data)
@@ -115,7 +116,7 @@ def analyze_generic(request: EvalRequest) -> dict:
   evaluate = make_evaluator(request.env, request.policy.actor, request.num_episodes)
   result = jax.device_get(evaluate(request.params, request.key))
   traj = result.trajectory
-  hidden = (_batch_first(traj.extras['hidden']) if request.log_dynamics and
+  hidden = (batch_first(traj.extras['hidden']) if request.log_dynamics and
             'hidden' in traj.extras else None)
   return _write_generic(request.out_dir, 'agent', traj.env_state, traj.action, traj.reward,
                         result.metrics, hidden)

@@ -25,7 +25,7 @@ import ml_collections
 import numpy as np
 
 from metarl.analysis.figures import plt, save
-from metarl.analysis.registry import Analysis, EvalRequest, register
+from metarl.analysis.registry import Analysis, EvalRequest, batch_first, register
 from metarl.envs.risky_bandit import RISKY_PROBS, RISKY_REWARD, SAFE_REWARD, RiskyBandit
 from metarl.evaluation import make_evaluator
 from metarl.io import save_csv, save_pickle
@@ -53,18 +53,11 @@ def play(env: RiskyBandit, actor, params, num_episodes: int, key) -> dict:
   evaluate = make_evaluator(env, actor, num_episodes)
   traj = jax.device_get(evaluate(params, key)).trajectory
   state = traj.env_state
-  t = lambda x: np.swapaxes(np.asarray(x), 0, 1)  # noqa: E731 ([T, E] -> [E, T])
-  action = t(traj.action).astype(np.int32)
-  trial = t(state.trial)
-  forced = t(state.forced)  # [E, T, 2 * forced]
-  n = forced.shape[-1]
-  free = trial >= n
-  arm = action.copy()
-  if n:
-    index = np.minimum(trial, n - 1)[..., None]
-    arm = np.where(free, action, np.take_along_axis(forced, index, -1)[..., 0])
-  return dict(action=action, arm=arm, reward=t(traj.reward), risky_side=t(state.risky_side),
-              p=t(state.p), free=free)
+  arm = jax.vmap(jax.vmap(env.pulled))(state, traj.action)  # the env's own rule
+  return dict(action=batch_first(traj.action).astype(np.int32),
+              arm=batch_first(arm).astype(np.int32), reward=batch_first(traj.reward),
+              risky_side=batch_first(state.risky_side), p=batch_first(state.p),
+              free=batch_first(state.trial) >= 2 * env.forced_trials)
 
 
 def risky_rows(condition: str, data: dict) -> list[dict]:

@@ -37,7 +37,7 @@ import jax
 import numpy as np
 
 from metarl.analysis.figures import plt, save
-from metarl.analysis.registry import Analysis, EvalRequest, register
+from metarl.analysis.registry import Analysis, EvalRequest, batch_first, register
 from metarl.analysis.statistics import cross_validated_predictions
 from metarl.envs.volatile_bandit import (
   TEST_PHASE,
@@ -163,12 +163,12 @@ def play(env: VolatileBandit, actor, params, num_episodes: int, key,
   evaluate = make_evaluator(env, actor, num_episodes)
   traj = jax.device_get(evaluate(params, key)).trajectory
   state = traj.env_state
-  t = lambda x: np.swapaxes(np.asarray(x), 0, 1)  # noqa: E731 ([T, E, ...] -> [E, T, ...])
-  reward = t(traj.reward)
-  data = dict(action=t(traj.action).astype(np.int32), reward=reward, paid=reward > 0,
-              sizes=t(state.sizes), better=t(state.better), volatile=t(state.volatile))
+  reward = batch_first(traj.reward)
+  data = dict(action=batch_first(traj.action).astype(np.int32), reward=reward,
+              paid=reward > 0, sizes=batch_first(state.sizes),
+              better=batch_first(state.better), volatile=batch_first(state.volatile))
   if log_dynamics and 'hidden' in traj.extras:
-    data['hidden'] = t(traj.extras['hidden'])
+    data['hidden'] = batch_first(traj.extras['hidden'])
   return data
 
 
