@@ -43,6 +43,10 @@ NUMPY_REFERENCES = {
     'volatile_bandit': 'tests/test_volatile_bandit.py::'
                        'test_matches_numpy_reference_under_jit_and_vmap',
     'risky_bandit': 'tests/test_risky_bandit.py::test_matches_numpy_reference_under_jit_and_vmap',
+    'cue_reversal': 'tests/test_cue_reversal.py::'
+                    'test_matches_numpy_reference_under_jit_and_vmap',
+    'two_step_stages': 'tests/test_two_step_stages.py::test_steps_follow_the_reference_rules',
+    'harlow': 'tests/test_harlow.py::test_matches_numpy_reference_under_jit_and_vmap',
     'reversal': 'tests/test_examples.py::'
                 'test_reversal_matches_a_numpy_reference_under_jit_and_vmap',
 }

@@ -39,10 +39,13 @@ NAMES = TRAIN + EVAL + PLAY
 ZERO_OK = {'seed', 'checkpoint_every', 'launch.num_workers', 'launch.num_evaluators',
            'launch.max_restarts', 'agent.warmup_steps', 'agent.critic_warmup_steps',
            'agent.actor_warmup_steps', 'curriculum.start', 'env.delay', 'env.delay_jitter',
-           'params_seed', 'agent.value_clip_eps'}  # a seed; 0: ppo's value loss unclipped
+           'params_seed', 'agent.value_clip_eps',  # a seed; 0: ppo's value loss unclipped
+           'env.forced_trials', 'env.iti_steps', 'env.object_seed'}  # none; no interval
 SIGNED = {'env.reward_correct', 'env.reward_wrong', 'network.cell_bias',
           'network.log_std_min', 'network.log_std_max', 'agent.target_entropy',
-          'curriculum.threshold', 'network.rpe_override_after', 'network.rpe_override_to'}
+          'curriculum.threshold', 'network.rpe_override_after', 'network.rpe_override_to',
+          'env.reward', 'env.invalid_reward', 'env.fixation_reward', 'env.correct_reward',
+          'env.wrong_reward'}
 NAME_LISTS = {'agent.freeze'}
 PROBABILITIES = {'agent.gamma', 'agent.tau', 'agent.gae_lambda', 'env.iti_p'}
 POSITIVE = re.compile(r'(_timeout_s|_lr|^agent\.learning_rate|_eps|initial_alpha)$')
