@@ -20,9 +20,9 @@ def numpy_reset(key, n):
               screen=0, trial=0)
 
 
-def numpy_observation(ref, objects, action, reward, dim):
+def numpy_observation(ref, objects, action, reward, dim, at_outcome=False):
   left, right = np.zeros(dim), np.zeros(dim)
-  if ref['screen'] == 1:
+  if ref['screen'] == 1 or (at_outcome and ref['screen'] == 2):
     t, o = objects[ref['target']], objects[ref['other']]
     left, right = (t, o) if ref['left'] else (o, t)
   previous = np.eye(3)[action] if action >= 0 else np.zeros(3)
@@ -30,9 +30,11 @@ def numpy_observation(ref, objects, action, reward, dim):
                          left, right, previous, [reward]])
 
 
-def test_matches_numpy_reference_under_jit_and_vmap():
-  dim, n, trials, iti = 3, 5, 2, 1
-  env = Harlow(object_dim=dim, num_objects=n, trials_per_episode=trials, iti_steps=iti)
+@pytest.mark.parametrize('at_outcome', [False, True])
+def test_matches_numpy_reference_under_jit_and_vmap(at_outcome):
+  dim, n, trials, iti = 3, 5, 2, 2
+  env = Harlow(object_dim=dim, num_objects=n, trials_per_episode=trials, iti_steps=iti,
+               objects_at_outcome=at_outcome)
   objects = object_vectors(n, dim, 0)[0]
   batch, steps = 6, 40
   params = jax.tree_util.tree_map(lambda x: jnp.stack([x] * batch), env.default_params())
@@ -42,7 +44,7 @@ def test_matches_numpy_reference_under_jit_and_vmap():
   for b in range(batch):
     assert refs[b]['target'] != refs[b]['other']
     np.testing.assert_allclose(ts.observation[b], numpy_observation(refs[b], objects, -1,
-                                                                    0.0, dim))
+                                                                    0.0, dim, at_outcome))
   step = jax.jit(jax.vmap(env.step))
   rng = np.random.default_rng(0)
   for t in range(steps):
@@ -68,10 +70,16 @@ def test_matches_numpy_reference_under_jit_and_vmap():
         refs[b] = ref = numpy_reset(jax.random.split(keys[b])[1], n)
         action, reward = -1, 0.0
       np.testing.assert_allclose(ts.observation[b],
-                                 numpy_observation(ref, objects, action, reward, dim),
+                                 numpy_observation(ref, objects, action, reward, dim,
+                                                   at_outcome),
                                  rtol=1e-6)
       assert int(state.target[b]) == ref['target'] and int(state.other[b]) == ref['other']
       assert bool(state.target_left[b]) == ref['left'] and int(state.trial[b]) == ref['trial']
+
+
+def test_objects_at_outcome_needs_an_interval():
+  with pytest.raises(ValueError, match='iti_steps must be at least 1'):
+    Harlow(iti_steps=0, objects_at_outcome=True)
 
 
 def test_held_out_objects_differ_from_the_training_ones_and_swap_in_through_params():

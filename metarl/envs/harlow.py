@@ -4,7 +4,10 @@ simulate it (simulation 5) without the 3-D rendering: the objects are fixed rand
 Each episode draws two different objects from a set of `num_objects`; one of them (drawn
 too) is the episode's target. A trial is a fixation step (holding pays `fixation_reward`),
 a choice step showing the two objects left and right in a random arrangement (a new one
-every trial), and `iti_steps` blank steps. Actions: 0 hold, 1 take the left object, 2 take
+every trial), and `iti_steps` steps of an interval. With `objects_at_outcome` the
+interval's first step, which brings the choice's reward, still shows the two objects where
+they were (as the paper's screen does while the reward for the image looked at comes),
+the others are blank. Actions: 0 hold, 1 take the left object, 2 take
 the right one. On the choice step the target pays `correct_reward`, the other object
 `wrong_reward`, and holding there counts as a wrong choice. `trials_per_episode` trials an
 episode. Trial 1 can only be a guess; from trial 2 on an agent that has learnt to learn
@@ -16,7 +19,8 @@ the others the held-out set (`object_set`). They live in the env params, so the 
 can be evaluated on either set (`objects_of`).
 
 The observation: [fixation screen, choice screen, left object, right object (on the choice
-screen only), previous action one-hot (3), previous reward] (2 + 2 x object_dim + 4).
+screen, and on the outcome step with `objects_at_outcome`), previous action one-hot (3),
+previous reward] (2 + 2 x object_dim + 4).
 
 Random stream contract (the numpy reference in tests relies on it): `reset` splits its key
 into (pair key, side key) and the pair key into (target key, offset key): the target is
@@ -26,7 +30,8 @@ target is on the left when uniform(side key) < 0.5.
 the side key the same way.
 
 Config fields (`FIELDS`): object_dim, num_objects, object_set, object_seed,
-trials_per_episode, iti_steps, fixation_reward, correct_reward, wrong_reward.
+trials_per_episode, iti_steps, objects_at_outcome, fixation_reward, correct_reward,
+wrong_reward.
 """
 
 import chex
@@ -73,10 +78,14 @@ class Harlow(base.Environment):
 
   def __init__(self, object_dim: int = 8, num_objects: int = 1000, object_set: str = 'train',
                object_seed: int = 0, trials_per_episode: int = 6, iti_steps: int = 2,
-               fixation_reward: float = 0.2, correct_reward: float = 1.0,
-               wrong_reward: float = -1.0):
+               objects_at_outcome: bool = False, fixation_reward: float = 0.2,
+               correct_reward: float = 1.0, wrong_reward: float = -1.0):
     if object_set not in OBJECT_SETS:
       raise ValueError(f'object_set must be one of {OBJECT_SETS}, got {object_set!r}')
+    if objects_at_outcome and iti_steps < 1:
+      raise ValueError('objects_at_outcome shows the objects on the interval\'s first step: '
+                       f'iti_steps must be at least 1, got {iti_steps}')
+    self.objects_at_outcome = objects_at_outcome
     self.object_dim, self.num_objects = object_dim, num_objects
     self.object_set, self.object_seed = object_set, object_seed
     self.trials_per_episode, self.iti_steps = trials_per_episode, iti_steps
@@ -103,7 +112,7 @@ class Harlow(base.Environment):
 
   def observe(self, state: HarlowState, params: HarlowParams, action: Array,
               reward: Array) -> Array:
-    shown = state.screen == CHOICE
+    shown = (state.screen == CHOICE) | (self.objects_at_outcome & (state.screen == CHOICE + 1))
     target, other = params.objects[state.target], params.objects[state.other]
     left = jnp.where(state.target_left, target, other) * shown
     right = jnp.where(state.target_left, other, target) * shown
@@ -200,7 +209,9 @@ FIELDS = {
     'object_set': rules.Choice(OBJECT_SETS, default='train'),  # the set episodes draw from
     'object_seed': rules.Int(0, default=0),  # draws both sets' vectors
     'trials_per_episode': rules.Int(1, default=6),
-    'iti_steps': rules.Int(0, default=2),  # blank steps after each choice
+    'iti_steps': rules.Int(0, default=2),  # steps of the interval after each choice
+    # True: the interval's first step (the outcome) still shows the two objects
+    'objects_at_outcome': rules.Bool(default=False),
     'fixation_reward': rules.Real(default=0.2),
     'correct_reward': rules.Real(default=1.0),
     'wrong_reward': rules.Real(default=-1.0),
