@@ -218,6 +218,15 @@ def test_each_env_that_cannot_be_played_is_refused(tmp_path, overrides, message)
     (['--config.env.name=risky_bandit', '--config.env.forced_trials=1',
       '--config.env.free_trials=2'], '0\n0\n1\n1\nq\n',
      ['forced: only arm', 'free choice', 'paid'], ['eval_summary.csv']),
+    (['--config.env.name=cue_reversal', '--config.env.trials_per_block=1',
+      '--config.env.blocks_per_episode=1'], '0\n0\n1\n0\nq\n',
+     ['block 1/1, trial 1/1: fixation', 'cue ', 'respond [1-2]'], ['eval_summary.csv']),
+    (['--config.env.name=two_step_stages', '--config.env.trials_per_episode=2'],
+     '0\n1\n1\n0\nq\n', ['trial 1/2: stage 1 (S0)', 'stage 2, state S', 'reward'],
+     ['stay_probability.csv', 'trial_history.csv']),
+    (['--config.env.name=harlow', '--config.env.trials_per_episode=1',
+      '--config.env.iti_steps=0'], '0\n1\nq\n', ['trial 1/1: fixation', 'left object #'],
+     ['eval_summary.csv']),
 ])
 def test_wang_2018_tasks_can_be_played(tmp_path, overrides, keys, words, files):
   """One episode of each of Wang et al. 2018's tasks played by a person: the task's own

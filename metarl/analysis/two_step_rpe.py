@@ -139,7 +139,14 @@ def write_rpe(out_dir: str, env, states, actions, agent_rpe) -> dict:
           'rpe_r2_model_free': r2['model-free learner']}
 
 
-register(Analysis(env='two_step_stages', analyze=analyze, num_episodes=300, log_dynamics=True,
+def played(env, states, actions, rewards, out_dir: str, seed: int = 0) -> dict:
+  """two_step's files of a person's stage-1 choices (no value: no RPEs)."""
+  del rewards, seed
+  return two_step.write_results(out_dir, env, *stage_1_steps(states, actions))
+
+
+register(Analysis(env='two_step_stages', analyze=analyze, played=played, num_episodes=300,
+                  log_dynamics=True,
                   summary_note='stay probabilities; r^2 of the second-stage RPE per learner'))
 
 
