@@ -1,8 +1,9 @@
-"""Wang, Kurth-Nelson et al. (2018), simulations 1, 2 and 6: each config trained as it is
-(8 networks side by side) and analysed by configs/eval.py, every number beside the paper's,
+"""Wang, Kurth-Nelson et al. (2018), its six simulations: each config trained as it is (8
+networks side by side) and analysed by configs/eval.py, every number beside the paper's,
 with the criteria of done and the wall times.
 
-python benchmarks/wang2018.py [--only=history,volatility,rpe] [--work=DIR]
+python benchmarks/wang2018.py [--only=history,volatility,inferred,two_step,harlow,rpe]
+                              [--work=DIR]
                               [--run=NAME=RUN_DIR ...]
 
 For each simulation: `python main.py --config=configs/wang2018_<name>.py` into
@@ -29,7 +30,8 @@ if ROOT not in sys.path:
 from metarl.io import new_timestamped_dir, save_csv  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results', 'wang2018.csv')
-SIMULATIONS = {'history': 1, 'volatility': 2, 'rpe': 6}
+SIMULATIONS = {'history': 1, 'volatility': 2, 'inferred': 3, 'two_step': 4, 'harlow': 5,
+               'rpe': 6}
 
 
 def read(path):
@@ -51,9 +53,9 @@ def training_seconds(run_dir: str) -> float:
   return float(found[-1]) if found else float('nan')
 
 
-def per_seed(rows, value, **where):
-  """{seed: float(row[value])} of the gathered table's rows matching `where`."""
-  return {r['seed']: float(r[value]) for r in rows
+def per_seed(rows, column, **where):
+  """{seed: float(row[column])} of the gathered table's rows matching `where`."""
+  return {r['seed']: float(r[column]) for r in rows
           if all(r[k] == v for k, v in where.items())}
 
 
@@ -136,7 +138,80 @@ def rpe_rows(out):
   return rows
 
 
-ROWS = {'history': history_rows, 'volatility': volatility_rows, 'rpe': rpe_rows}
+def inferred_rows(out):
+  rpe = read(os.path.join(out, 'cue_rpe.csv'))
+  rows = []
+  after = {}
+  for kind in ('experienced', 'inferred'):
+    for value in ('rewarded', 'unrewarded'):
+      after[(kind, value)] = per_seed(rpe, 'rpe', trial='2', cue=kind, value=value,
+                                      switched='1')
+      paper = next(r['published'] for r in rpe if r['trial'] == '2' and r['cue'] == kind and
+                   r['value'] == value and r['switched'] == '1')
+      rows.append(row(3, f'cue RPE, trial 2 after a switch, {kind} cue, now {value}',
+                      after[(kind, value)], paper=f'~{float(paper):+.2f}'))
+  for value in ('rewarded', 'unrewarded'):
+    rows.append(row(3, f'cue RPE, trial 1 after a switch, now {value}', per_seed(
+        rpe, 'rpe', trial='1', cue='both', value=value, switched='1')))
+  signs = {s: all(after[(k, 'rewarded')][s] > 0 > after[(k, 'unrewarded')][s]
+                  for k in ('experienced', 'inferred')) for s in after[('inferred', 'rewarded')]}
+  rows.append(row(3, 'both cues with the new sign on trial 2 (1 = yes)',
+                  {s: float(v) for s, v in signs.items()}, paper='yes',
+                  criterion='on at least 7 of 8 seeds', meets=lambda s: signs[s]))
+  size = {k: {s: after[(k, 'rewarded')][s] - after[(k, 'unrewarded')][s] for s in signs}
+          for k in ('experienced', 'inferred')}
+  ratio = {s: size['inferred'][s] / size['experienced'][s] if size['experienced'][s] else
+           float('nan') for s in signs}
+  rows.append(row(3, 'inferred over experienced (rewarded minus unrewarded RPE)', ratio,
+                  paper='~1.0', criterion='at least 0.5', meets=lambda s: ratio[s] >= 0.5))
+  return rows
+
+
+def two_step_rows(out):
+  stay = read(os.path.join(out, 'stay_probability.csv'))
+  rows = []
+  for condition in ('rewarded_common', 'rewarded_uncommon', 'unrewarded_common',
+                    'unrewarded_uncommon'):
+    values = per_seed(stay, 'stay_probability', condition=condition)
+    paper = next(r['published'] for r in stay if r['condition'] == condition)
+    rows.append(row(4, f'stay probability, {condition}', values, paper=f'~{paper}'))
+  fits = read(os.path.join(out, 'rpe_regression.csv'))
+  based = per_seed(fits, 'r2', learner='model-based planner')
+  free = per_seed(fits, 'r2', learner='model-free learner')
+  rows += [row(4, 'r2 of the second-stage RPE on the model-based planner\'s', based,
+               paper='0.89', criterion='at least 0.5', meets=lambda s: based[s] >= 0.5),
+           row(4, 'r2 of the second-stage RPE on the model-free learner\'s', free,
+               paper='~0'),
+           row(4, 'model-based r2 over model-free r2', {s: based[s] / free[s] for s in based},
+               criterion='at least 5', meets=lambda s: based[s] >= 5 * free[s]),
+           row(4, 'r2 the model-based planner adds to the model-free learner', per_seed(
+               fits, 'r2_beyond_other', learner='model-based planner')),
+           row(4, 'r2 the model-free learner adds to the model-based planner', per_seed(
+               fits, 'r2_beyond_other', learner='model-free learner')),
+           row(4, 'r2 of the two learners\' RPEs with each other', per_seed(
+               fits, 'r2', learner='model-based planner vs model-free learner'))]
+  return rows
+
+
+def harlow_rows(out):
+  accuracy = read(os.path.join(out, 'harlow_accuracy.csv'))
+  first = per_seed(accuracy, 'accuracy', object_set='test', trial='1')
+  second = per_seed(accuracy, 'accuracy', object_set='test', trial='2')
+  learnt = {s: float(second[s] >= 0.9 and 0.45 <= first[s] <= 0.55) for s in second}
+  return [row(5, 'accuracy on trial 1, held-out objects', first, paper='~0.5'),
+          row(5, 'accuracy on trial 2, held-out objects', second, paper='~0.97 (those shown)',
+              criterion='at least 0.9', meets=lambda s: second[s] >= 0.9),
+          row(5, 'accuracy on trial 6, held-out objects', per_seed(
+              accuracy, 'accuracy', object_set='test', trial='6')),
+          row(5, 'accuracy on trial 2, training objects', per_seed(
+              accuracy, 'accuracy', object_set='train', trial='2')),
+          row(5, 'learnt to learn: trial 2 >= 0.9, trial 1 in 0.45-0.55 (1 = yes)', learnt,
+              paper='28% of 50 networks', criterion='on at least 6 of 8 seeds',
+              meets=lambda s: learnt[s])]
+
+
+ROWS = {'history': history_rows, 'volatility': volatility_rows, 'inferred': inferred_rows,
+        'two_step': two_step_rows, 'harlow': harlow_rows, 'rpe': rpe_rows}
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ SECTIONS = {  # key: the heading of its part of the page
                '(Hennig et al. 2023)',
     'sac': 'Recurrent SAC: memory task and pendulum (RLtools)',
     'class_query': "Long memory: the class-query task (S. Bartunov's lecture)",
-    'wang2018': 'Prefrontal cortex as a meta-RL system: simulations 1, 2 and 6 '
+    'wang2018': 'Prefrontal cortex as a meta-RL system: its six simulations '
                 '(Wang et al. 2018)',
     'speed': 'Speed against the reference implementations',
 }
@@ -66,6 +66,13 @@ PUBLISHED = {
                          'Wang et al. 2018, simulation 1, doi:10.1038/s41593-018-0147-8'),
     'wang2018_volatility': ('learning rate stable ~0.21 then volatile ~0.46; volatile ~0.51 '
                             'then stable ~0.28', 'Wang et al. 2018, simulation 2 (8 networks)'),
+    'wang2018_inferred': ('the cue RPE on trial 2 after a switch flips for the cue just '
+                          'experienced (~+0.30 / -0.38) and for the other one (~+0.34 / -0.35)',
+                          'Wang et al. 2018, simulation 3; Bromberg-Martin et al. 2010'),
+    'wang2018_two_step': ('the second-stage RPE: r^2 0.89 on a model-based planner\'s, ~0 on a '
+                          'model-free learner\'s', 'Wang et al. 2018, simulation 4'),
+    'wang2018_harlow': ('trial 1 at chance, trial 2 rising to ~0.97; 28% of 50 networks reach '
+                        'the maximum', 'Wang et al. 2018, simulation 5; Harlow 1949'),
     'wang2018_rpe': ('P(risky) down with RPE -4 after risky rewards, up with -1 after safe '
                      'choices and +1 after risky losses',
                      'Wang et al. 2018, simulation 6; Stopper et al. 2014'),

@@ -1,5 +1,5 @@
-"""The results page's section on Wang et al. (2018)'s simulations 1, 2 and 6: the committed
-table of benchmarks/wang2018.py (each config trained as it is, 8 networks, and analysed)."""
+"""The results page's section on Wang et al. (2018)'s six simulations: the committed table of
+benchmarks/wang2018.py (each config trained as it is, 8 networks, and analysed)."""
 
 import os
 
@@ -16,6 +16,7 @@ from benchmarks.results_page.page import (
 
 SOURCE = '`benchmarks/results/wang2018.csv`'
 AT_LEAST = 7  # seeds of 8 that meet a per-seed criterion
+HARLOW_AT_LEAST = 6  # seeds of 8 that learn to learn (simulation 5)
 
 
 def _row(rows, simulation: int, measure: str) -> dict:
@@ -29,6 +30,49 @@ def _row(rows, simulation: int, measure: str) -> dict:
 
 def _share(row: dict) -> str:
   return f"{row['seeds_meeting']} of {row['seeds']} seeds"
+
+
+def _second_half(rows) -> list[Headline]:
+  """The headlines of simulations 3, 4 and 5, those in the table."""
+  headlines = []
+  simulations = {r['simulation'] for r in rows}
+  if '3' in simulations:
+    signs = _row(rows, 3, 'both cues with the new sign')
+    ratio = _row(rows, 3, 'inferred over experienced')
+    cells = [float(_row(rows, 3, f'cue RPE, trial 2 after a switch, {k} cue, now {v}')['median'])
+             for k in ('experienced', 'inferred') for v in ('rewarded', 'unrewarded')]
+    ok = int(signs['seeds_meeting']) >= AT_LEAST and int(ratio['seeds_meeting']) >= AT_LEAST
+    headlines.append(Headline(
+        'Wang 2018, simulation 3: RPEs of inferred value',
+        'the cue RPE on trial 2 after a switch, experienced and inferred cue, now rewarded / not',
+        'experienced {:+.3f} / {:+.3f}, inferred {:+.3f} / {:+.3f} (medians); '.format(*cells) +
+        f"both with the new sign on {_share(signs)}",
+        'published: ' + PUBLISHED['wang2018_inferred'][0], SOURCE, verdict(ok)))
+  if '4' in simulations:
+    based = _row(rows, 4, 'r2 of the second-stage RPE on the model-based')
+    free = _row(rows, 4, 'r2 of the second-stage RPE on the model-free')
+    ratio = _row(rows, 4, 'model-based r2 over model-free r2')
+    adds = _row(rows, 4, 'r2 the model-free learner adds')
+    ok = int(based['seeds_meeting']) >= AT_LEAST and int(ratio['seeds_meeting']) >= AT_LEAST
+    headlines.append(Headline(
+        'Wang 2018, simulation 4: model-based RPEs',
+        "r^2 of the agent's second-stage RPE on a model-based planner's and a model-free "
+        "learner's",
+        f"{float(based['median']):.2f} and {float(free['median']):.2f} (the model-free one "
+        f"adds {float(adds['median']):.4f} to the model-based one)",
+        'published: ' + PUBLISHED['wang2018_two_step'][0], SOURCE, verdict(ok)))
+  if '5' in simulations:
+    second = _row(rows, 5, 'accuracy on trial 2, held-out')
+    first = _row(rows, 5, 'accuracy on trial 1, held-out')
+    learnt = _row(rows, 5, 'learnt to learn')
+    headlines.append(Headline(
+        'Wang 2018, simulation 5: learning to learn (Harlow)',
+        'accuracy on trials 1 and 2 on held-out objects; networks that learn to learn',
+        f"{float(first['median']):.3f} and {float(second['median']):.3f} (medians); "
+        f"{_share(learnt)}",
+        'published: ' + PUBLISHED['wang2018_harlow'][0], SOURCE,
+        verdict(int(learnt['seeds_meeting']) >= HARLOW_AT_LEAST)))
+  return headlines
 
 
 def wang2018_section(ctx: Context) -> Section:
@@ -55,6 +99,7 @@ def wang2018_section(ctx: Context) -> Section:
       '{:.2f} then {:.2f}; {:.2f} then {:.2f} (medians); higher on '.format(*cells) +
       f"{_share(rates)}; decoded above chance on {_share(decoded)}",
       'published: ' + PUBLISHED['wang2018_volatility'][0], SOURCE, verdict(ok)))
+  headlines += _second_half(rows)
   moved = [r for r in rows if r['simulation'] == '6' and 'minus control' in r['measure']]
   if moved:
     ok = all((float(r['median']) > 0) == (r['paper'] == 'up') for r in moved)
