@@ -10,12 +10,12 @@ entropy cost 0.001, value cost 0.4; trials of a fixation (reward 0.2), a choice 
 objects left and right (+1 for the episode's target, -1 for the other) and an interval; 6
 trials an episode; 1,000 training and 1,000 held-out objects. Here the objects are vectors
 of 8 numbers from N(0, 1) fed straight to the LSTM (no vision to learn), so the LSTM has
-128 units, not 256 (twice as fast to train on 2 cores); the interval is 2 steps, the first
+128 units, not 256, to train faster on 2 cores; the interval is 2 steps, the first
 of which brings the reward and still shows the two objects (env.objects_at_outcome, as the
-paper's screen shows the image looked at when its reward comes). With a blank outcome step
-6 of 8 networks stopped at 75% correct from trial 2 on (they kept the object that paid,
-and after a loss guessed for the rest of the episode: the objects were gone by the time
-the loss was known), after 13.5M steps (docs/tasks/wang2018.md). 32 environments per
+paper's screen shows the image looked at when its reward comes). With it, as with a blank
+outcome step, most networks settle at 75% correct from trial 2 on (they keep the object
+that paid and, after a loss, guess for the rest of the episode; docs/tasks/wang2018.md
+has the measures). 32 environments per
 update play whole episodes of 24 steps, each one unroll whose returns are bootstrapped
 over it. The analysis (configs/eval.py, metarl.analysis.harlow) plays the held-out
 objects.
