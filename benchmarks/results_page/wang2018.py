@@ -44,7 +44,8 @@ def _second_half(rows) -> list[Headline]:
     ok = int(signs['seeds_meeting']) >= AT_LEAST and int(ratio['seeds_meeting']) >= AT_LEAST
     headlines.append(Headline(
         'Wang 2018, simulation 3: RPEs of inferred value',
-        'the cue RPE on trial 2 after a switch, experienced and inferred cue, now rewarded / not',
+        'the cue RPE on the second trial after a switch, experienced and inferred cue, now '
+        'rewarded / not',
         'experienced {:+.3f} / {:+.3f}, inferred {:+.3f} / {:+.3f} (medians); '.format(*cells) +
         f"both with the new sign on {_share(signs)}",
         'published: ' + PUBLISHED['wang2018_inferred'][0], SOURCE, verdict(ok)))
@@ -56,8 +57,8 @@ def _second_half(rows) -> list[Headline]:
     ok = int(based['seeds_meeting']) >= AT_LEAST and int(ratio['seeds_meeting']) >= AT_LEAST
     headlines.append(Headline(
         'Wang 2018, simulation 4: model-based RPEs',
-        "r^2 of the agent's second-stage RPE on a model-based planner's and a model-free "
-        "learner's",
+        "r squared of the agent's second-stage RPE on a model-based planner's and a "
+        "model-free learner's",
         f"{float(based['median']):.2f} and {float(free['median']):.2f} (the model-free one "
         f"adds {float(adds['median']):.4f} to the model-based one)",
         'published: ' + PUBLISHED['wang2018_two_step'][0], SOURCE, verdict(ok)))
@@ -67,7 +68,8 @@ def _second_half(rows) -> list[Headline]:
     learnt = _row(rows, 5, 'learnt to learn')
     headlines.append(Headline(
         'Wang 2018, simulation 5: learning to learn (Harlow)',
-        'accuracy on trials 1 and 2 on held-out objects; networks that learn to learn',
+        'accuracy on the first and the second trial, held-out objects; networks that learn '
+        'to learn',
         f"{float(first['median']):.3f} and {float(second['median']):.3f} (medians); "
         f"{_share(learnt)}",
         'published: ' + PUBLISHED['wang2018_harlow'][0], SOURCE,

@@ -27,7 +27,14 @@ import numpy as np
 from absl import logging
 
 from metarl.analysis.figures import plt, save
-from metarl.analysis.registry import Analysis, EvalRequest, batch_first, register
+from metarl.analysis.registry import (
+  Analysis,
+  EvalRequest,
+  analyze_generic,
+  batch_first,
+  register,
+  value_settings,
+)
 from metarl.envs.cue_reversal import FIXATION
 from metarl.evaluation import make_evaluator
 from metarl.io import save_csv, save_pickle
@@ -112,15 +119,14 @@ def analyze(request: EvalRequest) -> dict:
   """Plays `request.num_episodes` episodes; writes the files above. An agent without a value
   output (or a gamma) has no RPE to read: it gets the generic analysis's files."""
   from metarl.agents import registry as agent_registry
-  from metarl.analysis.registry import analyze_generic
-  saved = request.saved
-  agent = saved.config.agent if saved is not None else {}
-  # the policy that reports its value on every step, whatever log_dynamics says
-  actor = (agent_registry.spec(saved.agent).eval_policy(saved.config, request.env, True).actor
-           if saved is not None else request.policy.actor)
-  data = play(request.env, actor, request.params, request.num_episodes, request.key,
-              float(agent.get('gamma', 0.0)), float(agent.get('reward_scale', 1.0)))
-  if data is None or 'gamma' not in agent:
+  saved, settings = request.saved, value_settings(request.saved)
+  data = None
+  if settings is not None:
+    # the policy that reports its value on every step, whatever log_dynamics says
+    actor = agent_registry.spec(saved.agent).eval_policy(saved.config, request.env, True).actor
+    data = play(request.env, actor, request.params, request.num_episodes, request.key,
+                *settings)
+  if data is None:
     logging.info('the %s agent reports no value: no cue RPEs, the generic analysis only',
                  saved.agent if saved is not None else 'given')
     return analyze_generic(request)

@@ -85,6 +85,16 @@ def analysis_for(env_name: str) -> Analysis:
   return GENERIC
 
 
+def value_settings(saved: SavedParams | None) -> tuple[float, float] | None:
+  """(gamma, reward_scale) with which an analysis reads a trained agent's value output as
+  returns in reward units; None for params without an agent that has a gamma. An agent
+  with no reward_scale field learns from the rewards as they are (scale 1)."""
+  if saved is None or 'gamma' not in saved.config.agent:
+    return None
+  agent = saved.config.agent
+  return float(agent.gamma), float(agent.reward_scale) if 'reward_scale' in agent else 1.0
+
+
 # The generic analysis -----------------------------------------------------------------------
 
 def batch_first(x) -> np.ndarray:

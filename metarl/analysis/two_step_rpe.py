@@ -35,7 +35,13 @@ from absl import logging
 
 from metarl.analysis import two_step
 from metarl.analysis.figures import plt, save
-from metarl.analysis.registry import Analysis, EvalRequest, batch_first, register
+from metarl.analysis.registry import (
+  Analysis,
+  EvalRequest,
+  batch_first,
+  register,
+  value_settings,
+)
 from metarl.envs.two_step_stages import stage_1_steps
 from metarl.evaluation import make_evaluator
 from metarl.io import save_csv, save_pickle
@@ -113,11 +119,12 @@ def analyze(request: EvalRequest) -> dict:
   hidden = (batch_first(traj.extras['hidden'])[:, ::2] if request.log_dynamics and
             'hidden' in traj.extras else None)
   summary = two_step.write_results(request.out_dir, env, states, actions, hidden)
-  if 'value' not in traj.extras or saved is None or 'gamma' not in saved.config.agent:
+  settings = value_settings(saved)
+  if 'value' not in traj.extras or settings is None:
     logging.info('the agent reports no value: no second-stage RPEs')
     return summary
-  value = batch_first(traj.extras['value']) / float(saved.config.agent.get('reward_scale', 1.0))
-  gamma = float(saved.config.agent.gamma)
+  gamma, reward_scale = settings
+  value = batch_first(traj.extras['value']) / reward_scale
   agent_rpe = gamma * value[:, 1::2] - value[:, ::2]  # r = 0 on the stage-1 step
   summary.update(write_rpe(request.out_dir, env, states, actions, agent_rpe))
   return summary
