@@ -32,6 +32,7 @@ from metarl.analysis.registry import (
   EvalRequest,
   analyze_generic,
   batch_first,
+  recording_actor,
   register,
   value_settings,
 )
@@ -76,11 +77,9 @@ def cue_rpe_rows(data: dict) -> list[dict]:
   trial, cue, rpe = data['trial'][e, t], data['cue'][e, t], data['rpe'][e, t]
   rewarded, switched, block = (data['rewarded'][e, t], data['switched'][e, t],
                                data['block'][e, t])
-  # the cue of the block's first trial, for each trial (trials are in order per episode)
-  first_cue = np.where(trial == 0, cue, -1)
-  for i in range(1, len(first_cue)):
-    if trial[i] > 0:
-      first_cue[i] = first_cue[i - 1]
+  # the cue of the block's first trial, for each trial (trials are in order per episode, and
+  # each block starts with its trial 0): the cue at the last trial 0 so far
+  first_cue = cue[np.maximum.accumulate(np.where(trial == 0, np.arange(len(trial)), 0))]
   late_blocks = block > 0  # a block with a block before it: a switch is possible
   rows = []
   for was_switched in (1, 0):
@@ -118,14 +117,11 @@ def summary_of(rows) -> dict:
 def analyze(request: EvalRequest) -> dict:
   """Plays `request.num_episodes` episodes; writes the files above. An agent without a value
   output (or a gamma) has no RPE to read: it gets the generic analysis's files."""
-  from metarl.agents import registry as agent_registry
   saved, settings = request.saved, value_settings(request.saved)
   data = None
   if settings is not None:
-    # the policy that reports its value on every step, whatever log_dynamics says
-    actor = agent_registry.spec(saved.agent).eval_policy(saved.config, request.env, True).actor
-    data = play(request.env, actor, request.params, request.num_episodes, request.key,
-                *settings)
+    data = play(request.env, recording_actor(request), request.params, request.num_episodes,
+                request.key, *settings)
   if data is None:
     logging.info('the %s agent reports no value: no cue RPEs, the generic analysis only',
                  saved.agent if saved is not None else 'given')

@@ -85,6 +85,18 @@ def analysis_for(env_name: str) -> Analysis:
   return GENERIC
 
 
+def recording_actor(request: EvalRequest):
+  """An actor that reports the value, logits and activity of every step, for an analysis
+  that reads the value whatever log_dynamics says: the request's policy when it records
+  already (log_dynamics) or has no trained agent behind it, else the agent's evaluation
+  policy built to record."""
+  if request.log_dynamics or request.saved is None:
+    return request.policy.actor
+  from metarl.agents import registry as agent_registry  # the agents import analyses
+  saved = request.saved
+  return agent_registry.spec(saved.agent).eval_policy(saved.config, request.env, True).actor
+
+
 def value_settings(saved: SavedParams | None) -> tuple[float, float] | None:
   """(gamma, reward_scale) with which an analysis reads a trained agent's value output as
   returns in reward units; None for params without an agent that has a gamma. An agent

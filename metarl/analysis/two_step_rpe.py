@@ -39,6 +39,7 @@ from metarl.analysis.registry import (
   Analysis,
   EvalRequest,
   batch_first,
+  recording_actor,
   register,
   value_settings,
 )
@@ -109,11 +110,8 @@ def regression_rows(agent_rpe, choice, stage2, reward, common_prob: float):
 def analyze(request: EvalRequest) -> dict:
   """Plays `request.num_episodes` episodes; writes the files above (an agent without a value
   output, or a gamma, has no RPE to read: two_step's files only)."""
-  from metarl.agents import registry as agent_registry
   saved, env = request.saved, request.env
-  actor = (agent_registry.spec(saved.agent).eval_policy(saved.config, env, True).actor
-           if saved is not None else request.policy.actor)
-  evaluate = make_evaluator(env, actor, request.num_episodes)
+  evaluate = make_evaluator(env, recording_actor(request), request.num_episodes)
   traj = jax.device_get(evaluate(request.params, request.key)).trajectory
   states, actions = stage_1_steps(traj.env_state, traj.action)
   hidden = (batch_first(traj.extras['hidden'])[:, ::2] if request.log_dynamics and
