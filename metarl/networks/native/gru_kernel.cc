@@ -113,6 +113,17 @@ inline vec LoadVec(const float* p) {
 
 inline void StoreVec(float* p, vec v) { __builtin_memcpy(p, &v, sizeof v); }
 
+// s in every lane (`vec{} + s` would add a zero first: 0 + s is not s when s is -0)
+inline vec Splat(float s) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<vec>(_mm512_set1_ps(s));
+#elif defined(__AVX__)
+  return reinterpret_cast<vec>(_mm256_set1_ps(s));
+#else
+  return vec{} + s;
+#endif
+}
+
 // 1 / q: the CPU's reciprocal estimate and one Newton step where it has one (a division of
 // whole vectors costs several times more), else a division.
 inline vec Reciprocal(vec q) {
@@ -169,7 +180,7 @@ inline void AccumulateBlock(Mat x, Mat m, int64_t k_n, int64_t j0, float* __rest
     vec row[V];
     for (int v = 0; v < V; ++v) row[v] = LoadVec(m.at(k, j0 + kLanes * v));
     for (int r = 0; r < R; ++r) {
-      const vec xk = vec{} + *x.at(r, k);
+      const vec xk = Splat(*x.at(r, k));
       for (int v = 0; v < V; ++v) acc[r][v] += xk * row[v];
     }
   }
@@ -177,45 +188,108 @@ inline void AccumulateBlock(Mat x, Mat m, int64_t k_n, int64_t j0, float* __rest
     for (int v = 0; v < V; ++v) StoreVec(out + r * ldo + j0 + kLanes * v, acc[r][v]);
 }
 
+// AccumulateBlock over n columns, a whole number of vectors, three vectors at a time where
+// it can: per k, V loads of m's row and R broadcasts of x feed R * V multiply-adds.
 template <int R>
 inline void AccumulateColumns(Mat x, Mat m, int64_t k_n, int64_t n, float* __restrict out,
                               int64_t ldo) {
   int64_t j = 0;
-  if (n == 3 * kLanes) {  // a GRU's three gates of kLanes units: one pass
-    AccumulateBlock<3, R>(x, m, k_n, 0, out, ldo);
-    j = n;
-  }
+  for (; j + 3 * kLanes <= n; j += 3 * kLanes) AccumulateBlock<3, R>(x, m, k_n, j, out, ldo);
   for (; j + 2 * kLanes <= n; j += 2 * kLanes) AccumulateBlock<2, R>(x, m, k_n, j, out, ldo);
   for (; j + kLanes <= n; j += kLanes) AccumulateBlock<1, R>(x, m, k_n, j, out, ldo);
-  for (; j < n; ++j) {  // the columns left over
-    for (int r = 0; r < R; ++r) {
-      float sum = out[r * ldo + j];
-      for (int64_t k = 0; k < k_n; ++k) sum += *x.at(r, k) * *m.at(k, j);
-      out[r * ldo + j] = sum;
-    }
-  }
 }
 
-// out[r, j] += sum_k x(r, k) m(k, j) for r < rows, j < n (m's columns contiguous; x, m
-// and out do not overlap)
-inline void Accumulate(Mat x, Mat m, int64_t k_n, int64_t n, int64_t rows, float* out,
-                       int64_t ldo) {
+// AccumulateColumns for `rows` rows of out, kWideRows at a time, then 4, then 1: 8 x 3
+// sums and the operands they read fit AVX-512's 32 vector registers, AVX's 16 hold 4 x 3.
+#if defined(__AVX512F__)
+constexpr int kWideRows = 8;
+#else
+constexpr int kWideRows = 4;
+#endif
+
+inline void AccumulateRows(Mat x, Mat m, int64_t k_n, int64_t n, int64_t rows, float* out,
+                           int64_t ldo) {
   int64_t r = 0;
+  for (; r + kWideRows <= rows; r += kWideRows)
+    AccumulateColumns<kWideRows>(Mat{x.at(r, 0), x.rows, x.cols}, m, k_n, n, out + r * ldo,
+                                 ldo);
   for (; r + 4 <= rows; r += 4)
     AccumulateColumns<4>(Mat{x.at(r, 0), x.rows, x.cols}, m, k_n, n, out + r * ldo, ldo);
   for (; r < rows; ++r)
     AccumulateColumns<1>(Mat{x.at(r, 0), x.rows, x.cols}, m, k_n, n, out + r * ldo, ldo);
 }
 
+// The columns of a [k_n, n] operand past its last whole vector, copied into k_n rows of
+// kLanes floats padded with zeros, so that they too go through the vector blocks (n = 50
+// leaves 2 of a GRU's 50 and of its 150; done one column at a time, they were sums of k_n
+// products in a chain, each waiting on the one before, and with H = 50 half the kernel's
+// time). A weight's is made once per call of the kernel, not at every step.
+struct Tail {
+  std::vector<float> data;  // [k_n, kLanes]; empty when n is a whole number of vectors
+
+  Tail() = default;
+  Tail(Mat m, int64_t k_n, int64_t n) { Fill(m, k_n, n); }
+
+  void Fill(Mat m, int64_t k_n, int64_t n) {
+    const int64_t whole = n / kLanes * kLanes, columns = n - whole;
+    data.clear();
+    if (columns == 0) return;
+    data.assign(k_n * kLanes, 0.0f);
+    for (int64_t k = 0; k < k_n; ++k)
+      for (int64_t j = 0; j < columns; ++j) data[k * kLanes + j] = *m.at(k, whole + j);
+  }
+};
+
+// out[r, j] += sum_k x(r, k) m(k, j) for r < rows, j < n (m's columns contiguous; x, m
+// and out do not overlap), the last columns from `tail` (m's Tail) when given.
+inline void AccumulateChunk(Mat x, Mat m, int64_t k_n, int64_t n, int64_t rows, float* out,
+                            int64_t ldo, const Tail* tail) {
+  const int64_t whole = n / kLanes * kLanes;
+  if (whole > 0) AccumulateRows(x, m, k_n, whole, rows, out, ldo);
+  if (whole == n) return;
+  thread_local Tail made;
+  thread_local std::vector<float> out_pad;
+  if (tail == nullptr) {
+    made.Fill(m, k_n, n);
+    tail = &made;
+  }
+  const int64_t columns = n - whole;
+  out_pad.assign(rows * kLanes, 0.0f);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < columns; ++j) out_pad[r * kLanes + j] = out[r * ldo + whole + j];
+  AccumulateRows(x, Mat{tail->data.data(), kLanes, 1}, k_n, kLanes, rows, out_pad.data(),
+                 kLanes);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < columns; ++j) out[r * ldo + whole + j] = out_pad[r * kLanes + j];
+}
+
+// AccumulateChunk over k in chunks of kChunkK: a sum over many rows of m (the weight
+// gradients sum over every step of every sequence) reads each chunk of m once per block of
+// rows and columns of out, so the chunk must stay in the cache between those reads; all of
+// m (megabytes) did not, and the products waited on memory.
+constexpr int64_t kChunkK = 256;
+
+inline void Accumulate(Mat x, Mat m, int64_t k_n, int64_t n, int64_t rows, float* out,
+                       int64_t ldo, const Tail* tail = nullptr) {
+  if (k_n <= kChunkK) {
+    AccumulateChunk(x, m, k_n, n, rows, out, ldo, tail);
+    return;
+  }
+  for (int64_t k0 = 0; k0 < k_n; k0 += kChunkK)  // (a Tail is of all k_n rows: not used)
+    AccumulateChunk(Mat{x.at(0, k0), x.rows, x.cols}, Mat{m.at(k0, 0), m.rows, m.cols},
+                    std::min(kChunkK, k_n - k0), n, rows, out, ldo, nullptr);
+}
+
 // Row-major [rows, cols] as a Mat
 inline Mat RowMajor(const float* data, int64_t cols) { return Mat{data, cols, 1}; }
 
-// out[r, j] = bias[j] + sum_k x[r, k] w[k, j], w row-major [n_in, n_out]
-inline void Affine(const float* x, int64_t ldx, const float* w, const float* bias,
-                   int64_t n_in, int64_t n_out, int64_t rows, float* out, int64_t ldo) {
+// out[r, j] = bias[j] + sum_k x[r, k] w[k, j], w row-major [n_in, n_out] (its Tail)
+inline void Affine(const float* x, int64_t ldx, const float* w, const Tail& tail,
+                   const float* bias, int64_t n_in, int64_t n_out, int64_t rows, float* out,
+                   int64_t ldo) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < n_out; ++j) out[r * ldo + j] = bias[j];
-  Accumulate(Mat{x, ldx, 1}, RowMajor(w, n_out), n_in, n_out, rows, out, ldo);
+  Accumulate(Mat{x, ldx, 1}, RowMajor(w, n_out), n_in, n_out, rows, out, ldo, &tail);
 }
 
 // One step of a layer's gates, forward: s = [h', r, z, n, gh_n] from the input and hidden
@@ -342,6 +416,13 @@ void ForwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float*
   int64_t widest = 0;
   for (const Layer& layer : plan.layers) widest = std::max(widest, layer.hidden);
   std::vector<float> gh(batch * 3 * widest), gi(batch * 3 * widest), h_in(batch * widest);
+  std::vector<Tail> tail_h, tail_i;  // per layer, of w_h and w_i
+  for (const Layer& layer : plan.layers) {
+    tail_h.emplace_back(RowMajor(w + layer.w_h, 3 * layer.hidden), layer.hidden,
+                        3 * layer.hidden);
+    tail_i.emplace_back(RowMajor(w + layer.w_i, 3 * layer.hidden), layer.input,
+                        3 * layer.hidden);
+  }
   for (int64_t t = 0; t < steps; ++t) {
     float* rows = saved + t * batch * plan.saved;  // [batch, plan.saved]
     for (size_t l = 0; l < plan.layers.size(); ++l) {
@@ -352,13 +433,14 @@ void ForwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float*
         const float* prev = PreviousState(plan, layer, t, b, batch, rows, h0);
         for (int64_t j = 0; j < h; ++j) h_in[b * h + j] = kt * prev[j];
       }
-      Affine(h_in.data(), h, w + layer.w_h, w + layer.b_h, h, 3 * h, batch, gh.data(), 3 * h);
+      Affine(h_in.data(), h, w + layer.w_h, tail_h[l], w + layer.b_h, h, 3 * h, batch,
+             gh.data(), 3 * h);
       if (l == 0) {  // the step's input
-        Affine(x + t * batch * d_in, d_in, w + layer.w_i, w + layer.b_i, d_in, 3 * h, batch,
-               gi.data(), 3 * h);
+        Affine(x + t * batch * d_in, d_in, w + layer.w_i, tail_i[l], w + layer.b_i, d_in,
+               3 * h, batch, gi.data(), 3 * h);
       } else {  // the new state of the layer below
-        Affine(rows + plan.layers[l - 1].saved, plan.saved, w + layer.w_i, w + layer.b_i,
-               layer.input, 3 * h, batch, gi.data(), 3 * h);
+        Affine(rows + plan.layers[l - 1].saved, plan.saved, w + layer.w_i, tail_i[l],
+               w + layer.b_i, layer.input, 3 * h, batch, gi.data(), 3 * h);
       }
       if (h % kLanes == 0) {
         GatesForwardRows(gi.data(), gh.data(), h_in.data(), h, batch, rows + layer.saved,
@@ -385,7 +467,12 @@ void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float
                      const float* saved, const float* x, const float* keep, const float* h0,
                      const float* w, float* dx, float* dh0, float* dw) {
   const int64_t d_in = plan.layers[0].input;
-  std::vector<float> grads_all(steps * batch * plan.grad);
+  // The two per-step buffers (megabytes for long sequences) are kept between calls: fresh
+  // ones cost a page fault and a zeroing per page before the first write, every call.
+  // Every element is written before it is read.
+  thread_local std::vector<float> grads_all, h_in_all;
+  grads_all.resize(std::max<size_t>(grads_all.size(), steps * batch * plan.grad));
+  h_in_all.resize(std::max<size_t>(h_in_all.size(), steps * batch * plan.state));
   float* grads = grads_all.data();
   const int64_t top = plan.layers.back().hidden;
   int64_t widest = 0;
@@ -395,10 +482,13 @@ void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float
   for (const Layer& layer : plan.layers) widest_in = std::max(widest_in, layer.input);
   std::vector<float> dh(batch * plan.state, 0.0f), d(batch * widest_in), dhin(batch * widest);
   std::vector<float> dgh(batch * 3 * widest);
-  std::vector<float> h_in_all(steps * batch * plan.state);  // every step's h_in, per layer
+  std::vector<Tail> tail_ht, tail_it;  // per layer, of the transposed w_h and w_i
   for (const Layer& layer : plan.layers) {
-    Transpose(w + layer.w_h, layer.hidden, 3 * layer.hidden, w_ht.data() + layer.w_h);
-    Transpose(w + layer.w_i, layer.input, 3 * layer.hidden, w_it.data() + layer.w_i);
+    const int64_t h = layer.hidden;
+    Transpose(w + layer.w_h, h, 3 * h, w_ht.data() + layer.w_h);
+    Transpose(w + layer.w_i, layer.input, 3 * h, w_it.data() + layer.w_i);
+    tail_ht.emplace_back(RowMajor(w_ht.data() + layer.w_h, h), 3 * h, h);
+    tail_it.emplace_back(RowMajor(w_it.data() + layer.w_i, layer.input), 3 * h, layer.input);
   }
   for (int64_t t = steps - 1; t >= 0; --t) {
     const float* rows = saved + t * batch * plan.saved;
@@ -423,7 +513,7 @@ void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float
                       dhin.data() + b * h);
       }
       Accumulate(RowMajor(dgh.data(), 3 * h), RowMajor(w_ht.data() + layer.w_h, h), 3 * h, h,
-                 batch, dhin.data(), h);
+                 batch, dhin.data(), h, &tail_ht[l]);
       for (int64_t b = 0; b < batch; ++b) {
         const float kt = keep[t * batch + b];
         float* carry = dh.data() + b * plan.state + layer.state;
@@ -435,7 +525,7 @@ void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float
       std::fill(d_input, d_input + batch * below, 0.0f);
       Accumulate(Mat{grad_rows + layer.grad, plan.grad, 1},
                  RowMajor(w_it.data() + layer.w_i, below), 3 * h, below, batch, d_input,
-                 below);
+                 below, &tail_it[l]);
     }
   }
   std::copy(dh.begin(), dh.end(), dh0);
