@@ -461,6 +461,13 @@ inline void SumRows(Mat m, int64_t k_n, int64_t n, float* out) {
   Accumulate(Mat{&one, 0, 0}, m, k_n, n, 1, out, n);
 }
 
+// Whether v[0 .. n) are all zero (either sign)
+inline bool AllZero(const float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (v[i] != 0.0f) return false;
+  return true;
+}
+
 // One problem's backward pass: per-step gradients, the gradient of h0 and of the weights
 // (in the weights' layout; zero for layer 0's input projection, which the caller owns).
 void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float* d_out,
@@ -490,7 +497,13 @@ void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float
     tail_ht.emplace_back(RowMajor(w_ht.data() + layer.w_h, h), 3 * h, h);
     tail_it.emplace_back(RowMajor(w_it.data() + layer.w_i, layer.input), 3 * h, layer.input);
   }
-  for (int64_t t = steps - 1; t >= 0; --t) {
+  // Steps at the end whose output gradient is zero in every row (a batch padded past its
+  // longest sequence, where the loss reads nothing) add exact zeros to every gradient: the
+  // pass starts at the last step with a nonzero one, and their d x is zero.
+  int64_t live = steps;
+  while (live > 0 && AllZero(d_out + (live - 1) * batch * top, batch * top)) --live;
+  std::fill(dx + live * batch * d_in, dx + steps * batch * d_in, 0.0f);
+  for (int64_t t = live - 1; t >= 0; --t) {
     const float* rows = saved + t * batch * plan.saved;
     float* grad_rows = grads + t * batch * plan.grad;
     for (int64_t b = 0; b < batch; ++b)
@@ -532,7 +545,7 @@ void BackwardProblem(const Plan& plan, int64_t steps, int64_t batch, const float
 
   // Weight gradients over all steps at once: d W_h = h_in^T [dpr, dpz, da r],
   // d W_i = input^T [dpr, dpz, da], the biases' the sums over steps and rows.
-  const int64_t n_rows = steps * batch;
+  const int64_t n_rows = live * batch;
   std::fill(dw, dw + plan.params, 0.0f);
   for (size_t l = 0; l < plan.layers.size(); ++l) {
     const Layer& layer = plan.layers[l];
