@@ -21,7 +21,8 @@ the same tables. Writes:
   FIGURES/starkweather_task{1,2}_*.png/.pdf  the analysis figures
 
 Runs go to WORK/task1 and WORK/task2 and are reused when finished there (--work), so the
-tables can be written again without training.
+tables can be written again without training; each run's wall time is kept beside it
+(WORK/task*.seconds) for the time table.
 """
 
 import argparse
@@ -104,10 +105,15 @@ def main():
   parser.add_argument('--figures', default=os.path.join(ROOT, 'docs', 'figures'))
   args = parser.parse_args()
   work = args.work or tempfile.mkdtemp(prefix='metarl_starkweather_')
-  times, ran, checks = {}, [], {}
+  os.makedirs(work, exist_ok=True)  # a --work folder not made yet
+  times, checks = {}, {}
   for task in (2, 1):  # the study's own command, one task after the other (both cores each)
     run_dir = os.path.join(work, f'task{task}')
-    if finished(run_dir):
+    what = f'task {task}: training and its analysis'
+    if finished(run_dir):  # reused: its time as measured when it ran, if recorded
+      if os.path.isfile(run_dir + '.seconds'):
+        with open(run_dir + '.seconds') as f:
+          times[what] = float(f.read())
       continue
     shutil.rmtree(run_dir, ignore_errors=True)
     began = time.time()
@@ -117,9 +123,10 @@ def main():
                             stderr=subprocess.STDOUT)
     if done.returncode != 0:
       sys.exit(f'task {task} failed: see {run_dir}.log')
-    times[f'task {task}: training and its analysis'] = time.time() - began
-    ran.append(task)
-  if len(ran) == 2:
+    times[what] = time.time() - began
+    with open(run_dir + '.seconds', 'w') as f:
+      f.write(f'{times[what]:.1f}')
+  if len(times) == 2:
     times['whole study (both tasks, 12 seeds each, trained and untrained, analyses)'] = sum(
         times.values())
   for task in (1, 2):  # configs/eval.py on the run's params: the same tables?

@@ -101,7 +101,7 @@ h_j(t) of one seed on the same trials (Vhat reads only their positive parts).
   return Section('value', body, [headline])
 
 def beliefs_section(ctx: Context) -> Section:
-  """Read from the committed tables of benchmarks/starkweather.py (the study takes ~20 min
+  """Read from the committed tables of benchmarks/starkweather.py (the study takes ~18 min
   of this machine: it is not rerun by the report)."""
   src = os.path.join(RESULTS, 'starkweather.csv')
   rows = {(int(r['task']), r['measure']): r for r in read_csv(src)}
