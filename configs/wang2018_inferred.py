@@ -35,6 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.env.reward = 1.0
   c.env.invalid_reward = -1.0
   c.env.cue_stays = False  # the cue on its own screen only (True: until the outcome)
+  c.env.respond_to_cue = False  # either side is a valid response (True: the cue's side)
 
   c.network = common.network()  # an LSTM of 48 units
   c.agent = common.wang2018_a2c(unroll_length=200, n_step=200)  # the paper's window

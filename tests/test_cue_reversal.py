@@ -25,11 +25,12 @@ def numpy_observation(ref, action, reward, cue_stays):
   return np.concatenate([screen, cue, previous, [reward]])
 
 
-@pytest.mark.parametrize('cue_stays', [False, True])
-def test_matches_numpy_reference_under_jit_and_vmap(cue_stays):
+@pytest.mark.parametrize('cue_stays,respond_to_cue', [(False, False), (True, False),
+                                                      (False, True)])
+def test_matches_numpy_reference_under_jit_and_vmap(cue_stays, respond_to_cue):
   trials, blocks = 2, 3
   env = CueReversal(trials_per_block=trials, blocks_per_episode=blocks, switch_prob=0.5,
-                    cue_stays=cue_stays)
+                    cue_stays=cue_stays, respond_to_cue=respond_to_cue)
   batch, steps = 5, 60
   params = jax.tree_util.tree_map(lambda x: jnp.stack([x] * batch), env.default_params())
   keys = jax.random.split(jax.random.PRNGKey(0), batch)
@@ -47,7 +48,8 @@ def test_matches_numpy_reference_under_jit_and_vmap(cue_stays):
     state, ts = step(keys, state, jnp.asarray(actions, jnp.int32), params)
     for b in range(batch):
       ref, action = refs[b], int(actions[b])
-      valid = action != 0 if ref['screen'] == 2 else action == 0
+      response = action == 1 + ref['cue'] if respond_to_cue else action != 0
+      valid = response if ref['screen'] == 2 else action == 0
       paid = ref['screen'] == 2 and ref['cue'] == ref['rewarded']
       reward = (1.0 if paid else 0.0) if valid else -1.0
       cue_key, switch_key = jax.random.split(jax.random.split(keys[b])[0])

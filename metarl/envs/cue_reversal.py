@@ -3,13 +3,15 @@ simulate it (simulation 3: RPEs that reflect inferred value).
 
 A trial is 4 steps: a fixation screen, one of two cues, a response screen and the outcome
 screen. Actions: 0 hold (the valid action on the fixation, cue and outcome screens), 1 left
-and 2 right (either is a valid response on the response screen). A valid response after
-the rewarded cue pays `reward`, after the other cue nothing; an invalid action anywhere
-pays `invalid_reward` (and the trial goes on). The paper's "episodes" of 5 trials are
-blocks here: which cue is rewarded is fixed within a block and switches with
-`switch_prob` between blocks, and the blocks follow each other inside one env episode of
-`blocks_per_episode` blocks, so the network's state carries over a switch (metarl resets a
-core at every episode start) and it has to notice the switch from the outcome.
+and 2 right (either is a valid response on the response screen; with `respond_to_cue` only
+the cue's side, left after cue 0 and right after cue 1, as a saccade to where the cue
+was). A valid response after the rewarded cue pays `reward`, after the other cue
+nothing; an invalid action anywhere pays `invalid_reward` (and the trial goes on). The
+paper's "episodes" of 5 trials are blocks here: which cue is rewarded is fixed within a
+block and switches with `switch_prob` between blocks, and the blocks follow each other
+inside one env episode of `blocks_per_episode` blocks, so the network's state carries over
+a switch (metarl resets a core at every episode start) and it has to notice the switch
+from the outcome.
 
 The observation: [screen one-hot (fixation, cue, response, outcome), cue one-hot (on the
 cue screen only), previous action one-hot (3), previous reward] (10 numbers).
@@ -21,7 +23,7 @@ uniform(switch key) < switch_prob. `reset` splits its key into (rewarded key, cu
 rewarded = randint(rewarded key, 0, 2), cue = randint(cue key, 0, 2).
 
 Config fields (`FIELDS`): trials_per_block, blocks_per_episode, switch_prob, reward,
-invalid_reward.
+invalid_reward, cue_stays, respond_to_cue.
 """
 
 import chex
@@ -62,9 +64,9 @@ class CueReversal(base.Environment):
 
   def __init__(self, trials_per_block: int = 5, blocks_per_episode: int = 20,
                switch_prob: float = 0.5, reward: float = 1.0, invalid_reward: float = -1.0,
-               cue_stays: bool = False):
+               cue_stays: bool = False, respond_to_cue: bool = False):
     self.trials_per_block, self.blocks_per_episode = trials_per_block, blocks_per_episode
-    self.cue_stays = cue_stays
+    self.cue_stays, self.respond_to_cue = cue_stays, respond_to_cue
     self._params = (switch_prob, reward, invalid_reward)
 
   @property
@@ -102,15 +104,17 @@ class CueReversal(base.Environment):
   def reset_key(self, key: PRNGKey) -> PRNGKey:
     return jax.random.split(key)[1]
 
-  def valid(self, screen: Array, action: Array) -> Array:
-    """Hold on the fixation, cue and outcome screens; left or right on the response."""
-    return jnp.where(screen == RESPONSE, action != HOLD, action == HOLD)
+  def valid(self, screen: Array, action: Array, cue: Array) -> Array:
+    """Hold on the fixation, cue and outcome screens; on the response screen left or right,
+    or with `respond_to_cue` the side of the cue (left for cue 0, right for cue 1)."""
+    response = (action == LEFT + cue) if self.respond_to_cue else (action != HOLD)
+    return jnp.where(screen == RESPONSE, response, action == HOLD)
 
   def step_env(self, key: PRNGKey, state: CueReversalState, action: Array,
                params: CueReversalParams) -> tuple[CueReversalState, TimeStep]:
     draw_key, _ = jax.random.split(key)
     cue_key, switch_key = jax.random.split(draw_key)
-    valid = self.valid(state.screen, action)
+    valid = self.valid(state.screen, action, state.cue)
     paid = (state.screen == RESPONSE) & (state.cue == state.rewarded)
     reward = jnp.where(valid, jnp.where(paid, params.reward, 0.0),
                        params.invalid_reward).astype(jnp.float32)
@@ -134,7 +138,7 @@ class CueReversal(base.Environment):
   def episode_metrics(self, states: CueReversalState, actions: Array,
                       rewards: Array) -> dict[str, Array]:
     """Valid actions, reward per trial and how often the rewarded cue pays."""
-    valid = self.valid(states.screen, actions)
+    valid = self.valid(states.screen, actions, states.cue)
     return {'valid_actions': valid.mean(),
             'mean_reward_per_trial': rewards.sum() / (rewards.size / STEPS_PER_TRIAL)}
 
@@ -144,8 +148,10 @@ class CueReversalWords(Words):
 
   def intro(self) -> str:
     env = self.env
+    response = ('the side of the cue: 1 after A, 2 after B' if env.respond_to_cue else
+                'either will do')
     return ('Each trial: a fixation screen (hold: 0), one of two cues, A or B (hold: 0), a '
-            'response screen (left: 1 or right: 2, either will do) and the outcome (hold: '
+            f'response screen (left: 1 or right: 2, {response}) and the outcome (hold: '
             '0). One cue pays 1 after the response, the other nothing; a wrong key costs 1. '
             f'Which cue pays stays the same for {env.trials_per_block} trials, then may '
             'switch (half of the time).')
@@ -173,6 +179,8 @@ FIELDS = {
     'invalid_reward': rules.Real(default=-1.0),  # an invalid action anywhere
     # False: the cue is shown on the cue screen only; True: until the outcome screen
     'cue_stays': rules.Bool(default=False),
+    # False: either side is a valid response; True: the cue's side (cue 0 left, cue 1 right)
+    'respond_to_cue': rules.Bool(default=False),
 }
 
 register('cue_reversal', CueReversal, FIELDS, words=CueReversalWords)
