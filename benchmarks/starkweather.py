@@ -35,6 +35,11 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+from metarl.io import atomic_write_bytes  # noqa: E402
+
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 FIGURES = ('rpe_by_delay', 'beliefs_strip', 'rpe_omission')
 
@@ -124,8 +129,7 @@ def main():
     if done.returncode != 0:
       sys.exit(f'task {task} failed: see {run_dir}.log')
     times[what] = time.time() - began
-    with open(run_dir + '.seconds', 'w') as f:
-      f.write(f'{times[what]:.1f}')
+    atomic_write_bytes(run_dir + '.seconds', f'{times[what]:.1f}'.encode())
   if len(times) == 2:
     times['whole study (both tasks, 12 seeds each, trained and untrained, analyses)'] = sum(
         times.values())
