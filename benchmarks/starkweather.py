@@ -38,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
-from metarl.io import atomic_write_bytes  # noqa: E402
+from metarl.io import atomic_write_bytes, save_csv  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 FIGURES = ('rpe_by_delay', 'beliefs_strip', 'rpe_omission')
@@ -67,16 +67,10 @@ def read_csv(path):
 
 
 def write_csv(name, rows):
+  """Writes RESULTS/name (metarl.io.save_csv) and prints it."""
   os.makedirs(RESULTS, exist_ok=True)
-  columns = []
-  for row in rows:
-    columns += [k for k in row if k not in columns]
   path = os.path.join(RESULTS, name)
-  with open(path + '.tmp', 'w', newline='') as f:
-    writer = csv.DictWriter(f, columns)
-    writer.writeheader()
-    writer.writerows(rows)
-  os.replace(path + '.tmp', path)
+  save_csv(path, rows)
   print(f'\n{path}')
   for row in rows:
     print('  ' + '  '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}'
