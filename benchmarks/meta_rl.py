@@ -28,7 +28,8 @@ python benchmarks/meta_rl.py [--parts=a,b,c,d] [--work=DIR] [--only=NAME,...]
 (d) What each ingredient of the default is worth: configs/bandit_train.py with one change
     each (SEARCH: the trial input off, gamma 0.9 or 0.99, GAE lambda 0.95, no reward
     scaling, no advantage normalisation, learning rate 3e-3, one pass over each rollout, a
-    value LSTM of its own, an LSTM of 64), 2 seeds together each, evaluated as in (a),
+    value LSTM of its own, an LSTM of 64, groups of 8 episodes on one task with advantages
+    taken within each group), 2 seeds together each, evaluated as in (a),
     into meta_rl_search.csv.
 
 Each trained run is then evaluated with configs/eval.py on 2,000 fresh episodes per seed
@@ -83,6 +84,8 @@ SEARCH = {
     'search_1_epoch': ('agent.epochs=1',),  # half the updates and about half the time
     'search_separate_value_core': ('network.value_core=separate',),
     'search_lstm_64': ('network.hidden_size=64',),
+    # the 256 episodes of a rollout on 32 tasks, 8 each, advantages centred within each 8
+    'search_task_groups_8': ('agent.task_group_size=8',),
 }
 
 

@@ -35,6 +35,7 @@ def ppo(c: ml_collections.ConfigDict) -> None:
   a.epochs = 2  # passes over each rollout
   a.minibatches = 4  # per epoch, over environments (whole sequences of 64 envs each)
   a.normalize_advantages = True
+  a.task_group_size = 1  # > 1: groups of envs on one task, advantages within the group
   a.reward_scale = 0.05  # the value learns returns of order 1 (an episode pays up to 100)
   a.clip_eps = 0.2
   a.value_clip_eps = 0.0  # 0: the value loss is not clipped

@@ -56,6 +56,7 @@ def ppo(c: ml_collections.ConfigDict) -> None:
   a.epochs = 2  # passes over each rollout
   a.minibatches = 2  # per epoch, over environments (whole sequences)
   a.normalize_advantages = True
+  a.task_group_size = 1  # > 1: groups of envs on one task, advantages within the group
   a.reward_scale = 0.2  # the value learns returns of order 1
   a.clip_eps = 0.2
   a.value_clip_eps = 0.0  # 0: the value loss is not clipped

@@ -74,7 +74,7 @@ class Rollout(NamedTuple):
 
 def make_rollout(env: Environment, actor: Actor, num_envs: int, unroll_length: int,
                  env_params: Any = None, record_env_state: bool = False,
-                 reset_each_unroll: bool = False) -> Rollout:
+                 reset_each_unroll: bool = False, task_group_size: int = 1) -> Rollout:
   """Builds the init and unroll functions of a batched rollout (not jitted: callers jit
   at their own boundary, so the unroll can be fused with a loss and an update).
 
@@ -90,6 +90,11 @@ def make_rollout(env: Environment, actor: Actor, num_envs: int, unroll_length: i
       (whole episodes in one chunk get full BPTT; one longer than the chunk is cut and
       bootstraps from its value). False: chunks continue the episodes in progress, carrying
       the recurrent state across (truncated BPTT).
+    task_group_size: K; copies [gK, (g + 1)K) form group g, and the copies of a group that
+      start an episode at the same step start it from the same reset key: the same task
+      (whatever the env's reset draws, e.g. a bandit's arm probabilities), played with
+      rewards of their own. Groups of episodes on one task let a learner compare them
+      (PPO's `task_group_size`). 1: every copy draws its own.
 
   Returns:
     `Rollout(init(key) -> RolloutState, unroll(params, state) -> (state, Trajectory))`.
@@ -100,14 +105,23 @@ def make_rollout(env: Environment, actor: Actor, num_envs: int, unroll_length: i
   default_ndim = [jnp.ndim(x) for x in jax.tree_util.tree_leaves(env.default_params())]
   if not [jnp.ndim(x) for x in leaves] == [d + 1 for d in default_ndim]:
     env_params = batch_params(env_params, num_envs)
+  if task_group_size < 1 or num_envs % task_group_size:
+    raise ValueError(f'task_group_size {task_group_size} must divide num_envs {num_envs}')
   v_reset = jax.vmap(env.reset)
   v_step = jax.vmap(env.step)
+
+  def group_keys(key: PRNGKey) -> PRNGKey:
+    """[B] keys, one per group, each repeated for the K copies of its group."""
+    return jnp.repeat(jax.random.split(key, num_envs // task_group_size), task_group_size,
+                      axis=0)
 
   def init(key: PRNGKey, params_override: Any = None) -> RolloutState:
     """A fresh state; `params_override` replaces the env params (same structure)."""
     batched = env_params if params_override is None else params_override
     key, reset_key = jax.random.split(key)
-    env_state, timestep = v_reset(jax.random.split(reset_key, num_envs), batched)
+    reset_keys = (jax.random.split(reset_key, num_envs) if task_group_size == 1
+                  else group_keys(reset_key))
+    env_state, timestep = v_reset(reset_keys, batched)
     state = RolloutState(env_state=env_state, timestep=timestep,
                          core_state=actor.initial_state(num_envs), key=key,
                          env_params=batched)
@@ -126,8 +140,13 @@ def make_rollout(env: Environment, actor: Actor, num_envs: int, unroll_length: i
       key, act_key, env_key = jax.random.split(carry.key, 3)
       action, extras, core_state = actor.step(params, act_key, carry.timestep,
                                               carry.core_state)
-      env_state, timestep = v_step(jax.random.split(env_key, num_envs), carry.env_state,
-                                   action, carry.env_params)
+      step_keys = jax.random.split(env_key, num_envs)
+      if task_group_size == 1:
+        env_state, timestep = v_step(step_keys, carry.env_state, action, carry.env_params)
+      else:
+        key, group_key = jax.random.split(key)
+        env_state, timestep = v_step(step_keys, carry.env_state, action, carry.env_params,
+                                     group_keys(group_key))
       out = dict(observation=carry.timestep.observation, first=carry.timestep.first,
                  action=action, reward=timestep.reward, discount=timestep.discount,
                  last=timestep.last, extras=extras)

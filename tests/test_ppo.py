@@ -39,6 +39,29 @@ def test_gae_matches_hand_derived_numbers():
     gae(reward, discount, values[:3], 0.5)
 
 
+def test_task_groups_center_each_advantage_on_its_group_s_mean():
+  # T = 1, 4 sequences in 2 groups of 2; gamma 1, lambda 1, each step ends its episode, so
+  # A = r - V: [1 - .5, 0 - .5, 1 - .2, 1 - .6] = [.5, -.5, .8, .4]; centred on each group's
+  # mean (0 and .6): [.5, -.5, .2, -.2]; the targets y = A + V stay r = [1, 0, 1, 1]
+  values = jnp.array([[0.5, 0.5, 0.2, 0.6]])
+  trajectory = Trajectory(observation=jnp.zeros((2, 4, 1)), first=jnp.zeros((2, 4), bool),
+                          action=jnp.zeros((1, 4), jnp.int32),
+                          reward=jnp.array([[1.0, 0.0, 1.0, 1.0]]),
+                          discount=jnp.zeros((1, 4)), last=jnp.ones((1, 4), bool),
+                          extras=dict(logits=jnp.zeros((1, 4, 2)), value=values),
+                          core_state=())
+  score = functools.partial(score_rollout, trajectory, jnp.zeros(4), 1.0, 1.0)
+  grouped = score(False, 1.0, 2)
+  np.testing.assert_allclose(grouped.advantage, [[0.5, -0.5, 0.2, -0.2]], atol=1e-6)
+  np.testing.assert_allclose(grouped.target, [[1.0, 0.0, 1.0, 1.0]], atol=1e-6)
+  np.testing.assert_allclose(score(False, 1.0, 1).advantage, [[0.5, -0.5, 0.8, 0.4]],
+                             atol=1e-6)
+  # normalised: [.5, -.5, .2, -.2] / its standard deviation sqrt(.29 / 2)
+  np.testing.assert_allclose(score(True, 1.0, 2).advantage,
+                             np.array([[0.5, -0.5, 0.2, -0.2]]) / math.sqrt(0.145),
+                             rtol=1e-5)
+
+
 def test_value_clip_keeps_the_larger_loss():
   value = jnp.array([1.0, 0.0, 1.2])
   old = jnp.array([0.5, 0.5, 0.5])
@@ -162,6 +185,9 @@ def test_bad_settings_are_refused_in_one_line(tmp_path):
   with pytest.raises(SystemExit, match='agent.minibatches = 3 is invalid: a divisor of '
                                        r'agent.num_envs \(64\)'):
     main.load_config(base + ['--config.agent.minibatches=3'])
+  with pytest.raises(SystemExit, match='agent.task_group_size = 3 is invalid: a divisor '
+                                       r'of agent.num_envs \(64\)'):
+    main.load_config(base + ['--config.agent.task_group_size=3'])
   with pytest.raises(SystemExit, match='launch.num_workers = 2 is invalid: 0 for ppo'):
     main.load_config(base + ['--config.launch.num_workers=2'])
 

@@ -66,13 +66,17 @@ class Environment(abc.ABC):
     an env whose `step_env` splits its key names the part it keeps for the reset)."""
     return key
 
-  def step(self, key: PRNGKey, state: Any, action: Array,
-           params: Any) -> tuple[Any, TimeStep]:
+  def step(self, key: PRNGKey, state: Any, action: Array, params: Any,
+           reset_key: PRNGKey | None = None) -> tuple[Any, TimeStep]:
     """Applies `action`; starts the next episode itself when this one ends: the time step
     keeps the transition's reward and discount, and holds the next episode's first
-    observation with `first=True` (`metarl.types.TimeStep`)."""
+    observation with `first=True` (`metarl.types.TimeStep`). `reset_key`, if given, is the
+    key that next episode starts from instead of `reset_key(key)` (copies of the env given
+    the same one start the same task: `metarl.rollout.make_rollout`'s task groups)."""
     next_state, timestep = self.step_env(key, state, action, params)
-    reset_state, reset_timestep = self.reset(self.reset_key(key), params)
+    if reset_key is None:
+      reset_key = self.reset_key(key)
+    reset_state, reset_timestep = self.reset(reset_key, params)
     last = jax.numpy.asarray(timestep.last, bool)
     next_state = jax.tree_util.tree_map(lambda r, c: jax.numpy.where(last, r, c),
                                         reset_state, next_state)

@@ -7,7 +7,9 @@ policy-value network of a3c (`metarl.agents.actor_critic`: any core), storing th
 each environment's sequence starts from; scores it with GAE(lambda) (advantages normalised
 over the batch); then takes `agent.epochs` passes over it, each in `agent.minibatches`
 minibatches of whole sequences, replayed from their stored core states, one step of the
-clipped-surrogate loss each (`losses.py`). It is a gradients-kind agent trained in one
+clipped-surrogate loss each (`losses.py`). With `agent.task_group_size` K > 1 the
+environments start their episodes in groups of K on one task, and each advantage is taken
+relative to its group's at the same step. It is a gradients-kind agent trained in one
 process (`launch.num_workers` must be 0: see `config.check`), with `num_seeds` vmapped,
 checkpoints and exact resume, evaluation and analyses like a3c.
 """
@@ -41,7 +43,8 @@ def make_agent(config, env: Environment) -> GradientsAgent:
   optimizer = make_optimizer(agent_cfg, optimizer_steps)
   actor = make_actor(networks, behaviour=True)
   rollout = make_rollout(env, actor, agent_cfg.num_envs, agent_cfg.unroll_length,
-                         env_params=start_env_params(config, env))
+                         env_params=start_env_params(config, env),
+                         task_group_size=agent_cfg.task_group_size)
   calls = make_train_many(loss_fn, optimizer, rollout, networks, agent_cfg,
                           config.launch.updates_per_call)
   # compute_gradients / apply_gradients serve workers, which ppo refuses (config.check)

@@ -21,6 +21,9 @@ AGENT = {
     'epochs': rules.Int(1, default=4),  # passes over each rollout
     'minibatches': rules.Int(1, default=4),  # per epoch, over environments (whole sequences)
     'normalize_advantages': rules.Bool(default=True),  # over the rollout's batch
+    # K > 1: environments in groups of K that start each episode on the same task, and each
+    # advantage less its group's mean at that step (a baseline from episodes of that task)
+    'task_group_size': rules.Int(1, default=1),
     # rewards x this for learning: the value predicts scaled returns (order 1 learns fast)
     'reward_scale': rules.Real(0.0, low_open=True, default=1.0),
     'clip_eps': rules.Real(0.0, low_open=True, default=0.2),  # of the probability ratio
@@ -45,6 +48,10 @@ def check(config, env) -> None:
     raise ConfigError('agent.minibatches', agent.minibatches,
                       f'a divisor of agent.num_envs ({agent.num_envs}): each minibatch '
                       'holds whole sequences of num_envs / minibatches environments')
+  if agent.num_envs % agent.task_group_size:
+    raise ConfigError('agent.task_group_size', agent.task_group_size,
+                      f'a divisor of agent.num_envs ({agent.num_envs}): environments start '
+                      'episodes in groups of this many on one task')
   workers = config.launch.num_workers
   if workers:
     raise ConfigError('launch.num_workers', workers,

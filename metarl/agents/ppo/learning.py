@@ -91,7 +91,7 @@ def make_train_many(loss_fn: LossFn, optimizer: optax.GradientTransformation,
                            rollout_state.timestep.first, rollout_state.core_state)
     batch = score_rollout(trajectory, out.value, agent_config.gamma,
                           agent_config.gae_lambda, agent_config.normalize_advantages,
-                          agent_config.reward_scale)
+                          agent_config.reward_scale, agent_config.task_group_size)
     key, shuffle_key = jax.random.split(rollout_state.key)
     rollout_state = rollout_state._replace(key=key)
 

@@ -7,7 +7,13 @@ multiplied by `reward_scale`: V predicts scaled returns):
   delta_t  = r_t + gamma_t V(o_{t+1}) - V(o_t)       gamma_t = gamma * discount_t (0 at an end)
   A_t      = sum_k prod(gamma lambda) delta_{t+k}     GAE(lambda), truncated at the rollout's end
   y_t      = A_t + V(o_t)                             the value target
-and A is normalised to mean 0, standard deviation 1 over the rollout's batch. The loss of a
+With environments in groups of K on one task (`task_group_size`), each A_t then has the
+mean of its group's A_t at the same step subtracted: the group's other episodes, played on
+the same task but independently of this one's actions, are a baseline that removes what the
+task itself adds to every return (e.g. a bandit whose arms both pay well); A_t less the mean
+over all K is (K - 1) / K times A_t less the mean of the other K - 1, the same after the
+normalisation. A is normalised to mean 0, standard deviation 1 over the rollout's batch.
+The loss of a
 minibatch, replayed from the core state its sequences started from (whole sequences: no
 cut inside a rollout), with rho_t = pi(a_t | o_t) / pi_old(a_t | o_t):
   loss = -mean_t min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t)          clipped surrogate
@@ -62,7 +68,8 @@ def gae(reward: Array, discount: Array, values: Array, gae_lambda: float,
 
 
 def score_rollout(trajectory: Trajectory, bootstrap_value: Array, gamma: float,
-                  gae_lambda: float, normalize: bool, reward_scale: float = 1.0) -> Batch:
+                  gae_lambda: float, normalize: bool, reward_scale: float = 1.0,
+                  task_group_size: int = 1) -> Batch:
   """The rollout's advantages and targets from the values its actor recorded.
 
   Args:
@@ -74,6 +81,8 @@ def score_rollout(trajectory: Trajectory, bootstrap_value: Array, gamma: float,
     reward_scale: the rewards are multiplied by it (the value then predicts scaled returns:
       a value head of bounded features learns returns of order 1 in far fewer steps than
       returns of order 50, such as a whole bandit episode's at gamma near 1).
+    task_group_size: K; environments [gK, (g + 1)K) played the same tasks: each advantage
+      less its group's mean at the same step (the value targets are not changed).
   """
   assert_trajectory(trajectory)
   values = trajectory.extras['value']
@@ -84,6 +93,10 @@ def score_rollout(trajectory: Trajectory, bootstrap_value: Array, gamma: float,
   all_values = jnp.concatenate([values, bootstrap_value[None]])
   advantage, target = jax.vmap(gae, in_axes=(1, 1, 1, None), out_axes=1)(
       reward_scale * trajectory.reward, gamma * trajectory.discount, all_values, gae_lambda)
+  if task_group_size > 1:
+    steps, envs = advantage.shape
+    grouped = advantage.reshape(steps, envs // task_group_size, task_group_size)
+    advantage = (grouped - grouped.mean(-1, keepdims=True)).reshape(steps, envs)
   if normalize:
     advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
   return Batch(trajectory=trajectory, behaviour_logits=trajectory.extras['logits'],
