@@ -128,6 +128,12 @@ def test_bandit_analysis_writes_the_bayes_optimal_row_and_columns(tmp_path):
   assert set(rows) == {'agent', 'thompson', 'ucb1', 'random', 'oracle', 'bayes_optimal'}
   assert float(rows['agent']['bayes_agreement']) == 1.0
   assert float(rows['agent']['kl_from_bayes']) < 0.05  # sure of one arm: pays at ties only
+  assert float(rows['agent']['bayes_value_lost']) == 0.0  # it gives nothing up
+  with open(tmp_path / 'bayes_value_lost.csv') as f:
+    lost_rows = list(csv.DictReader(f))
+  assert [int(r['trial']) for r in lost_rows] == list(range(1, 101))
+  assert {float(v) for r in lost_rows for k, v in r.items() if k != 'trial'} == {0.0}
+  assert (tmp_path / 'bayes_value_lost.png').exists()
   assert float(rows['thompson']['bayes_agreement']) < 0.95
   assert rows['thompson']['kl_from_bayes'] == ''
   assert float(rows['bayes_optimal']['ratio_to_bayes_optimal']) == 1.0
@@ -150,3 +156,56 @@ def test_other_reward_structures_get_no_bayes_optimal_row(tmp_path):
     rows = list(csv.DictReader(f))
   assert all(r['bayes_agreement'] == '' and r['ratio_to_bayes_optimal'] == '' for r in rows)
   assert not os.path.exists(tmp_path / 'bayes_agreement.png')
+  assert not os.path.exists(tmp_path / 'bayes_value_lost.csv')
+
+
+def test_value_lost_is_the_gap_of_the_history_recursion_by_kind():
+  trials = 5
+
+  @functools.cache
+  def q(history, arm):
+    s = sum(r for a, r in history if a == arm)
+    f = sum(1 - r for a, r in history if a == arm)
+    pays = (s + 1) / (s + f + 2)
+    return (pays * (1.0 + _history_value(history + ((arm, 1),), trials))
+            + (1.0 - pays) * _history_value(history + ((arm, 0),), trials))
+
+  histories = list(itertools.product(itertools.product((0, 1), (0, 1)), repeat=trials))
+  actions = np.array([[a for a, _ in h] for h in histories])
+  rewards = np.array([[r for _, r in h] for h in histories])
+  lost, kind = bayes_optimal.value_lost_along(actions, rewards)
+  for i, history in enumerate(histories):
+    for t in range(trials):
+      before, chosen = history[:t], history[t][0]
+      q0, q1 = q(before, 0), q(before, 1)
+      gap = max(q0, q1) - (q1 if chosen else q0)
+      assert lost[i, t] == pytest.approx(gap if gap > 1e-9 else 0.0, abs=1e-12)
+      means = [(sum(r for a, r in before if a == arm) + 1)
+               / (sum(1 for a, _ in before if a == arm) + 2) for arm in (0, 1)]
+      expected = (bayes_optimal.OPTIMAL if gap <= 1e-9 else
+                  bayes_optimal.EQUAL_MEANS if means[0] == means[1] else
+                  bayes_optimal.LARGER_MEAN if means[chosen] > means[1 - chosen] else
+                  bayes_optimal.SMALLER_MEAN)
+      assert kind[i, t] == expected, (history, t)
+  assert (kind == bayes_optimal.SMALLER_MEAN).any()
+  # With 17 of 20 trials left after arm 0 paid, paid and failed (mean 3/5) and arm 1 never
+  # tried (mean 1/2), trying arm 1 is worth more: arm 0 again gives something up, with the
+  # larger mean.
+  lost, kind = bayes_optimal.value_lost_along(np.zeros((1, 20), int),
+                                              np.array([[1, 1, 0] + [0] * 17]))
+  assert kind[0, 3] == bayes_optimal.LARGER_MEAN and lost[0, 3] > 0.01
+  assert (kind[0, :3] == bayes_optimal.OPTIMAL).all()
+
+
+def test_value_lost_sums_to_the_regret_beyond_the_bayes_optimal_player():
+  # Always arm 0 for T = 3 trials: expected regret T (E max(p) - E p_0) = 3 (2/3 - 1/2) = 1/2.
+  # Its reward sequences with s successes have probability s! (3 - s)! / 4! under the prior;
+  # the expected value lost along them is that regret less the Bayes-optimal player's.
+  trials = 3
+  sequences = np.array(list(itertools.product((0, 1), repeat=trials)))
+  lost, _ = bayes_optimal.value_lost_along(np.zeros_like(sequences), sequences)
+  weights = np.array([_beta_integral(s, trials - s) for s in sequences.sum(1)])
+  assert weights.sum() == pytest.approx(1.0)
+  expected = 0.5 - bayes_optimal.solve(trials).regret
+  assert (weights * lost.sum(1)).sum() == pytest.approx(expected, abs=1e-12)
+  assert expected == pytest.approx(1 / 6)  # the Bayes-optimal regret at T = 3 is 1/3

@@ -335,13 +335,15 @@ def test_documented_bandit_summary_columns_are_those_of_a_real_evaluation(bandit
   config.run_dir = str(tmp_path / 'eval')
   config.num_episodes = 8
   out = run_offline_evaluation(config)
-  figures = ['bandit_actions', 'bayes_agreement', 'choice_kernel', 'pca',
+  figures = ['bandit_actions', 'bayes_agreement', 'bayes_value_lost', 'choice_kernel', 'pca',
              'posterior_decoding', 'regret']
   assert sorted(os.listdir(out)) == sorted(
       [f'{f}.{ext}' for f in figures for ext in ('png', 'pdf')] +
-      ['choice_kernel.csv', 'config.json', 'eval_data.pickle', 'eval_summary.csv', 'pca.csv',
-       'posterior_decoding.csv'])
+      ['bayes_value_lost.csv', 'choice_kernel.csv', 'config.json', 'eval_data.pickle',
+       'eval_summary.csv', 'pca.csv', 'posterior_decoding.csv'])
   assert header(os.path.join(out, 'eval_summary.csv')) == doc_columns('eval_summary.csv')
+  assert (header(os.path.join(out, 'bayes_value_lost.csv'))
+          == doc_columns('bayes_value_lost.csv'))
 
 
 def test_documented_td_columns_are_those_of_a_real_run(td_run):

@@ -8,7 +8,8 @@ are scored against its choices given the same history. Writes:
   eval_data.pickle   actions [E, T], rewards [E, T], arm_probs [E, N], regret [E, T],
                      baseline_regret {name: [E, T]}, hidden [E, T, H] with log_dynamics;
                      on two independent arms also bayes_agreement {method: [T]} and
-                     kl_from_bayes [T] (the agent's, when its action probabilities are known)
+                     kl_from_bayes [T] (the agent's, when its action probabilities are known),
+                     bayes_value_lost [E, T] and bayes_loss_kind [E, T] (below)
   eval_summary.csv   method, mean cumulative regret (and its standard error), reward per
                      trial, ratio to Thompson sampling and to the Bayes-optimal player, the
                      fraction of trials whose most likely action is Bayes-optimal, and the
@@ -17,6 +18,13 @@ are scored against its choices given the same history. Writes:
                      coloured by the chosen arm
   regret.png         mean cumulative regret against trial: agent vs baselines
   bayes_agreement.png agreement with the Bayes-optimal choice, and the KL, against trial
+  bayes_value_lost.csv/.png  where the agent loses against the Bayes-optimal player: per
+                     trial, the expected reward its choices gave up (max_a Q*(a) - Q*(chosen),
+                     `bayes_optimal.value_lost_along`; summed over the episode, its expected
+                     regret less the Bayes-optimal player's) and the share of choices, split
+                     by kind: larger_mean (the arm with the larger posterior mean where trying
+                     the other is optimal: too little exploration), smaller_mean (the other
+                     way round), equal_means
   posterior_decoding.csv/.png, pca.csv/.png, choice_kernel.csv/.png  with the network's
                      activity, on two independent arms: what it computes against the
                      Bayes-optimal agent (bandit_posterior.py)
@@ -156,6 +164,10 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
     data['bayes_agreement'] = agreement
     if kl is not None:
       data['kl_from_bayes'] = kl
+    data['bayes_value_lost'], data['bayes_loss_kind'] = bayes_optimal.value_lost_along(
+        actions, rewards)
+    write_value_lost(os.path.join(out_dir, 'bayes_value_lost.csv'),
+                     data['bayes_value_lost'], data['bayes_loss_kind'], who)
   save_pickle(os.path.join(out_dir, 'eval_data.pickle'), data)
 
   regrets = {who: regret, **data['baseline_regret']}
@@ -173,6 +185,8 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
            bayes_agreement=agreement[method].mean() if method in agreement else '',
            kl_from_bayes=(data['kl_from_bayes'].mean()
                           if method == who and 'kl_from_bayes' in data else ''),
+           bayes_value_lost=(data['bayes_value_lost'].sum(axis=1).mean()
+                             if method == who and 'bayes_value_lost' in data else ''),
            num_episodes=len(total))
       for method, total in totals.items()])
   plot_bandit_actions(os.path.join(out_dir, 'bandit_actions.png'), actions, arm_probs)
@@ -186,6 +200,22 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
     summary.update(bandit_posterior.write(out_dir, actions, rewards, hidden, untrained,
                                           actions_by_method))
   return summary
+
+
+def write_value_lost(path: str, lost: np.ndarray, kind: np.ndarray, who: str) -> None:
+  """bayes_value_lost.csv (a row per trial: the mean value lost, in all and by kind, and
+  the share of choices of each kind) and its figure."""
+  kinds = bayes_optimal.KINDS
+  rows = []
+  for t in range(lost.shape[1]):
+    row = dict(trial=t + 1, value_lost=lost[:, t].mean())
+    for k, name in kinds.items():
+      row[f'value_lost_{name}'] = np.where(kind[:, t] == k, lost[:, t], 0.0).mean()
+    for k, name in kinds.items():
+      row[f'share_{name}'] = (kind[:, t] == k).mean()
+    rows.append(row)
+  save_csv(path, rows)
+  plot_value_lost(path.replace('.csv', '.png'), rows, who)
 
 
 register(Analysis(env='bandit', analyze=analyze, played=played, num_episodes=2000,
@@ -252,4 +282,28 @@ def plot_bayes_agreement(path: str, agreement: dict[str, np.ndarray], kl, who: s
     ax.set_xlabel('trial')
     ax.set_ylabel(f'KL(Bayes-optimal || {who}), nats')
     ax.grid(alpha=0.3)
+  save(fig, path)
+
+
+def plot_value_lost(path: str, rows: list[dict], who: str) -> None:
+  """Per trial, the expected reward `who`'s choices gave up against the Bayes-optimal
+  player's (left) and the share of its choices that were not Bayes-optimal (right), in all
+  and by kind."""
+  trials = [r['trial'] for r in rows]
+  fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+  axes[0].plot(trials, [r['value_lost'] for r in rows], color='k', lw=2, label='all')
+  labels = {'larger_mean': 'the larger-mean arm, the other optimal (explores too little)',
+            'smaller_mean': 'the smaller-mean arm, the larger optimal',
+            'equal_means': 'either arm at equal means'}
+  for name in bayes_optimal.KINDS.values():
+    label = labels[name]
+    axes[0].plot(trials, [r[f'value_lost_{name}'] for r in rows], lw=1.2, label=label)
+    axes[1].plot(trials, [r[f'share_{name}'] for r in rows], lw=1.2, label=label)
+  axes[0].set_ylabel(f'reward given up per choice ({who})')
+  axes[1].set_ylabel('share of choices not Bayes-optimal')
+  for ax in axes:
+    ax.set_xlabel('trial')
+    ax.set_ylim(bottom=0.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize='small')
   save(fig, path)

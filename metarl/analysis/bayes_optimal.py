@@ -50,14 +50,13 @@ class Solution(NamedTuple):
   decisions: list[np.ndarray]
 
 
-@functools.lru_cache(maxsize=4)
-def solve(trials: int) -> Solution:
-  """Backward induction over the posterior counts for a horizon of `trials`."""
+def _backward(trials: int):
+  """Backward induction over the posterior counts: yields (t, Q_t(0), Q_t(1)) on trial t's
+  (t+1)^3 grid for t = T-1 .. 0."""
   if not 1 <= trials <= MAX_TRIALS:
     raise ValueError(f'the Bayes-optimal bandit player is solved for 1 to {MAX_TRIALS} '
                      f'trials, got {trials}')
   following = np.zeros((trials + 1,) * 3)  # V_T on the grid of trial T
-  decisions = [None] * trials
   for t in range(trials - 1, -1, -1):
     counts = np.arange(t + 1, dtype=np.float64)
     n0 = counts[:, None, None]
@@ -68,11 +67,20 @@ def solve(trials: int) -> Solution:
           + (1.0 - m0) * following[1:g + 1, :g, :g])
     q1 = (m1 * (1.0 + following[:g, :g, 1:g + 1])
           + (1.0 - m1) * following[:g, :g, :g])
+    yield t, q0, q1
+    following = np.maximum(q0, q1)
+
+
+@functools.lru_cache(maxsize=4)
+def solve(trials: int) -> Solution:
+  """Backward induction over the posterior counts for a horizon of `trials`."""
+  decisions = [None] * trials
+  for t, q0, q1 in _backward(trials):
     decision = np.where(q1 > q0, ARM_1, ARM_0).astype(np.int8)
     decision[np.abs(q1 - q0) <= _TIE_TOLERANCE] = TIE
     decisions[t] = decision
-    following = np.maximum(q0, q1)
-  value = float(following[0, 0, 0])
+    if t == 0:
+      value = float(max(q0[0, 0, 0], q1[0, 0, 0]))
   return Solution(trials=trials, value=value, regret=2.0 * trials / 3.0 - value,
                   decisions=decisions)
 
@@ -80,6 +88,15 @@ def solve(trials: int) -> Solution:
 def applies(num_arms: int, reward_structure: str, trials: int) -> bool:
   """Whether the solved player is the Bayes-optimal one for a bandit task."""
   return num_arms == 2 and reward_structure == 'independent' and 1 <= trials <= MAX_TRIALS
+
+
+def count_states(actions: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+  """The counts (n_0, s_0, s_1) before each trial of played episodes: [3, E, T] int."""
+  actions = np.asarray(actions).astype(np.int64)
+  paid = np.asarray(rewards) > 0.5
+  first = actions == 0
+  before = lambda x: np.cumsum(x, axis=1) - x  # noqa: E731  (counts of earlier trials)
+  return np.stack([before(first), before(first & paid), before(~first & paid)])
 
 
 def decisions_along(solution: Solution, actions: np.ndarray,
@@ -93,18 +110,54 @@ def decisions_along(solution: Solution, actions: np.ndarray,
   Returns:
     [E, T] int8: ARM_0, ARM_1 or TIE given the episode's history before the trial.
   """
+  n0, s0, s1 = count_states(actions, rewards)
+  return np.stack([solution.decisions[t][n0[:, t], s0[:, t], s1[:, t]]
+                   for t in range(n0.shape[1])], axis=1)
+
+
+# What a choice that is not Bayes-optimal was, by the posterior means m_0, m_1 before it:
+# the arm with the larger mean where trying the other is optimal (too little exploration),
+# the arm with the smaller mean where the larger one's is optimal (too much exploration, or
+# staying with an arm that has fallen behind), or either arm where the means are equal.
+OPTIMAL, LARGER_MEAN, SMALLER_MEAN, EQUAL_MEANS = 0, 1, 2, 3
+KINDS = {LARGER_MEAN: 'larger_mean', SMALLER_MEAN: 'smaller_mean', EQUAL_MEANS: 'equal_means'}
+
+
+def value_lost_along(actions: np.ndarray, rewards: np.ndarray) -> tuple[np.ndarray,
+                                                                        np.ndarray]:
+  """What each choice of played episodes gave up against the Bayes-optimal player.
+
+  lost_t = max_a Q_t(a) - Q_t(a_t), the expected reward over the rest of the episode lost by
+  playing a_t instead of the best arm and then playing optimally. Summed over an episode, its
+  mean over episodes estimates the player's expected regret less the Bayes-optimal player's
+  (the performance difference identity: V*(h_0) - V(h_0) is the expected sum of the lost_t
+  along the player's own histories).
+
+  Args:
+    actions, rewards: [E, T] of whole episodes on two independent arms (T <= MAX_TRIALS).
+
+  Returns:
+    (lost [E, T] float64, kind [E, T] int8: OPTIMAL, LARGER_MEAN, SMALLER_MEAN or
+    EQUAL_MEANS).
+  """
   actions = np.asarray(actions).astype(np.int64)
-  paid = np.asarray(rewards) > 0.5
-  episodes, trials = actions.shape
-  n0, s0, s1 = (np.zeros(episodes, np.int64) for _ in range(3))
-  out = np.empty((episodes, trials), np.int8)
-  for t in range(trials):
-    out[:, t] = solution.decisions[t][n0, s0, s1]
-    first = actions[:, t] == 0
-    n0 += first
-    s0 += first & paid[:, t]
-    s1 += ~first & paid[:, t]
-  return out
+  trials = actions.shape[1]
+  n0, s0, s1 = count_states(actions, rewards)
+  lost = np.zeros(actions.shape)
+  kind = np.zeros(actions.shape, np.int8)
+  for t, q0, q1 in _backward(trials):
+    state = n0[:, t], s0[:, t], s1[:, t]
+    gap = q0[state] - q1[state]  # Q_t(0) - Q_t(1)
+    chose_1 = actions[:, t] == 1
+    lost[:, t] = np.maximum(np.where(chose_1, gap, -gap), 0.0)
+    lost[np.abs(gap) <= _TIE_TOLERANCE, t] = 0.0
+    m0 = (s0[:, t] + 1.0) / (n0[:, t] + 2.0)
+    m1 = (s1[:, t] + 1.0) / (t - n0[:, t] + 2.0)
+    chose_larger = np.where(chose_1, m1 > m0, m0 > m1)
+    kind[:, t] = np.where(lost[:, t] == 0.0, OPTIMAL,
+                          np.where(m0 == m1, EQUAL_MEANS,
+                                   np.where(chose_larger, LARGER_MEAN, SMALLER_MEAN)))
+  return lost, kind
 
 
 def play(solution: Solution, arm_probs: np.ndarray, rng: np.random.Generator):
