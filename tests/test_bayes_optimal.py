@@ -45,6 +45,16 @@ def _history_value(history, trials):
   return best
 
 
+@functools.cache
+def _history_q(history, arm, trials):
+  """The value of pulling `arm` after `history`, then playing best (`_history_value`)."""
+  s = sum(r for a, r in history if a == arm)
+  f = sum(1 - r for a, r in history if a == arm)
+  pays = (s + 1) / (s + f + 2)
+  return (pays * (1.0 + _history_value(history + ((arm, 1),), trials))
+          + (1.0 - pays) * _history_value(history + ((arm, 0),), trials))
+
+
 @pytest.mark.parametrize('trials', [3, 5])
 def test_values_equal_a_recursion_over_whole_histories(trials):
   assert bayes_optimal.solve(trials).value == pytest.approx(_history_value((), trials),
@@ -55,13 +65,7 @@ def test_decisions_are_the_history_recursion_argmax_and_symmetric():
   trials = 5
   solution = bayes_optimal.solve(trials)
 
-  @functools.cache
-  def q(history, arm):
-    s = sum(r for a, r in history if a == arm)
-    f = sum(1 - r for a, r in history if a == arm)
-    pays = (s + 1) / (s + f + 2)
-    return (pays * (1.0 + _history_value(history + ((arm, 1),), trials))
-            + (1.0 - pays) * _history_value(history + ((arm, 0),), trials))
+  q = functools.partial(_history_q, trials=trials)
 
   checked = 0
   for t in range(trials):
@@ -162,13 +166,7 @@ def test_other_reward_structures_get_no_bayes_optimal_row(tmp_path):
 def test_value_lost_is_the_gap_of_the_history_recursion_by_kind():
   trials = 5
 
-  @functools.cache
-  def q(history, arm):
-    s = sum(r for a, r in history if a == arm)
-    f = sum(1 - r for a, r in history if a == arm)
-    pays = (s + 1) / (s + f + 2)
-    return (pays * (1.0 + _history_value(history + ((arm, 1),), trials))
-            + (1.0 - pays) * _history_value(history + ((arm, 0),), trials))
+  q = functools.partial(_history_q, trials=trials)
 
   histories = list(itertools.product(itertools.product((0, 1), (0, 1)), repeat=trials))
   actions = np.array([[a for a, _ in h] for h in histories])
