@@ -13,9 +13,8 @@ the same task but independently of this one's actions, are a baseline that remov
 task itself adds to every return (e.g. a bandit whose arms both pay well); A_t less the mean
 over all K is (K - 1) / K times A_t less the mean of the other K - 1, the same after the
 normalisation. A is normalised to mean 0, standard deviation 1 over the rollout's batch.
-The loss of a
-minibatch, replayed from the core state its sequences started from (whole sequences: no
-cut inside a rollout), with rho_t = pi(a_t | o_t) / pi_old(a_t | o_t):
+The loss of a minibatch, replayed from the core state its sequences started from (whole
+sequences: no cut inside a rollout), with rho_t = pi(a_t | o_t) / pi_old(a_t | o_t):
   loss = -mean_t min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t)          clipped surrogate
          + value_coef * mean_t 0.5 (V(o_t) - y_t)^2                           value regression
            (with value_clip_eps > 0: 0.5 max((V - y)^2, (V_old + clip(V - V_old) - y)^2))
