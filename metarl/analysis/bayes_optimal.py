@@ -154,9 +154,8 @@ def value_lost_along(actions: np.ndarray, rewards: np.ndarray) -> tuple[np.ndarr
     m0 = (s0[:, t] + 1.0) / (n0[:, t] + 2.0)
     m1 = (s1[:, t] + 1.0) / (t - n0[:, t] + 2.0)
     chose_larger = np.where(chose_1, m1 > m0, m0 > m1)
-    kind[:, t] = np.where(lost[:, t] == 0.0, OPTIMAL,
-                          np.where(m0 == m1, EQUAL_MEANS,
-                                   np.where(chose_larger, LARGER_MEAN, SMALLER_MEAN)))
+    kind[:, t] = np.select([lost[:, t] == 0.0, m0 == m1, chose_larger],
+                           [OPTIMAL, EQUAL_MEANS, LARGER_MEAN], SMALLER_MEAN)
   return lost, kind
 
 
