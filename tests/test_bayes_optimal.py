@@ -142,6 +142,10 @@ def test_bandit_analysis_writes_the_bayes_optimal_row_and_columns(tmp_path):
   assert rows['thompson']['kl_from_bayes'] == ''
   assert float(rows['bayes_optimal']['ratio_to_bayes_optimal']) == 1.0
   assert summary['bayes_optimal'] < summary['thompson'] < summary['random']
+  # The Bayes-optimal row is its expected regret on these arms, not one play of them.
+  pulls = bayes_optimal.pull_probabilities(solution, probs)
+  exact = (pulls * (probs.max(1)[:, None, None] - probs[:, None, :])).sum((1, 2)).mean()
+  assert summary['bayes_optimal'] == pytest.approx(exact, rel=1e-6)
   assert abs(summary['bayes_optimal'] - 1.748) < 0.4
   with open(tmp_path / 'eval_data.pickle', 'rb') as f:
     data = pickle.load(f)
@@ -207,3 +211,63 @@ def test_value_lost_sums_to_the_regret_beyond_the_bayes_optimal_player():
   expected = 0.5 - bayes_optimal.solve(trials).regret
   assert (weights * lost.sum(1)).sum() == pytest.approx(expected, abs=1e-12)
   assert expected == pytest.approx(1 / 6)  # the Bayes-optimal regret at T = 3 is 1/3
+
+
+def _pulls_by_recursion(solution, probs, trials):
+  """P(arm a at trial t) given the arms, by walking every reward sequence the player can
+  meet (ties: half the weight to each arm) with the decisions read along the history."""
+  pulls = np.zeros((trials, 2))
+
+  def walk(history, weight):
+    t = len(history)
+    if t == trials:
+      return
+    n0 = sum(1 for a, _ in history if a == 0)
+    s0 = sum(r for a, r in history if a == 0)
+    s1 = sum(r for a, r in history if a == 1)
+    decision = solution.decisions[t][n0, s0, s1]
+    share = {bayes_optimal.ARM_0: (1.0, 0.0), bayes_optimal.ARM_1: (0.0, 1.0),
+             bayes_optimal.TIE: (0.5, 0.5)}[int(decision)]
+    for arm in (0, 1):
+      if share[arm]:
+        pulls[t, arm] += weight * share[arm]
+        walk(history + ((arm, 1),), weight * share[arm] * probs[arm])
+        walk(history + ((arm, 0),), weight * share[arm] * (1 - probs[arm]))
+
+  walk((), 1.0)
+  return pulls
+
+
+def test_pull_probabilities_match_a_walk_over_every_reward_sequence():
+  trials = 7
+  solution = bayes_optimal.solve(trials)
+  probs = np.array([[0.3, 0.8], [0.9, 0.1], [0.5, 0.5], [0.02, 0.97], [0.6, 0.65]])
+  pulls = bayes_optimal.pull_probabilities(solution, probs, chunk=2)
+  assert pulls.shape == (5, trials, 2)
+  for e, p in enumerate(probs):
+    np.testing.assert_allclose(pulls[e], _pulls_by_recursion(solution, p, trials), atol=1e-12)
+  np.testing.assert_allclose(pulls[:, 0], 0.5)  # the first trial is a tie
+  assert pulls[0, -1, 1] > 0.6 and pulls[1, -1, 0] > 0.6  # it has found the better arm
+
+
+def test_expected_regret_on_known_arms_averages_to_the_prior_regret_and_the_plays():
+  # Over the prior (a 200 x 200 midpoint grid of arms) the exact expected regret on known
+  # arms averages to the solved expected regret (the grid's own error is ~2e-5).
+  trials = 10
+  solution = bayes_optimal.solve(trials)
+  grid = (np.arange(200) + 0.5) / 200
+  probs = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)
+  pulls = bayes_optimal.pull_probabilities(solution, probs)
+  regret = (pulls * (probs.max(1)[:, None, None] - probs[:, None, :])).sum((1, 2))
+  assert regret.mean() == pytest.approx(solution.regret, abs=1e-4)
+  # On a few arms of 100 trials, the mean of 4,000 plays of each is within its noise.
+  solution = bayes_optimal.solve(100)
+  probs = np.array([[0.2, 0.7], [0.55, 0.45], [0.9, 0.85]])
+  pulls = bayes_optimal.pull_probabilities(solution, probs)
+  exact = (pulls * (probs.max(1)[:, None, None] - probs[:, None, :])).sum((1, 2))
+  repeated = np.repeat(probs, 4000, axis=0)
+  actions, _ = bayes_optimal.play(solution, repeated, np.random.default_rng(3))
+  played = (repeated.max(1)[:, None] - np.take_along_axis(repeated, actions, 1)).sum(1)
+  played = played.reshape(3, 4000)
+  sem = played.std(1) / np.sqrt(4000)
+  assert (np.abs(played.mean(1) - exact) < 4 * sem + 1e-3).all(), (played.mean(1), exact)

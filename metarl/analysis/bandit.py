@@ -3,8 +3,9 @@ nathanwispinski/meta-rl and Wang et al. 2018).
 
 The agent and the classic baselines play the same arm probabilities (drawn once from the
 configured distribution), so their regrets compare like for like. On two independent arms
-the exact Bayes-optimal player (`bayes_optimal`) plays them too, and every method's choices
-are scored against its choices given the same history. Writes:
+the exact Bayes-optimal player (`bayes_optimal`) plays them too (its regret there is its
+exact expectation on those arms), and every method's choices are scored against its choices
+given the same history. Writes:
   eval_data.pickle   actions [E, T], rewards [E, T], arm_probs [E, N], regret [E, T],
                      baseline_regret {name: [E, T]}, hidden [E, T, H] with log_dynamics;
                      on two independent arms also bayes_agreement {method: [T]} and
@@ -54,10 +55,8 @@ def analyze(request: EvalRequest) -> dict:
   """
   env = request.env
   num_episodes, trials = request.num_episodes, env.trials_per_episode
-  probs_key, agent_key, baseline_key = jax.random.split(request.key, 3)
-  default = env.default_params()
-  arm_probs = jax.vmap(env.sample_probs, in_axes=(0, None))(
-      jax.random.split(probs_key, num_episodes), default)
+  arm_probs = evaluation_arms(env, request.key, num_episodes)
+  _, agent_key, baseline_key = jax.random.split(request.key, 3)
   fixed_env = Bandit(env.num_arms, 'fixed', trials, observe_trial=env.observe_trial)
   evaluate = make_evaluator(fixed_env, request.policy.actor, num_episodes,
                             env_params=BanditParams(fixed_probs=arm_probs))
@@ -74,6 +73,14 @@ def analyze(request: EvalRequest) -> dict:
                        np.asarray(result.trajectory.reward).T, np.asarray(arm_probs),
                        baseline_key, hidden=hidden, probs=probs,
                        reward_structure=env.reward_structure, untrained=untrained)
+
+
+def evaluation_arms(env: Bandit, key, num_episodes: int) -> np.ndarray:
+  """[E, N]: the arm probabilities an evaluation with `key` plays (drawn from the env's own
+  distribution; every seed of a run evaluated with the same key plays the same)."""
+  probs_key = jax.random.split(key, 3)[0]
+  return np.asarray(jax.vmap(env.sample_probs, in_axes=(0, None))(
+      jax.random.split(probs_key, num_episodes), env.default_params()))
 
 
 def untrained_play(request: EvalRequest, evaluate, key) -> dict | None:
@@ -115,7 +122,10 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
     who: the method name of the played episodes in eval_summary.csv ('agent', 'human').
     baseline_repeats: R, how many times each baseline plays every episode's arms; their
       regret and reward are averaged over the R plays (for few episodes, e.g. a human's, so
-      that the baselines' numbers are their expectations rather than one noisy play).
+      that the baselines' numbers are their expectations rather than one noisy play). The
+      Bayes-optimal player's are its exact expectations on the arms whatever R
+      (`bayes_optimal.pull_probabilities`): the yardstick of every ratio to it (one play of
+      2,000 episodes varies by 4%, SD over plays).
     probs: optional [E, T, N] the played method's action probabilities (its KL from the
       Bayes-optimal policy needs them).
     reward_structure: how the arms were drawn; the Bayes-optimal player and the scores
@@ -152,11 +162,12 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
   if bayes is not None:
     rng = np.random.default_rng(np.asarray(jax.random.key_data(
         jax.random.fold_in(baseline_key, len(BASELINES)))))
-    b_actions, b_rewards = bayes_optimal.play(bayes, repeated, rng)
-    actions_by_method['bayes_optimal'] = (b_actions, b_rewards)
-    data['baseline_regret']['bayes_optimal'] = per_episode(
-        cumulative_regret(repeated[:, None, :], b_actions))
-    rewards_by_method['bayes_optimal'] = per_episode(b_rewards)
+    # its agreement with itself is 1 along any play; the posterior decoding reads one play
+    actions_by_method['bayes_optimal'] = bayes_optimal.play(bayes, arm_probs, rng)
+    pulls = bayes_optimal.pull_probabilities(bayes, arm_probs)  # [E, T, 2], exact
+    data['baseline_regret']['bayes_optimal'] = (
+        pulls * (arm_probs.max(axis=1)[:, None, None] - arm_probs[:, None, :])).sum(-1)
+    rewards_by_method['bayes_optimal'] = (pulls * arm_probs[:, None, :]).sum(-1)
     agreement, kl = {}, None
     for method, (m_actions, m_rewards) in actions_by_method.items():
       agreement[method], _ = bayes_optimal.agreement_and_kl(bayes, m_actions, m_rewards)
@@ -221,7 +232,8 @@ def write_value_lost(path: str, lost: np.ndarray, kind: np.ndarray, who: str) ->
 register(Analysis(env='bandit', analyze=analyze, played=played, num_episodes=2000,
                   log_dynamics=True,
                   summary_note='mean cumulative regret per episode (the baselines played the '
-                               'same arms, 200 times each):'))
+                               "same arms, 200 times each; the Bayes-optimal player's is its "
+                               'exact expectation on them):'))
 
 
 # Figures -----------------------------------------------------------------------------------
