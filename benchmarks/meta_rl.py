@@ -269,9 +269,9 @@ def bayes_on_evaluation_arms() -> float:
   from metarl.envs.bandit import Bandit
   from metarl.evaluation import EVAL_SEED
   arms = bandit.evaluation_arms(Bandit(2, 'independent', 100), jax.random.PRNGKey(EVAL_SEED),
-                                EPISODES).astype(float)
-  pulls = bayes_optimal.pull_probabilities(bayes_optimal.solve(100), arms)
-  return float((pulls * (arms.max(1)[:, None, None] - arms[:, None, :])).sum((1, 2)).mean())
+                                EPISODES)
+  regret, _ = bayes_optimal.expected_play(bayes_optimal.solve(100), arms)
+  return float(regret.sum(axis=1).mean())
 
 
 def rescore(path: str, bayes: float) -> None:

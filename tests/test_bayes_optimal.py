@@ -143,9 +143,8 @@ def test_bandit_analysis_writes_the_bayes_optimal_row_and_columns(tmp_path):
   assert float(rows['bayes_optimal']['ratio_to_bayes_optimal']) == 1.0
   assert summary['bayes_optimal'] < summary['thompson'] < summary['random']
   # The Bayes-optimal row is its expected regret on these arms, not one play of them.
-  pulls = bayes_optimal.pull_probabilities(solution, probs)
-  exact = (pulls * (probs.max(1)[:, None, None] - probs[:, None, :])).sum((1, 2)).mean()
-  assert summary['bayes_optimal'] == pytest.approx(exact, rel=1e-6)
+  regret, _ = bayes_optimal.expected_play(solution, probs)
+  assert summary['bayes_optimal'] == pytest.approx(regret.sum(1).mean(), rel=1e-6)
   assert abs(summary['bayes_optimal'] - 1.748) < 0.4
   with open(tmp_path / 'eval_data.pickle', 'rb') as f:
     data = pickle.load(f)
@@ -257,14 +256,13 @@ def test_expected_regret_on_known_arms_averages_to_the_prior_regret_and_the_play
   solution = bayes_optimal.solve(trials)
   grid = (np.arange(200) + 0.5) / 200
   probs = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)
-  pulls = bayes_optimal.pull_probabilities(solution, probs)
-  regret = (pulls * (probs.max(1)[:, None, None] - probs[:, None, :])).sum((1, 2))
-  assert regret.mean() == pytest.approx(solution.regret, abs=1e-4)
+  regret, reward = bayes_optimal.expected_play(solution, probs)
+  assert regret.sum(1).mean() == pytest.approx(solution.regret, abs=1e-4)
+  assert reward.sum(1).mean() == pytest.approx(solution.value, abs=1e-4)
   # On a few arms of 100 trials, the mean of 4,000 plays of each is within its noise.
   solution = bayes_optimal.solve(100)
   probs = np.array([[0.2, 0.7], [0.55, 0.45], [0.9, 0.85]])
-  pulls = bayes_optimal.pull_probabilities(solution, probs)
-  exact = (pulls * (probs.max(1)[:, None, None] - probs[:, None, :])).sum((1, 2))
+  exact = bayes_optimal.expected_play(solution, probs)[0].sum(1)
   repeated = np.repeat(probs, 4000, axis=0)
   actions, _ = bayes_optimal.play(solution, repeated, np.random.default_rng(3))
   played = (repeated.max(1)[:, None] - np.take_along_axis(repeated, actions, 1)).sum(1)

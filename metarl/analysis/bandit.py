@@ -124,7 +124,7 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
       regret and reward are averaged over the R plays (for few episodes, e.g. a human's, so
       that the baselines' numbers are their expectations rather than one noisy play). The
       Bayes-optimal player's are its exact expectations on the arms whatever R
-      (`bayes_optimal.pull_probabilities`): the yardstick of every ratio to it (one play of
+      (`bayes_optimal.expected_play`): the yardstick of every ratio to it (one play of
       2,000 episodes varies by 4%, SD over plays).
     probs: optional [E, T, N] the played method's action probabilities (its KL from the
       Bayes-optimal policy needs them).
@@ -164,10 +164,8 @@ def write_results(out_dir: str, actions, rewards, arm_probs, baseline_key,
         jax.random.fold_in(baseline_key, len(BASELINES)))))
     # its agreement with itself is 1 along any play; the posterior decoding reads one play
     actions_by_method['bayes_optimal'] = bayes_optimal.play(bayes, arm_probs, rng)
-    pulls = bayes_optimal.pull_probabilities(bayes, arm_probs)  # [E, T, 2], exact
-    data['baseline_regret']['bayes_optimal'] = (
-        pulls * (arm_probs.max(axis=1)[:, None, None] - arm_probs[:, None, :])).sum(-1)
-    rewards_by_method['bayes_optimal'] = (pulls * arm_probs[:, None, :]).sum(-1)
+    (data['baseline_regret']['bayes_optimal'],
+     rewards_by_method['bayes_optimal']) = bayes_optimal.expected_play(bayes, arm_probs)
     agreement, kl = {}, None
     for method, (m_actions, m_rewards) in actions_by_method.items():
       agreement[method], _ = bayes_optimal.agreement_and_kl(bayes, m_actions, m_rewards)

@@ -194,6 +194,19 @@ def pull_probabilities(solution: Solution, arm_probs: np.ndarray,
   return np.stack([first, 1.0 - first], axis=-1)
 
 
+def expected_play(solution: Solution,
+                  arm_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """The Bayes-optimal player's expected regret max(p) - p[a_t] and expected reward p[a_t]
+  at each trial of episodes with known arms, exactly (`pull_probabilities`).
+
+  Returns:
+    (regret [E, T], reward [E, T]).
+  """
+  arm_probs = np.asarray(arm_probs, np.float64)
+  reward = (pull_probabilities(solution, arm_probs) * arm_probs[:, None, :]).sum(-1)
+  return arm_probs.max(axis=1)[:, None] - reward, reward
+
+
 def _likelihoods(p: np.ndarray, trials: int) -> np.ndarray:
   """[T, E, T]: p^s (1 - p)^(n - s) at [n, e, s] for s <= n, else 0."""
   n = np.arange(trials)[:, None, None]
