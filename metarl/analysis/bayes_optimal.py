@@ -15,9 +15,10 @@ for T = 10 and 1.748 for T = 100 (Thompson sampling: about 2.78). The ~T^4/24 st
 solved one trial at a time on a (t+1)^3 grid with array slices (grid cells that are not
 reachable, s_a > n_a, hold values nothing reachable reads); T = 100 takes about a second.
 
-Used by the bandit analysis to play the Bayes-optimal policy on the agent's episodes and to
-score the agent's choices against it (Mikulik et al. 2020, "Meta-trained agents implement
-Bayes-optimal agents").
+Used by the bandit analysis to play the Bayes-optimal policy on the agent's episodes, to
+give its exact expected regret on their arms (`expected_play`, the yardstick of the agent's)
+and to score the agent's choices against it (Mikulik et al. 2020, "Meta-trained agents
+implement Bayes-optimal agents").
 """
 
 import functools
